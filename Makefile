@@ -1,0 +1,42 @@
+# Two set-up commands for a fresh machine: `make run` and `make test`.
+# llama-cpp-python compiles llama.cpp from source the first time (about 6 minutes on 2 cores);
+# pip caches the wheel, so later installs take seconds.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		(echo "Hearth needs Python 3.11 or newer" >&2; exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/hearth
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check app ui tests benchmarks
+	$(PY) -m mypy
+
+pytest: $(VENV)/.installed-test
+	$(PY) tests/fetch_test_model.py
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+test: lint pytest
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/engine_overhead.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,224 @@
+"""One conversation's round trip: history in, answer streamed out and saved as it arrives.
+
+The runner listens to the engine on the engine's reader thread, so saving the answer never depends on the
+window: the partial answer is written at least every ``flush_interval_s``, and a stop, a crash of the
+worker or closing the app leaves a saved message marked ``cancelled`` or ``interrupted``. Listeners (the Qt
+bridge) get ``ChatEvent``s on that same thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.engine import protocol as p
+from app.engine.client import EngineClient
+from app.errors import EngineError
+from app.history import HistoryStore, MessageRecord
+from app.settings import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+TITLE_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    conversation_id: int
+    user_message: MessageRecord | None  # None when regenerating
+    assistant_message: MessageRecord
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    conversation_id: int
+    message_id: int
+    text: str  # the answer so far
+
+
+@dataclass(frozen=True)
+class ContextNotice:
+    conversation_id: int
+    message_id: int
+    dropped_messages: int
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    conversation_id: int
+    message: MessageRecord
+
+
+ChatEvent = AnswerStarted | AnswerDelta | ContextNotice | AnswerFinished
+
+
+@dataclass
+class _Streaming:
+    conversation_id: int
+    message_id: int
+    request_id: int = -1
+    parts: list[str] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+    dropped: int = 0
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def build_messages(settings: GenerationSettings, history: list[MessageRecord]) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": settings.system_prompt}] if settings.system_prompt.strip() else []
+    messages += [{"role": m.role, "content": m.content} for m in history
+                 if m.role in ("user", "assistant") and m.content and m.finish_reason != "error"]
+    return messages
+
+
+class ChatRunner:
+    def __init__(self, store: HistoryStore, engine: EngineClient, flush_interval_s: float = 0.5) -> None:
+        self.store = store
+        self.engine = engine
+        self.flush_interval_s = flush_interval_s
+        self._lock = threading.RLock()
+        self._streaming: _Streaming | None = None
+        self._listeners: list[Callable[[ChatEvent], None]] = []
+        self._model_names: dict[str, str] = {}
+        engine.subscribe(self._on_engine_event)
+
+    def subscribe(self, listener: Callable[[ChatEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: ChatEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("chat listener failed on %r", type(event).__name__)
+
+    @property
+    def busy(self) -> bool:
+        return self._streaming is not None
+
+    def streaming_conversation(self) -> int | None:
+        streaming = self._streaming
+        return streaming.conversation_id if streaming else None
+
+    # --- actions (they touch the database: call them off the GUI thread) ---
+
+    def send(self, conversation_id: int, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        self._check_ready()
+        conversation = self.store.get_conversation(conversation_id)
+        if not self.store.messages(conversation_id):
+            self.store.rename_conversation(conversation_id, title_from(text))
+        user = self.store.add_message(conversation_id, "user", text)
+        self._start_answer(conversation_id, GenerationSettings.from_dict(conversation.settings), user)
+
+    def regenerate(self, conversation_id: int) -> None:
+        """Answer the last user message again, replacing the answer after it."""
+        self._check_ready()
+        history = self.store.messages(conversation_id)
+        last_user = next((m for m in reversed(history) if m.role == "user"), None)
+        if last_user is None:
+            raise EngineError("There is no question to answer again yet.")
+        later = [m for m in history if m.id > last_user.id]
+        if later:
+            self.store.delete_messages_from(later[0].id)
+        conversation = self.store.get_conversation(conversation_id)
+        self._start_answer(conversation_id, GenerationSettings.from_dict(conversation.settings), None)
+
+    def stop(self) -> None:
+        self.engine.stop()
+
+    def close(self) -> None:
+        """Save whatever is being streamed as interrupted; the app is going away."""
+        with self._lock:
+            streaming, self._streaming = self._streaming, None
+        if streaming is not None:
+            self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+                                      finish_reason="interrupted")
+
+    def _check_ready(self) -> None:
+        if self._streaming is not None:
+            raise EngineError("The model is still answering. Stop it first.")
+        if self.engine.loaded is None:
+            raise EngineError("No model is loaded. Choose a model from the library first.")
+
+    def _model_name(self, path: str) -> str:
+        if path not in self._model_names:
+            record = self.store.find_model_by_path(path)
+            self._model_names[path] = record.name if record else Path(path).stem
+        return self._model_names[path]
+
+    def _start_answer(self, conversation_id: int, settings: GenerationSettings,
+                      user: MessageRecord | None) -> None:
+        settings = settings.validated()
+        loaded = self.engine.loaded
+        if loaded is None:
+            raise EngineError("No model is loaded. Choose a model from the library first.")
+        model_name = self._model_name(loaded.path)
+        messages = build_messages(settings, self.store.messages(conversation_id))
+        assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
+        record = self.store.find_model_by_path(loaded.path)
+        self.store.update_conversation(conversation_id, model_id=record.id if record else None,
+                                       model_name=model_name)
+        with self._lock:
+            self._streaming = _Streaming(conversation_id, assistant.id)
+            try:
+                self._streaming.request_id = self.engine.generate(
+                    messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
+                    top_p=settings.top_p, seed=settings.seed)
+            except Exception as error:
+                self._streaming = None
+                self.store.update_message(assistant.id, finish_reason="error", error=str(error))
+                raise
+        self._emit(AnswerStarted(conversation_id, user, assistant))
+
+    # --- engine events (on the engine's reader thread) ---
+
+    def _on_engine_event(self, event: p.Event) -> None:
+        with self._lock:
+            streaming = self._streaming
+            if streaming is None:
+                return
+            if isinstance(event, p.Token) and event.request_id == streaming.request_id:
+                streaming.parts.append(event.text)
+                text = "".join(streaming.parts)
+                now = time.monotonic()
+                if now - streaming.last_flush >= self.flush_interval_s:
+                    self.store.update_message(streaming.message_id, content=text)
+                    streaming.last_flush = now
+                delta: ChatEvent = AnswerDelta(streaming.conversation_id, streaming.message_id, text)
+            elif isinstance(event, p.ContextTrimmed) and event.request_id == streaming.request_id:
+                streaming.dropped = event.dropped_messages
+                delta = ContextNotice(streaming.conversation_id, streaming.message_id, event.dropped_messages)
+            elif isinstance(event, p.Finished) and event.request_id == streaming.request_id:
+                m = event.metrics
+                self.store.update_message(
+                    streaming.message_id, content=event.text or "".join(streaming.parts),
+                    finish_reason=event.finish_reason, prompt_tokens=m.prompt_tokens or None,
+                    completion_tokens=m.completion_tokens, ttft_s=m.ttft_s, tokens_per_s=m.tokens_per_s,
+                    context_dropped=streaming.dropped)
+                delta = self._finish(streaming)
+            elif isinstance(event, p.Failed) and event.request_id == streaming.request_id:
+                self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+                                          finish_reason="error", error=event.message)
+                delta = self._finish(streaming)
+            elif isinstance(event, p.WorkerExited):
+                self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+                                          finish_reason="interrupted", error=event.message or None)
+                delta = self._finish(streaming)
+            else:
+                return
+        self._emit(delta)
+
+    def _finish(self, streaming: _Streaming) -> ChatEvent:
+        self._streaming = None
+        final = next(m for m in self.store.messages(streaming.conversation_id) if m.id == streaming.message_id)
+        return AnswerFinished(streaming.conversation_id, final)

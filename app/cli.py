@@ -1,0 +1,200 @@
+"""The `hearth` command: the window by default, and the same core from a terminal.
+
+This module is where the command line builds its objects (paths, settings, history, library, engine), the
+way ``ui/main.py`` does for the window. Expected failures print one plain sentence to stderr and exit 1;
+anything else is a bug and keeps its traceback (also in the log file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.errors import HearthError
+from app.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="Run small language models on this computer.")
+    parser.add_argument("--version", action="version", version=f"Hearth {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    models = commands.add_parser("models", help="the model library")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    importing = model_commands.add_parser("import", help="add a .gguf file to the library")
+    importing.add_argument("path", type=Path)
+    importing.add_argument("--in-place", action="store_true", help="register the file where it is, without copying")
+    listing = model_commands.add_parser("list", help="list the models in the library")
+    listing.add_argument("--json", action="store_true")
+
+    chat = commands.add_parser("chat", help="chat with a model (one prompt, or interactively)")
+    chat.add_argument("model", help="library id, name, or path to a .gguf file")
+    chat.add_argument("--prompt", help="answer this prompt and exit (without it: interactive chat)")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--temperature", type=float)
+    chat.add_argument("--top-p", type=float)
+    chat.add_argument("--max-tokens", type=int)
+    chat.add_argument("--ctx", type=int, help="context length in tokens")
+    chat.add_argument("--seed", type=int)
+    chat.add_argument("--threads", type=int)
+    chat.add_argument("--json", action="store_true", help="print one JSON object with the text and metrics")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        from ui.main import run_app
+
+        return run_app()
+    paths = Paths.from_environment().ensure()
+    from app.logs import configure_logging
+
+    configure_logging(paths)
+    try:
+        if args.command == "models":
+            return _models(args, paths)
+        return _chat(args, paths)
+    except HearthError as error:
+        print(f"hearth: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _library(paths: Paths) -> Any:
+    from app.history import HistoryStore, open_database
+    from app.library import Library
+
+    return Library(HistoryStore(open_database(paths.database)), paths.models_dir)
+
+
+def _models(args: argparse.Namespace, paths: Paths) -> int:
+    from app.units import format_bytes, format_count
+
+    library = _library(paths)
+    if args.models_command == "import":
+        record = library.import_model(args.path, copy=not args.in_place)
+        print(f"Added “{record.name}” (id {record.id}) to the library.")
+        return 0
+    records = library.models()
+    if args.json:
+        print(json.dumps([_model_json(r) for r in records], indent=2))
+        return 0
+    if not records:
+        print("The library is empty. Add a model with: hearth models import PATH")
+        return 0
+    rows = [("ID", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE")]
+    rows += [(str(r.id), r.name, r.architecture, format_count(r.parameter_count), r.quantization or "–",
+              format_bytes(r.file_size), str(r.context_length or "–"), "yes" if r.has_chat_template else "no")
+             for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _model_json(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id, "name": record.name, "path": record.path, "in_place": record.in_place,
+        "file_size": record.file_size, "architecture": record.architecture,
+        "parameter_count": record.parameter_count, "quantization": record.quantization,
+        "context_length": record.context_length, "has_chat_template": record.has_chat_template,
+    }
+
+
+def _chat(args: argparse.Namespace, paths: Paths) -> int:
+    from app.engine import EngineClient
+    from app.settings import GenerationSettings, Settings
+
+    settings = Settings.load(paths.settings_file)
+    defaults = settings.generation
+    generation = GenerationSettings(
+        system_prompt=args.system if args.system is not None else defaults.system_prompt,
+        temperature=args.temperature if args.temperature is not None else defaults.temperature,
+        top_p=args.top_p if args.top_p is not None else defaults.top_p,
+        max_tokens=args.max_tokens if args.max_tokens is not None else defaults.max_tokens,
+        context_length=args.ctx if args.ctx is not None else defaults.context_length,
+        seed=args.seed if args.seed is not None else defaults.seed,
+    ).validated()
+    model = _library(paths).resolve(args.model)
+    engine = EngineClient(log_file=paths.log_file)
+    engine.start()
+    try:
+        loaded = engine.load_blocking(model.path, context_length=generation.context_length,
+                                      threads=args.threads or settings.threads, gpu_layers=settings.gpu_layers)
+        if args.prompt is None:
+            return _interactive(engine, generation, model.name)
+        return _one_prompt(engine, generation, args, model.name, loaded)
+    finally:
+        engine.shutdown()
+
+
+def _options(generation: Any) -> dict[str, Any]:
+    return {"max_tokens": generation.max_tokens, "temperature": generation.temperature,
+            "top_p": generation.top_p, "seed": generation.seed}
+
+
+def _one_prompt(engine: Any, generation: Any, args: argparse.Namespace, name: str, loaded: Any) -> int:
+    from app.chat import build_messages
+
+    messages = build_messages(generation, [])
+    messages.append({"role": "user", "content": args.prompt})
+
+    def echo(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    finished = engine.chat_blocking(messages, on_token=None if args.json else echo, **_options(generation))
+    if args.json:
+        print(json.dumps({"model": name, "text": finished.text, "finish_reason": finished.finish_reason,
+                          "chat_format": loaded.chat_format, "context_length": loaded.context_length,
+                          **finished.metrics.to_dict()}, indent=2))
+    else:
+        m = finished.metrics
+        speed = f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "–"
+        print(f"\n\n[{m.completion_tokens} tokens, first after {m.ttft_s or 0:.2f}s, {speed}]", file=sys.stderr)
+    return 0
+
+
+def _interactive(engine: Any, generation: Any, name: str) -> int:
+    from app.chat import build_messages
+
+    messages = build_messages(generation, [])
+    print(f"Chatting with {name}. Ctrl+C stops an answer; Ctrl+D (or /quit) leaves.", file=sys.stderr)
+    while True:
+        try:
+            prompt = input("\nyou> ").strip()
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        if prompt in ("/quit", "/exit"):
+            return 0
+        if not prompt:
+            continue
+        messages.append({"role": "user", "content": prompt})
+        sys.stdout.write(f"{name}> ")
+        try:
+            finished = engine.chat_blocking(
+                messages, on_token=lambda t: (sys.stdout.write(t), sys.stdout.flush()), **_options(generation))
+        except KeyboardInterrupt:
+            engine.stop()
+            print("\n[stopped]", file=sys.stderr)
+            messages.pop()
+            continue
+        messages.append({"role": "assistant", "content": finished.text})
+        print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The app's side of the engine: starts the worker process and turns its pipe into events.
+
+Nothing here blocks the caller except the ``*_blocking`` helpers meant for the CLI, tests and benchmarks.
+Events are delivered to subscribers on the client's reader thread; the Qt bridge re-emits them as signals
+on the GUI thread. If the worker dies, subscribers get ``WorkerExited`` and a new worker can be started.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.engine import protocol as p
+from app.engine.worker import run_worker
+from app.errors import EngineError, ModelLoadError, WorkerCrashedError
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[p.Event], None]
+
+
+class EngineState(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    IDLE = "idle"  # running, no model loaded
+    LOADING = "loading"
+    READY = "ready"
+    GENERATING = "generating"
+
+
+@dataclass
+class _Active:
+    request_id: int
+    text: list[str]
+
+
+class EngineClient:
+    """Owns one worker process at a time.
+
+    Args:
+        log_file: where the worker appends its log lines (the app's log file).
+        stop_grace_s: how long a stop may take before the worker is ended and restarted; a stop normally
+            lands within one token, but llama.cpp cannot be interrupted while it reads a long prompt.
+    """
+
+    def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5) -> None:
+        self._log_file = str(log_file) if log_file else None
+        self._stop_grace_s = stop_grace_s
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._send_lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+        self._ids = itertools.count(1)
+        self._active: _Active | None = None
+        self._expected_exit = False
+        self._last_load: p.Load | None = None
+        self.state = EngineState.STOPPED
+        self.loaded: p.Loaded | None = None
+
+    # --- subscription ---
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, event: p.Event) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("engine event listener failed on %r", type(event).__name__)
+
+    # --- process ---
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            context = multiprocessing.get_context("spawn")
+            parent, child = context.Pipe(duplex=True)
+            process = context.Process(target=run_worker, args=(child, self._log_file), name="hearth-engine",
+                                      daemon=True)
+            self._expected_exit = False
+            self.state = EngineState.STARTING
+            process.start()
+            child.close()
+            self._process, self._conn = process, parent
+            threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
+                             daemon=True).start()
+
+    def _send(self, command: p.Command) -> None:
+        if not self.running:
+            self.start()
+        with self._send_lock:
+            try:
+                self._conn.send(command)
+            except (OSError, EOFError) as error:
+                raise WorkerCrashedError("The model engine is not running. Try again.") from error
+
+    def _read_events(self, process: Any, conn: Any) -> None:
+        while True:
+            try:
+                event = conn.recv()
+            except (EOFError, OSError):
+                break
+            self._track(event)
+            self._emit(event)
+        process.join(timeout=5)
+        with self._lock:
+            if process is not self._process:
+                return  # an older worker we already replaced
+            expected = self._expected_exit
+            self._process = self._conn = None
+            self.state, self.loaded, self._active = EngineState.STOPPED, None, None
+        code = process.exitcode
+        message = "" if expected else (
+            f"The model engine stopped unexpectedly (exit code {code}). The model file may be damaged or "
+            "too large for this computer. Your conversation is saved; load a model to continue.")
+        if not expected:
+            log.error("engine worker exited unexpectedly with code %s", code)
+        self._emit(p.WorkerExited(exitcode=code, expected=expected, message=message))
+
+    def _track(self, event: p.Event) -> None:
+        with self._lock:
+            if isinstance(event, p.Ready):
+                self.state = EngineState.IDLE
+            elif isinstance(event, p.Loaded):
+                self.state, self.loaded = EngineState.READY, event
+            elif isinstance(event, p.Token) and self._active and self._active.request_id == event.request_id:
+                self._active.text.append(event.text)
+            elif isinstance(event, p.Finished | p.Failed):
+                if event.request_id is not None and self._active and \
+                        self._active.request_id == event.request_id:
+                    self._active = None
+                if isinstance(event, p.Failed) and event.during == "load":
+                    self.state, self.loaded = EngineState.IDLE, None
+                else:
+                    self.state = EngineState.READY if self.loaded else EngineState.IDLE
+            elif isinstance(event, p.Unloaded):
+                self.state, self.loaded = EngineState.IDLE, None
+
+    # --- commands ---
+
+    def load(self, path: Path | str, *, context_length: int = 4096, threads: int | None = None,
+             gpu_layers: int = 0) -> None:
+        command = p.Load(path=str(Path(path).resolve()), context_length=context_length, threads=threads,
+                         gpu_layers=gpu_layers)
+        with self._lock:
+            self._last_load = command
+            self.state, self.loaded = EngineState.LOADING, None
+        self._send(command)
+
+    def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
+                 top_p: float = 0.95, seed: int | None = None) -> int:
+        with self._lock:
+            if self._active is not None:
+                raise EngineError("The model is still answering. Stop it first.")
+            request_id = next(self._ids)
+            self._active = _Active(request_id, [])
+            self.state = EngineState.GENERATING
+        self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
+                              temperature=temperature, top_p=top_p, seed=seed))
+        return request_id
+
+    def stop(self) -> None:
+        """Stop the current answer; if the worker does not confirm in time, end and restart it."""
+        with self._lock:
+            active = self._active
+        if active is None:
+            return
+        self._send(p.Stop(request_id=active.request_id))
+        timer = threading.Timer(self._stop_grace_s, self._force_stop, args=(active,))
+        timer.daemon = True
+        timer.start()
+
+    def _force_stop(self, active: _Active) -> None:
+        with self._lock:
+            if self._active is not active:
+                return
+            log.warning("engine did not stop in %.1fs; restarting it", self._stop_grace_s)
+            self._active = None
+            reload = self._last_load if self.loaded else None
+            self._end_process()
+        self._emit(p.Finished(request_id=active.request_id, finish_reason="cancelled", text="".join(active.text)))
+        self.start()
+        if reload is not None:
+            self.load(reload.path, context_length=reload.context_length, threads=reload.threads,
+                      gpu_layers=reload.gpu_layers)
+
+    def unload(self) -> None:
+        if self.running:
+            self._send(p.Unload())
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop, let the worker close the model, and wait for it; end it only if it does not exit."""
+        with self._lock:
+            process = self._process
+            if process is None:
+                return
+            self._expected_exit = True
+            active = self._active
+        try:
+            if active is not None:
+                self._conn.send(p.Stop(request_id=active.request_id))
+            self._conn.send(p.Shutdown())
+        except (OSError, EOFError):
+            pass
+        process.join(timeout)
+        if process.is_alive():
+            log.warning("engine worker did not exit in %.1fs; terminating it", timeout)
+            with self._lock:
+                self._end_process()
+
+    def _end_process(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        self._expected_exit = True
+        process.terminate()
+        process.join(2)
+        if process.is_alive():
+            process.kill()
+            process.join(2)
+
+    # --- blocking helpers (CLI, tests, benchmarks; never the GUI thread) ---
+
+    def load_blocking(self, path: Path | str, *, timeout: float = 600, **options: Any) -> p.Loaded:
+        with EventWaiter(self) as waiter:
+            self.load(path, **options)
+            event = waiter.wait_for((p.Loaded, p.Failed, p.WorkerExited), timeout)
+        if isinstance(event, p.Failed):
+            raise ModelLoadError(event.message)
+        if isinstance(event, p.WorkerExited):
+            raise WorkerCrashedError(event.message or "The model engine stopped while loading.")
+        assert isinstance(event, p.Loaded)
+        return event
+
+    def chat_blocking(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None,
+                      timeout: float = 3600, **options: Any) -> p.Finished:
+        with EventWaiter(self) as waiter:
+            request_id = self.generate(messages, **options)
+            deadline = time.monotonic() + timeout
+            while True:
+                event = waiter.wait_for((p.Token, p.Finished, p.Failed, p.WorkerExited),
+                                        max(deadline - time.monotonic(), 0))
+                if isinstance(event, p.Token) and event.request_id == request_id:
+                    if on_token:
+                        on_token(event.text)
+                elif isinstance(event, p.Finished) and event.request_id == request_id:
+                    return event
+                elif isinstance(event, p.Failed) and event.request_id in (request_id, None):
+                    raise EngineError(event.message)
+                elif isinstance(event, p.WorkerExited):
+                    raise WorkerCrashedError(event.message or "The model engine stopped.")
+
+
+class EventWaiter:
+    """Collects a client's events in a queue so synchronous code can wait for one kind."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self._client = client
+        self._queue: queue.Queue[p.Event] = queue.Queue()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def __enter__(self) -> EventWaiter:
+        self._unsubscribe = self._client.subscribe(self._queue.put)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    def wait_for(self, kinds: tuple[type, ...], timeout: float) -> p.Event:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EngineError("The model engine did not answer in time.")
+            try:
+                event = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if isinstance(event, kinds):
+                return event

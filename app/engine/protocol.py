@@ -1,0 +1,149 @@
+"""The messages between the app and the engine worker: the whole protocol, in one module.
+
+Every message is a small picklable dataclass sent over a ``multiprocessing`` pipe. Commands go to the
+worker; events come back. The worker never sees Qt and the app never sees llama.cpp, so a model file that
+makes llama.cpp abort ends only the worker: the client turns the closed pipe into ``WorkerExited``.
+
+Order of events for one generation: zero or more ``ContextTrimmed``, then ``Token`` deltas (coalesced, at
+most one per ~30 ms after the first, so the pipe never slows generation), then exactly one ``Finished`` or
+``Failed`` with the same ``request_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- commands (app -> worker) ---
+
+
+@dataclass(frozen=True)
+class Load:
+    path: str
+    context_length: int = 4096
+    threads: int | None = None
+    gpu_layers: int = 0
+
+
+@dataclass(frozen=True)
+class Generate:
+    request_id: int
+    messages: list[dict[str, str]]
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Ends that generation after the token being computed; answered by ``Finished('cancelled')``."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class Unload:
+    pass
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Command = Load | Generate | Stop | Unload | Shutdown
+
+# --- events (worker -> app) ---
+
+
+@dataclass(frozen=True)
+class Ready:
+    pid: int
+    llama_cpp_version: str
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    fraction: float
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: str
+    context_length: int
+    trained_context_length: int
+    chat_format: str
+    has_chat_template: bool
+    load_s: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class Token:
+    request_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ContextTrimmed:
+    """The oldest turns were left out so the conversation fits the context window."""
+
+    request_id: int
+    dropped_messages: int
+
+
+@dataclass(frozen=True)
+class GenerationMetrics:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+    total_s: float = 0.0
+    peak_rss_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "ttft_s": self.ttft_s,
+            "tokens_per_s": self.tokens_per_s,
+            "total_s": self.total_s,
+            "peak_rss_bytes": self.peak_rss_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Finished:
+    request_id: int
+    finish_reason: str  # "stop", "length" or "cancelled"
+    text: str
+    metrics: GenerationMetrics = field(default_factory=GenerationMetrics)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A command failed. ``request_id`` is set when it was a generation; ``message`` is for people."""
+
+    message: str
+    request_id: int | None = None
+    during: str = "generate"  # "load", "generate" or "unload"
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    peak_rss_bytes: int
+
+
+@dataclass(frozen=True)
+class WorkerExited:
+    """Made by the client, not the worker: the worker process is gone."""
+
+    exitcode: int | None
+    expected: bool
+    message: str
+
+
+Event = (
+    Ready | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
+)

@@ -1,0 +1,324 @@
+"""The engine worker process: the only place where llama.cpp runs.
+
+It is started with the ``spawn`` method (the only one that works the same on every platform and inside a
+PyInstaller bundle), reads commands from its pipe on a small reader thread, and runs them one at a time on
+its main thread. The reader thread handles ``Stop`` at once by marking the request as cancelled; the
+generation loop checks that mark after every streamed chunk and closes the stream, so a stop takes effect
+within one token. Prompt processing cannot be interrupted from Python; the client covers that
+case by ending the process (see ``EngineClient.stop``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from app.engine import protocol as p
+from app.engine.memory import peak_rss_bytes
+from app.errors import InvalidModelError
+
+log = logging.getLogger(__name__)
+
+TOKEN_FLUSH_S = 0.03
+FALLBACK_CHAT_FORMAT = "chatml"
+
+
+def run_worker(conn: Connection, log_file: str | None = None) -> None:
+    """Entry point of the worker process."""
+    _configure_logging(log_file)
+    try:
+        _Worker(conn).serve()
+    except Exception:
+        log.exception("engine worker failed")
+        raise
+
+
+def _configure_logging(log_file: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        with contextlib.suppress(OSError):
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
+
+
+class _Worker:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.commands: queue.Queue[p.Command | None] = queue.Queue()
+        self.cancelled: set[int] = set()
+        self.parent_gone = threading.Event()
+        self.send_lock = threading.Lock()
+        self.llm: Any = None
+        self.model_path: str | None = None
+
+    def send(self, event: p.Event) -> None:
+        with self.send_lock:
+            try:
+                self.conn.send(event)
+            except (OSError, EOFError):
+                self.parent_gone.set()
+
+    def serve(self) -> None:
+        import llama_cpp
+
+        threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
+        self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__))
+        while True:
+            command = self.commands.get()
+            if command is None or isinstance(command, p.Shutdown):
+                break
+            try:
+                if isinstance(command, p.Load):
+                    self._load(command)
+                elif isinstance(command, p.Generate):
+                    self._generate(command)
+                elif isinstance(command, p.Unload):
+                    self._unload()
+                    self.send(p.Unloaded(peak_rss_bytes=peak_rss_bytes()))
+            except Exception as error:
+                log.exception("engine command %r failed", type(command).__name__)
+                request_id = command.request_id if isinstance(command, p.Generate) else None
+                self.send(p.Failed(message=f"The engine hit an internal error: {error}",
+                                   request_id=request_id, during=type(command).__name__.lower()))
+        self._unload()
+
+    def _read_commands(self) -> None:
+        while True:
+            try:
+                command = self.conn.recv()
+            except (EOFError, OSError):
+                self.parent_gone.set()
+                self.commands.put(None)
+                return
+            if isinstance(command, p.Stop):
+                self.cancelled.add(command.request_id)
+            else:
+                self.commands.put(command)
+
+    # --- loading ---
+
+    def _load(self, command: p.Load) -> None:
+        from app.gguf_facts import read_facts
+
+        self._unload()
+        name = Path(command.path).name
+        try:
+            facts = read_facts(Path(command.path))
+        except InvalidModelError as error:
+            self.send(p.Failed(message=str(error), during="load"))
+            return
+        trained = facts.context_length or command.context_length
+        context_length = max(64, min(command.context_length, trained))
+        started = time.perf_counter()
+        last_reported = -1.0
+
+        def report(fraction: float) -> None:
+            nonlocal last_reported
+            if fraction - last_reported >= 0.02 or fraction >= 1.0:
+                last_reported = fraction
+                self.send(p.LoadProgress(fraction=min(max(fraction, 0.0), 1.0)))
+
+        try:
+            llm = _load_llama(command, context_length, report)
+        except (ValueError, RuntimeError, OSError) as error:
+            log.warning("llama.cpp could not load %s: %s", command.path, error)
+            self.send(p.Failed(
+                message=f"Could not load “{name}”. The file may be damaged, or it uses a model type "
+                        "this version of llama.cpp does not support.",
+                during="load"))
+            return
+        has_template = "tokenizer.chat_template" in llm.metadata
+        if not has_template:
+            llm.chat_format = FALLBACK_CHAT_FORMAT
+        self.llm, self.model_path = llm, command.path
+        self.send(p.Loaded(
+            path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
+            chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
+            has_chat_template=has_template, load_s=time.perf_counter() - started,
+            rss_bytes=_current_rss()))
+
+    def _unload(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+            self.model_path = None
+            gc.collect()
+
+    # --- generation ---
+
+    def _generate(self, command: p.Generate) -> None:
+        if self.llm is None:
+            self.send(p.Failed(message="No model is loaded. Choose a model first.",
+                               request_id=command.request_id))
+            return
+        messages = _fit_messages(self.llm, command.messages, command.max_tokens)
+        while True:
+            if messages is None:
+                self.send(p.Failed(
+                    message="Your message is too long for this model's context window. Shorten it, or "
+                            "raise the context length in the conversation settings.",
+                    request_id=command.request_id))
+                return
+            dropped = len(command.messages) - len(messages)
+            try:
+                self._stream(command, messages, dropped)
+                return
+            except ValueError as error:
+                if "context window" not in str(error):
+                    raise
+                messages = _drop_oldest_turn(messages)
+
+    def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int) -> None:
+        from llama_cpp import LogitsProcessorList
+
+        request_id = command.request_id
+        counts = {"prompt": 0, "sampled": 0}
+
+        def count(input_ids: Any, scores: Any) -> Any:
+            """Counts tokens exactly (the stream's chunks do not map one to one onto tokens)."""
+            if counts["sampled"] == 0:
+                counts["prompt"] = len(input_ids)
+            counts["sampled"] += 1
+            return scores
+
+        started = time.perf_counter()
+        stream = self.llm.create_chat_completion(
+            messages=messages, stream=True, max_tokens=command.max_tokens,
+            temperature=command.temperature, top_p=command.top_p, seed=command.seed,
+            logits_processor=LogitsProcessorList([count]))
+        iterator: Iterator[Any] = iter(stream)
+        first = next(iterator, None)  # raises ValueError here when the prompt does not fit
+        if dropped:
+            self.send(p.ContextTrimmed(request_id=request_id, dropped_messages=dropped))
+        parts: list[str] = []
+        pending: list[str] = []
+        first_at: float | None = None
+        last_sent = 0.0
+        finish_reason = "length"
+        chunk = first
+        cancelled = False
+        while chunk is not None:
+            if request_id in self.cancelled or self.parent_gone.is_set():
+                cancelled = True
+                break
+            choice = chunk["choices"][0]
+            delta = choice["delta"].get("content")
+            if delta:
+                now = time.perf_counter()
+                if first_at is None:
+                    first_at = now
+                parts.append(delta)
+                pending.append(delta)
+                if now - last_sent >= TOKEN_FLUSH_S or len(parts) == 1:
+                    self.send(p.Token(request_id=request_id, text="".join(pending)))
+                    pending.clear()
+                    last_sent = now
+            if choice.get("finish_reason"):
+                finish_reason = choice["finish_reason"]
+            chunk = next(iterator, None)
+        ended = time.perf_counter()
+        if cancelled:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if pending:
+            self.send(p.Token(request_id=request_id, text="".join(pending)))
+        self.cancelled.discard(request_id)
+        completion = counts["sampled"] - (1 if finish_reason == "stop" and not cancelled else 0)
+        generating_s = ended - first_at if first_at is not None else 0.0
+        metrics = p.GenerationMetrics(
+            prompt_tokens=counts["prompt"], completion_tokens=max(completion, 0),
+            ttft_s=(first_at - started) if first_at is not None else None,
+            tokens_per_s=(completion - 1) / generating_s if completion > 1 and generating_s > 0 else None,
+            total_s=ended - started, peak_rss_bytes=peak_rss_bytes())
+        self.send(p.Finished(request_id=request_id, finish_reason="cancelled" if cancelled else finish_reason,
+                             text="".join(parts), metrics=metrics))
+
+
+def _load_llama(command: p.Load, context_length: int, report: Callable[[float], None]) -> Any:
+    from llama_cpp import Llama
+
+    with _load_progress(report):
+        return Llama(model_path=command.path, n_ctx=context_length, n_threads=command.threads,
+                     n_gpu_layers=command.gpu_layers, verbose=False)
+
+
+@contextlib.contextmanager
+def _load_progress(report: Callable[[float], None]) -> Iterator[None]:
+    """Route llama.cpp's load progress callback to ``report`` during one ``Llama(...)`` call.
+
+    llama-cpp-python builds its model parameters inside ``Llama.__init__`` from
+    ``llama_model_default_params()`` and offers no argument for the progress callback, so this swaps in a
+    version of that function that also sets the callback, for the length of one load (the worker loads
+    one model at a time on one thread, so nothing else sees the swap).
+    """
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def on_progress(fraction: float, _data: Any) -> bool:
+        report(float(fraction))
+        return True
+
+    callback = native.llama_progress_callback(on_progress)
+
+    def params_with_progress() -> Any:
+        params = original()
+        params.progress_callback = callback
+        return params
+
+    native.llama_model_default_params = params_with_progress
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = original
+
+
+def _token_estimate(llm: Any, messages: list[dict[str, str]]) -> int:
+    """Tokens the formatted prompt will take: each message's text plus a margin for the template."""
+    total = 16
+    for message in messages:
+        total += len(llm.tokenize(message["content"].encode("utf-8"), add_bos=False, special=True)) + 8
+    return total
+
+
+def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> list[dict[str, str]] | None:
+    """Drop the oldest turns (never the system prompt or the newest message) until the prompt fits.
+
+    Room is kept for the answer: ``max_tokens``, but at most half the window, so a long conversation with
+    a large answer budget still gets answered.
+    """
+    limit = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2)
+    fitted: list[dict[str, str]] | None = list(messages)
+    while fitted is not None and _token_estimate(llm, fitted) > limit:
+        fitted = _drop_oldest_turn(fitted)
+    return fitted
+
+
+def _drop_oldest_turn(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
+    """Remove the oldest user turn and the replies to it, keeping the conversation starting with a user."""
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    rest = messages[len(head):]
+    if len(rest) <= 1:
+        return None
+    rest = rest[1:]
+    while len(rest) > 1 and rest[0]["role"] != "user":
+        rest = rest[1:]
+    return head + rest
+
+
+def _current_rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)

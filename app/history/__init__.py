@@ -1,0 +1,17 @@
+"""Conversation history and the model library, kept in one SQLite file.
+
+Qt-free on purpose: the CLI, the tests and the UI's worker threads all use the same store.
+"""
+
+from app.history.database import Database, open_database
+from app.history.records import ConversationRecord, MessageRecord, ModelRecord
+from app.history.store import HistoryStore
+
+__all__ = [
+    "ConversationRecord",
+    "Database",
+    "HistoryStore",
+    "MessageRecord",
+    "ModelRecord",
+    "open_database",
+]

@@ -1,0 +1,128 @@
+"""The history schema as ORM classes.
+
+These classes describe the newest schema; the migrations in ``migrations/versions`` are what actually
+build it on disk, so a change here always comes with a new revision there (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    MetaData,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("system", "user", "assistant")
+FINISH_REASONS = ("stop", "length", "cancelled", "interrupted", "error")
+
+# Named constraints let Alembic's batch mode find and drop them when SQLite tables are rebuilt.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """SQLite has no time zones, so store naive UTC and hand back aware UTC.
+
+    Callers then never compare a naive value with an aware one, and stored text sorts by time.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("history timestamps must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        float: Float(),  # SQLAlchemy 2.1 would pick Double; keep what the migrations create
+    }
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # No foreign key: removing a model from the library must not touch the chats made with it.
+    model_id: Mapped[int | None]
+    model_name: Mapped[str | None] = mapped_column(Text)
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deleted_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
+        CheckConstraint(
+            "finish_reason IS NULL"
+            " OR finish_reason IN ('stop', 'length', 'cancelled', 'interrupted', 'error')",
+            name="finish_reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    model_name: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    ttft_s: Mapped[float | None]
+    tokens_per_s: Mapped[float | None]
+    finish_reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    context_dropped: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class LibraryModel(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    in_place: Mapped[bool]
+    file_size: Mapped[int]
+    architecture: Mapped[str] = mapped_column(Text)
+    parameter_count: Mapped[int | None]
+    quantization: Mapped[str | None] = mapped_column(Text)
+    context_length: Mapped[int | None]
+    has_chat_template: Mapped[bool]
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    added_at: Mapped[datetime] = mapped_column(default=utc_now)

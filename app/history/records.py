@@ -1,0 +1,106 @@
+"""Plain, frozen copies of database rows.
+
+Callers hold these on other threads long after the session that read them is gone, which ORM objects
+do not survive (they expire or lazy-load); these never touch the database again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.history.models import Conversation, LibraryModel, Message
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    model_id: int | None
+    model_name: str | None
+    system_prompt: str
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Conversation) -> ConversationRecord:
+        return cls(
+            id=row.id,
+            title=row.title,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            model_id=row.model_id,
+            model_name=row.model_name,
+            system_prompt=row.system_prompt,
+            settings=dict(row.settings),
+        )
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    created_at: datetime
+    model_name: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    ttft_s: float | None
+    tokens_per_s: float | None
+    finish_reason: str | None
+    error: str | None
+    context_dropped: int
+
+    @classmethod
+    def of(cls, row: Message) -> MessageRecord:
+        return cls(
+            id=row.id,
+            conversation_id=row.conversation_id,
+            role=row.role,
+            content=row.content,
+            created_at=row.created_at,
+            model_name=row.model_name,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            ttft_s=row.ttft_s,
+            tokens_per_s=row.tokens_per_s,
+            finish_reason=row.finish_reason,
+            error=row.error,
+            context_dropped=row.context_dropped,
+        )
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    path: str
+    in_place: bool
+    file_size: int
+    architecture: str
+    parameter_count: int | None
+    quantization: str | None
+    context_length: int | None
+    has_chat_template: bool
+    facts: dict[str, Any]
+    added_at: datetime
+
+    @classmethod
+    def of(cls, row: LibraryModel) -> ModelRecord:
+        return cls(
+            id=row.id,
+            name=row.name,
+            path=row.path,
+            in_place=row.in_place,
+            file_size=row.file_size,
+            architecture=row.architecture,
+            parameter_count=row.parameter_count,
+            quantization=row.quantization,
+            context_length=row.context_length,
+            has_chat_template=row.has_chat_template,
+            facts=dict(row.facts),
+            added_at=row.added_at,
+        )

@@ -1,0 +1,317 @@
+"""Every read and write of conversations, messages and the model library.
+
+Each method is one short transaction returning frozen records, so any thread may call any method and
+keep what it gets back; no session or ORM object ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import HistoryError
+from app.history.database import Database
+from app.history.models import FINISH_REASONS, ROLES, Base, Conversation, LibraryModel, Message, utc_now
+from app.history.records import ConversationRecord, MessageRecord, ModelRecord
+
+RowT = TypeVar("RowT", bound=Base)
+
+_clock_lock = threading.Lock()
+_last_stamp = datetime.min.replace(tzinfo=utc_now().tzinfo)
+
+
+def _stamp() -> datetime:
+    """Strictly increasing "now", so "newest first" holds even where the system clock is coarse.
+
+    Windows clocks can tick in steps of several milliseconds; two conversations touched within one tick
+    would otherwise tie and keep an arbitrary order.
+    """
+    global _last_stamp
+    with _clock_lock:
+        now = utc_now()
+        if now <= _last_stamp:
+            now = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = now
+        return now
+
+
+class HistoryStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # conversations
+
+    def create_conversation(
+        self, title: str, settings: dict[str, Any], model_id: int | None = None, model_name: str | None = None
+    ) -> ConversationRecord:
+        now = _stamp()
+        with self._db.session() as session:
+            row = Conversation(
+                title=title,
+                created_at=now,
+                updated_at=now,
+                model_id=model_id,
+                model_name=model_name,
+                system_prompt=str(settings.get("system_prompt") or ""),
+                settings=dict(settings),
+            )
+            session.add(row)
+            session.flush()
+            return ConversationRecord.of(row)
+
+    def list_conversations(self) -> list[ConversationRecord]:
+        """Newest activity first; soft-deleted ones are hidden while their Undo is still on offer."""
+        with self._db.session(write=False) as session:
+            rows = session.scalars(
+                select(Conversation)
+                .where(Conversation.deleted_at.is_(None))
+                .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            )
+            return [ConversationRecord.of(row) for row in rows]
+
+    def get_conversation(self, conversation_id: int) -> ConversationRecord:
+        """Soft-deleted conversations are still returned: only a purge makes one missing."""
+        with self._db.session(write=False) as session:
+            return ConversationRecord.of(_conversation(session, conversation_id))
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        with self._db.session() as session:
+            _conversation(session, conversation_id).title = title
+
+    def update_conversation(
+        self,
+        conversation_id: int,
+        *,
+        settings: dict[str, Any] | None = None,
+        model_id: int | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        with self._db.session() as session:
+            row = _conversation(session, conversation_id)
+            if settings is not None:
+                row.settings = dict(settings)
+                row.system_prompt = str(settings.get("system_prompt") or "")
+            if model_id is not None:
+                row.model_id = model_id
+            if model_name is not None:
+                row.model_name = model_name
+
+    def touch_conversation(self, conversation_id: int) -> None:
+        with self._db.session() as session:
+            _conversation(session, conversation_id).updated_at = _stamp()
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Soft delete, so the UI can offer Undo; ``purge_deleted`` removes it for good later."""
+        with self._db.session() as session:
+            row = _conversation(session, conversation_id)
+            if row.deleted_at is None:
+                row.deleted_at = _stamp()
+
+    def restore_conversation(self, conversation_id: int) -> None:
+        with self._db.session() as session:
+            _conversation(session, conversation_id).deleted_at = None
+
+    def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
+        """Hard-delete conversations soft-deleted at least ``older_than`` ago; returns how many."""
+        cutoff = utc_now() - older_than
+        with self._db.session() as session:
+            ids = list(
+                session.scalars(
+                    select(Conversation.id).where(
+                        Conversation.deleted_at.is_not(None), Conversation.deleted_at <= cutoff
+                    )
+                )
+            )
+            if ids:
+                # The foreign key's ON DELETE CASCADE takes the messages with them.
+                session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+            return len(ids)
+
+    # messages
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        *,
+        model_name: str | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        ttft_s: float | None = None,
+        tokens_per_s: float | None = None,
+        error: str | None = None,
+        context_dropped: int = 0,
+    ) -> MessageRecord:
+        if role not in ROLES:
+            raise ValueError(f"unknown message role {role!r}")
+        _check_finish_reason(finish_reason)
+        now = _stamp()
+        with self._db.session() as session:
+            conversation = _conversation(session, conversation_id)
+            conversation.updated_at = now
+            row = Message(
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                created_at=now,
+                model_name=model_name,
+                finish_reason=finish_reason,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                ttft_s=ttft_s,
+                tokens_per_s=tokens_per_s,
+                error=error,
+                context_dropped=context_dropped,
+            )
+            session.add(row)
+            session.flush()
+            return MessageRecord.of(row)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        ttft_s: float | None = None,
+        tokens_per_s: float | None = None,
+        error: str | None = None,
+        context_dropped: int | None = None,
+    ) -> None:
+        """Change only the fields given; None means "leave as it is", never "clear"."""
+        _check_finish_reason(finish_reason)
+        given = {
+            "content": content,
+            "finish_reason": finish_reason,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "ttft_s": ttft_s,
+            "tokens_per_s": tokens_per_s,
+            "error": error,
+            "context_dropped": context_dropped,
+        }
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            for name, value in given.items():
+                if value is not None:
+                    setattr(row, name, value)
+
+    def messages(self, conversation_id: int) -> list[MessageRecord]:
+        """Oldest first, in the order they were added."""
+        with self._db.session(write=False) as session:
+            rows = session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            )
+            return [MessageRecord.of(row) for row in rows]
+
+    def delete_messages_from(self, message_id: int) -> int:
+        """Drop a message and everything after it in its conversation (what Regenerate replaces)."""
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            ids = list(
+                session.scalars(
+                    select(Message.id).where(
+                        Message.conversation_id == row.conversation_id, Message.id >= message_id
+                    )
+                )
+            )
+            session.execute(delete(Message).where(Message.id.in_(ids)))
+            return len(ids)
+
+    def mark_unfinished_as_interrupted(self) -> int:
+        """Close off replies that were still streaming when the app last stopped; returns how many."""
+        with self._db.session() as session:
+            ids = list(
+                session.scalars(
+                    select(Message.id).where(Message.role == "assistant", Message.finish_reason.is_(None))
+                )
+            )
+            if ids:
+                session.execute(update(Message).where(Message.id.in_(ids)).values(finish_reason="interrupted"))
+            return len(ids)
+
+    # model library
+
+    def add_model(
+        self,
+        *,
+        name: str,
+        path: str | Path,
+        in_place: bool,
+        file_size: int,
+        architecture: str,
+        parameter_count: int | None = None,
+        quantization: str | None = None,
+        context_length: int | None = None,
+        has_chat_template: bool = False,
+        facts: dict[str, Any] | None = None,
+    ) -> ModelRecord:
+        duplicate = HistoryError(f"{name} is already in the library ({path}).")
+        try:
+            with self._db.session() as session:
+                if session.scalar(select(LibraryModel.id).where(LibraryModel.path == str(path))) is not None:
+                    raise duplicate
+                row = LibraryModel(
+                    name=name,
+                    path=str(path),
+                    in_place=in_place,
+                    file_size=file_size,
+                    architecture=architecture,
+                    parameter_count=parameter_count,
+                    quantization=quantization,
+                    context_length=context_length,
+                    has_chat_template=has_chat_template,
+                    facts=dict(facts or {}),
+                    added_at=utc_now(),
+                )
+                session.add(row)
+                session.flush()
+                return ModelRecord.of(row)
+        except IntegrityError as exc:  # another thread added the same path after the check
+            raise duplicate from exc
+
+    def list_models(self) -> list[ModelRecord]:
+        with self._db.session(write=False) as session:
+            rows = session.scalars(select(LibraryModel).order_by(LibraryModel.name, LibraryModel.id))
+            return [ModelRecord.of(row) for row in rows]
+
+    def get_model(self, model_id: int) -> ModelRecord | None:
+        with self._db.session(write=False) as session:
+            row = session.get(LibraryModel, model_id)
+            return None if row is None else ModelRecord.of(row)
+
+    def find_model_by_path(self, path: str | Path) -> ModelRecord | None:
+        with self._db.session(write=False) as session:
+            row = session.scalar(select(LibraryModel).where(LibraryModel.path == str(path)))
+            return None if row is None else ModelRecord.of(row)
+
+    def remove_model(self, model_id: int) -> None:
+        """Conversations keep their model_id and model_name, so old chats still say what they used."""
+        with self._db.session() as session:
+            session.delete(_get(session, LibraryModel, model_id, "That model is not in the library."))
+
+
+def _get(session: Session, kind: type[RowT], row_id: int, missing: str) -> RowT:
+    row = session.get(kind, row_id)
+    if row is None:
+        raise HistoryError(missing)
+    return row
+
+
+def _conversation(session: Session, conversation_id: int) -> Conversation:
+    return _get(session, Conversation, conversation_id, "That conversation no longer exists.")
+
+
+def _check_finish_reason(finish_reason: str | None) -> None:
+    if finish_reason is not None and finish_reason not in FINISH_REASONS:
+        raise ValueError(f"unknown finish reason {finish_reason!r}")

@@ -1,0 +1,98 @@
+"""The one settings object, stored as JSON beside the other user files.
+
+A hand-written dataclass rather than a settings library: the set is small, and a typed dataclass with
+validation on load gives the same safety without another dependency. An unreadable file or a value of the
+wrong type falls back to the default (and is logged) instead of stopping the app from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+
+
+@dataclass
+class GenerationSettings:
+    """How a conversation talks to its model; each conversation keeps its own copy."""
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    context_length: int = 4096
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GenerationSettings:
+        return _load_dataclass(cls, data or {})
+
+    def validated(self) -> GenerationSettings:
+        """Clamp values into the ranges llama.cpp accepts."""
+        return dataclasses.replace(
+            self,
+            temperature=min(max(float(self.temperature), 0.0), 2.0),
+            top_p=min(max(float(self.top_p), 0.01), 1.0),
+            max_tokens=min(max(int(self.max_tokens), 1), 32768),
+            context_length=min(max(int(self.context_length), 256), 131072),
+        )
+
+
+@dataclass
+class Settings:
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    threads: int | None = None  # None: llama.cpp's choice (the physical cores)
+    gpu_layers: int = 0
+    last_model_id: int | None = None
+    copy_imported_models: bool = True
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError):
+            log.warning("settings file %s is unreadable; using defaults", path, exc_info=True)
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        settings = _load_dataclass(cls, data)
+        settings.generation = GenerationSettings.from_dict(data.get("generation"))
+        return settings
+
+    def save(self, path: Path) -> None:
+        """Write atomically, so a crash mid-write never leaves a half file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data or dataclasses.is_dataclass(getattr(defaults, f.name)):
+            continue
+        value, default = data[f.name], getattr(defaults, f.name)
+        if default is None or value is None or isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int)
+        ):
+            values[f.name] = value
+        else:
+            log.warning("setting %s has the wrong type (%r); using the default", f.name, value)
+    return dataclasses.replace(defaults, **values)  # type: ignore[type-var]

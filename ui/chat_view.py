@@ -1,0 +1,208 @@
+"""The chat page: the messages of one conversation, streaming answers, and the box to write in."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.history import MessageRecord
+from ui.message_view import MessageView
+
+
+class Composer(QPlainTextEdit):
+    """Enter sends; Shift+Enter starts a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ChatView(QWidget):
+    sendRequested = Signal(str)
+    stopRequested = Signal()
+    regenerateRequested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversation_id: int | None = None
+        self._views: dict[int, MessageView] = {}
+        self._busy = False
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+
+        self.scroller = QScrollArea()
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        self.page = QWidget()
+        self.page.setObjectName("chatPage")
+        self.messages_layout = QVBoxLayout(self.page)
+        self.messages_layout.setContentsMargins(24, 16, 24, 16)
+        self.messages_layout.setSpacing(12)
+        self.empty = QLabel()
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.messages_layout.addWidget(self.empty)
+        self.messages_layout.addStretch(1)
+        self.scroller.setWidget(self.page)
+        layout.addWidget(self.scroller, 1)
+        self.scroller.verticalScrollBar().rangeChanged.connect(self._follow)
+        self._at_bottom = True
+        self.scroller.verticalScrollBar().valueChanged.connect(self._track_bottom)
+
+        composer_row = QHBoxLayout()
+        composer_row.setContentsMargins(16, 8, 16, 12)
+        self.composer = Composer()
+        self.composer.setObjectName("composer")
+        self.composer.setPlaceholderText("Write a message… (Enter sends, Shift+Enter adds a line)")
+        self.composer.setFixedHeight(84)
+        self.composer.submitted.connect(self._submit)
+        composer_row.addWidget(self.composer, 1)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.clicked.connect(self._submit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.clicked.connect(self.stopRequested)
+        self.stop_button.hide()
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        composer_row.addLayout(buttons)
+        layout.addLayout(composer_row)
+        self.show_empty("Start a new chat, or pick one on the left.")
+
+    # --- content ---
+
+    def show_empty(self, text: str) -> None:
+        self._clear()
+        self.conversation_id = None
+        self.empty.setText(text)
+        self.empty.show()
+
+    def show_conversation(self, conversation_id: int, messages: list[MessageRecord]) -> None:
+        self._clear()
+        self.conversation_id = conversation_id
+        self.empty.setText("Ask anything. Your conversation stays on this computer.")
+        self.empty.setVisible(not messages)
+        for message in messages:
+            self._add(message)
+        self._update_regenerate()
+        self._at_bottom = True
+        QTimer.singleShot(0, self._scroll_to_bottom)
+
+    def _clear(self) -> None:
+        for view in self._views.values():
+            view.setParent(None)
+            view.deleteLater()
+        self._views.clear()
+
+    def _add(self, message: MessageRecord) -> MessageView:
+        self.empty.hide()
+        view = MessageView(message)
+        view.regenerateRequested.connect(self.regenerateRequested)
+        self.messages_layout.insertWidget(self.messages_layout.count() - 1, view)
+        self._views[message.id] = view
+        return view
+
+    def message_view(self, message_id: int) -> MessageView | None:
+        return self._views.get(message_id)
+
+    def message_ids(self) -> list[int]:
+        return list(self._views)
+
+    def answer_started(self, user: MessageRecord | None, assistant: MessageRecord) -> None:
+        if user is not None:
+            self._add(user)
+        else:  # regenerating: drop the old answer after the last question
+            last_user = max((i for i, v in self._views.items() if v.role == "user"), default=-1)
+            for message_id in [i for i in self._views if i > last_user]:
+                self._views.pop(message_id).deleteLater()
+        self._add(assistant)
+        self._at_bottom = True
+        self._update_regenerate()
+
+    def answer_delta(self, message_id: int, text: str) -> None:
+        view = self._views.get(message_id)
+        if view is not None:
+            view.set_streaming_text(text)
+
+    def answer_notice(self, message_id: int, notice: str) -> None:
+        view = self._views.get(message_id)
+        if view is not None:
+            view.set_notice(notice)
+
+    def answer_finished(self, message: MessageRecord) -> None:
+        view = self._views.get(message.id)
+        if view is not None:
+            view.update_from(message)
+        self._update_regenerate()
+
+    def _update_regenerate(self) -> None:
+        views = list(self._views.values())
+        for view in views:
+            view.set_regenerate_visible(False)
+        if views and views[-1].role == "assistant" and not self._busy:
+            views[-1].set_regenerate_visible(True)
+
+    # --- state ---
+
+    def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.send_button.setVisible(not busy)
+        self.stop_button.setVisible(busy)
+        self._update_regenerate()
+
+    def show_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    def _submit(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if not text or self._busy:
+            return
+        self.composer.clear()
+        self.sendRequested.emit(text)
+
+    def restore_draft(self, text: str) -> None:
+        if not self.composer.toPlainText().strip():
+            self.composer.setPlainText(text)
+
+    # --- scrolling: follow the answer unless the person scrolled up to read ---
+
+    def _track_bottom(self, value: int) -> None:
+        bar = self.scroller.verticalScrollBar()
+        self._at_bottom = value >= bar.maximum() - 24
+
+    def _follow(self, _minimum: int, _maximum: int) -> None:
+        if self._at_bottom:
+            self._scroll_to_bottom()
+
+    def _scroll_to_bottom(self) -> None:
+        bar = self.scroller.verticalScrollBar()
+        bar.setValue(bar.maximum())

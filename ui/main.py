@@ -1,0 +1,82 @@
+"""Builds the app's objects (the one place that does, for the window) and runs the Qt event loop."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.chat import ChatRunner
+from app.engine import EngineClient
+from app.errors import HearthError
+from app.history import HistoryStore, open_database
+from app.library import Library
+from app.logs import configure_logging, enable_crash_log, take_crash_report
+from app.paths import Paths
+from app.settings import Settings
+from ui.main_window import MainWindow, Services
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource_path(*parts: str) -> Path:
+    """Resources sit beside the packages from source and inside the bundle when frozen."""
+    base = Path(getattr(sys, "_MEIPASS", RESOURCES.parent))
+    return base / "resources" / Path(*parts)
+
+
+def build_services(paths: Paths) -> Services:
+    """Open history and settings and make the engine; raises HistoryError if the history cannot open."""
+    settings = Settings.load(paths.settings_file)
+    store = HistoryStore(open_database(paths.database))
+    store.mark_unfinished_as_interrupted()
+    store.purge_deleted()
+    engine = EngineClient(log_file=paths.log_file)
+    return Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
+                    engine=engine, runner=ChatRunner(store, engine))
+
+
+def apply_style(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    style = resource_path("styles", "hearth.qss")
+    if style.is_file():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    paths = Paths.from_environment().ensure()
+    configure_logging(paths)
+    crash = take_crash_report(paths)
+    enable_crash_log(paths)
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Hearth")
+    app.setOrganizationName("Hearth")
+    apply_style(app)
+    icon = QIcon(str(resource_path("icons", "hearth.svg")))
+    app.setWindowIcon(icon)
+    try:
+        services = build_services(paths)
+    except HearthError as error:
+        QMessageBox.critical(None, "Hearth cannot open its history", str(error))
+        return 1
+    window = MainWindow(services, icon)
+    window.show()
+    if crash:
+        QTimer.singleShot(300, lambda: _show_crash(window, crash))
+    log.info("Hearth started; data in %s", paths.database.parent)
+    return app.exec()
+
+
+def _show_crash(window: MainWindow, report: str) -> None:
+    box = QMessageBox(QMessageBox.Icon.Warning, "Hearth closed unexpectedly last time",
+                      "Hearth stopped unexpectedly the last time it ran. Your conversations were saved. The "
+                      "technical details below can help us fix it.", parent=window)
+    box.setDetailedText(report[-8000:])
+    box.exec()

@@ -1,0 +1,633 @@
+"""The main window: sidebar (chats and models), the chat page and the library page.
+
+It wires views to the core: every database or file call goes through ``BackgroundOp``, every model call
+through the engine client, and results come back as signals. Nothing here waits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
+from app.engine import EngineClient
+from app.engine import protocol as p
+from app.errors import HearthError
+from app.history import ConversationRecord, HistoryStore, ModelRecord
+from app.library import Library
+from app.paths import Paths
+from app.settings import GenerationSettings, Settings
+from ui.background import BackgroundOp, wait_for_background
+from ui.bridge import EngineBridge
+from ui.chat_view import ChatView
+from ui.library_view import LibraryView
+from ui.model_bar import ModelBar
+from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
+from ui.settings_dialog import ConversationSettingsDialog
+
+log = logging.getLogger(__name__)
+
+UNDO_SECONDS = 10
+
+
+@dataclass
+class Services:
+    """Everything the window needs, built in one place (``ui/main.py``, or a test fixture)."""
+
+    paths: Paths
+    settings: Settings
+    store: HistoryStore
+    library: Library
+    engine: EngineClient
+    runner: ChatRunner
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, services: Services, icon: QIcon | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.store, self.library, self.engine, self.runner = (
+            services.store, services.library, services.engine, services.runner)
+        self.settings = services.settings
+        self.setWindowTitle("Hearth")
+        if icon is not None:
+            self.setWindowIcon(icon)
+        self.resize(1180, 780)
+        self.current: ConversationRecord | None = None
+        self._pending_send: str | None = None
+        self._loading: ModelRecord | None = None
+        self._deleted: list[int] = []
+        self._closing = False
+
+        self.conversations = ConversationListModel()
+        self.library_model = LibraryModel()
+        self.bridge = EngineBridge(self.engine, self.runner, self)
+        self._build()
+        self._connect()
+        self._build_menus()
+        self.refresh_conversations(select_first=True)
+        self.refresh_models(select_id=self.settings.last_model_id)
+
+    # --- layout ---
+
+    def _build(self) -> None:
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+
+        sidebar = QWidget()
+        sidebar.setObjectName("sidebar")
+        sidebar.setFixedWidth(260)
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(12, 12, 12, 12)
+        brand = QLabel("Hearth")
+        brand.setObjectName("brand")
+        side.addWidget(brand)
+        nav = QHBoxLayout()
+        self.chats_tab = QPushButton("Chats")
+        self.models_tab = QPushButton("Models")
+        self.nav_group = QButtonGroup(self)
+        for i, button in enumerate((self.chats_tab, self.models_tab)):
+            button.setCheckable(True)
+            button.setObjectName("navButton")
+            self.nav_group.addButton(button, i)
+            nav.addWidget(button)
+        self.chats_tab.setChecked(True)
+        side.addLayout(nav)
+        self.new_chat_button = QPushButton("+  New chat")
+        self.new_chat_button.setObjectName("primary")
+        self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
+        side.addWidget(self.new_chat_button)
+        self.conversation_list = QListView()
+        self.conversation_list.setObjectName("conversationList")
+        self.conversation_list.setModel(self.conversations)
+        self.conversation_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        side.addWidget(self.conversation_list, 1)
+        self.no_chats = QLabel("No conversations yet.")
+        self.no_chats.setObjectName("hint")
+        side.addWidget(self.no_chats)
+        row.addWidget(sidebar)
+
+        self.stack = QStackedWidget()
+        chat_page = QWidget()
+        chat_layout = QVBoxLayout(chat_page)
+        chat_layout.setContentsMargins(0, 0, 0, 0)
+        chat_layout.setSpacing(0)
+        self.model_bar = ModelBar()
+        chat_layout.addWidget(self.model_bar)
+        self.chat_view = ChatView()
+        chat_layout.addWidget(self.chat_view, 1)
+        self.stack.addWidget(chat_page)
+        self.library_view = LibraryView(self.library_model)
+        self.stack.addWidget(self.library_view)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.hide()
+        self.statusBar().addPermanentWidget(self.undo_button)
+        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
+        self._undo_timer.timeout.connect(self._hide_undo)
+
+    def _connect(self) -> None:
+        self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
+        self.new_chat_button.clicked.connect(self.new_conversation)
+        self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
+        self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
+        self.chat_view.sendRequested.connect(self.send)
+        self.chat_view.stopRequested.connect(self.runner.stop)
+        self.chat_view.regenerateRequested.connect(self.regenerate)
+        self.model_bar.loadRequested.connect(self.load_model)
+        self.model_bar.unloadRequested.connect(self._unload)
+        self.model_bar.settingsRequested.connect(self.edit_settings)
+        self.model_bar.addModelRequested.connect(self.add_model)
+        self.library_view.addRequested.connect(self.add_model)
+        self.library_view.chatRequested.connect(self._chat_with)
+        self.library_view.removeRequested.connect(self.remove_model)
+        self.undo_button.clicked.connect(self._undo_delete)
+
+        b = self.bridge
+        b.loadProgress.connect(self.model_bar.load_progress)
+        b.modelLoaded.connect(self._model_loaded)
+        b.modelUnloaded.connect(lambda: self.model_bar.not_loaded())
+        b.engineFailed.connect(self._engine_failed)
+        b.workerExited.connect(self._worker_exited)
+        b.answerStarted.connect(self._answer_started)
+        b.answerDelta.connect(self._answer_delta)
+        b.contextNotice.connect(self._context_notice)
+        b.answerFinished.connect(self._answer_finished)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.new_conversation)
+        self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.add_model)
+        file_menu.addSeparator()
+        self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
+            self.services.paths.database.parent))
+        self._action(file_menu, "Open the &log folder", None, lambda: self._open_folder(
+            self.services.paths.logs_dir))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self._action(chat_menu, "&Load the chosen model", "Ctrl+L", self._load_selected)
+        self._action(chat_menu, "&Stop the answer", "Esc", self.runner.stop)
+        self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", self.regenerate)
+        self._action(chat_menu, "Conversation &settings…", "Ctrl+,", self.edit_settings)
+        chat_menu.addSeparator()
+        self._action(chat_menu, "Re&name conversation…", "F2", self.rename_current)
+        self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, self.delete_current,
+                     widget_only=self.conversation_list)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Hearth", None, self._about)
+        QShortcut(QKeySequence("Ctrl+1"), self, lambda: self._show_page(0))
+        QShortcut(QKeySequence("Ctrl+2"), self, lambda: self._show_page(1))
+
+    def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any, widget_only: QWidget | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        if widget_only is not None:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            widget_only.addAction(action)
+        return action
+
+    def _show_page(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        self.nav_group.button(index).setChecked(True)
+
+    # --- errors ---
+
+    def show_error(self, error: BaseException) -> None:
+        if isinstance(error, HearthError):
+            self.chat_view.show_banner(str(error))
+            self.statusBar().showMessage(str(error), 8000)
+        else:
+            log.error("unexpected error", exc_info=error)
+            QMessageBox.critical(self, "Something went wrong",
+                                 f"Hearth hit an unexpected problem: {error}\n\nDetails are in the log file: "
+                                 f"{self.services.paths.log_file}")
+
+    # --- conversations ---
+
+    def refresh_conversations(self, select_first: bool = False, select_id: int | None = None) -> None:
+        def show(items: list[ConversationRecord]) -> None:
+            keep = select_id if select_id is not None else (self.current.id if self.current else None)
+            self.conversations.set_items(items)
+            self.no_chats.setVisible(not items)
+            row = self.conversations.row_of(keep) if keep is not None else -1
+            if row < 0 and select_first and items:
+                row = 0
+            if row >= 0:
+                self.conversation_list.selectionModel().blockSignals(keep is not None and row >= 0
+                                                                     and not select_first)
+                self.conversation_list.setCurrentIndex(self.conversations.index(row))
+                self.conversation_list.selectionModel().blockSignals(False)
+                if self.current is None or self.current.id != self.conversations.record(row).id:  # type: ignore[union-attr]
+                    self._open(self.conversations.record(row))
+            elif not items:
+                self.current = None
+                self.chat_view.show_empty("Start a new chat with the button on the left, or just type below.")
+
+        BackgroundOp(self, self.store.list_conversations).success(show).failure(self.show_error).run()
+
+    def _conversation_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = current.data(RecordRole) if current.isValid() else None
+        if record is not None and (self.current is None or record.id != self.current.id):
+            self._open(record)
+
+    def _open(self, record: ConversationRecord | None) -> None:
+        if record is None:
+            return
+        self.current = record
+        self._show_page(0)
+
+        def show(messages: list[Any]) -> None:
+            if self.current is not None and self.current.id == record.id:
+                self.chat_view.show_conversation(record.id, messages)
+                self.chat_view.set_busy(self.runner.busy)
+
+        BackgroundOp(self, self.store.messages, record.id).success(show).failure(self.show_error).run()
+
+    def new_conversation(self, then_send: str | None = None) -> None:
+        self._show_page(0)
+        defaults = self.settings.generation.to_dict()
+
+        def created(record: ConversationRecord) -> None:
+            self.current = record
+            self.chat_view.show_conversation(record.id, [])
+            self.chat_view.composer.setFocus()
+            self.refresh_conversations(select_id=record.id)
+            if then_send:
+                self._start_send(record.id, then_send)
+
+        BackgroundOp(self, self.store.create_conversation, "New chat", defaults).success(created) \
+            .failure(self.show_error).run()
+
+    def _conversation_menu(self, point: QPoint) -> None:
+        index = self.conversation_list.indexAt(point)
+        record = index.data(RecordRole) if index.isValid() else None
+        if record is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename(record))
+        menu.addAction("Delete", lambda: self.delete(record))
+        menu.exec(self.conversation_list.viewport().mapToGlobal(point))
+
+    def rename_current(self) -> None:
+        if self.current is not None:
+            self.rename(self.current)
+
+    def rename(self, record: ConversationRecord) -> None:
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=record.title)
+        title = title.strip()
+        if ok and title:
+            BackgroundOp(self, self.store.rename_conversation, record.id, title) \
+                .success(lambda _: self.refresh_conversations()).failure(self.show_error).run()
+
+    def delete_current(self) -> None:
+        if self.current is not None:
+            self.delete(self.current)
+
+    def delete(self, record: ConversationRecord) -> None:
+        if self.runner.streaming_conversation() == record.id:
+            self.show_error(HearthError("This conversation is still being answered. Stop the answer first."))
+            return
+
+        def deleted(_: object) -> None:
+            self._deleted.append(record.id)
+            if self.current is not None and self.current.id == record.id:
+                self.current = None
+            self.conversations.remove(record.id)
+            self.statusBar().showMessage(f"Deleted “{record.title}”.", UNDO_SECONDS * 1000)
+            self.undo_button.show()
+            self._undo_timer.start()
+            self.refresh_conversations(select_first=True)
+
+        BackgroundOp(self, self.store.delete_conversation, record.id).success(deleted) \
+            .failure(self.show_error).run()
+
+    def _undo_delete(self) -> None:
+        if not self._deleted:
+            return
+        conversation_id = self._deleted.pop()
+        self._hide_undo()
+        BackgroundOp(self, self.store.restore_conversation, conversation_id) \
+            .success(lambda _: self.refresh_conversations(select_id=conversation_id)) \
+            .failure(self.show_error).run()
+        self.statusBar().showMessage("Conversation restored.", 4000)
+
+    def _hide_undo(self) -> None:
+        self.undo_button.setVisible(False)
+
+    # --- sending ---
+
+    def send(self, text: str) -> None:
+        self.chat_view.show_banner("")
+        if self.runner.busy:
+            self.chat_view.restore_draft(text)
+            return
+        if self.engine.loaded is None:
+            record = self.model_bar.selected()
+            if record is None:
+                self.chat_view.restore_draft(text)
+                self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, "
+                                            "or open Models on the left."))
+                return
+            self._pending_send = text
+            self.chat_view.set_busy(True)
+            if self._loading is None:
+                self.load_model(record)
+            return
+        if self.current is None:
+            self.new_conversation(then_send=text)
+        else:
+            self._start_send(self.current.id, text)
+
+    def _start_send(self, conversation_id: int, text: str) -> None:
+        self.chat_view.set_busy(True)
+
+        def failed(error: BaseException) -> None:
+            self.chat_view.set_busy(self.runner.busy)
+            self.chat_view.restore_draft(text)
+            self.show_error(error)
+
+        BackgroundOp(self, self.runner.send, conversation_id, text).failure(failed).run()
+
+    def regenerate(self) -> None:
+        if self.current is None or self.runner.busy or self.engine.loaded is None:
+            if self.engine.loaded is None and self.current is not None:
+                self.show_error(HearthError("Load a model first, then regenerate."))
+            return
+        self.chat_view.set_busy(True)
+
+        def failed(error: BaseException) -> None:
+            self.chat_view.set_busy(False)
+            self.show_error(error)
+
+        BackgroundOp(self, self.runner.regenerate, self.current.id).failure(failed).run()
+
+    def _answer_started(self, event: AnswerStarted) -> None:
+        self.chat_view.set_busy(True)
+        if self.chat_view.conversation_id == event.conversation_id:
+            self.chat_view.answer_started(event.user_message, event.assistant_message)
+        self.refresh_conversations()
+
+    def _answer_delta(self, conversation_id: int, message_id: int, text: str) -> None:
+        if self.chat_view.conversation_id == conversation_id:
+            self.chat_view.answer_delta(message_id, text)
+
+    def _context_notice(self, event: ContextNotice) -> None:
+        if self.chat_view.conversation_id == event.conversation_id:
+            n = event.dropped_messages
+            self.chat_view.answer_notice(
+                event.message_id, f"{n} older message{'s' if n != 1 else ''} left out to fit the context window.")
+
+    def _answer_finished(self, event: AnswerFinished) -> None:
+        self.chat_view.set_busy(False)
+        if self.chat_view.conversation_id == event.conversation_id:
+            self.chat_view.answer_finished(event.message)
+        if event.message.finish_reason == "error" and event.message.error:
+            self.statusBar().showMessage(event.message.error, 8000)
+        self.refresh_conversations()
+
+    # --- conversation settings ---
+
+    def _current_settings(self) -> GenerationSettings:
+        if self.current is not None:
+            return GenerationSettings.from_dict(self.current.settings)
+        return self.settings.generation
+
+    def edit_settings(self) -> None:
+        dialog = ConversationSettingsDialog(self._current_settings(), self)
+        if dialog.exec() != ConversationSettingsDialog.DialogCode.Accepted:
+            return
+        chosen = dialog.result_settings()
+        if dialog.make_default.isChecked() or self.current is None:
+            self.settings.generation = chosen
+            self._save_settings()
+        if self.current is None:
+            return
+        old_context = self._current_settings().context_length
+        conversation_id = self.current.id
+
+        def saved(_: object) -> None:
+            if self.current is not None and self.current.id == conversation_id:
+                self.current = self.store_record_with(self.current, chosen)
+            loaded = self.engine.loaded
+            if loaded is not None and chosen.context_length != old_context and not self.runner.busy:
+                record = self.model_bar.selected()
+                if record is not None and Path(record.path).resolve() == Path(loaded.path):
+                    self.load_model(record)
+            self.statusBar().showMessage("Settings saved for this conversation.", 4000)
+
+        BackgroundOp(self, self.store.update_conversation, conversation_id, settings=chosen.to_dict()) \
+            .success(saved).failure(self.show_error).run()
+
+    @staticmethod
+    def store_record_with(record: ConversationRecord, settings: GenerationSettings) -> ConversationRecord:
+        from dataclasses import replace
+
+        return replace(record, settings=settings.to_dict(), system_prompt=settings.system_prompt)
+
+    def _save_settings(self) -> None:
+        settings, path = self.settings, self.services.paths.settings_file
+        BackgroundOp(self, settings.save, path).failure(self.show_error).run()
+
+    # --- models ---
+
+    def refresh_models(self, select_id: int | None = None) -> None:
+        def show(models: list[ModelRecord]) -> None:
+            self.library_model.set_items(models)
+            self.model_bar.set_models(models, select_id)
+
+        BackgroundOp(self, self.library.models).success(show).failure(self.show_error).run()
+
+    def _load_selected(self) -> None:
+        record = self.model_bar.selected()
+        if record is not None and self._loading is None:
+            self.load_model(record)
+
+    def load_model(self, record: ModelRecord) -> None:
+        if self.runner.busy:
+            self.show_error(HearthError("Stop the current answer before loading another model."))
+            return
+        if not Path(record.path).is_file():
+            self._pending_send = None
+            self.chat_view.set_busy(False)
+            self.show_error(HearthError(f"The file of “{record.name}” is no longer at {record.path}. "
+                                        "Remove it from the library and add it again."))
+            return
+        self._loading = record
+        self.chat_view.show_banner("")
+        self.model_bar.loading_started(record)
+        self.settings.last_model_id = record.id
+        self._save_settings()
+        self.engine.load(record.path, context_length=self._current_settings().context_length,
+                         threads=self.settings.threads, gpu_layers=self.settings.gpu_layers)
+
+    def _unload(self) -> None:
+        if self.runner.busy:
+            self.show_error(HearthError("Stop the current answer before unloading the model."))
+            return
+        self.engine.unload()
+
+    def _model_loaded(self, event: p.Loaded) -> None:
+        self._loading = None
+        self.model_bar.loaded(event)
+        pending, self._pending_send = self._pending_send, None
+        if pending:
+            self.chat_view.set_busy(False)
+            self.send(pending)
+
+    def _engine_failed(self, event: p.Failed) -> None:
+        if event.during == "load":
+            self._loading = None
+            self.model_bar.not_loaded("Not loaded")
+            pending, self._pending_send = self._pending_send, None
+            if pending:
+                self.chat_view.set_busy(False)
+                self.chat_view.restore_draft(pending)
+        self.show_error(HearthError(event.message))
+
+    def _worker_exited(self, event: p.WorkerExited) -> None:
+        if self._closing or event.expected:
+            return
+        self._loading = None
+        self.model_bar.not_loaded("The engine stopped. Load a model to continue.")
+        self.chat_view.set_busy(False)
+        pending, self._pending_send = self._pending_send, None
+        if pending:
+            self.chat_view.restore_draft(pending)
+        self.show_error(HearthError(event.message))
+
+    def _chat_with(self, record: ModelRecord) -> None:
+        self.model_bar.select(record.id)
+        self._show_page(0)
+        loaded = self.engine.loaded
+        if loaded is None or Path(record.path).resolve() != Path(loaded.path):
+            self.load_model(record)
+        if self.current is None:
+            self.new_conversation()
+
+    def add_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a model from disk", str(Path.home()),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if not path:
+            return
+        choice = QMessageBox.question(
+            self, "Add a model",
+            "Copy the model into Hearth's models folder?\n\nCopying keeps it working if you move or delete "
+            "the original; using it where it is saves disk space.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Yes if self.settings.copy_imported_models else QMessageBox.StandardButton.No)
+        if choice == QMessageBox.StandardButton.Cancel:
+            return
+        self.import_model(Path(path), copy=choice == QMessageBox.StandardButton.Yes)
+
+    def import_model(self, path: Path, copy: bool) -> None:
+        import threading
+
+        cancel = threading.Event()
+        dialog = QProgressDialog(f"Adding {path.name}…", "Cancel", 0, 1000, self)
+        dialog.setWindowTitle("Adding a model")
+        dialog.setMinimumDuration(400)
+        dialog.setAutoClose(False)
+        dialog.canceled.connect(cancel.set)
+        self.bridge_progress = _ProgressRelay(dialog)
+
+        def done(record: ModelRecord) -> None:
+            dialog.close()
+            self.statusBar().showMessage(f"Added “{record.name}” to the library.", 6000)
+            self.refresh_models(select_id=record.id if self.engine.loaded is None else None)
+
+        def failed(error: BaseException) -> None:
+            dialog.close()
+            if isinstance(error, HearthError) and not cancel.is_set():
+                QMessageBox.warning(self, "Could not add the model", str(error))
+            elif not cancel.is_set():
+                self.show_error(error)
+
+        BackgroundOp(self, self.library.import_model, path, copy=copy, progress=self.bridge_progress.report,
+                     cancel=cancel).success(done).failure(failed).run()
+
+    def remove_model(self, record: ModelRecord) -> None:
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove model", f"Remove “{record.name}” from the library?",
+                          parent=self)
+        remove = box.addButton("Remove from the library", QMessageBox.ButtonRole.AcceptRole)
+        delete = None if record.in_place else box.addButton("Remove and delete the file",
+                                                           QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        if not record.in_place:
+            box.setInformativeText(f"Deleting the file frees {record.file_size / 1e9:.1f} GB and cannot be undone.")
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked not in (remove, delete):
+            return
+        if self.engine.loaded is not None and Path(self.engine.loaded.path) == Path(record.path).resolve():
+            self.engine.unload()
+        BackgroundOp(self, self.library.remove, record.id, delete_file=clicked is delete) \
+            .success(lambda _: self.refresh_models()).failure(self.show_error).run()
+
+    # --- misc ---
+
+    def _open_folder(self, folder: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Hearth",
+                          f"<b>Hearth {__version__}</b><p>Run small language models on your own computer. "
+                          "Everything stays on this computer.</p>"
+                          f"<p>History: {self.services.paths.database}<br>Models: {self.services.paths.models_dir}"
+                          f"<br>Logs: {self.services.paths.logs_dir}</p>")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save a streaming answer, stop the worker in order, and let background saves finish."""
+        self._closing = True
+        self.hide()
+        self.runner.close()
+        self.engine.shutdown()
+        wait_for_background()
+        super().closeEvent(event)
+
+
+class _ProgressRelay:
+    """Moves copy progress from the import thread to the dialog through a queued signal."""
+
+    def __init__(self, dialog: QProgressDialog) -> None:
+        from PySide6.QtCore import QObject, Signal
+
+        class Relay(QObject):
+            progressed = Signal(int)
+
+        self._relay = Relay(dialog)
+        self._relay.progressed.connect(dialog.setValue)
+
+    def report(self, done: int, total: int) -> None:
+        self._relay.progressed.emit(int(done * 1000 / max(total, 1)))

@@ -1,0 +1,139 @@
+"""One message in the chat: its Markdown body, and for answers the figures and actions under it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QResizeEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTextBrowser, QVBoxLayout
+
+from app.history import MessageRecord
+
+RENDER_INTERVAL_MS = 50
+
+FINISH_NOTES = {
+    "cancelled": "Stopped.",
+    "interrupted": "Interrupted: the app closed or the engine stopped before the answer was complete.",
+    "length": "Reached the answer length limit (max tokens in the conversation settings).",
+}
+
+
+class _Body(QTextBrowser):
+    """A borderless text browser whose height follows its content, so the chat scrolls as one page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setOpenExternalLinks(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+
+    def _fit(self) -> None:
+        self.setFixedHeight(int(self.document().size().height()) + 4)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.document().setTextWidth(self.viewport().width())
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, int(self.document().size().height()) + 4)
+
+
+class MessageView(QFrame):
+    regenerateRequested = Signal()
+
+    def __init__(self, message: MessageRecord) -> None:
+        super().__init__()
+        self.message_id = message.id
+        self.role = message.role
+        self.setObjectName("userMessage" if message.role == "user" else "assistantMessage")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+        self.author = QLabel("You" if message.role == "user" else (message.model_name or "Assistant"))
+        self.author.setObjectName("messageAuthor")
+        layout.addWidget(self.author)
+        self.body = _Body()
+        layout.addWidget(self.body)
+        self.footer = QHBoxLayout()
+        self.figures = QLabel()
+        self.figures.setObjectName("messageFigures")
+        self.figures.setWordWrap(True)
+        self.footer.addWidget(self.figures, 1)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip("Copy this message as text")
+        self.copy_button.clicked.connect(self._copy)
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("Answer the last question again (Ctrl+R)")
+        self.regenerate_button.clicked.connect(self.regenerateRequested)
+        self.footer.addWidget(self.copy_button)
+        self.footer.addWidget(self.regenerate_button)
+        layout.addLayout(self.footer)
+        self._text = ""
+        self._render_timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render)
+        self.notice = ""
+        self.update_from(message)
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def set_streaming_text(self, text: str) -> None:
+        """Re-render at most every 50 ms: Markdown layout of a long answer costs more than a token."""
+        self._text = text
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render(self) -> None:
+        self.body.setMarkdown(self._text if self._text else "…")
+
+    def update_from(self, message: MessageRecord) -> None:
+        self._text = message.content
+        self._render_timer.stop()
+        self._render()
+        streaming = message.role == "assistant" and message.finish_reason is None
+        self.copy_button.setVisible(not streaming and bool(message.content))
+        self.regenerate_button.setVisible(False)
+        if message.role == "assistant":
+            self.author.setText(message.model_name or "Assistant")
+            self.figures.setText(_figures(message, self.notice))
+            self.setProperty("failed", message.finish_reason == "error")
+
+    def set_notice(self, notice: str) -> None:
+        self.notice = notice
+        self.figures.setText(notice)
+
+    def set_regenerate_visible(self, visible: bool) -> None:
+        self.regenerate_button.setVisible(visible and self.role == "assistant")
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
+
+
+def _figures(message: MessageRecord, notice: str) -> str:
+    parts: list[str] = []
+    if message.finish_reason is None:
+        return notice or "Writing…"
+    if message.finish_reason == "error":
+        return f"⚠ {message.error or 'The answer failed.'}"
+    if message.ttft_s is not None:
+        parts.append(f"{message.ttft_s:.2f} s to first token")
+    if message.tokens_per_s:
+        parts.append(f"{message.tokens_per_s:.1f} tokens/s")
+    if message.completion_tokens:
+        parts.append(f"{message.completion_tokens} tokens")
+    text = " · ".join(parts)
+    note = FINISH_NOTES.get(message.finish_reason or "")
+    if note:
+        text = f"{text} — {note}" if text else note
+    if message.context_dropped:
+        dropped = message.context_dropped
+        text += f"\n{dropped} older message{'s' if dropped != 1 else ''} left out to fit the context window."
+    return text

@@ -1,0 +1,122 @@
+"""The strip above the chat: which model answers, loading it with progress, and the engine's state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.engine import protocol as p
+from app.history import ModelRecord
+
+
+class ModelBar(QWidget):
+    loadRequested = Signal(object)  # ModelRecord
+    unloadRequested = Signal()
+    settingsRequested = Signal()
+    addModelRequested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("modelBar")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 8, 16, 8)
+        layout.addWidget(QLabel("Model:"))
+        self.combo = QComboBox()
+        self.combo.setMinimumWidth(240)
+        self.combo.setToolTip("The model that answers (Ctrl+L to load it)")
+        self.combo.currentIndexChanged.connect(self._update_buttons)
+        layout.addWidget(self.combo)
+        self.load_button = QPushButton("Load")
+        self.load_button.setToolTip("Load the chosen model (Ctrl+L)")
+        self.load_button.clicked.connect(self._load_clicked)
+        layout.addWidget(self.load_button)
+        self.add_button = QPushButton("Add a model from disk…")
+        self.add_button.clicked.connect(self.addModelRequested)
+        layout.addWidget(self.add_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Loading %p%")
+        self.progress.hide()
+        layout.addWidget(self.progress)
+        self.status = QLabel("No model loaded")
+        self.status.setObjectName("engineStatus")
+        layout.addWidget(self.status, 1)
+        self.settings_button = QPushButton("Conversation settings…")
+        self.settings_button.setToolTip("System prompt, temperature, answer length, context length (Ctrl+,)")
+        self.settings_button.clicked.connect(self.settingsRequested)
+        layout.addWidget(self.settings_button)
+        self.loaded_path: str | None = None
+        self.loading = False
+        self._update_buttons()
+
+    def set_models(self, models: list[ModelRecord], select_id: int | None = None) -> None:
+        current = self.selected()
+        wanted = select_id if select_id is not None else (current.id if current else None)
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for record in models:
+            self.combo.addItem(f"{record.name}  ({record.quantization or '?'})", record)
+        index = next((i for i, r in enumerate(models) if r.id == wanted), 0 if models else -1)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+        self.add_button.setVisible(not models)
+        self._update_buttons()
+
+    def selected(self) -> ModelRecord | None:
+        record = self.combo.currentData()
+        return record if isinstance(record, ModelRecord) else None
+
+    def select(self, model_id: int) -> None:
+        for i in range(self.combo.count()):
+            if self.combo.itemData(i).id == model_id:
+                self.combo.setCurrentIndex(i)
+
+    def _load_clicked(self) -> None:
+        record = self.selected()
+        if record is None:
+            return
+        if self._is_loaded(record):
+            self.unloadRequested.emit()
+        else:
+            self.loadRequested.emit(record)
+
+    def _is_loaded(self, record: ModelRecord | None) -> bool:
+        return record is not None and self.loaded_path is not None and \
+            Path(record.path).resolve() == Path(self.loaded_path)
+
+    def _update_buttons(self) -> None:
+        record = self.selected()
+        self.load_button.setEnabled(record is not None and not self.loading)
+        self.load_button.setText("Unload" if self._is_loaded(record) else "Load")
+        self.combo.setEnabled(self.combo.count() > 0 and not self.loading)
+
+    # --- engine state ---
+
+    def loading_started(self, record: ModelRecord) -> None:
+        self.loading = True
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText(f"Loading {record.name}…")
+        self._update_buttons()
+
+    def load_progress(self, fraction: float) -> None:
+        self.progress.setValue(int(fraction * 100))
+
+    def loaded(self, event: p.Loaded) -> None:
+        self.loading = False
+        self.loaded_path = event.path
+        self.progress.hide()
+        self.status.setText(f"Ready · context {event.context_length:,} tokens · chat format: {event.chat_format}"
+                            f" · loaded in {event.load_s:.1f} s")
+        self._update_buttons()
+
+    def not_loaded(self, reason: str = "No model loaded") -> None:
+        self.loading = False
+        self.loaded_path = None
+        self.progress.hide()
+        self.status.setText(reason)
+        self._update_buttons()
