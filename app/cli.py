@@ -1,4 +1,5 @@
-"""The `hearth` command: the window by default, and the same core from a terminal.
+"""The `hearth` command line: the same core as the window, from a terminal (`ui/entry.py` opens the
+window when `hearth` runs without arguments).
 
 This module is where the command line builds its objects (paths, settings, history, library, engine), the
 way ``ui/main.py`` does for the window. Expected failures print one plain sentence to stderr and exit 1;
@@ -54,9 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
     if args.command is None:
-        from ui.main import run_app
-
-        return run_app()
+        build_parser().print_help()
+        return 2
     paths = Paths.from_environment().ensure()
     from app.logs import configure_logging
 
@@ -188,12 +188,23 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
             finished = engine.chat_blocking(
                 messages, on_token=lambda t: (sys.stdout.write(t), sys.stdout.flush()), **_options(generation))
         except KeyboardInterrupt:
-            engine.stop()
+            _stop_and_wait(engine)
             print("\n[stopped]", file=sys.stderr)
             messages.pop()
             continue
         messages.append({"role": "assistant", "content": finished.text})
         print()
+
+
+def _stop_and_wait(engine: Any) -> None:
+    from app.engine import EngineState
+    from app.engine import protocol as p
+    from app.engine.client import EventWaiter
+
+    with EventWaiter(engine) as waiter:
+        engine.stop()
+        if engine.state is EngineState.GENERATING:
+            waiter.wait_for((p.Finished, p.Failed, p.WorkerExited), 10)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class Library:
         destination = source if in_place else self._copy(source, facts, progress, cancel)
         try:
             return self.store.add_model(
-                name=facts.name, path=str(destination), in_place=in_place, file_size=facts.file_size,
+                name=_display_name(facts, source), path=str(destination), in_place=in_place, file_size=facts.file_size,
                 architecture=facts.architecture, parameter_count=facts.parameter_count,
                 quantization=facts.quantization, context_length=facts.context_length,
                 has_chat_template=facts.has_chat_template, facts=facts.to_dict())
@@ -141,3 +141,9 @@ class Library:
         raise ModelNotFoundError(
             f"No model called “{ref}” in the library, and no such file. See `hearth models list`.")
 
+
+
+def _display_name(facts: ModelFacts, source: Path) -> str:
+    """The model's own name, unless it only repeats the architecture (as converted llama2.c models do)."""
+    name = facts.name.strip()
+    return name if name and name.casefold() != facts.architecture.casefold() else source.stem

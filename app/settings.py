@@ -11,6 +11,8 @@ import dataclasses
 import json
 import logging
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,15 +86,28 @@ class Settings:
 
 def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:
     defaults = cls()
+    hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name not in data or dataclasses.is_dataclass(getattr(defaults, f.name)):
             continue
-        value, default = data[f.name], getattr(defaults, f.name)
-        if default is None or value is None or isinstance(value, type(default)) or (
-            isinstance(default, float) and isinstance(value, int)
-        ):
+        value = data[f.name]
+        if _fits(value, hints[f.name]):
             values[f.name] = value
         else:
             log.warning("setting %s has the wrong type (%r); using the default", f.name, value)
     return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return True
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if kind in (str, bool) and isinstance(value, kind):
+            return True
+    return False

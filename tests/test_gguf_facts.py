@@ -15,6 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gguf import GGUFEndian, GGUFReader, GGUFWriter, LlamaFileType
+
+from app.errors import InvalidModelError
+from app.gguf_facts import ModelFacts, format_parameter_count, read_facts
+
 from gguf_fixtures import (
     CHATML_TEMPLATE,
     absurd_header,
@@ -29,9 +33,6 @@ from gguf_fixtures import (
     with_chat_template,
     wrong_version,
 )
-
-from app.errors import InvalidModelError
-from app.gguf_facts import ModelFacts, format_parameter_count, read_facts
 
 STORIES_SIZE = 1_185_376
 

@@ -2,8 +2,10 @@
 
     BackgroundOp(parent, store.list_conversations).success(show).failure(report).run()
 
-The call site reads like the synchronous code it replaces, and no widget waits. Results come back through
-a queued signal of a QObject that lives on the GUI thread; the operation keeps itself alive until then.
+The call site reads like the synchronous code it replaces, and no widget waits. The call runs on Qt's
+global thread pool; its result comes back through the op's own signal, which Qt queues to the GUI thread
+because the op lives there. The op keeps itself alive until then, and is released one event-loop turn
+after its continuation ran: an object must not be destroyed inside the delivery of its own signal.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from app.errors import HearthError
 
@@ -21,32 +23,15 @@ log = logging.getLogger(__name__)
 _running: set[BackgroundOp] = set()
 
 
-class _Relay(QObject):
-    done = Signal(object, object)  # result, error
-
-
-class _Task(QRunnable):
-    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
-        super().__init__()
-        self.fn, self.relay = fn, relay
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except BaseException as error:
-            self.relay.done.emit(None, error)
-        else:
-            self.relay.done.emit(result, None)
-
-
 class BackgroundOp(QObject):
+    _done = Signal(object, object)  # result, error
+
     def __init__(self, parent: QObject | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(parent)
         self._call = lambda: fn(*args, **kwargs)
         self._on_success: Callable[[Any], None] | None = None
         self._on_failure: Callable[[BaseException], None] | None = None
-        self._relay = _Relay()
-        self._relay.done.connect(self._finished)
+        self._done.connect(self._finished)
 
     def success(self, callback: Callable[[Any], None]) -> BackgroundOp:
         self._on_success = callback
@@ -58,12 +43,19 @@ class BackgroundOp(QObject):
 
     def run(self) -> BackgroundOp:
         _running.add(self)
-        QThreadPool.globalInstance().start(_Task(self._call, self._relay))
+        QThreadPool.globalInstance().start(self._work)
         return self
+
+    def _work(self) -> None:
+        try:
+            result = self._call()
+        except BaseException as error:
+            self._done.emit(None, error)
+        else:
+            self._done.emit(result, None)
 
     @Slot(object, object)
     def _finished(self, result: Any, error: BaseException | None) -> None:
-        _running.discard(self)
         try:
             if error is None:
                 if self._on_success:
@@ -73,7 +65,11 @@ class BackgroundOp(QObject):
             elif not isinstance(error, HearthError):
                 log.error("background operation failed", exc_info=error)
         finally:
-            self.deleteLater()
+            QTimer.singleShot(0, self._release)
+
+    def _release(self) -> None:
+        self.setParent(None)
+        _running.discard(self)
 
 
 def wait_for_background(timeout_ms: int = 10_000) -> bool:

@@ -562,13 +562,18 @@ class MainWindow(QMainWindow):
         dialog.canceled.connect(cancel.set)
         self.bridge_progress = _ProgressRelay(dialog)
 
-        def done(record: ModelRecord) -> None:
+        def finish_dialog() -> None:
+            dialog.canceled.disconnect(cancel.set)  # closing a progress dialog emits canceled
             dialog.close()
+            dialog.deleteLater()
+
+        def done(record: ModelRecord) -> None:
+            finish_dialog()
             self.statusBar().showMessage(f"Added “{record.name}” to the library.", 6000)
             self.refresh_models(select_id=record.id if self.engine.loaded is None else None)
 
         def failed(error: BaseException) -> None:
-            dialog.close()
+            finish_dialog()
             if isinstance(error, HearthError) and not cancel.is_set():
                 QMessageBox.warning(self, "Could not add the model", str(error))
             elif not cancel.is_set():

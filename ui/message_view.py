@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QResizeEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QTextBrowser, QVBoxLayout
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from app.history import MessageRecord
 
@@ -17,29 +17,20 @@ FINISH_NOTES = {
 }
 
 
-class _Body(QTextBrowser):
-    """A borderless text browser whose height follows its content, so the chat scrolls as one page."""
+class _Body(QLabel):
+    """Markdown in a word-wrapped label: the layout sizes it to its text, so the chat scrolls as one page
+    (a QTextBrowser would need its height managed by hand and keeps a scroll area of its own)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.setWordWrap(True)
         self.setOpenExternalLinks(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.document().setDocumentMargin(2)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
 
-    def _fit(self) -> None:
-        self.setFixedHeight(int(self.document().size().height()) + 4)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self.document().setTextWidth(self.viewport().width())
-        self._fit()
-
-    def sizeHint(self) -> QSize:
-        return QSize(400, int(self.document().size().height()) + 4)
+    def setMarkdown(self, text: str) -> None:
+        self.setText(text)
 
 
 class MessageView(QFrame):

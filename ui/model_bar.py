@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 from app.engine import protocol as p
 from app.history import ModelRecord
@@ -44,6 +44,7 @@ class ModelBar(QWidget):
         layout.addWidget(self.progress)
         self.status = QLabel("No model loaded")
         self.status.setObjectName("engineStatus")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.status, 1)
         self.settings_button = QPushButton("Conversation settings…")
         self.settings_button.setToolTip("System prompt, temperature, answer length, context length (Ctrl+,)")
@@ -110,8 +111,8 @@ class ModelBar(QWidget):
         self.loading = False
         self.loaded_path = event.path
         self.progress.hide()
-        self.status.setText(f"Ready · context {event.context_length:,} tokens · chat format: {event.chat_format}"
-                            f" · loaded in {event.load_s:.1f} s")
+        self.status.setText(f"Ready · context {event.context_length:,} tokens · loaded in {event.load_s:.1f} s")
+        self.status.setToolTip(f"Chat format: {event.chat_format}\n{event.path}")
         self._update_buttons()
 
     def not_loaded(self, reason: str = "No model loaded") -> None:

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real test model, a private HEARTH_HOME, and a real engine worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fetch_test_model import locate
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def test_model_path() -> Path:
+    path = locate()
+    if path is None:
+        pytest.fail("the test model is missing: run `make test`, which fetches it (tests/fetch_test_model.py)")
+    return path
+
+
+@pytest.fixture
+def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "hearth-home"
+    monkeypatch.setenv("HEARTH_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def loaded_engine(test_model_path: Path) -> Iterator[object]:
+    """One worker with the test model loaded, shared by a module's tests (loading costs a process start)."""
+    from app.engine import EngineClient
+
+    engine = EngineClient()
+    engine.start()
+    engine.load_blocking(test_model_path, context_length=2048)
+    yield engine
+    engine.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "qtbot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)

@@ -1,0 +1,184 @@
+"""A conversation's round trip through the real engine into the real history database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.chat import AnswerDelta, AnswerFinished, ChatEvent, ChatRunner, build_messages, title_from
+from app.engine import EngineClient
+from app.errors import EngineError
+from app.history import HistoryStore, MessageRecord, open_database
+from app.settings import GenerationSettings
+
+pytestmark = pytest.mark.engine
+
+
+class Recorder:
+    def __init__(self, runner: ChatRunner) -> None:
+        self.events: list[ChatEvent] = []
+        self.finished = threading.Event()
+        self.delta = threading.Event()
+        runner.subscribe(self._on)
+
+    def _on(self, event: ChatEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, AnswerDelta):
+            self.delta.set()
+        if isinstance(event, AnswerFinished):
+            self.finished.set()
+
+    def wait(self) -> MessageRecord:
+        assert self.finished.wait(60), "no answer finished"
+        self.finished.clear()
+        final = self.events[-1]
+        assert isinstance(final, AnswerFinished)
+        return final.message
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[HistoryStore]:
+    db = open_database(tmp_path / "history.sqlite3")
+    yield HistoryStore(db)
+    db.close()
+
+
+@pytest.fixture
+def engine(test_model_path: Path) -> Iterator[EngineClient]:
+    client = EngineClient()
+    client.start()
+    client.load_blocking(test_model_path)
+    yield client
+    client.shutdown()
+
+
+def _conversation(store: HistoryStore, **overrides: object) -> int:
+    settings = GenerationSettings(seed=11, **overrides)  # type: ignore[arg-type]
+    return store.create_conversation("New chat", settings.to_dict()).id
+
+
+def test_an_answer_is_streamed_and_saved_with_its_metrics(store: HistoryStore, engine: EngineClient) -> None:
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=40)
+    runner.send(conversation, "Tell me about a dog")
+    final = recorder.wait()
+    assert any(isinstance(e, AnswerDelta) for e in recorder.events)
+    saved = store.messages(conversation)
+    assert [m.role for m in saved] == ["user", "assistant"]
+    assert saved[0].content == "Tell me about a dog"
+    assert saved[1] == final
+    assert final.content.strip() and final.finish_reason == "length"
+    assert final.completion_tokens == 40 and final.prompt_tokens and final.prompt_tokens > 5
+    assert final.ttft_s is not None and final.tokens_per_s and final.tokens_per_s > 0
+    assert final.model_name == "stories260K"
+    record = store.get_conversation(conversation)
+    assert record.title == "Tell me about a dog" and record.model_name == "stories260K"
+
+
+def test_follow_up_sends_the_whole_conversation(store: HistoryStore, engine: EngineClient) -> None:
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=8, system_prompt="Be brief.")
+    runner.send(conversation, "First question")
+    recorder.wait()
+    runner.send(conversation, "Second question")
+    second = recorder.wait()
+    history = store.messages(conversation)
+    assert [m.role for m in history] == ["user", "assistant", "user", "assistant"]
+    assert second.prompt_tokens and history[1].prompt_tokens and second.prompt_tokens > history[1].prompt_tokens
+    messages = build_messages(GenerationSettings(system_prompt="Be brief."), history)
+    assert messages[0] == {"role": "system", "content": "Be brief."} and len(messages) == 5
+
+
+def test_stop_keeps_the_partial_answer(store: HistoryStore, engine: EngineClient) -> None:
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=1800)
+    runner.send(conversation, "Go on and on")
+    assert recorder.delta.wait(30)
+    runner.stop()
+    final = recorder.wait()
+    assert final.finish_reason == "cancelled"
+    assert final.content and final.completion_tokens and final.completion_tokens < 1800
+    assert store.messages(conversation)[-1].content == final.content
+
+
+def test_killed_worker_leaves_the_partial_answer_saved(store: HistoryStore, engine: EngineClient) -> None:
+    runner = ChatRunner(store, engine, flush_interval_s=0.0)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=1800)
+    runner.send(conversation, "Go on and on")
+    assert recorder.delta.wait(30)
+    assert engine.pid is not None
+    os.kill(engine.pid, signal.SIGKILL)
+    final = recorder.wait()
+    assert final.finish_reason == "interrupted"
+    assert final.content and final.error and "stopped unexpectedly" in final.error
+    assert store.messages(conversation)[-1] == final
+    with pytest.raises(EngineError, match="No model is loaded"):
+        runner.send(conversation, "Are you there?")
+
+
+def test_partial_answer_is_flushed_while_streaming(store: HistoryStore, engine: EngineClient) -> None:
+    """What a hard kill of the app would leave: the text written so far, then marked interrupted."""
+    runner = ChatRunner(store, engine, flush_interval_s=0.0)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=1800)
+    runner.send(conversation, "Go on and on")
+    assert recorder.delta.wait(30)
+    saved_while_streaming = store.messages(conversation)[-1]
+    assert saved_while_streaming.finish_reason is None and saved_while_streaming.content
+    runner.close()  # the window closing mid-answer
+    assert store.messages(conversation)[-1].finish_reason == "interrupted"
+    engine.stop()
+
+
+def test_regenerate_replaces_the_last_answer(store: HistoryStore, engine: EngineClient) -> None:
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=16, temperature=1.0)
+    runner.send(conversation, "A story please")
+    first = recorder.wait()
+    store.update_conversation(conversation, settings=GenerationSettings(seed=99, max_tokens=16).to_dict())
+    runner.regenerate(conversation)
+    second = recorder.wait()
+    history = store.messages(conversation)
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[-1] == second and second.content != first.content
+
+
+def test_trimmed_context_is_recorded(store: HistoryStore, test_model_path: Path) -> None:
+    engine = EngineClient()
+    engine.start()
+    try:
+        engine.load_blocking(test_model_path, context_length=256)
+        runner = ChatRunner(store, engine)
+        recorder = Recorder(runner)
+        conversation = _conversation(store, max_tokens=32, context_length=256)
+        long = "The little red bird sang a song about the river and the old oak tree. " * 3
+        for i in range(6):
+            store.add_message(conversation, "user", f"{i} {long}")
+            store.add_message(conversation, "assistant", long, finish_reason="stop")
+        runner.send(conversation, "What happened next?")
+        final = recorder.wait()
+        assert final.finish_reason == "length" and final.context_dropped >= 2
+    finally:
+        engine.shutdown()
+
+
+def test_sending_without_a_model_is_a_clear_error(store: HistoryStore) -> None:
+    runner = ChatRunner(store, EngineClient())
+    with pytest.raises(EngineError, match="No model is loaded"):
+        runner.send(_conversation(store), "Hello")
+
+
+def test_titles_are_short_single_lines() -> None:
+    assert title_from("  Hello\n  world ") == "Hello world"
+    long = title_from("word " * 40)
+    assert len(long) <= 48 and long.endswith("…")

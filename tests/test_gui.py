@@ -1,0 +1,173 @@
+"""The window, headless, driven like a person would: real Qt, real engine, real database."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.engine import EngineState
+from app.history import ConversationRecord, MessageRecord
+from app.paths import Paths
+from ui.main import build_services
+from ui.main_window import MainWindow, Services
+from ui.qt_models import ConversationListModel, LibraryModel
+
+pytestmark = pytest.mark.engine
+
+TIMEOUT = 60_000
+
+MakeWindow = Callable[[], MainWindow]
+
+
+@pytest.fixture
+def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
+    """Opens a window on the same HEARTH_HOME each call, as restarting the app would."""
+    windows: list[MainWindow] = []
+
+    def make() -> MainWindow:
+        services = build_services(Paths.under(tmp_path / "home").ensure())
+        services.settings.generation.max_tokens = 1800  # long answers, so Stop lands mid-answer
+        window = MainWindow(services)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def _import(qtbot: QtBot, window: MainWindow, model: Path) -> None:
+    window.import_model(model, copy=True)
+    qtbot.waitUntil(lambda: window.model_bar.combo.count() == 1, timeout=TIMEOUT)
+
+
+def _type_and_send(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    composer = window.chat_view.composer
+    composer.setFocus()
+    qtbot.keyClicks(composer, text)
+    qtbot.keyClick(composer, Qt.Key.Key_Return)
+
+
+def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    assert window.conversations.rowCount() == 0
+    _import(qtbot, window, test_model_path)
+    assert window.library_model.rowCount() == 1
+
+    with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "Once upon a time")  # no model loaded yet: it loads, then sends
+    assert window.chat_view.composer.toPlainText() == ""
+    assert window.engine.loaded is not None and window.chat_view.stop_button.isVisible()
+    assert window.model_bar.load_button.text() == "Unload"
+
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
+        qtbot.mouseClick(window.chat_view.stop_button, Qt.MouseButton.LeftButton)
+    answer: MessageRecord = finished.args[0].message
+    assert answer.finish_reason == "cancelled" and answer.content
+    view = window.chat_view.message_view(answer.id)
+    assert view is not None and view.text == answer.content
+    assert "Stopped." in view.figures.text() and "tokens/s" in view.figures.text()
+    assert window.chat_view.send_button.isVisible() and not window.chat_view.stop_button.isVisible()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    window.close()
+    assert window.engine.state is EngineState.STOPPED
+
+    reopened = make_window()
+    qtbot.waitUntil(lambda: len(reopened.chat_view.message_ids()) == 2, timeout=TIMEOUT)
+    conversation: ConversationRecord | None = reopened.conversations.record(0)
+    assert conversation is not None and conversation.title == "Once upon a time"
+    views = [reopened.chat_view.message_view(i) for i in reopened.chat_view.message_ids()]
+    assert [v.role for v in views if v] == ["user", "assistant"]
+    assert views[0] is not None and views[0].text == "Once upon a time"
+    assert views[1] is not None and views[1].text == answer.content
+    assert reopened.model_bar.selected() is not None  # the last model is chosen again
+
+
+def test_shift_enter_adds_a_line(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()
+    composer = window.chat_view.composer
+    qtbot.keyClicks(composer, "first")
+    qtbot.keyClick(composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(composer, "second")
+    assert composer.toPlainText() == "first\nsecond"
+
+
+def test_sending_without_any_model_explains_what_to_do(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()
+    _type_and_send(qtbot, window, "Hello")
+    assert "Add a model first" in window.chat_view.banner.text() and window.chat_view.banner.isVisible()
+    assert window.chat_view.composer.toPlainText() == "Hello"  # the draft is kept
+
+
+def test_delete_then_undo(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    window.delete_current()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 0, timeout=TIMEOUT)
+    assert window.undo_button.isVisible()
+    qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+
+
+def test_worker_crash_is_reported_and_the_app_carries_on(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    _import(qtbot, window, test_model_path)
+    with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "Tell me a long story")
+    assert window.engine.pid is not None
+    with qtbot.waitSignal(window.bridge.workerExited, timeout=TIMEOUT):
+        os.kill(window.engine.pid, signal.SIGKILL)
+    assert "stopped unexpectedly" in window.chat_view.banner.text()
+    assert window.model_bar.load_button.text() == "Load" and window.chat_view.send_button.isVisible()
+    message = window.store.messages(window.current.id)[-1]  # type: ignore[union-attr]
+    assert message.finish_reason == "interrupted" and message.content
+
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
+        qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "Again")
+        qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT).wait()
+        window.runner.stop()
+
+
+def test_a_bad_file_is_refused_with_a_message(
+        qtbot: QtBot, make_window: MakeWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text, *a: shown.append(text))
+    window = make_window()
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("not a model")
+    window.import_model(bad, copy=True)
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    assert "is not a GGUF model file" in shown[0]
+    assert window.library_model.rowCount() == 0
+
+
+def test_qt_models_follow_the_rules(qtmodeltester: object, make_window: MakeWindow, qtbot: QtBot,
+                                    test_model_path: Path) -> None:
+    window = make_window()
+    _import(qtbot, window, test_model_path)
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    for model in (window.conversations, window.library_model):
+        assert isinstance(model, ConversationListModel | LibraryModel)
+        qtmodeltester.check(model)  # type: ignore[attr-defined]
+
+
+def test_services_are_built_in_one_place(tmp_path: Path) -> None:
+    services = build_services(Paths.under(tmp_path).ensure())
+    assert isinstance(services, Services)
+    assert services.runner.engine is services.engine and services.library.store is services.store

@@ -1,0 +1,50 @@
+"""Where files live, and the one settings object."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.paths import Paths
+from app.settings import GenerationSettings, Settings
+
+
+def test_hearth_home_puts_everything_under_one_folder(hearth_home: Path) -> None:
+    paths = Paths.from_environment().ensure()
+    for path in (paths.models_dir, paths.database, paths.logs_dir, paths.settings_file, paths.cache_dir):
+        assert path.is_relative_to(hearth_home.resolve())
+    assert paths.models_dir.is_dir() and paths.database.parent.is_dir() and paths.logs_dir.is_dir()
+
+
+def test_without_hearth_home_the_platform_folders_are_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("HEARTH_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    paths = Paths.from_environment()
+    assert "Hearth" in paths.database.parts and "Hearth" in paths.settings_file.parts
+    if paths.database.is_relative_to(tmp_path):  # platformdirs follows XDG on Linux
+        assert paths.settings_file.is_relative_to(tmp_path / "config")
+
+
+def test_settings_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    settings = Settings(generation=GenerationSettings(temperature=0.2, seed=4), threads=2, last_model_id=7)
+    settings.save(path)
+    assert Settings.load(path) == settings
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", json.dumps({"threads": "many", "gpu_layers": 3})])
+def test_bad_settings_fall_back_to_defaults(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(content)
+    settings = Settings.load(path)
+    assert settings.threads is None
+    assert settings.gpu_layers in (0, 3)
+
+
+def test_generation_settings_are_clamped() -> None:
+    wild = GenerationSettings(temperature=9, top_p=0, max_tokens=-5, context_length=10).validated()
+    assert (wild.temperature, wild.top_p, wild.max_tokens, wild.context_length) == (2.0, 0.01, 1, 256)
+    assert GenerationSettings.from_dict({"temperature": 1, "bogus": 1}).temperature == 1

@@ -1,0 +1,25 @@
+"""The `hearth` command's entry point: the window when run alone, the core's CLI with arguments.
+
+It lives in ``ui/`` because the core never imports the UI; it imports Qt only when the window is wanted,
+so `hearth models list` starts quickly and works without a display.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+
+def main() -> int:
+    multiprocessing.freeze_support()
+    if len(sys.argv) > 1:
+        from app.cli import main as cli_main
+
+        return cli_main(sys.argv[1:])
+    from ui.main import run_app
+
+    return run_app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
