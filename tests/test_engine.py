@@ -201,3 +201,27 @@ def test_shutdown_is_clean_and_expected(test_model_path: Path) -> None:
         exited = waiter.wait_for((p.WorkerExited,), 10)
     assert isinstance(exited, p.WorkerExited) and exited.expected and exited.exitcode == 0
     assert not client.running
+
+
+def test_a_stop_the_worker_cannot_answer_ends_and_restarts_it(test_model_path: Path) -> None:
+    """As when llama.cpp is deep in a long prompt: the worker is frozen, so the client ends it, reports the
+    answer as cancelled, and brings the same model back in a fresh worker."""
+    client = EngineClient(stop_grace_s=0.3)
+    client.start()
+    try:
+        client.load_blocking(test_model_path, context_length=1024)
+        with EventWaiter(client) as waiter:
+            client.generate(PROMPT, max_tokens=1000)
+            waiter.wait_for((p.Token,), 30)
+            frozen = client.pid
+            assert frozen is not None
+            os.kill(frozen, signal.SIGSTOP)
+            client.stop()
+            finished = waiter.wait_for((p.Finished,), 30)
+            reloaded = waiter.wait_for((p.Loaded,), 60)
+        assert isinstance(finished, p.Finished) and finished.finish_reason == "cancelled"
+        assert isinstance(reloaded, p.Loaded) and reloaded.context_length == 1024
+        assert client.pid != frozen and client.running
+        assert client.chat_blocking(PROMPT, max_tokens=4).finish_reason == "length"
+    finally:
+        client.shutdown()

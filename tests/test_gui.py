@@ -171,3 +171,54 @@ def test_services_are_built_in_one_place(tmp_path: Path) -> None:
     services = build_services(Paths.under(tmp_path).ensure())
     assert isinstance(services, Services)
     assert services.runner.engine is services.engine and services.library.store is services.store
+
+
+def test_regenerate_and_rename(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    window = make_window()
+    window.settings.generation.max_tokens = 24
+    _import(qtbot, window, test_model_path)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as first:
+        _type_and_send(qtbot, window, "Say something")
+    old: MessageRecord = first.args[0].message
+    last = window.chat_view.message_view(old.id)
+    assert last is not None and last.regenerate_button.isVisible()
+
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as second:
+        qtbot.mouseClick(last.regenerate_button, Qt.MouseButton.LeftButton)
+    new: MessageRecord = second.args[0].message
+    assert new.finish_reason == "length"
+    views = [window.chat_view.message_view(i) for i in window.chat_view.message_ids()]
+    assert [v.role for v in views if v] == ["user", "assistant"]
+    assert views[1] is not None and views[1].text == new.content
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  My chat  ", True))
+    window.rename_current()
+    qtbot.waitUntil(lambda: window.conversations.record(0).title == "My chat", timeout=TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_conversation_settings_are_saved_per_conversation(
+        qtbot: QtBot, make_window: MakeWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.settings_dialog import ConversationSettingsDialog
+
+    def accept_with_changes(dialog: ConversationSettingsDialog) -> int:
+        dialog.system_prompt.setPlainText("Answer like a pirate.")
+        dialog.temperature.setValue(0.2)
+        dialog.fixed_seed.setChecked(True)
+        dialog.seed.setValue(1234)
+        return ConversationSettingsDialog.DialogCode.Accepted.value
+
+    monkeypatch.setattr(ConversationSettingsDialog, "exec", accept_with_changes)
+    window = make_window()
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.current is not None, timeout=TIMEOUT)
+    assert window.current is not None
+    conversation_id = window.current.id
+    window.edit_settings()
+    qtbot.waitUntil(lambda: window.store.get_conversation(conversation_id).system_prompt == "Answer like a pirate.",
+                    timeout=TIMEOUT)
+    saved = window.store.get_conversation(conversation_id).settings
+    assert saved["temperature"] == 0.2 and saved["seed"] == 1234
+    assert window.settings.generation.system_prompt != "Answer like a pirate."  # defaults untouched

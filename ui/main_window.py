@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         row.setSpacing(0)
 
         sidebar = QWidget()
-        sidebar.setObjectName("sidebar")
+        sidebar.setObjectName("navigationPanel")
         sidebar.setFixedWidth(260)
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(12, 12, 12, 12)
@@ -127,6 +127,8 @@ class MainWindow(QMainWindow):
         self.conversation_list.setModel(self.conversations)
         self.conversation_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         side.addWidget(self.conversation_list, 1)
         self.no_chats = QLabel("No conversations yet.")
         self.no_chats.setObjectName("hint")
@@ -541,15 +543,18 @@ class MainWindow(QMainWindow):
                                               "GGUF models (*.gguf);;All files (*)")
         if not path:
             return
-        choice = QMessageBox.question(
-            self, "Add a model",
-            "Copy the model into Hearth's models folder?\n\nCopying keeps it working if you move or delete "
-            "the original; using it where it is saves disk space.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Yes if self.settings.copy_imported_models else QMessageBox.StandardButton.No)
-        if choice == QMessageBox.StandardButton.Cancel:
+        box = QMessageBox(QMessageBox.Icon.Question, "Add a model", f"Add “{Path(path).name}” to your library?",
+                          parent=self)
+        box.setInformativeText("Copying it into Hearth's models folder keeps it working if you move or delete "
+                               "the original. Using it where it is saves disk space.")
+        copy_button = box.addButton("Copy into Hearth", QMessageBox.ButtonRole.AcceptRole)
+        in_place_button = box.addButton("Use it where it is", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(copy_button if self.settings.copy_imported_models else in_place_button)
+        box.exec()
+        if box.clickedButton() not in (copy_button, in_place_button):
             return
-        self.import_model(Path(path), copy=choice == QMessageBox.StandardButton.Yes)
+        self.import_model(Path(path), copy=box.clickedButton() is copy_button)
 
     def import_model(self, path: Path, copy: bool) -> None:
         import threading

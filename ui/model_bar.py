@@ -111,8 +111,8 @@ class ModelBar(QWidget):
         self.loading = False
         self.loaded_path = event.path
         self.progress.hide()
-        self.status.setText(f"Ready · context {event.context_length:,} tokens · loaded in {event.load_s:.1f} s")
-        self.status.setToolTip(f"Chat format: {event.chat_format}\n{event.path}")
+        self.status.setText(f"Ready · {event.context_length:,}-token context")
+        self.status.setToolTip(f"Loaded in {event.load_s:.1f} s\nChat format: {event.chat_format}\n{event.path}")
         self._update_buttons()
 
     def not_loaded(self, reason: str = "No model loaded") -> None:
