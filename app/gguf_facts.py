@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType, LlamaFileType
 
 from app.errors import InvalidModelError
+from app.units import format_bytes, format_count
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-__all__ = ["ModelFacts", "format_parameter_count", "read_facts"]
+__all__ = ["ModelFacts", "read_facts"]
 
 _MAGIC = b"GGUF"
 _HEADER_SIZE = 24  # magic, version, tensor count, KV count
@@ -93,7 +94,7 @@ class ModelFacts:
     @property
     def parameter_label(self) -> str:
         """Size the way model cards name it ("7.6B"), which is what people search and compare by."""
-        return format_parameter_count(self.parameter_count)
+        return format_count(self.parameter_count)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form for caches; the template text is left out because it can be many kilobytes and
@@ -152,19 +153,6 @@ def _require(value: Any, kind: type[_T]) -> _T:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else _require(value, int)
-
-
-def format_parameter_count(count: int) -> str:
-    """Round the way model names do ("135M", "1.2B"): one decimal below ten, none above."""
-    if count < 1000:
-        return str(count)
-    text = ""
-    for exponent, suffix in ((3, "K"), (6, "M"), (9, "B"), (12, "T")):
-        value = count / 10**exponent
-        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
-        if float(text) < 1000:
-            return text.removesuffix(".0") + suffix
-    return text.removesuffix(".0") + "T"
 
 
 def read_facts(path: Path) -> ModelFacts:
@@ -265,15 +253,6 @@ def _not_gguf_message(path: Path, head: bytes) -> str:
 def _absurd_message(path: Path, count: int, what: str) -> str:
     shown = f"2^{count.bit_length() - 1}" if count >= 1 << 16 and count & (count - 1) == 0 else f"{count:,}"
     return f"{_quoted(path)} has an unreasonable header ({shown} {what}) and looks corrupted."
-
-
-def _human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 # --- parsing ---------------------------------------------------------------------------------------------
@@ -445,10 +424,10 @@ def _parse(path: Path, size: int, order: str, tensor_count: int, kv_count: int) 
     except _Truncated as error:
         if error.needed > _ABSURD_WEIGHT_BYTES:
             problem = (f"{_quoted(path)} has an unreasonable header "
-                       f"({_human_bytes(error.needed)} of weights) and looks corrupted.")
+                       f"({format_bytes(error.needed)} of weights) and looks corrupted.")
         else:
-            problem = (f"{_quoted(path)} is incomplete: it is {_human_bytes(size)} but its header describes "
-                       f"{_human_bytes(error.needed)} of weights. The download may have been cut short.")
+            problem = (f"{_quoted(path)} is incomplete: it is {format_bytes(size)} but its header describes "
+                       f"{format_bytes(error.needed)} of weights. The download may have been cut short.")
     except _PastEnd:
         problem = (f"{_quoted(path)} is incomplete or corrupted: its header runs past the end of the file. "
                    "The download may have been cut short.")

@@ -17,7 +17,8 @@ import pytest
 from gguf import GGUFEndian, GGUFReader, GGUFWriter, LlamaFileType
 
 from app.errors import InvalidModelError
-from app.gguf_facts import ModelFacts, format_parameter_count, read_facts
+from app.gguf_facts import ModelFacts, read_facts
+from app.units import format_count
 
 from gguf_fixtures import (
     CHATML_TEMPLATE,
@@ -263,7 +264,7 @@ def test_from_dict_rejects_foreign_data(damage: Callable[[dict[str, object]], ob
     (1_500_000_000_000, "1.5T"),
 ])
 def test_parameter_labels(count: int, label: str) -> None:
-    assert format_parameter_count(count) == label
+    assert format_count(count) == label
 
 
 def _write(path: Path, general_type: str | None = None, arch: str = "hearthtest", *, tensors: bool = True,
