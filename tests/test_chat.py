@@ -182,3 +182,29 @@ def test_titles_are_short_single_lines() -> None:
     assert title_from("  Hello\n  world ") == "Hello world"
     long = title_from("word " * 40)
     assert len(long) <= 48 and long.endswith("…")
+
+
+def test_after_a_hard_kill_the_next_start_finds_the_partial_answer(tmp_path: Path, test_model_path: Path) -> None:
+    """The app dies without closing anything (as with kill -9): what was flushed survives, and the next
+    start marks it interrupted."""
+    from app.paths import Paths
+    from ui.main import build_services
+
+    paths = Paths.under(tmp_path / "home").ensure()
+    first = build_services(paths)
+    first.engine.start()
+    first.engine.load_blocking(test_model_path)
+    first.runner.flush_interval_s = 0.0
+    recorder = Recorder(first.runner)
+    conversation = first.store.create_conversation("Chat", GenerationSettings(max_tokens=1800).to_dict()).id
+    first.runner.send(conversation, "Go on and on")
+    assert recorder.delta.wait(30)
+    assert first.engine.pid is not None
+    os.kill(first.engine.pid, signal.SIGSTOP)  # nothing more arrives; the app "dies" here without closing
+    flushed = first.store.messages(conversation)[-1]
+    assert flushed.finish_reason is None and flushed.content
+
+    second = build_services(paths)
+    survivor = second.store.messages(conversation)[-1]
+    assert survivor.finish_reason == "interrupted" and survivor.content.startswith(flushed.content)
+    os.kill(first.engine.pid, signal.SIGKILL)

@@ -246,16 +246,15 @@ class MainWindow(QMainWindow):
             row = self.conversations.row_of(keep) if keep is not None else -1
             if row < 0 and select_first and items:
                 row = 0
-            if row >= 0:
-                self.conversation_list.selectionModel().blockSignals(keep is not None and row >= 0
-                                                                     and not select_first)
-                self.conversation_list.setCurrentIndex(self.conversations.index(row))
-                self.conversation_list.selectionModel().blockSignals(False)
-                if self.current is None or self.current.id != self.conversations.record(row).id:  # type: ignore[union-attr]
-                    self._open(self.conversations.record(row))
-            elif not items:
-                self.current = None
-                self.chat_view.show_empty("Start a new chat with the button on the left, or just type below.")
+            if row < 0:
+                if not items:
+                    self.current = None
+                    self.chat_view.show_empty("Start a new chat with the button on the left, or just type below.")
+                return
+            record = self.conversations.record(row)
+            self.conversation_list.setCurrentIndex(self.conversations.index(row))  # opens it if it is new
+            if record is not None and self.current is not None and self.current.id == record.id:
+                self.current = record  # the fresh copy: title and settings as saved
 
         BackgroundOp(self, self.store.list_conversations).success(show).failure(self.show_error).run()
 
