@@ -113,25 +113,33 @@ class ChatRunner:
         text = text.strip()
         if not text:
             return
-        self._check_ready()
-        conversation = self.store.get_conversation(conversation_id)
-        if not self.store.messages(conversation_id):
-            self.store.rename_conversation(conversation_id, title_from(text))
-        user = self.store.add_message(conversation_id, "user", text)
-        self._start_answer(conversation_id, GenerationSettings.from_dict(conversation.settings), user)
+        claim = self._claim(conversation_id)
+        try:
+            conversation = self.store.get_conversation(conversation_id)
+            if not self.store.messages(conversation_id):
+                self.store.rename_conversation(conversation_id, title_from(text))
+            user = self.store.add_message(conversation_id, "user", text)
+            self._start_answer(claim, GenerationSettings.from_dict(conversation.settings), user)
+        except BaseException:
+            self._release(claim)
+            raise
 
     def regenerate(self, conversation_id: int) -> None:
         """Answer the last user message again, replacing the answer after it."""
-        self._check_ready()
-        history = self.store.messages(conversation_id)
-        last_user = next((m for m in reversed(history) if m.role == "user"), None)
-        if last_user is None:
-            raise EngineError("There is no question to answer again yet.")
-        later = [m for m in history if m.id > last_user.id]
-        if later:
-            self.store.delete_messages_from(later[0].id)
-        conversation = self.store.get_conversation(conversation_id)
-        self._start_answer(conversation_id, GenerationSettings.from_dict(conversation.settings), None)
+        claim = self._claim(conversation_id)
+        try:
+            history = self.store.messages(conversation_id)
+            last_user = next((m for m in reversed(history) if m.role == "user"), None)
+            if last_user is None:
+                raise EngineError("There is no question to answer again yet.")
+            later = [m for m in history if m.id > last_user.id]
+            if later:
+                self.store.delete_messages_from(later[0].id)
+            conversation = self.store.get_conversation(conversation_id)
+            self._start_answer(claim, GenerationSettings.from_dict(conversation.settings), None)
+        except BaseException:
+            self._release(claim)
+            raise
 
     def stop(self) -> None:
         self.engine.stop()
@@ -140,15 +148,24 @@ class ChatRunner:
         """Save whatever is being streamed as interrupted; the app is going away."""
         with self._lock:
             streaming, self._streaming = self._streaming, None
-        if streaming is not None:
+        if streaming is not None and streaming.message_id >= 0:
             self.store.update_message(streaming.message_id, content="".join(streaming.parts),
                                       finish_reason="interrupted")
 
-    def _check_ready(self) -> None:
-        if self._streaming is not None:
-            raise EngineError("The model is still answering. Stop it first.")
-        if self.engine.loaded is None:
-            raise EngineError("No model is loaded. Choose a model from the library first.")
+    def _claim(self, conversation_id: int) -> _Streaming:
+        """Take the one answer slot before touching the database, so two quick requests cannot both start."""
+        with self._lock:
+            if self._streaming is not None:
+                raise EngineError("The model is still answering. Stop it first.")
+            if self.engine.loaded is None:
+                raise EngineError("No model is loaded. Choose a model from the library first.")
+            self._streaming = _Streaming(conversation_id, message_id=-1)
+            return self._streaming
+
+    def _release(self, claim: _Streaming) -> None:
+        with self._lock:
+            if self._streaming is claim and claim.request_id < 0:
+                self._streaming = None
 
     def _model_name(self, path: str) -> str:
         if path not in self._model_names:
@@ -156,12 +173,12 @@ class ChatRunner:
             self._model_names[path] = record.name if record else Path(path).stem
         return self._model_names[path]
 
-    def _start_answer(self, conversation_id: int, settings: GenerationSettings,
-                      user: MessageRecord | None) -> None:
+    def _start_answer(self, claim: _Streaming, settings: GenerationSettings, user: MessageRecord | None) -> None:
         settings = settings.validated()
         loaded = self.engine.loaded
         if loaded is None:
             raise EngineError("No model is loaded. Choose a model from the library first.")
+        conversation_id = claim.conversation_id
         model_name = self._model_name(loaded.path)
         messages = build_messages(settings, self.store.messages(conversation_id))
         assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
@@ -169,13 +186,12 @@ class ChatRunner:
         self.store.update_conversation(conversation_id, model_id=record.id if record else None,
                                        model_name=model_name)
         with self._lock:
-            self._streaming = _Streaming(conversation_id, assistant.id)
+            claim.message_id = assistant.id
             try:
-                self._streaming.request_id = self.engine.generate(
+                claim.request_id = self.engine.generate(
                     messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
                     top_p=settings.top_p, seed=settings.seed)
             except Exception as error:
-                self._streaming = None
                 self.store.update_message(assistant.id, finish_reason="error", error=str(error))
                 raise
         self._emit(AnswerStarted(conversation_id, user, assistant))
@@ -210,6 +226,9 @@ class ChatRunner:
                 self.store.update_message(streaming.message_id, content="".join(streaming.parts),
                                           finish_reason="error", error=event.message)
                 delta = self._finish(streaming)
+            elif isinstance(event, p.WorkerExited) and streaming.message_id < 0:
+                self._streaming = None  # the worker died before this answer began; the caller gets the error
+                return
             elif isinstance(event, p.WorkerExited):
                 self.store.update_message(streaming.message_id, content="".join(streaming.parts),
                                           finish_reason="interrupted", error=event.message or None)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.errors import HearthError
+from app.errors import HearthError, WorkerCrashedError
+from app.load_plan import KV_TYPES
 from app.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--in-place", action="store_true", help="register the file where it is, without copying")
     listing = model_commands.add_parser("list", help="list the models in the library")
     listing.add_argument("--json", action="store_true")
+
+    hw = commands.add_parser("hw", help="what this computer can run: memory, processor, graphics")
+    hw.add_argument("--json", action="store_true")
+
+    inspect = commands.add_parser("inspect", help="a model's facts, and whether and how it runs here")
+    inspect.add_argument("model", help="library id or name, a .gguf path, a Hub file as OWNER/REPO/FILE.gguf, "
+                                       "or an http(s) URL of a .gguf")
+    inspect.add_argument("--ctx", type=int, help="context length in tokens (default: the model's, up to 4096)")
+    inspect.add_argument("--gpu-layers", type=int, help="layers to put on the graphics card (default: what fits)")
+    inspect.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16", help="KV cache precision")
+    inspect.add_argument("--json", action="store_true")
 
     chat = commands.add_parser("chat", help="chat with a model (one prompt, or interactively)")
     chat.add_argument("model", help="library id, name, or path to a .gguf file")
@@ -64,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _models(args, paths)
+        if args.command == "hw":
+            return _hw(args, paths)
+        if args.command == "inspect":
+            return _inspect(args, paths)
         return _chat(args, paths)
     except HearthError as error:
         print(f"hearth: {error}", file=sys.stderr)
@@ -113,6 +129,63 @@ def _model_json(record: Any) -> dict[str, Any]:
     }
 
 
+def _hw(args: argparse.Namespace, paths: Paths) -> int:
+    from app.hardware import describe, detect
+
+    machine = detect(cache_dir=paths.cache_dir, measure=True)
+    if args.json:
+        print(json.dumps(machine.to_dict(), indent=2))
+    else:
+        print("\n".join(describe(machine)))
+    return 0
+
+
+def _inspect(args: argparse.Namespace, paths: Paths) -> int:
+    from app.dry_run import dry_run
+    from app.forecast import decide_plan, forecast
+    from app.gguf_facts import read_facts
+    from app.gguf_remote import fetch_header, parse_model_reference, write_sparse_copy
+    from app.hardware import detect
+    from app.units import format_bytes, format_count
+
+    url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
+    if url is not None:
+        remote = fetch_header(url)
+        facts = remote.facts
+        sized = write_sparse_copy(remote, paths.cache_dir / "headers" / Path(url.split("?")[0]).name)
+        name = Path(url.split("?")[0]).name
+    else:
+        model = _library(paths).resolve(args.model)
+        facts, sized, name = read_facts(model.path), model.path, model.name
+    machine = detect(cache_dir=paths.cache_dir, measure=True)
+    plan = decide_plan(facts, machine, context_length=args.ctx, gpu_layers=args.gpu_layers, kv_type=args.kv_type)
+    result = forecast(facts, machine, plan, dry_run(sized, plan))
+    if args.json:
+        print(json.dumps({"model": name, "source": url or str(sized), "facts": facts.to_dict(),
+                          **result.to_dict()}, indent=2))
+        return 0
+    m = result.memory
+    lines = [
+        f"{name}: {facts.architecture}, {format_count(facts.parameter_count)} parameters, {facts.quantization}, "
+        f"{format_bytes(facts.file_size)}",
+        f"Trained context {facts.context_length or '?'} tokens; chat template: "
+        f"{'yes' if facts.has_chat_template else 'no (ChatML is used)'}",
+        "",
+        f"{result.verdict.value}. {result.reason}",
+        f"Memory with a {plan.context_length:,}-token context: {format_bytes(m.ram_bytes)}"
+        + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
+        + f" (weights {format_bytes(m.weights_ram + m.weights_vram)}, context memory "
+          f"{format_bytes(m.kv_ram + m.kv_vram)}, working memory {format_bytes(m.compute_ram + m.compute_vram)}, "
+          f"runtime {format_bytes(m.overhead_ram + m.overhead_vram + m.output)})",
+        f"Longest context that fits now: {result.max_context:,} tokens"
+        + (f"; graphics card layers that fit: {result.max_gpu_layers}" if machine.offload_backends else ""),
+        f"Expected speed: {result.speed.words()}" if result.speed else "Expected speed: unknown",
+        f"Confidence: {result.confidence}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
 def _chat(args: argparse.Namespace, paths: Paths) -> int:
     from app.engine import EngineClient
     from app.settings import GenerationSettings, Settings
@@ -155,11 +228,13 @@ def _one_prompt(engine: Any, generation: Any, args: argparse.Namespace, name: st
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    finished = engine.chat_blocking(messages, on_token=None if args.json else echo, **_options(generation))
+    dropped: list[int] = []
+    finished = engine.chat_blocking(messages, on_token=None if args.json else echo, on_trimmed=dropped.append,
+                                    **_options(generation))
     if args.json:
         print(json.dumps({"model": name, "text": finished.text, "finish_reason": finished.finish_reason,
                           "chat_format": loaded.chat_format, "context_length": loaded.context_length,
-                          **finished.metrics.to_dict()}, indent=2))
+                          "context_dropped": sum(dropped), **finished.metrics.to_dict()}, indent=2))
     else:
         m = finished.metrics
         speed = f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "–"
@@ -186,14 +261,26 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
         sys.stdout.write(f"{name}> ")
         try:
             finished = engine.chat_blocking(
-                messages, on_token=lambda t: (sys.stdout.write(t), sys.stdout.flush()), **_options(generation))
+                messages, on_token=lambda t: (sys.stdout.write(t), sys.stdout.flush()),
+                on_trimmed=_say_trimmed, **_options(generation))
         except KeyboardInterrupt:
             _stop_and_wait(engine)
             print("\n[stopped]", file=sys.stderr)
             messages.pop()
             continue
+        except WorkerCrashedError:
+            raise
+        except HearthError as error:  # e.g. a message too long for the context: say so and go on
+            print(f"\nhearth: {error}", file=sys.stderr)
+            messages.pop()
+            continue
         messages.append({"role": "assistant", "content": finished.text})
         print()
+
+
+def _say_trimmed(dropped: int) -> None:
+    print(f"[{dropped} older message{'s' if dropped != 1 else ''} left out to fit the context window]",
+          file=sys.stderr)
 
 
 def _stop_and_wait(engine: Any) -> None:

@@ -21,7 +21,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from app.engine import EngineClient  # noqa: E402
 from app.engine import protocol as p  # noqa: E402
 from app.engine.client import EventWaiter  # noqa: E402
-from app.engine.worker import FALLBACK_CHAT_FORMAT  # noqa: E402
+from app.engine.worker import FALLBACK_CHAT_FORMAT, _model_params  # noqa: E402
+from app.load_plan import LoadPlan, cpu_has_amx  # noqa: E402
 
 from fetch_test_model import locate  # noqa: E402
 
@@ -78,12 +79,15 @@ def main() -> int:
 
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(model), n_ctx=args.ctx, n_threads=args.threads, verbose=False)
+    # Both paths load with the same plan: the settings the engine worker really uses.
+    plan = LoadPlan(context_length=args.ctx, threads=args.threads, extra_buffers=not cpu_has_amx())
+    with _model_params(lambda _fraction: None, extra_buffers=plan.extra_buffers):
+        llm = Llama(model_path=str(model), **plan.llama_kwargs(), verbose=False)
     if "tokenizer.chat_template" not in llm.metadata:
         llm.chat_format = FALLBACK_CHAT_FORMAT
     engine = EngineClient()
     engine.start()
-    engine.load_blocking(model, context_length=args.ctx, threads=args.threads)
+    engine.load_blocking(model, plan=plan)
     direct_run(llm, 16, args.seed)  # warm both paths
     worker_run(engine, 16, args.seed)
 

@@ -79,3 +79,15 @@ def test_expected_failures_are_one_line_on_stderr(tmp_path: Path, test_model_pat
 def test_version_and_help(tmp_path: Path) -> None:
     assert hearth(tmp_path, "--version").stdout.startswith("Hearth ")
     assert "chat" in hearth(tmp_path, "--help").stdout
+
+
+@pytest.mark.engine
+def test_interactive_chat_survives_a_message_too_long_and_says_when_it_trims(
+        tmp_path: Path, test_model_path: Path) -> None:
+    turns = "Hello\n" + "word " * 400 + "\n" + "\n".join(f"Tell me more about the red bird number {i}, please."
+                                                         for i in range(12)) + "\n/quit\n"
+    result = hearth(tmp_path, "chat", str(test_model_path), "--ctx", "256", "--max-tokens", "24", input=turns)
+    assert result.returncode == 0, result.stderr
+    assert "too long for this model's context window" in result.stderr
+    assert "left out to fit the context window" in result.stderr
+    assert result.stdout.count("stories260K> ") == 14

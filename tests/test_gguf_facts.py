@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -14,10 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gguf import GGUFEndian, GGUFReader, GGUFWriter, LlamaFileType
+from gguf import GGUFEndian, GGUFReader, GGUFValueType, GGUFWriter, LlamaFileType
 
 from app.errors import InvalidModelError
-from app.gguf_facts import ModelFacts, read_facts
+from app.gguf_facts import (
+    HeaderIncomplete,
+    HeaderScan,
+    ModelFacts,
+    TensorInfo,
+    read_facts,
+    read_facts_from_bytes,
+    read_facts_from_parts,
+    scan_header,
+    split_part_name,
+)
 from app.units import format_count
 
 from gguf_fixtures import (
@@ -353,3 +364,369 @@ def test_big_endian_file_is_refused(tmp_path: Path) -> None:
     expected = re.escape("“be.gguf” was converted for computers with the opposite byte order")
     with pytest.raises(InvalidModelError, match=expected):
         read_facts(path)
+
+
+# --- facts for the memory forecast ------------------------------------------------------------------------
+
+
+def _llama(path: Path, *, layers: int = 3, n_embd: int = 16, heads: int = 4, kv_heads: int | list[int] = 2,
+           output: bool = True, split_max_tensors: int = 0,
+           extra: Callable[[GGUFWriter], object] | None = None) -> Path:
+    """A small llama-shaped model; ``extra`` adds or overrides metadata before the file is written."""
+    writer = GGUFWriter(path, "llama", split_max_tensors=split_max_tensors)
+    writer.add_name("Tiny llama")
+    writer.add_context_length(256)
+    writer.add_block_count(layers)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(32)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(n_embd // heads)
+    writer.add_token_list([f"t{i}" for i in range(40)])
+    if extra is not None:
+        extra(writer)
+    kv_width = (kv_heads if isinstance(kv_heads, int) else max(kv_heads)) * (n_embd // heads)
+    writer.add_tensor("token_embd.weight", np.ones((40, n_embd), dtype=np.float16))
+    writer.add_tensor("rope_freqs.weight", np.ones(n_embd // heads // 2, dtype=np.float32))
+    for il in range(layers):
+        writer.add_tensor(f"blk.{il}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"blk.{il}.attn_q.weight", np.ones((n_embd, n_embd), dtype=np.float16))
+        writer.add_tensor(f"blk.{il}.attn_k.weight", np.ones((kv_width, n_embd), dtype=np.float16))
+        writer.add_tensor(f"blk.{il}.ffn_up.weight", np.ones((32, n_embd), dtype=np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
+    if output:
+        writer.add_tensor("output.weight", np.ones((40, n_embd), dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _total_tensor_bytes(facts: ModelFacts) -> int:
+    return sum(facts.tensor_types.values())
+
+
+def test_stories_forecast_facts() -> None:
+    path = _stories()
+    facts = read_facts(path)
+    assert facts.key_length == facts.value_length == 8  # 64 / 8 heads
+    assert facts.head_count_kv_per_layer is None
+    assert facts.feed_forward_length == 172
+    assert facts.rope_dimension_count == 8
+    assert (facts.sliding_window, facts.sliding_window_pattern, facts.sliding_window_period) == (None, None, None)
+    assert (facts.expert_count, facts.expert_used_count, facts.kv_lora_rank) == (None, None, None)
+    assert len(facts.layer_bytes) == 5
+    assert len(set(facts.layer_bytes)) == 1  # five identical blocks
+    assert facts.input_bytes == 64 * 512 * 4  # token_embd
+    assert facts.output_bytes == 64 * 512 * 4 + 64 * 4  # output.weight + output_norm
+    assert sum(facts.layer_bytes) + facts.input_bytes + facts.output_bytes == _total_tensor_bytes(facts)
+    assert not facts.tied_embeddings
+    assert facts.shards == (path,)
+    assert len(facts.tensors) == 48
+    assert facts.tensors[0] == TensorInfo("token_embd.weight", "F32", (64, 512), 131_072, offset=14_176)
+
+
+def test_tensors_agree_with_gguf_reader(tmp_path: Path) -> None:
+    for path in (_stories(), _llama(tmp_path / "tiny.gguf"), odd_metadata(tmp_path)):
+        reader = GGUFReader(path)
+        facts = read_facts(path)
+        assert [(t.name, t.type_name, t.shape, t.n_bytes, t.offset) for t in facts.tensors] == [
+            (t.name, t.tensor_type.name, tuple(int(d) for d in t.shape), int(t.n_bytes), int(t.data_offset))
+            for t in reader.tensors]
+        assert all(t.shard == 0 for t in facts.tensors)
+
+
+def test_small_llama_layout(tmp_path: Path) -> None:
+    facts = read_facts(_llama(tmp_path / "tiny.gguf"))
+    per_layer = 16 * 4 + 16 * 16 * 2 + 8 * 16 * 2 + 32 * 16 * 4
+    assert facts.layer_bytes == (per_layer,) * 3
+    assert facts.input_bytes == 40 * 16 * 2 + 2 * 4  # token_embd and rope_freqs
+    assert facts.output_bytes == 40 * 16 * 2 + 16 * 4
+    assert not facts.tied_embeddings
+    assert facts.vocab_size == 40
+    assert (facts.key_length, facts.value_length, facts.head_count_kv) == (4, 4, 2)
+
+
+def test_tied_embeddings_without_output_matrix(tmp_path: Path) -> None:
+    facts = read_facts(_llama(tmp_path / "tied.gguf", output=False))
+    assert facts.tied_embeddings
+    assert facts.output_bytes == 16 * 4  # output_norm only
+    assert sum(facts.layer_bytes) + facts.input_bytes + facts.output_bytes == _total_tensor_bytes(facts)
+
+
+def test_per_layer_head_counts_and_explicit_head_sizes(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        writer.add_key_length(24)
+        writer.add_value_length(20)
+
+    facts = read_facts(_llama(tmp_path / "varied.gguf", kv_heads=[2, 0, 4], extra=extra))
+    assert facts.head_count_kv_per_layer == (2, 0, 4)
+    assert facts.head_count_kv == 4
+    assert (facts.key_length, facts.value_length) == (24, 20)
+
+
+def test_sliding_window_mixture_of_experts_and_latent_attention(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        writer.add_sliding_window(64)
+        writer.add_sliding_window_pattern([True, True, False])
+        writer.add_expert_count(8)
+        writer.add_expert_used_count(2)
+        writer.add_kv_lora_rank(12)
+
+    facts = read_facts(_llama(tmp_path / "many.gguf", extra=extra))
+    assert facts.sliding_window == 64
+    assert facts.sliding_window_pattern == (True, True, False)
+    assert facts.sliding_window_period is None
+    assert (facts.expert_count, facts.expert_used_count, facts.kv_lora_rank) == (8, 2, 12)
+
+
+def test_sliding_window_period_is_kept_as_given(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        writer.add_sliding_window(64)
+        writer.add_sliding_window_pattern(3)
+
+    facts = read_facts(_llama(tmp_path / "period.gguf", extra=extra))
+    assert facts.sliding_window_pattern is None
+    assert facts.sliding_window_period == 3
+
+
+def test_per_layer_feed_forward_gives_the_largest(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        key = "llama.feed_forward_length"
+        writer.kv_data[0].pop(key)
+        writer.add_feed_forward_length([32, 64, 48])
+
+    assert read_facts(_llama(tmp_path / "ffn.gguf", extra=extra)).feed_forward_length == 64
+
+
+def _with(writer: GGUFWriter, key: str, value: object, kind: GGUFValueType,
+          sub_type: GGUFValueType | None = None) -> None:
+    writer.kv_data[0].pop(key, None)
+    writer.add_key_value(key, value, kind, sub_type=sub_type)
+
+
+@pytest.mark.parametrize(("key", "value", "kind", "words"), [
+    ("llama.block_count", 10**9, GGUFValueType.UINT32, "(1,000,000,000 layers)"),
+    ("llama.context_length", 2**40, GGUFValueType.UINT64, "(2^40 tokens of context)"),
+    ("llama.embedding_length", 2**31, GGUFValueType.UINT32, "(an embedding size of 2^31)"),
+    ("llama.attention.head_count", -8, GGUFValueType.INT32, "(-8 attention heads)"),
+    ("llama.expert_count", 10**6, GGUFValueType.UINT32, "(1,000,000 experts)"),
+    ("llama.attention.sliding_window", 2**40, GGUFValueType.UINT64, "(a sliding window of 2^40 tokens)"),
+])
+def test_absurd_facts_are_refused(tmp_path: Path, key: str, value: int, kind: GGUFValueType, words: str) -> None:
+    path = _llama(tmp_path / "absurd.gguf", extra=lambda w: _with(w, key, value, kind))
+    with pytest.raises(InvalidModelError, match=re.escape(f"“absurd.gguf” has an unreasonable header {words}")):
+        read_facts(path)
+
+
+def test_more_experts_used_than_there_are_is_refused(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        writer.add_expert_count(4)
+        writer.add_expert_used_count(8)
+
+    with pytest.raises(InvalidModelError, match=re.escape("(8 experts used per token)")):
+        read_facts(_llama(tmp_path / "experts.gguf", extra=extra))
+
+
+@pytest.mark.parametrize("extra", [
+    # a per-layer array whose length is not the layer count (llama.cpp refuses it)
+    lambda w: _with(w, "llama.attention.head_count_kv", [2, 2], GGUFValueType.ARRAY, GGUFValueType.UINT32),
+    lambda w: w.add_sliding_window_pattern([True, False, True, False]),
+    # blocks 0-2 exist, but the header says there are 2
+    lambda w: _with(w, "llama.block_count", 2, GGUFValueType.UINT32),
+])
+def test_layer_counts_that_disagree_are_damage(tmp_path: Path, extra: Callable[[GGUFWriter], object]) -> None:
+    path = _llama(tmp_path / "disagree.gguf", extra=extra)
+    with pytest.raises(InvalidModelError, match=re.escape("“disagree.gguf” has a damaged header")):
+        read_facts(path)
+
+
+def test_round_trip_keeps_forecast_facts(tmp_path: Path) -> None:
+    def extra(writer: GGUFWriter) -> None:
+        writer.add_sliding_window(64)
+        writer.add_sliding_window_pattern([True, True, False])
+        writer.add_expert_count(8)
+        writer.add_expert_used_count(2)
+
+    facts = read_facts(_llama(tmp_path / "rich.gguf", kv_heads=[2, 1, 2], output=False, extra=extra))
+    data = json.loads(json.dumps(facts.to_dict()))
+    assert "tensors" not in data
+    restored = ModelFacts.from_dict(data)
+    assert restored == facts
+    assert restored.tensors == ()
+    assert restored.head_count_kv_per_layer == (2, 1, 2)
+    assert restored.sliding_window_pattern == (True, True, False)
+    assert restored.layer_bytes == facts.layer_bytes
+    assert restored.tied_embeddings
+    assert restored.shards == facts.shards
+
+
+def test_from_dict_refuses_entries_from_before_the_forecast_facts() -> None:
+    data = read_facts(_stories()).to_dict()
+    del data["layer_bytes"]
+    with pytest.raises(ValueError, match="not a ModelFacts dict"):
+        ModelFacts.from_dict(data)
+
+
+# --- split models -------------------------------------------------------------------------------------------
+
+
+def _split(tmp_path: Path, *, output: bool = True) -> tuple[Path, list[Path]]:
+    """The same model whole and in two parts (in another folder, under the same base name)."""
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "split").mkdir()
+    whole = _llama(tmp_path / "whole" / "tiny.gguf", output=output)
+    _llama(tmp_path / "split" / "tiny.gguf", output=output, split_max_tensors=9)
+    parts = sorted((tmp_path / "split").iterdir())
+    return whole, parts
+
+
+def test_split_model_reads_as_one(tmp_path: Path) -> None:
+    whole_path, parts = _split(tmp_path)
+    assert [p.name for p in parts] == ["tiny-00001-of-00002.gguf", "tiny-00002-of-00002.gguf"]
+    whole = read_facts(whole_path)
+    for given in parts:
+        facts = read_facts(given)
+        assert facts.path == parts[0]
+        assert facts.shards == tuple(parts)
+        assert facts.file_size == sum(p.stat().st_size for p in parts)
+        assert {t.shard for t in facts.tensors} == {0, 1}
+        assert [t.name for t in facts.tensors] == [t.name for t in whole.tensors]
+        assert [(t.shape, t.n_bytes) for t in facts.tensors] == [(t.shape, t.n_bytes) for t in whole.tensors]
+        same = dataclasses.replace(facts, path=whole.path, shards=whole.shards, file_size=whole.file_size)
+        assert same == whole
+
+
+def test_split_model_offsets_point_into_each_part(tmp_path: Path) -> None:
+    _, parts = _split(tmp_path)
+    facts = read_facts(parts[0])
+    readers = [GGUFReader(p) for p in parts]
+    expected = {t.name: (i, int(t.data_offset)) for i, r in enumerate(readers) for t in r.tensors}
+    assert {t.name: (t.shard, t.offset) for t in facts.tensors} == expected
+
+
+@pytest.mark.parametrize(("given", "missing"), [(0, 1), (1, 0)])
+def test_missing_part_is_named(tmp_path: Path, given: int, missing: int) -> None:
+    _, parts = _split(tmp_path)
+    parts[missing].unlink()
+    expected = (f"“{parts[given].name}” is part {given + 1} of 2, but part {missing + 1} "
+                f"({parts[missing].name}) is not in the same folder.")
+    with pytest.raises(InvalidModelError, match=re.escape(expected)):
+        read_facts(parts[given])
+
+
+def test_renamed_part_cannot_find_the_others(tmp_path: Path) -> None:
+    _, parts = _split(tmp_path)
+    renamed = parts[0].rename(parts[0].with_name("tiny.gguf"))
+    expected = ("“tiny.gguf” is part 1 of 2 of a model split into several files, but its name does not end in "
+                "“-00001-of-00002.gguf”")
+    with pytest.raises(InvalidModelError, match=re.escape(expected)):
+        read_facts(renamed)
+
+
+def test_part_from_another_model_is_refused(tmp_path: Path) -> None:
+    _, parts = _split(tmp_path)
+    stranger = _llama(tmp_path / "tiny.gguf")  # a whole model in the place of part 2
+    stranger.replace(parts[1])
+    with pytest.raises(InvalidModelError, match=re.escape(
+            f"“{parts[1].name}” does not belong with “{parts[0].name}”: its header says it is a whole model")):
+        read_facts(parts[0])
+
+
+# --- headers from bytes -----------------------------------------------------------------------------------------
+
+
+def _comparable(facts: ModelFacts) -> dict[str, object]:
+    data = facts.to_dict()
+    del data["path"], data["shards"]
+    return data | {"tensors": facts.tensors}
+
+
+def test_facts_from_bytes_equal_facts_from_the_file() -> None:
+    path = _stories()
+    data = path.read_bytes()
+    header_length = int(GGUFReader(path).data_offset)
+    local = read_facts(path)
+    for end in (header_length, header_length + 1000, len(data)):
+        facts = read_facts_from_bytes(data[:end], file_size=len(data), name=path.name)
+        assert _comparable(facts) == _comparable(local)
+        assert facts.path == Path(path.name)
+    scan = scan_header(memoryview(data)[:header_length], file_size=len(data), name=path.name)
+    assert scan == HeaderScan(header_length, 1, 1)
+
+
+def test_short_bytes_ask_for_more_until_the_header_is_complete() -> None:
+    path = _stories()
+    data = path.read_bytes()
+    have, rounds = 0, 0
+    while True:
+        try:
+            read_facts_from_bytes(data[:have], file_size=len(data), name=path.name)
+            break
+        except HeaderIncomplete as incomplete:
+            assert isinstance(incomplete, InvalidModelError)
+            assert incomplete.needed > have
+            assert "were read, and its header is longer than that" in str(incomplete)
+            have, rounds = incomplete.needed, rounds + 1
+    assert have <= int(GGUFReader(path).data_offset)
+    assert rounds > 10  # one step per item at worst, but it always moves forward
+
+
+def test_bytes_are_checked_against_the_file_size_not_their_length() -> None:
+    data = _stories().read_bytes()
+    header = data[:int(GGUFReader(_stories()).data_offset)]
+    expected = "is incomplete: it is 20.0 KB but its header describes 1.2 MB"
+    with pytest.raises(InvalidModelError, match=re.escape(expected)):
+        read_facts_from_bytes(header, file_size=20_000, name="cut.gguf")
+    absurd = b"GGUF" + struct.pack("<IQQ", 3, 2**40, 0)
+    with pytest.raises(InvalidModelError, match=re.escape("(2^40 tensors)")):
+        read_facts_from_bytes(absurd, file_size=10**9, name="absurd.gguf")
+
+
+def test_hostile_array_in_a_partial_header_is_refused_not_fetched(tmp_path: Path) -> None:
+    data = hostile_array(tmp_path).read_bytes()
+    with pytest.raises(InvalidModelError) as caught:
+        read_facts_from_bytes(data[:100], file_size=len(data), name="hostile.gguf")
+    assert not isinstance(caught.value, HeaderIncomplete)
+
+
+def test_split_model_from_bytes(tmp_path: Path) -> None:
+    _, parts = _split(tmp_path)
+    blobs = [(p.read_bytes(), p.stat().st_size, p.name) for p in parts]
+    with pytest.raises(InvalidModelError, match=re.escape("is part 1 of 2 of a model split into several files")):
+        read_facts_from_bytes(blobs[0][0], file_size=blobs[0][1], name=blobs[0][2])
+    facts = read_facts_from_parts(blobs)
+    assert _comparable(facts) == _comparable(read_facts(parts[0]))
+    expected = "was given as part 1 of 2, but its header says it is part 2"
+    with pytest.raises(InvalidModelError, match=re.escape(expected)):
+        read_facts_from_parts(blobs[::-1])
+    assert scan_header(blobs[1][0], file_size=blobs[1][1], name=blobs[1][2]).part == 2
+
+
+def test_random_prefixes_give_facts_more_or_plain_words(tmp_path: Path) -> None:
+    original = _stories().read_bytes()
+    header_end = int(GGUFReader(_stories()).data_offset)
+    rng = random.Random(7)
+    for _ in range(200):
+        data = bytearray(original[:rng.randrange(0, header_end + 64)])
+        for _ in range(rng.randint(0, 3)):
+            if len(data) > 4:
+                data[rng.randrange(4, len(data))] = rng.randrange(256)
+        try:
+            read_facts_from_bytes(bytes(data), file_size=len(original), name="mutant.gguf")
+        except HeaderIncomplete as incomplete:
+            assert len(data) < incomplete.needed <= len(original)
+        except InvalidModelError as error:
+            assert "“mutant.gguf”" in str(error)
+
+
+@pytest.mark.parametrize(("name", "part", "expected"), [
+    ("Qwen3-8B-Q4_K_M-00001-of-00003.gguf", 3, "Qwen3-8B-Q4_K_M-00003-of-00003.gguf"),
+    ("a-b-00002-of-00002.gguf", 1, "a-b-00001-of-00002.gguf"),
+    ("model-00001-of-00002.gguf", 3, None),
+    ("model-1-of-2.gguf", 1, None),
+    ("model.gguf", 1, None),
+])
+def test_split_part_names_follow_llama_cpp(name: str, part: int, expected: str | None) -> None:
+    assert split_part_name(name, part) == expected

@@ -222,3 +222,59 @@ def test_conversation_settings_are_saved_per_conversation(
     saved = window.store.get_conversation(conversation_id).settings
     assert saved["temperature"] == 0.2 and saved["seed"] == 1234
     assert window.settings.generation.system_prompt != "Answer like a pirate."  # defaults untouched
+
+
+def test_stop_while_the_model_loads_puts_the_message_back(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    _import(qtbot, window, test_model_path)
+    _type_and_send(qtbot, window, "Wait for me")  # starts the load; the message waits for it
+    assert window.chat_view.stop_button.isVisible()
+    qtbot.mouseClick(window.chat_view.stop_button, Qt.MouseButton.LeftButton)
+    assert window.chat_view.composer.toPlainText() == "Wait for me"
+    assert window.chat_view.send_button.isVisible()
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
+        pass
+    qtbot.wait(200)
+    assert not window.runner.busy
+    assert all(not window.store.messages(c.id) for c in window.store.list_conversations())
+
+
+def test_a_message_waiting_for_the_model_goes_to_the_chat_it_was_written_in(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    window.settings.generation.max_tokens = 8
+    _import(qtbot, window, test_model_path)
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    first = window.current
+    window.new_conversation()
+    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
+    second = window.current
+    assert first is not None and second is not None and first.id != second.id
+    window.conversation_list.setCurrentIndex(window.conversations.index(window.conversations.row_of(first.id)))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.id == first.id, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
+        _type_and_send(qtbot, window, "For the first chat")
+        window.conversation_list.setCurrentIndex(
+            window.conversations.index(window.conversations.row_of(second.id)))  # switch while it loads
+    assert finished.args[0].conversation_id == first.id
+    assert window.store.messages(first.id)[0].content == "For the first chat"
+    assert window.store.messages(second.id) == []
+
+
+def test_a_conversation_with_another_context_length_reloads_the_model(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    window.settings.generation.max_tokens = 8
+    _import(qtbot, window, test_model_path)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "First")
+    assert window.engine.loaded is not None and window.engine.loaded.context_length == 2048
+    assert window.current is not None
+    window.current = window.store_record_with(
+        window.current, window._current_settings().__class__(**{**window.current.settings, "context_length": 512}))
+    window.store.update_conversation(window.current.id, settings=window.current.settings)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "Second")
+    assert window.engine.loaded is not None and window.engine.loaded.context_length == 512

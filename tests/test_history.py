@@ -125,10 +125,11 @@ def test_older_revision_is_backed_up_and_batch_upgrade_keeps_messages(
 
     # A second revision that rebuilds the parent table: with foreign keys on, SQLite would cascade the
     # table drop into messages, so this proves migrations run with them off.
+    head = head_revision()
     migrations = tmp_path / "migrations"
     shutil.copytree(database_module.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "0002_test.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0002"\ndown_revision = "0001"\n\n\n'
+    (migrations / "versions" / "9999_test.py").write_text(
+        f'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "9999"\ndown_revision = "{head}"\n\n\n'
         "def upgrade():\n"
         '    with op.batch_alter_table("conversations", recreate="always") as batch:\n'
         '        batch.add_column(sa.Column("pinned", sa.Boolean(), nullable=True))\n'
@@ -138,9 +139,9 @@ def test_older_revision_is_backed_up_and_batch_upgrade_keeps_messages(
     open_database(db_path).close()
 
     [backup] = backups(db_path)
-    assert backup.name.startswith("history.backup-0001-")
-    assert sql(backup, "SELECT version_num FROM alembic_version") == [("0001",)]
-    assert sql(db_path, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert backup.name.startswith(f"history.backup-{head}-")
+    assert sql(backup, "SELECT version_num FROM alembic_version") == [(head,)]
+    assert sql(db_path, "SELECT version_num FROM alembic_version") == [("9999",)]
     assert sql(db_path, "SELECT title, pinned FROM conversations") == [("Before", None)]
     assert sql(db_path, "SELECT content FROM messages") == [("still here",)]
     assert sql(db_path, "PRAGMA foreign_key_list(messages)")[0][6] == "CASCADE"
@@ -409,3 +410,16 @@ def test_adding_the_same_path_twice_says_it_is_already_there(store: HistoryStore
     with pytest.raises(HistoryError, match="already in the library"):
         add_model(store, "Tiny again", "/models/tiny.gguf")
     assert len(store.list_models()) == 1
+
+
+def test_load_records_keep_estimate_and_measurement(db: Database) -> None:
+    store = HistoryStore(db)
+    first = store.add_load_record("/m/a.gguf", plan={"context_length": 2048}, estimate={"ram_bytes": 100},
+                                  measured={"peak_rss_bytes": 110})
+    store.add_load_record("/m/b.gguf", plan={}, estimate={}, measured={})
+    store.set_load_speed(first, 20.0)
+    store.set_load_speed(first, 15.0)  # a slower answer later does not lower the record
+    [record] = store.load_records("/m/a.gguf")
+    assert record.estimate == {"ram_bytes": 100} and record.measured == {"peak_rss_bytes": 110}
+    assert record.tokens_per_s == 20.0 and record.plan == {"context_length": 2048}
+    assert [r.model_path for r in store.load_records()] == ["/m/b.gguf", "/m/a.gguf"]

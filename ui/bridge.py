@@ -19,6 +19,7 @@ class EngineBridge(QObject):
     _relay = Signal(object)
 
     workerReady = Signal(object)  # p.Ready
+    loadStarted = Signal(object)  # p.LoadStarted
     loadProgress = Signal(float)
     modelLoaded = Signal(object)  # p.Loaded
     modelUnloaded = Signal()
@@ -39,6 +40,8 @@ class EngineBridge(QObject):
     def _dispatch(self, event: object) -> None:
         if isinstance(event, p.Ready):
             self.workerReady.emit(event)
+        elif isinstance(event, p.LoadStarted):
+            self.loadStarted.emit(event)
         elif isinstance(event, p.LoadProgress):
             self.loadProgress.emit(event.fraction)
         elif isinstance(event, p.Loaded):

@@ -172,6 +172,9 @@ class ChatView(QWidget):
 
     # --- state ---
 
+    def is_busy(self) -> bool:
+        return self._busy
+
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
         self.send_button.setVisible(not busy)

@@ -7,6 +7,7 @@ through the engine client, and results come back as signals. Nothing here waits.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,11 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(icon)
         self.resize(1180, 780)
         self.current: ConversationRecord | None = None
-        self._pending_send: str | None = None
+        self._pending: _PendingSend | None = None  # a message waiting for its model to load
         self._loading: ModelRecord | None = None
         self._deleted: list[int] = []
         self._closing = False
+        self._import_cancels: set[threading.Event] = set()
 
         self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
@@ -162,7 +164,7 @@ class MainWindow(QMainWindow):
         self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
         self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
         self.chat_view.sendRequested.connect(self.send)
-        self.chat_view.stopRequested.connect(self.runner.stop)
+        self.chat_view.stopRequested.connect(self.stop_answer)
         self.chat_view.regenerateRequested.connect(self.regenerate)
         self.model_bar.loadRequested.connect(self.load_model)
         self.model_bar.unloadRequested.connect(self._unload)
@@ -174,6 +176,7 @@ class MainWindow(QMainWindow):
         self.undo_button.clicked.connect(self._undo_delete)
 
         b = self.bridge
+        b.loadStarted.connect(self._load_started)
         b.loadProgress.connect(self.model_bar.load_progress)
         b.modelLoaded.connect(self._model_loaded)
         b.modelUnloaded.connect(lambda: self.model_bar.not_loaded())
@@ -197,7 +200,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         chat_menu = self.menuBar().addMenu("&Chat")
         self._action(chat_menu, "&Load the chosen model", "Ctrl+L", self._load_selected)
-        self._action(chat_menu, "&Stop the answer", "Esc", self.runner.stop)
+        self._action(chat_menu, "&Stop the answer", "Esc", self.stop_answer)
         self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", self.regenerate)
         self._action(chat_menu, "Conversation &settings…", "Ctrl+,", self.edit_settings)
         chat_menu.addSeparator()
@@ -351,25 +354,55 @@ class MainWindow(QMainWindow):
 
     def send(self, text: str) -> None:
         self.chat_view.show_banner("")
-        if self.runner.busy:
+        if self.runner.busy or self._pending is not None:
             self.chat_view.restore_draft(text)
             return
-        if self.engine.loaded is None:
-            record = self.model_bar.selected()
-            if record is None:
-                self.chat_view.restore_draft(text)
-                self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, "
-                                            "or open Models on the left."))
-                return
-            self._pending_send = text
+        conversation_id = self.current.id if self.current else None
+        record = self._model_to_load()
+        if record is not None:
+            self._pending = _PendingSend(conversation_id, text)
             self.chat_view.set_busy(True)
             if self._loading is None:
                 self.load_model(record)
             return
-        if self.current is None:
-            self.new_conversation(then_send=text)
+        if self.engine.loaded is None:
+            self.chat_view.restore_draft(text)
+            self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, "
+                                        "or open Models on the left."))
+            return
+        self._dispatch(_PendingSend(conversation_id, text))
+
+    def _model_to_load(self) -> ModelRecord | None:
+        """The model to (re)load before sending: the chosen one when none is loaded, or the loaded one when
+        this conversation asks for another context length than it was loaded with."""
+        loaded = self.engine.loaded
+        if loaded is None:
+            return self._loading or self.model_bar.selected()
+        wanted = min(self._current_settings().context_length, loaded.trained_context_length)
+        if wanted == loaded.context_length:
+            return None
+        return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None)
+
+    def _dispatch(self, pending: _PendingSend) -> None:
+        if pending.conversation_id is None:
+            self.new_conversation(then_send=pending.text)
         else:
-            self._start_send(self.current.id, text)
+            self._start_send(pending.conversation_id, pending.text)
+
+    def stop_answer(self) -> None:
+        """Stop the answer; a message still waiting for its model goes back into the box instead."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.chat_view.set_busy(False)
+            self.chat_view.restore_draft(pending.text)
+            return
+        self.runner.stop()
+
+    def _drop_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        self.chat_view.set_busy(self.runner.busy)
+        if pending is not None:
+            self.chat_view.restore_draft(pending.text)
 
     def _start_send(self, conversation_id: int, text: str) -> None:
         self.chat_view.set_busy(True)
@@ -382,6 +415,8 @@ class MainWindow(QMainWindow):
         BackgroundOp(self, self.runner.send, conversation_id, text).failure(failed).run()
 
     def regenerate(self) -> None:
+        if self._pending is not None or self.chat_view.is_busy():
+            return
         if self.current is None or self.runner.busy or self.engine.loaded is None:
             if self.engine.loaded is None and self.current is not None:
                 self.show_error(HearthError("Load a model first, then regenerate."))
@@ -480,14 +515,12 @@ class MainWindow(QMainWindow):
             self.show_error(HearthError("Stop the current answer before loading another model."))
             return
         if not Path(record.path).is_file():
-            self._pending_send = None
-            self.chat_view.set_busy(False)
+            self._drop_pending()
             self.show_error(HearthError(f"The file of “{record.name}” is no longer at {record.path}. "
                                         "Remove it from the library and add it again."))
             return
         self._loading = record
         self.chat_view.show_banner("")
-        self.model_bar.loading_started(record)
         self.settings.last_model_id = record.id
         self._save_settings()
         self.engine.load(record.path, context_length=self._current_settings().context_length,
@@ -499,22 +532,28 @@ class MainWindow(QMainWindow):
             return
         self.engine.unload()
 
+    def _load_started(self, event: p.LoadStarted) -> None:
+        """Every load shows, also the one the engine starts by itself after a forced stop."""
+        record = next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(event.path)), None)
+        self.model_bar.loading_started(record.name if record else Path(event.path).stem)
+
     def _model_loaded(self, event: p.Loaded) -> None:
         self._loading = None
         self.model_bar.loaded(event)
-        pending, self._pending_send = self._pending_send, None
-        if pending:
+        pending, self._pending = self._pending, None
+        if pending is not None:
             self.chat_view.set_busy(False)
-            self.send(pending)
+            if pending.conversation_id is None or self.conversations.row_of(pending.conversation_id) >= 0 \
+                    or (self.current is not None and self.current.id == pending.conversation_id):
+                self._dispatch(pending)
+            else:  # that conversation was deleted while the model loaded
+                self.chat_view.restore_draft(pending.text)
 
     def _engine_failed(self, event: p.Failed) -> None:
         if event.during == "load":
             self._loading = None
             self.model_bar.not_loaded("Not loaded")
-            pending, self._pending_send = self._pending_send, None
-            if pending:
-                self.chat_view.set_busy(False)
-                self.chat_view.restore_draft(pending)
+            self._drop_pending()
         self.show_error(HearthError(event.message))
 
     def _worker_exited(self, event: p.WorkerExited) -> None:
@@ -522,10 +561,8 @@ class MainWindow(QMainWindow):
             return
         self._loading = None
         self.model_bar.not_loaded("The engine stopped. Load a model to continue.")
+        self._drop_pending()
         self.chat_view.set_busy(False)
-        pending, self._pending_send = self._pending_send, None
-        if pending:
-            self.chat_view.restore_draft(pending)
         self.show_error(HearthError(event.message))
 
     def _chat_with(self, record: ModelRecord) -> None:
@@ -556,9 +593,8 @@ class MainWindow(QMainWindow):
         self.import_model(Path(path), copy=box.clickedButton() is copy_button)
 
     def import_model(self, path: Path, copy: bool) -> None:
-        import threading
-
         cancel = threading.Event()
+        self._import_cancels.add(cancel)
         dialog = QProgressDialog(f"Adding {path.name}…", "Cancel", 0, 1000, self)
         dialog.setWindowTitle("Adding a model")
         dialog.setMinimumDuration(400)
@@ -567,6 +603,7 @@ class MainWindow(QMainWindow):
         self.bridge_progress = _ProgressRelay(dialog)
 
         def finish_dialog() -> None:
+            self._import_cancels.discard(cancel)
             dialog.canceled.disconnect(cancel.set)  # closing a progress dialog emits canceled
             dialog.close()
             dialog.deleteLater()
@@ -620,10 +657,18 @@ class MainWindow(QMainWindow):
         """Save a streaming answer, stop the worker in order, and let background saves finish."""
         self._closing = True
         self.hide()
+        for cancel in self._import_cancels:
+            cancel.set()  # a half-copied model is removed; the import can be done again
         self.runner.close()
         self.engine.shutdown()
         wait_for_background()
         super().closeEvent(event)
+
+
+@dataclass(frozen=True)
+class _PendingSend:
+    conversation_id: int | None  # None: start a new conversation with it
+    text: str
 
 
 class _ProgressRelay:

@@ -107,7 +107,7 @@ class MessageView(QFrame):
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
         self.copy_button.setText("Copied")
-        QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
+        QTimer.singleShot(1500, self.copy_button, lambda: self.copy_button.setText("Copy"))
 
 
 def _figures(message: MessageRecord, notice: str) -> str:

@@ -97,11 +97,12 @@ class ModelBar(QWidget):
 
     # --- engine state ---
 
-    def loading_started(self, record: ModelRecord) -> None:
+    def loading_started(self, name: str) -> None:
         self.loading = True
+        self.loaded_path = None
         self.progress.setValue(0)
         self.progress.show()
-        self.status.setText(f"Loading {record.name}…")
+        self.status.setText(f"Loading {name}…")
         self._update_buttons()
 
     def load_progress(self, fraction: float) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from app.engine import protocol as p
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
+from app.load_plan import LoadPlan
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class EngineClient:
         self._send_lock = threading.Lock()
         self._process: Any = None
         self._conn: Any = None
+        self._reader: threading.Thread | None = None
         self._ids = itertools.count(1)
         self._active: _Active | None = None
         self._expected_exit = False
@@ -108,12 +110,14 @@ class EngineClient:
             process = context.Process(target=run_worker, args=(child, self._log_file), name="hearth-engine",
                                       daemon=True)
             self._expected_exit = False
-            self.state = EngineState.STARTING
+            if self.state is EngineState.STOPPED:
+                self.state = EngineState.STARTING
             process.start()
             child.close()
             self._process, self._conn = process, parent
-            threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
-                             daemon=True).start()
+            self._reader = threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
+                                            daemon=True)
+            self._reader.start()
 
     def _send(self, command: p.Command) -> None:
         if not self.running:
@@ -133,13 +137,18 @@ class EngineClient:
             self._track(event)
             self._emit(event)
         process.join(timeout=5)
+        code = process.exitcode
+        for _ in range(20):  # another thread may be reaping it right now (a forced stop)
+            if code is not None or process.is_alive():
+                break
+            time.sleep(0.05)
+            code = process.exitcode
         with self._lock:
             if process is not self._process:
                 return  # an older worker we already replaced
             expected = self._expected_exit
             self._process = self._conn = None
             self.state, self.loaded, self._active = EngineState.STOPPED, None, None
-        code = process.exitcode
         message = "" if expected else (
             f"The model engine stopped unexpectedly (exit code {code}). The model file may be damaged or "
             "too large for this computer. Your conversation is saved; load a model to continue.")
@@ -150,7 +159,8 @@ class EngineClient:
     def _track(self, event: p.Event) -> None:
         with self._lock:
             if isinstance(event, p.Ready):
-                self.state = EngineState.IDLE
+                if self.state is EngineState.STARTING:
+                    self.state = EngineState.IDLE
             elif isinstance(event, p.Loaded):
                 self.state, self.loaded = EngineState.READY, event
             elif isinstance(event, p.Token) and self._active and self._active.request_id == event.request_id:
@@ -169,12 +179,14 @@ class EngineClient:
     # --- commands ---
 
     def load(self, path: Path | str, *, context_length: int = 4096, threads: int | None = None,
-             gpu_layers: int = 0) -> None:
-        command = p.Load(path=str(Path(path).resolve()), context_length=context_length, threads=threads,
-                         gpu_layers=gpu_layers)
+             gpu_layers: int = 0, plan: LoadPlan | None = None) -> None:
+        """Load with ``plan`` (decided by the forecast), or a CPU plan built from the simple arguments."""
+        plan = plan or LoadPlan(context_length=context_length, threads=threads, gpu_layers=gpu_layers)
+        command = p.Load(path=str(Path(path).resolve()), plan=plan)
         with self._lock:
             self._last_load = command
             self.state, self.loaded = EngineState.LOADING, None
+        self._emit(p.LoadStarted(path=command.path, plan=plan))
         self._send(command)
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
@@ -211,8 +223,7 @@ class EngineClient:
         self._emit(p.Finished(request_id=active.request_id, finish_reason="cancelled", text="".join(active.text)))
         self.start()
         if reload is not None:
-            self.load(reload.path, context_length=reload.context_length, threads=reload.threads,
-                      gpu_layers=reload.gpu_layers)
+            self.load(reload.path, plan=reload.plan)
 
     def unload(self) -> None:
         if self.running:
@@ -232,11 +243,19 @@ class EngineClient:
             self._conn.send(p.Shutdown())
         except (OSError, EOFError):
             pass
-        process.join(timeout)
+        # The reader thread reaps the process and reports the exit; waiting on it (not on the process, which
+        # two threads must not wait for at once) means the state is final when this returns.
+        reader = self._reader if self._reader is not threading.current_thread() else None
+        if reader is not None:
+            reader.join(timeout)
+        else:
+            process.join(timeout)
         if process.is_alive():
             log.warning("engine worker did not exit in %.1fs; terminating it", timeout)
             with self._lock:
                 self._end_process()
+            if reader is not None:
+                reader.join(timeout)
 
     def _end_process(self) -> None:
         process = self._process
@@ -263,16 +282,20 @@ class EngineClient:
         return event
 
     def chat_blocking(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None,
-                      timeout: float = 3600, **options: Any) -> p.Finished:
+                      on_trimmed: Callable[[int], None] | None = None, timeout: float = 3600,
+                      **options: Any) -> p.Finished:
         with EventWaiter(self) as waiter:
             request_id = self.generate(messages, **options)
             deadline = time.monotonic() + timeout
             while True:
-                event = waiter.wait_for((p.Token, p.Finished, p.Failed, p.WorkerExited),
+                event = waiter.wait_for((p.Token, p.ContextTrimmed, p.Finished, p.Failed, p.WorkerExited),
                                         max(deadline - time.monotonic(), 0))
                 if isinstance(event, p.Token) and event.request_id == request_id:
                     if on_token:
                         on_token(event.text)
+                elif isinstance(event, p.ContextTrimmed) and event.request_id == request_id:
+                    if on_trimmed:
+                        on_trimmed(event.dropped_messages)
                 elif isinstance(event, p.Finished) and event.request_id == request_id:
                     return event
                 elif isinstance(event, p.Failed) and event.request_id in (request_id, None):

@@ -14,15 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.load_plan import LoadPlan
+
 # --- commands (app -> worker) ---
 
 
 @dataclass(frozen=True)
 class Load:
     path: str
-    context_length: int = 4096
-    threads: int | None = None
-    gpu_layers: int = 0
+    plan: LoadPlan = field(default_factory=LoadPlan)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,15 @@ Command = Load | Generate | Stop | Unload | Shutdown
 class Ready:
     pid: int
     llama_cpp_version: str
+    rss_bytes: int = 0  # the worker before any model: the baseline of every memory forecast
+
+
+@dataclass(frozen=True)
+class LoadStarted:
+    """Made by the client when a load is sent, including the reload after a forced stop."""
+
+    path: str
+    plan: LoadPlan
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,9 @@ class Loaded:
     has_chat_template: bool
     load_s: float
     rss_bytes: int
+    plan: LoadPlan = field(default_factory=LoadPlan)  # what was really used (the context capped, for one)
+    buffers: dict[str, Any] = field(default_factory=dict)  # llama.cpp's own sizes: BufferReport.to_dict()
+    weights_bytes: int = 0  # llama_model_size: the bytes of every weight tensor
 
 
 @dataclass(frozen=True)
@@ -145,5 +157,5 @@ class WorkerExited:
 
 
 Event = (
-    Ready | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
+    Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
 )

@@ -11,6 +11,7 @@ case by ending the process (see ``EngineClient.stop``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from app.engine import protocol as p
-from app.engine.memory import peak_rss_bytes
+from app.engine.memory import peak_rss_bytes, reset_peak
 from app.errors import InvalidModelError
+from app.llama_log import capture_llama_log, parse_log
+from app.load_plan import LoadPlan, cpu_has_amx
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class _Worker:
         import llama_cpp
 
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
-        self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__))
+        self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__, rss_bytes=_current_rss()))
         while True:
             command = self.commands.get()
             if command is None or isinstance(command, p.Shutdown):
@@ -112,14 +115,16 @@ class _Worker:
         from app.gguf_facts import read_facts
 
         self._unload()
+        reset_peak()  # the peak reported from now on belongs to this model
         name = Path(command.path).name
         try:
             facts = read_facts(Path(command.path))
         except InvalidModelError as error:
             self.send(p.Failed(message=str(error), during="load"))
             return
-        trained = facts.context_length or command.context_length
-        context_length = max(64, min(command.context_length, trained))
+        trained = facts.context_length or command.plan.context_length
+        plan = dataclasses.replace(command.plan, context_length=max(64, min(command.plan.context_length, trained)),
+                                   extra_buffers=command.plan.extra_buffers and not cpu_has_amx())
         started = time.perf_counter()
         last_reported = -1.0
 
@@ -130,7 +135,8 @@ class _Worker:
                 self.send(p.LoadProgress(fraction=min(max(fraction, 0.0), 1.0)))
 
         try:
-            llm = _load_llama(command, context_length, report)
+            with capture_llama_log() as lines:
+                llm = _load_llama(command.path, plan, report)
         except (ValueError, RuntimeError, OSError) as error:
             log.warning("llama.cpp could not load %s: %s", command.path, error)
             self.send(p.Failed(
@@ -146,7 +152,8 @@ class _Worker:
             path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
             chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
             has_chat_template=has_template, load_s=time.perf_counter() - started,
-            rss_bytes=_current_rss()))
+            rss_bytes=_current_rss(), plan=plan, buffers=parse_log("".join(lines)).to_dict(),
+            weights_bytes=int(llm._model.size())))
 
     def _unload(self) -> None:
         if self.llm is not None:
@@ -182,10 +189,18 @@ class _Worker:
     def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int) -> None:
         """Stream one answer, sending coalesced deltas, then ``Finished`` with its metrics.
 
-        Token counts come from the context's token count (``n_tokens``) at the first chunk and at the end,
-        because the stream reports none and its chunks do not map one to one onto tokens. Hooks that count
-        each token (a logits processor, a wrapped ``sample``) cost 1-4% of generation speed.
+        Token counts come from ``_TokenCounter``: the stream reports none, and its chunks do not map one to
+        one onto tokens (text is held back while it could still become a stop sequence or a multi-byte
+        character, and then llama-cpp-python may sample past ``max_tokens``).
         """
+        counter = _TokenCounter(self.llm)
+        try:
+            self._stream_counted(command, messages, dropped, counter)
+        finally:
+            counter.detach()
+
+    def _stream_counted(self, command: p.Generate, messages: list[dict[str, str]], dropped: int,
+                        counter: _TokenCounter) -> None:
         request_id = command.request_id
         started = time.perf_counter()
         stream = self.llm.create_chat_completion(
@@ -193,7 +208,6 @@ class _Worker:
             temperature=command.temperature, top_p=command.top_p, seed=command.seed)
         iterator: Iterator[Any] = iter(stream)
         first = next(iterator, None)  # raises ValueError here when the prompt does not fit
-        prompt_tokens = int(self.llm.n_tokens)  # the prompt is evaluated and one token sampled, not evaluated
         if dropped:
             self.send(p.ContextTrimmed(request_id=request_id, dropped_messages=dropped))
         parts: list[str] = []
@@ -230,8 +244,9 @@ class _Worker:
         if pending:
             self.send(p.Token(request_id=request_id, text="".join(pending)))
         self.cancelled.discard(request_id)
-        # The last sampled token is evaluated only when the answer ended on end-of-generation.
-        completion = int(self.llm.n_tokens) - prompt_tokens + (0 if finish_reason == "stop" and not cancelled else 1)
+        prompt_tokens = counter.prompt
+        # An answer that ended on end-of-generation sampled that token too; it is not part of the answer.
+        completion = counter.sampled - (1 if finish_reason == "stop" and not cancelled else 0)
         generating_s = ended - first_at if first_at is not None else 0.0
         metrics = p.GenerationMetrics(
             prompt_tokens=prompt_tokens, completion_tokens=max(completion, 0),
@@ -242,22 +257,48 @@ class _Worker:
                              text="".join(parts), metrics=metrics))
 
 
-def _load_llama(command: p.Load, context_length: int, report: Callable[[float], None]) -> Any:
+class _TokenCounter:
+    """Counts a generation's prompt and sampled tokens exactly, by wrapping ``Llama.sample`` for its length.
+
+    A logits processor could count too, but it makes llama-cpp-python copy every logit through Python on
+    each token; this costs one Python call per token (well under 0.5% of a token's time, measured by
+    ``benchmarks/engine_overhead.py``). llama.cpp's performance counters were tried and do not work: a
+    re-evaluated prompt token counts as a generated one.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.prompt = 0
+        self.sampled = 0
+        self._sample = llm.sample
+        llm.sample = self._counting_sample
+
+    def _counting_sample(self, *args: Any, **kwargs: Any) -> Any:
+        if self.sampled == 0:
+            self.prompt = int(self.llm.n_tokens)
+        self.sampled += 1
+        return self._sample(*args, **kwargs)
+
+    def detach(self) -> None:
+        with contextlib.suppress(AttributeError):
+            del self.llm.sample
+
+
+def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:
     from llama_cpp import Llama
 
-    with _load_progress(report):
-        return Llama(model_path=command.path, n_ctx=context_length, n_threads=command.threads,
-                     n_gpu_layers=command.gpu_layers, verbose=False)
+    with _model_params(report, extra_buffers=plan.extra_buffers):
+        return Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
 
 
 @contextlib.contextmanager
-def _load_progress(report: Callable[[float], None]) -> Iterator[None]:
-    """Route llama.cpp's load progress callback to ``report`` during one ``Llama(...)`` call.
+def _model_params(report: Callable[[float], None], *, extra_buffers: bool) -> Iterator[None]:
+    """Set the model parameters ``Llama(...)`` has no arguments for: the load progress callback (routed to
+    ``report``) and ``use_extra_bufts``, for the length of one load.
 
     llama-cpp-python builds its model parameters inside ``Llama.__init__`` from
-    ``llama_model_default_params()`` and offers no argument for the progress callback, so this swaps in a
-    version of that function that also sets the callback, for the length of one load (the worker loads
-    one model at a time on one thread, so nothing else sees the swap).
+    ``llama_model_default_params()``, so this swaps in a version of that function that also sets them (the
+    worker loads one model at a time on one thread, so nothing else sees the swap).
     """
     import llama_cpp.llama_cpp as native
 
@@ -272,6 +313,7 @@ def _load_progress(report: Callable[[float], None]) -> Iterator[None]:
     def params_with_progress() -> Any:
         params = original()
         params.progress_callback = callback
+        params.use_extra_bufts = extra_buffers
         return params
 
     native.llama_model_default_params = params_with_progress

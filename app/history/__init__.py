@@ -4,13 +4,14 @@ Qt-free on purpose: the CLI, the tests and the UI's worker threads all use the s
 """
 
 from app.history.database import Database, open_database
-from app.history.records import ConversationRecord, MessageRecord, ModelRecord
+from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord
 from app.history.store import HistoryStore
 
 __all__ = [
     "ConversationRecord",
     "Database",
     "HistoryStore",
+    "LoadRecordData",
     "MessageRecord",
     "ModelRecord",
     "open_database",

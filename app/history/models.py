@@ -126,3 +126,17 @@ class LibraryModel(Base):
     has_chat_template: Mapped[bool]
     facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     added_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class LoadRecord(Base):
+    """One load: the forecast's figures beside llama.cpp's and the worker's measured ones."""
+
+    __tablename__ = "load_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_path: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    estimate: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    measured: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tokens_per_s: Mapped[float | None]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.history.models import Conversation, LibraryModel, Message
+from app.history.models import Conversation, LibraryModel, LoadRecord, Message
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,19 @@ class ModelRecord:
             facts=dict(row.facts),
             added_at=row.added_at,
         )
+
+
+@dataclass(frozen=True)
+class LoadRecordData:
+    id: int
+    model_path: str
+    created_at: datetime
+    plan: dict[str, Any]
+    estimate: dict[str, Any]
+    measured: dict[str, Any]
+    tokens_per_s: float | None
+
+    @classmethod
+    def of(cls, row: LoadRecord) -> LoadRecordData:
+        return cls(id=row.id, model_path=row.model_path, created_at=row.created_at, plan=dict(row.plan),
+                   estimate=dict(row.estimate), measured=dict(row.measured), tokens_per_s=row.tokens_per_s)

@@ -17,8 +17,17 @@ from sqlalchemy.orm import Session
 
 from app.errors import HistoryError
 from app.history.database import Database
-from app.history.models import FINISH_REASONS, ROLES, Base, Conversation, LibraryModel, Message, utc_now
-from app.history.records import ConversationRecord, MessageRecord, ModelRecord
+from app.history.models import (
+    FINISH_REASONS,
+    ROLES,
+    Base,
+    Conversation,
+    LibraryModel,
+    LoadRecord,
+    Message,
+    utc_now,
+)
+from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -294,6 +303,32 @@ class HistoryStore:
         with self._db.session(write=False) as session:
             row = session.scalar(select(LibraryModel).where(LibraryModel.path == str(path)))
             return None if row is None else ModelRecord.of(row)
+
+    # --- load records: forecast against measurement ---
+
+    def add_load_record(self, model_path: str | Path, *, plan: dict[str, Any], estimate: dict[str, Any],
+                        measured: dict[str, Any]) -> int:
+        with self._db.session() as session:
+            row = LoadRecord(model_path=str(model_path), created_at=_stamp(), plan=plan, estimate=estimate,
+                             measured=measured)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def set_load_speed(self, record_id: int, tokens_per_s: float) -> None:
+        """The generation speed seen after the load: kept as the fastest answer of that load."""
+        with self._db.session() as session:
+            row = _get(session, LoadRecord, record_id, "That load record is gone.")
+            if row.tokens_per_s is None or tokens_per_s > row.tokens_per_s:
+                row.tokens_per_s = tokens_per_s
+
+    def load_records(self, model_path: str | Path | None = None, limit: int = 50) -> list[LoadRecordData]:
+        """Newest first; for one model, or for every model on this machine."""
+        query = select(LoadRecord).order_by(LoadRecord.id.desc()).limit(limit)
+        if model_path is not None:
+            query = query.where(LoadRecord.model_path == str(model_path))
+        with self._db.session(write=False) as session:
+            return [LoadRecordData.of(row) for row in session.scalars(query)]
 
     def remove_model(self, model_id: int) -> None:
         """Conversations keep their model_id and model_name, so old chats still say what they used."""
