@@ -55,13 +55,16 @@ def dry_run(path: Path, plan: LoadPlan, *, timeout: float = TIMEOUT_S) -> DryRun
     parent.close()
     if result is None:
         log.warning("dry run of %s ended without an answer (exit code %s)", path, process.exitcode)
-        return DryRun(ok=False, buffers=BufferReport(),
-                      message="llama.cpp stopped while reading this model; this version of Hearth cannot run it.")
+        return DryRun(ok=False, buffers=BufferReport(), message="llama.cpp stopped while reading this model.")
     buffers = parse_log(result["log"])
     if not result["ok"]:
-        return DryRun(ok=False, buffers=buffers, log_text=result["log"],
-                      message="This version of Hearth cannot run this model"
-                              + (f" ({buffers.errors[0]})." if buffers.errors else "."))
+        if result["weights"] and buffers.settings_errors:
+            message = (f"llama.cpp cannot use these settings with this model ({buffers.settings_errors[-1]}). "
+                       "Try another KV cache type or context length.")
+        else:
+            message = "llama.cpp does not know how to run this model" + (
+                f" ({buffers.errors[0]})." if buffers.errors else ".")
+        return DryRun(ok=False, buffers=buffers, log_text=result["log"], message=message)
     return DryRun(ok=True, buffers=buffers, weights_bytes=result["weights"], log_text=result["log"])
 
 

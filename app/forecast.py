@@ -32,6 +32,7 @@ PROCESS_BASELINE = 60 * MIB  # Python, numpy and llama_cpp in the worker before 
 GPU_CONTEXT_OVERHEAD = 300 * MIB  # CUDA/ROCm context and BLAS workspace per device (none on Metal)
 WORDS_PER_TOKEN = 0.75
 EFFICIENCY = (0.45, 0.85)  # share of measured read bandwidth llama.cpp reaches when generating
+LAYER_OVERHEAD_S = (0.3e-3, 0.1e-3)  # per layer and token on a CPU, beyond reading weights (study §8)
 
 # Which layers use a sliding window, when the file does not say: llama.cpp's set_swa_pattern(period) per
 # architecture; the last layer of each period is global.
@@ -352,7 +353,10 @@ def expected_speed(facts: ModelFacts, plan: LoadPlan, machine: Machine,
         return None
     low_eff, high_eff = EFFICIENCY if measured_efficiency is None else \
         (measured_efficiency * 0.9, min(measured_efficiency * 1.1, 1.0))
-    return Speed(low=low_eff * bandwidth / per_token, high=high_eff * bandwidth / per_token)
+    layers = facts.block_count or 0
+    slow = per_token / (low_eff * bandwidth) + layers * LAYER_OVERHEAD_S[0]
+    fast = per_token / (high_eff * bandwidth) + layers * LAYER_OVERHEAD_S[1]
+    return Speed(low=1 / slow, high=1 / fast)
 
 
 def forecast(facts: ModelFacts, machine: Machine, plan: LoadPlan, dry: DryRun | None = None,
@@ -391,7 +395,7 @@ def _verdict(facts: ModelFacts, machine: Machine, plan: LoadPlan, memory: Memory
     if speed is not None and speed.high * WORDS_PER_TOKEN < 3:
         return Verdict.RUNS_SLOWLY, f"This computer's memory is slow for a model this size: {speed.words()}."
     where = "on the graphics card" if plan.gpu_layers and machine.offload_backends else "on the processor"
-    return Verdict.RUNS_WELL, f"It fits in memory and runs {where}" + (f", {speed.words()}." if speed else ".")
+    return Verdict.RUNS_WELL, f"It fits in memory and runs {where}."
 
 
 def _round_speed(value: float) -> str:

@@ -26,6 +26,7 @@ _RS_SIZE = re.compile(r"llama_memory_recurrent\w*: size =\s*(?P<mib>[\d.]+) MiB"
 _FLASH = re.compile(r"Flash Attention (?:was auto, set to )?(?P<state>enabled|disabled)")
 _N_CTX = re.compile(r"llama_context: n_ctx\s*=\s*(?P<n>\d+)")
 _ERROR = re.compile(r"(error loading model|unknown model architecture|failed to load model)[^\n]*", re.IGNORECASE)
+_SETTINGS_ERROR = re.compile(r"llama_init_from_model: (?P<text>.*(does not|not supported|requires|failed|invalid).*)")
 
 
 def _bytes(mib: str) -> int:
@@ -47,6 +48,7 @@ class BufferReport:
     flash_attention: bool | None = None
     context_length: int | None = None
     errors: list[str] = field(default_factory=list)
+    settings_errors: list[str] = field(default_factory=list)  # the model loads, but not with these settings
 
     @property
     def compute_total(self) -> int:
@@ -66,7 +68,7 @@ class BufferReport:
             "compute": dict(self.compute), "output": dict(self.output), "kv_total": self.kv_total,
             "kv_cells": list(self.kv_cells), "recurrent_total": self.recurrent_total,
             "flash_attention": self.flash_attention, "context_length": self.context_length,
-            "errors": list(self.errors),
+            "errors": list(self.errors), "settings_errors": list(self.settings_errors),
         }
 
 
@@ -88,6 +90,8 @@ def parse_log(text: str) -> BufferReport:
             report.context_length = int(match["n"])
         elif match := _ERROR.search(line):
             report.errors.append(match.group(0).strip())
+        elif (match := _SETTINGS_ERROR.search(line)) and not line.rstrip().endswith("flash_attn"):
+            report.settings_errors.append(match["text"].strip())
     return report
 
 

@@ -16,8 +16,11 @@ HEARTH = [sys.executable, "-m", "ui.entry"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def hearth(home: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def hearth(home: Path, *args: str, input: str | None = None,
+           online: bool = False) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HEARTH_HOME": str(home)}
+    if online:  # the stand-in server plays the Hub, so the Hub's offline switch must be off
+        env.pop("HF_HUB_OFFLINE", None)
     return subprocess.run([*HEARTH, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                           input=input)
 
@@ -91,3 +94,57 @@ def test_interactive_chat_survives_a_message_too_long_and_says_when_it_trims(
     assert "too long for this model's context window" in result.stderr
     assert "left out to fit the context window" in result.stderr
     assert result.stdout.count("stories260K> ") == 14
+
+
+def test_hw_describes_this_machine(tmp_path: Path) -> None:
+    as_json = hearth(tmp_path, "hw", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    machine = json.loads(as_json.stdout)
+    assert machine["memory_total"] > 0 and machine["logical_cores"] >= 1
+    assert machine["bandwidth_bytes_per_s"] > 0  # measured once, then cached
+    assert (tmp_path / "cache" / "hardware.json").is_file()
+    text = hearth(tmp_path, "hw").stdout
+    assert "of memory" in text and "Processor:" in text
+
+
+@pytest.mark.engine
+def test_inspect_a_local_model(tmp_path: Path, test_model_path: Path) -> None:
+    result = hearth(tmp_path, "inspect", str(test_model_path), "--ctx", "1024", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["facts"]["architecture"] == "llama" and report["plan"]["context_length"] == 1024
+    assert report["ram_bytes"] > test_model_path.stat().st_size and report["vram_bytes"] == 0
+    assert report["verdict"] == "Runs well" and report["confidence"] == "exact"
+    assert set(report["breakdown"]) >= {"weights_ram", "kv_ram", "compute_ram", "overhead_ram"}
+    text = hearth(tmp_path, "inspect", str(test_model_path), "--kv-type", "q8_0").stdout
+    # Its 8-wide heads cannot hold a q8_0 cache (blocks of 32): the dry run finds that out before any load.
+    assert "cannot use these settings" in text and "n_embd_head_k=8" in text
+    from model_builders import llama_gqa
+
+    wide = llama_gqa(tmp_path, n_embd=256, n_head=8, n_head_kv=2)
+    f16 = json.loads(hearth(tmp_path, "inspect", str(wide), "--json", "--ctx", "4096").stdout)
+    q8 = json.loads(hearth(tmp_path, "inspect", str(wide), "--json", "--ctx", "4096", "--kv-type", "q8_0").stdout)
+    assert q8["verdict"] == "Runs well" and q8["kv_ram"] < f16["kv_ram"] * 0.6
+
+
+@pytest.mark.engine
+def test_inspect_a_remote_model_reads_only_its_header(tmp_path: Path) -> None:
+    from model_builders import llama_gqa
+    from range_server import serve_folder
+
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    model = llama_gqa(folder, n_embd=256, n_layer=8, n_ff=1024)
+    with serve_folder(folder) as server:
+        result = hearth(tmp_path / "home", "inspect", server.url(f"/resolve/{model.name}"), "--json", online=True)
+        server.wait_idle()
+        sent = server.bytes_sent
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["facts"]["block_count"] == 8 and report["confidence"] == "exact"
+    assert sent < model.stat().st_size / 2
+
+
+def test_inspect_reports_an_unreachable_model_plainly(tmp_path: Path) -> None:
+    result = hearth(tmp_path, "inspect", "http://127.0.0.1:9/nothing/model.gguf")
+    assert result.returncode == 1 and result.stderr.startswith("hearth: ") and "Traceback" not in result.stderr
