@@ -200,12 +200,18 @@ def _chat(args: argparse.Namespace, paths: Paths) -> int:
         context_length=args.ctx if args.ctx is not None else defaults.context_length,
         seed=args.seed if args.seed is not None else defaults.seed,
     ).validated()
+    from app.forecast import decide_plan
+    from app.gguf_facts import read_facts
+    from app.hardware import detect
+
     model = _library(paths).resolve(args.model)
+    plan = decide_plan(read_facts(model.path), detect(cache_dir=paths.cache_dir),
+                       context_length=generation.context_length, gpu_layers=settings.gpu_layers,
+                       threads=args.threads or settings.threads)
     engine = EngineClient(log_file=paths.log_file)
     engine.start()
     try:
-        loaded = engine.load_blocking(model.path, context_length=generation.context_length,
-                                      threads=args.threads or settings.threads, gpu_layers=settings.gpu_layers)
+        loaded = engine.load_blocking(model.path, plan=plan)
         if args.prompt is None:
             return _interactive(engine, generation, model.name)
         return _one_prompt(engine, generation, args, model.name, loaded)

@@ -57,7 +57,7 @@ class GenerationSettings:
 class Settings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     threads: int | None = None  # None: llama.cpp's choice (the physical cores)
-    gpu_layers: int = 0
+    gpu_layers: int | None = None  # None: as many as fit on the graphics card
     last_model_id: int | None = None
     copy_imported_models: bool = True
 

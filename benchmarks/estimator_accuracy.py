@@ -27,6 +27,7 @@ from app.forecast import decide_plan, forecast  # noqa: E402
 from app.gguf_facts import read_facts  # noqa: E402
 from app.hardware import detect  # noqa: E402
 from app.units import format_bytes  # noqa: E402
+
 from fetch_test_model import locate  # noqa: E402
 
 CONTEXTS = (512, 2048, 8192)

@@ -112,7 +112,7 @@ def test_dry_run_agrees_and_refuses_what_it_cannot_run(tmp_path: Path, machine: 
 
     unknown = odd_metadata(tmp_path)
     refused = forecast(read_facts(unknown), machine, plan, dry_run(unknown, plan))
-    assert refused.verdict is Verdict.UNSUPPORTED and "cannot run" in refused.reason
+    assert refused.verdict is Verdict.UNSUPPORTED and "does not know how to run" in refused.reason
 
 
 def _machine(memory_total: int, available: int, gpu_memory: int = 0) -> Machine:

@@ -278,3 +278,49 @@ def test_a_conversation_with_another_context_length_reloads_the_model(
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Second")
     assert window.engine.loaded is not None and window.engine.loaded.context_length == 512
+
+
+def test_library_shows_what_each_model_needs(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    _import(qtbot, window, test_model_path)
+    model = window.library_model
+    qtbot.waitUntil(lambda: str(model.index(0, 1).data()).startswith("Runs well"), timeout=TIMEOUT)
+    window._show_page(1)
+    qtbot.waitUntil(lambda: "Memory with a" in window.library_view.details.text(), timeout=TIMEOUT)
+    assert "Longest context that fits now" in window.library_view.details.text()
+
+
+def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    _import(qtbot, window, test_model_path)
+    gib = 1024**3
+    window.services.machine = replace(window.services.machine, memory_total=8 * gib,
+                                      memory_available=gib + 20 * 1024**2)  # 20 MB above the reserve
+    asked: list[str] = []
+    choice = {"button": "Cancel"}
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        wanted = next(b for b in box.buttons() if choice["button"] in b.text())
+        wanted.click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)
+    assert asked[0].startswith("Tight")
+    qtbot.waitUntil(lambda: not window.model_bar.loading, timeout=TIMEOUT)
+    assert window.engine.loaded is None
+
+    choice["button"] = "Load anyway"
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
+        qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 2
+    qtbot.waitUntil(lambda: bool(window.store.load_records()), timeout=TIMEOUT)
+    record = window.store.load_records()[0]
+    assert record.estimate["verdict"].startswith("Tight") and record.measured["weights_bytes"] > 0

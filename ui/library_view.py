@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,6 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
+from app.model_check import Assessment
+from app.units import format_bytes
 from ui.qt_models import LibraryModel
 
 
@@ -54,6 +58,14 @@ class LibraryView(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.empty)
+        self.details = QLabel()
+        self.details.setObjectName("modelDetails")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.details)
+        model.dataChanged.connect(lambda *_: self._show_details())
+        model.modelReset.connect(self._select_first)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add a model from disk…")
         self.add_button.setObjectName("primary")
@@ -84,10 +96,55 @@ class LibraryView(QWidget):
         if record is not None:
             self.removeRequested.emit(record)
 
+    def _select_first(self) -> None:
+        if self.model.rowCount() and not self.table.selectionModel().hasSelection():
+            self.table.selectRow(0)
+
+    def _show_details(self) -> None:
+        record = self.selected()
+        if record is None:
+            self.details.setText("Choose a model to see what it needs on this computer."
+                                 if self.model.rowCount() else "")
+            return
+        self.details.setText(details_html(record, self.model.assessment(record.id)))
+
     def _update_buttons(self) -> None:
+        self._show_details()
         has_selection = self.selected() is not None
         self.chat_button.setEnabled(has_selection)
         self.remove_button.setEnabled(has_selection)
         empty = self.model.rowCount() == 0
         self.empty.setVisible(empty)
         self.table.setVisible(not empty)
+
+
+def details_html(record: ModelRecord, assessment: Assessment | str | None) -> str:
+    """What a person wants to know before loading: will it run, how much memory, how fast."""
+    lines = [f"<b>{escape(record.name)}</b> — {escape(record.path)}"]
+    if assessment is None:
+        return "<br>".join([*lines, "Working out what it needs on this computer…"])
+    if isinstance(assessment, str):
+        return "<br>".join([*lines, escape(assessment)])
+    result, facts = assessment.forecast, assessment.facts
+    m = result.memory
+    lines.append(f"<b>{escape(result.verdict.value)}.</b> {escape(result.reason)}")
+    lines.append(
+        f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
+        + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
+        + f" (the model {format_bytes(m.weights_ram + m.weights_vram)}, conversation memory "
+          f"{format_bytes(m.kv_ram + m.kv_vram)}, working memory {format_bytes(m.compute_ram + m.compute_vram)}, "
+          f"the engine itself {format_bytes(m.overhead_ram + m.overhead_vram + m.output)}).")
+    if assessment.last_used:
+        lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its last "
+                     "load on this computer.")
+    lines.append(f"Longest context that fits now: {result.max_context:,} tokens. "
+                 + (f"Expected speed: {escape(result.speed.words())}." if result.speed else ""))
+    shape = [f"{facts.block_count} layers" if facts.block_count else "",
+             f"{facts.head_count} attention heads ({facts.head_count_kv} for keys and values)"
+             if facts.head_count else "",
+             f"{facts.expert_count} experts, {facts.expert_used_count} used per token" if facts.expert_count else "",
+             f"sliding window of {facts.sliding_window:,} tokens" if facts.sliding_window else "",
+             f"vocabulary of {facts.vocab_size:,}" if facts.vocab_size else ""]
+    lines.append("<span style='color:#85715e'>" + escape(", ".join(x for x in shape if x).capitalize())
+                 + f". Forecast: {escape(result.confidence)}.</span>")
+    return "<br>".join(lines)

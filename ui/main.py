@@ -13,8 +13,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.chat import ChatRunner
 from app.engine import EngineClient
 from app.errors import HearthError
+from app.hardware import detect
 from app.history import HistoryStore, open_database
 from app.library import Library
+from app.load_tracker import LoadTracker
 from app.logs import configure_logging, enable_crash_log, take_crash_report
 from app.paths import Paths
 from app.settings import Settings
@@ -32,14 +34,17 @@ def resource_path(*parts: str) -> Path:
 
 
 def build_services(paths: Paths) -> Services:
-    """Open history and settings and make the engine; raises HistoryError if the history cannot open."""
+    """Open history and settings, look at the hardware (bandwidth from the cache only: measuring takes a
+    second and happens later, off the GUI thread) and make the engine; raises HistoryError if the history
+    cannot open."""
     settings = Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))
     store.mark_unfinished_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)
     return Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
-                    engine=engine, runner=ChatRunner(store, engine))
+                    engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
+                    machine=detect(cache_dir=paths.cache_dir))
 
 
 def apply_style(app: QApplication) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,12 @@ from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.errors import HearthError
+from app.forecast import Verdict
+from app.hardware import Machine, bandwidth
 from app.history import ConversationRecord, HistoryStore, ModelRecord
 from app.library import Library
+from app.load_tracker import LoadTracker
+from app.model_check import Assessment, assess
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
 from ui.background import BackgroundOp, wait_for_background
@@ -64,6 +68,8 @@ class Services:
     library: Library
     engine: EngineClient
     runner: ChatRunner
+    tracker: LoadTracker
+    machine: Machine
 
 
 class MainWindow(QMainWindow):
@@ -92,6 +98,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.refresh_conversations(select_first=True)
         self.refresh_models(select_id=self.settings.last_model_id)
+        QTimer.singleShot(1500, self._measure_bandwidth)
 
     # --- layout ---
 
@@ -488,8 +495,6 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def store_record_with(record: ConversationRecord, settings: GenerationSettings) -> ConversationRecord:
-        from dataclasses import replace
-
         return replace(record, settings=settings.to_dict(), system_prompt=settings.system_prompt)
 
     def _save_settings(self) -> None:
@@ -502,8 +507,40 @@ class MainWindow(QMainWindow):
         def show(models: list[ModelRecord]) -> None:
             self.library_model.set_items(models)
             self.model_bar.set_models(models, select_id)
+            self.refresh_assessments()
 
         BackgroundOp(self, self.library.models).success(show).failure(self.show_error).run()
+
+    def refresh_assessments(self) -> None:
+        """The library's "On this computer" column: the analytic forecast for each model (no dry runs)."""
+        models, machine = self.library_model.items(), self.services.machine
+        context = self.settings.generation.context_length
+
+        def assess_all() -> dict[int, Assessment | str]:
+            records = self.store.load_records()
+            results: dict[int, Assessment | str] = {}
+            for model in models:
+                try:
+                    results[model.id] = assess(Path(model.path), machine, context_length=context,
+                                               gpu_layers=self.settings.gpu_layers, records=records)
+                except HearthError as error:
+                    results[model.id] = str(error)
+            return results
+
+        BackgroundOp(self, assess_all).success(self.library_model.set_assessments).failure(self.show_error).run()
+
+    def _measure_bandwidth(self) -> None:
+        """Memory speed bounds generation speed; it is measured once per machine (a second), then cached."""
+        if self.services.machine.bandwidth_bytes_per_s:
+            return
+        machine, cache = self.services.machine, self.services.paths.cache_dir
+
+        def measured(value: float | None) -> None:
+            if value:
+                self.services.machine = replace(self.services.machine, bandwidth_bytes_per_s=value)
+                self.refresh_assessments()
+
+        BackgroundOp(self, bandwidth, cache, True, machine).success(measured).failure(self.show_error).run()
 
     def _load_selected(self) -> None:
         record = self.model_bar.selected()
@@ -523,8 +560,61 @@ class MainWindow(QMainWindow):
         self.chat_view.show_banner("")
         self.settings.last_model_id = record.id
         self._save_settings()
-        self.engine.load(record.path, context_length=self._current_settings().context_length,
-                         threads=self.settings.threads, gpu_layers=self.settings.gpu_layers)
+        self.model_bar.checking(record.name)
+        context = self._current_settings().context_length
+        machine, gpu_layers = self.services.machine, self.settings.gpu_layers
+
+        def check() -> Assessment:
+            return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, exact=True,
+                          records=self.store.load_records())
+
+        def failed(error: BaseException) -> None:
+            self._load_abandoned()
+            self.show_error(error)
+
+        BackgroundOp(self, check).success(lambda a: self._confirm_and_load(record, a)).failure(failed).run()
+
+    def _confirm_and_load(self, record: ModelRecord, assessment: Assessment) -> None:
+        """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
+        result = assessment.forecast
+        plan = result.plan
+        if result.verdict is Verdict.UNSUPPORTED:
+            self._load_abandoned()
+            self.show_error(HearthError(f"{result.verdict.value}. {result.reason}"))
+            return
+        if assessment.needs_confirmation:
+            box = QMessageBox(QMessageBox.Icon.Warning, result.verdict.value, f"{result.verdict.value}.", parent=self)
+            box.setInformativeText(result.reason + " Loading it anyway may make this computer very slow until "
+                                                   "the model is unloaded.")
+            fit = assessment.fitting
+            fit_button = box.addButton(f"Load with a {fit.context_length:,}-token context",
+                                       QMessageBox.ButtonRole.AcceptRole) if fit else None
+            anyway = box.addButton("Load anyway", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.exec()
+            clicked = box.clickedButton()
+            if fit is not None and clicked is fit_button:
+                plan = fit
+                self._use_context(fit.context_length)
+            elif clicked is not anyway:
+                self._load_abandoned()
+                return
+        self.services.tracker.expect(record.path, assessment)
+        self.engine.load(record.path, plan=replace(plan, threads=self.settings.threads))
+
+    def _use_context(self, context_length: int) -> None:
+        """The conversation takes the context that fits, so its next message does not ask to reload."""
+        if self.current is None:
+            return
+        chosen = replace(self._current_settings(), context_length=context_length)
+        self.current = self.store_record_with(self.current, chosen)
+        BackgroundOp(self, self.store.update_conversation, self.current.id, settings=chosen.to_dict()) \
+            .failure(self.show_error).run()
+
+    def _load_abandoned(self) -> None:
+        self._loading = None
+        self.model_bar.not_loaded()
+        self._drop_pending()
 
     def _unload(self) -> None:
         if self.runner.busy:

@@ -97,6 +97,11 @@ class ModelBar(QWidget):
 
     # --- engine state ---
 
+    def checking(self, name: str) -> None:
+        self.loading = True
+        self.status.setText(f"Checking that {name} fits…")
+        self._update_buttons()
+
     def loading_started(self, name: str) -> None:
         self.loading = True
         self.loaded_path = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
+from app.forecast import Verdict
 from app.history import ConversationRecord, ModelRecord
+from app.model_check import Assessment
 from app.units import format_bytes, format_count
 
 Index = QModelIndex | QPersistentModelIndex
@@ -54,12 +57,16 @@ class ConversationListModel(QAbstractListModel):
 
 
 class LibraryModel(QAbstractTableModel):
-    HEADERS = ("Name", "Architecture", "Parameters", "Quantization", "Size", "Trained context",
+    HEADERS = ("Name", "On this computer", "Architecture", "Parameters", "Quantization", "Size", "Trained context",
                "Chat template", "Location")
+    VERDICT_COLORS: ClassVar[dict[Verdict, str]] = {
+        Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
+                      Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
 
     def __init__(self) -> None:
         super().__init__()
         self._items: list[ModelRecord] = []
+        self._assessments: dict[int, Assessment | str] = {}  # model id -> forecast, or why there is none
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
@@ -79,12 +86,16 @@ class LibraryModel(QAbstractTableModel):
         item = self._items[index.row()]
         if role == RecordRole:
             return item
+        assessment = self._assessments.get(item.id)
+        if index.column() == 1:
+            return self._verdict_data(assessment, role)
         if role == Qt.ItemDataRole.ToolTipRole:
             return item.path
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return (
             item.name,
+            "",
             item.architecture,
             format_count(item.parameter_count),
             item.quantization or "–",
@@ -94,10 +105,36 @@ class LibraryModel(QAbstractTableModel):
             "Where it was" if item.in_place else "Hearth's models folder",
         )[index.column()]
 
+    def _verdict_data(self, assessment: Assessment | str | None, role: int) -> Any:
+        if assessment is None:
+            return "Checking…" if role == Qt.ItemDataRole.DisplayRole else None
+        if isinstance(assessment, str):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return "Cannot read"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return assessment
+            return QColor("#c62828") if role == Qt.ItemDataRole.ForegroundRole else None
+        result = assessment.forecast
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{result.verdict.value.split(':')[0]} · {format_bytes(result.memory.ram_bytes)}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return result.reason
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor(self.VERDICT_COLORS[result.verdict])
+        return None
+
     def set_items(self, items: list[ModelRecord]) -> None:
         self.beginResetModel()
         self._items = list(items)
         self.endResetModel()
+
+    def set_assessments(self, assessments: dict[int, Assessment | str]) -> None:
+        self._assessments = dict(assessments)
+        if self._items:
+            self.dataChanged.emit(self.index(0, 1), self.index(len(self._items) - 1, 1))
+
+    def assessment(self, model_id: int) -> Assessment | str | None:
+        return self._assessments.get(model_id)
 
     def items(self) -> list[ModelRecord]:
         return list(self._items)

@@ -315,12 +315,14 @@ class HistoryStore:
             session.flush()
             return row.id
 
-    def set_load_speed(self, record_id: int, tokens_per_s: float) -> None:
-        """The generation speed seen after the load: kept as the fastest answer of that load."""
+    def set_load_speed(self, record_id: int, tokens_per_s: float, peak_rss_bytes: int | None = None) -> None:
+        """An answer given after the load: the fastest speed and the highest peak memory of that load are kept."""
         with self._db.session() as session:
             row = _get(session, LoadRecord, record_id, "That load record is gone.")
             if row.tokens_per_s is None or tokens_per_s > row.tokens_per_s:
                 row.tokens_per_s = tokens_per_s
+            if peak_rss_bytes is not None and peak_rss_bytes > int(row.measured.get("peak_rss_bytes") or 0):
+                row.measured = {**row.measured, "peak_rss_bytes": peak_rss_bytes}
 
     def load_records(self, model_path: str | Path | None = None, limit: int = 50) -> list[LoadRecordData]:
         """Newest first; for one model, or for every model on this machine."""

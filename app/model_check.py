@@ -1,0 +1,68 @@
+"""One model on this machine: its facts, the forecast for the settings chosen, and settings that fit.
+
+This is what the library shows for each model and what a load asks before it starts. Measurements from
+earlier loads on this machine (``load_records``) narrow the speed range: the share of memory bandwidth
+llama.cpp really reached here replaces the generic range.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from app.dry_run import dry_run
+from app.forecast import PROCESS_BASELINE, Forecast, Verdict, bytes_per_token, decide_plan, forecast
+from app.gguf_facts import ModelFacts, read_facts
+from app.hardware import Machine
+from app.history import LoadRecordData
+from app.load_plan import LoadPlan
+
+MINIMUM_CONTEXT = 512
+
+
+@dataclass(frozen=True)
+class Assessment:
+    facts: ModelFacts
+    forecast: Forecast
+    fitting: LoadPlan | None  # settings that would fit, when the chosen ones do not
+    last_used: int | None  # peak memory measured at the last load of this model, if any
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.forecast.verdict in (Verdict.TIGHT, Verdict.TOO_LARGE)
+
+
+def assess(path: Path, machine: Machine, *, context_length: int | None = None, kv_type: str = "f16",
+           gpu_layers: int | None = None, exact: bool = False, records: list[LoadRecordData] | None = None,
+           baseline: int = PROCESS_BASELINE) -> Assessment:
+    """Raises InvalidModelError for a file that is not a usable model. ``exact`` adds a llama.cpp dry run
+    (about half a second, in a subprocess): use it before a load, not for every row of a list."""
+    facts = read_facts(path)
+    plan = decide_plan(facts, machine, context_length=context_length, gpu_layers=gpu_layers, kv_type=kv_type)
+    efficiency = measured_efficiency(records or [], machine)
+    dry = dry_run(facts.path, plan) if exact else None
+    result = forecast(facts, machine, plan, dry, measured_efficiency=efficiency, baseline=baseline)
+    fitting = None
+    if result.verdict in (Verdict.TIGHT, Verdict.TOO_LARGE) and result.max_context >= MINIMUM_CONTEXT:
+        fitting = replace(plan, context_length=min(result.max_context, plan.context_length),
+                          gpu_layers=min(plan.gpu_layers, result.max_gpu_layers))
+        if forecast(facts, machine, fitting).verdict in (Verdict.TIGHT, Verdict.TOO_LARGE):
+            fitting = None
+    own = [r for r in records or [] if r.model_path == str(facts.path) and r.measured.get("peak_rss_bytes")]
+    last_used = int(own[0].measured["peak_rss_bytes"]) if own else None
+    return Assessment(facts=facts, forecast=result, fitting=fitting, last_used=last_used)
+
+
+def measured_efficiency(records: list[LoadRecordData], machine: Machine) -> float | None:
+    """The median share of this machine's bandwidth that earlier generations reached (CPU loads only)."""
+    bandwidth = machine.bandwidth_bytes_per_s
+    if not bandwidth:
+        return None
+    shares = [r.tokens_per_s * r.measured["bytes_per_token"] / bandwidth for r in records
+              if r.tokens_per_s and r.measured.get("bytes_per_token") and not r.plan.get("gpu_layers")]
+    return statistics.median(shares) if shares else None
+
+
+def generation_bytes(facts: ModelFacts, plan: LoadPlan) -> int:
+    return bytes_per_token(facts, plan)
