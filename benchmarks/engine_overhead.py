@@ -26,6 +26,7 @@ from app.load_plan import LoadPlan, cpu_has_amx  # noqa: E402
 
 from fetch_test_model import locate  # noqa: E402
 
+PAUSE_S = 0.5
 MESSAGES = [{"role": "system", "content": "You are a storyteller."},
             {"role": "user", "content": "Once upon a time there was a little fox who"}]
 
@@ -93,8 +94,12 @@ def main() -> int:
 
     results: dict[str, list[tuple[float, float, int]]] = {"direct": [], "worker": []}
     for _ in range(args.runs):
+        # A pause after each run lets the other side's OpenMP threads stop spinning, so that neither path
+        # runs while the other's threads still hold a core (this machine class has two).
         results["direct"].append(direct_run(llm, args.max_tokens, args.seed))
+        time.sleep(PAUSE_S)
         results["worker"].append(worker_run(engine, args.max_tokens, args.seed))
+        time.sleep(PAUSE_S)
     engine.shutdown()
 
     print(f"model {model.name}, {args.runs} runs each, {args.max_tokens} tokens, {args.threads} threads, "

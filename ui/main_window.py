@@ -37,7 +37,7 @@ from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.errors import HearthError
-from app.forecast import Verdict
+from app.forecast import PROCESS_BASELINE, Verdict
 from app.hardware import Machine, bandwidth
 from app.history import ConversationRecord, HistoryStore, ModelRecord
 from app.library import Library
@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self._deleted: list[int] = []
         self._closing = False
         self._import_cancels: set[threading.Event] = set()
+        self._worker_baseline = PROCESS_BASELINE  # replaced by the worker's own size once one has started
 
         self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
@@ -183,6 +184,7 @@ class MainWindow(QMainWindow):
         self.undo_button.clicked.connect(self._undo_delete)
 
         b = self.bridge
+        b.workerReady.connect(self._worker_ready)
         b.loadStarted.connect(self._load_started)
         b.loadProgress.connect(self.model_bar.load_progress)
         b.modelLoaded.connect(self._model_loaded)
@@ -516,13 +518,16 @@ class MainWindow(QMainWindow):
         models, machine = self.library_model.items(), self.services.machine
         context = self.settings.generation.context_length
 
+        baseline = self._worker_baseline
+
         def assess_all() -> dict[int, Assessment | str]:
             records = self.store.load_records()
             results: dict[int, Assessment | str] = {}
             for model in models:
                 try:
                     results[model.id] = assess(Path(model.path), machine, context_length=context,
-                                               gpu_layers=self.settings.gpu_layers, records=records)
+                                               gpu_layers=self.settings.gpu_layers, records=records,
+                                               baseline=baseline)
                 except HearthError as error:
                     results[model.id] = str(error)
             return results
@@ -566,7 +571,7 @@ class MainWindow(QMainWindow):
 
         def check() -> Assessment:
             return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, exact=True,
-                          records=self.store.load_records())
+                          records=self.store.load_records(), baseline=self._worker_baseline)
 
         def failed(error: BaseException) -> None:
             self._load_abandoned()
@@ -621,6 +626,12 @@ class MainWindow(QMainWindow):
             self.show_error(HearthError("Stop the current answer before unloading the model."))
             return
         self.engine.unload()
+
+    def _worker_ready(self, event: p.Ready) -> None:
+        """A measured correction: forecasts use this machine's real engine size rather than a typical one."""
+        if event.rss_bytes and event.rss_bytes != self._worker_baseline:
+            self._worker_baseline = event.rss_bytes
+            self.refresh_assessments()
 
     def _load_started(self, event: p.LoadStarted) -> None:
         """Every load shows, also the one the engine starts by itself after a forced stop."""
