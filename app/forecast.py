@@ -402,3 +402,16 @@ def _round_speed(value: float) -> str:
     if value >= 100:
         return f"{round(value, -1):.0f}"
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def size_verdict(file_size: int, machine: Machine) -> Verdict:
+    """A first answer from the file size alone, for lists of files not yet read: weights plus a typical
+    context and the engine; the full forecast replaces it once the header is read."""
+    need = file_size + file_size // 10 + PROCESS_BASELINE + 256 * MIB
+    now, ever = ram_budget(machine)
+    vram = vram_budget(machine)
+    if vram > 0 and need - PROCESS_BASELINE <= vram:
+        return Verdict.RUNS_WELL
+    if need > ever:
+        return Verdict.TOO_LARGE
+    return Verdict.TIGHT if need > now else Verdict.RUNS_WELL

@@ -59,15 +59,24 @@ class Library:
         in_place = not copy or source.parent == self.models_dir.resolve()
         destination = source if in_place else self._copy(source, facts, progress, cancel)
         try:
-            return self.store.add_model(
-                name=_display_name(facts, source), path=str(destination), in_place=in_place, file_size=facts.file_size,
-                architecture=facts.architecture, parameter_count=facts.parameter_count,
-                quantization=facts.quantization, context_length=facts.context_length,
-                has_chat_template=facts.has_chat_template, facts=facts.to_dict())
+            return self._add(facts, destination, in_place=in_place)
         except Exception:
             if not in_place:
                 destination.unlink(missing_ok=True)
             raise
+
+    def register_download(self, path: Path) -> ModelRecord:
+        """A finished download in the models folder: Hearth's own copy (removing it may delete the file)."""
+        path = path.resolve()
+        existing = self.store.find_model_by_path(str(path))
+        return existing or self._add(read_facts(path), path, in_place=False)
+
+    def _add(self, facts: ModelFacts, path: Path, *, in_place: bool) -> ModelRecord:
+        return self.store.add_model(
+            name=_display_name(facts, path), path=str(path), in_place=in_place, file_size=facts.file_size,
+            architecture=facts.architecture, parameter_count=facts.parameter_count,
+            quantization=facts.quantization, context_length=facts.context_length,
+            has_chat_template=facts.has_chat_template, facts=facts.to_dict())
 
     def _copy(self, source: Path, facts: ModelFacts, progress: Progress | None,
               cancel: threading.Event | None) -> Path:

@@ -1,0 +1,153 @@
+"""Finding GGUF models on the Hugging Face Hub: search, and a repository's files grouped by quantization.
+
+Everything goes through ``huggingface_hub.HfApi`` (paging, retries, authentication, ``HF_ENDPOINT``); this
+module only shapes the answers for people: one entry per quantization, split files (``-00001-of-00003``)
+as one model, and vision projectors (``mmproj``) kept apart because they are not models on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.errors import HearthError
+
+SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score"}
+SEARCH_EXPAND = ["downloads", "likes", "gated", "gguf", "lastModified", "pipeline_tag"]
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+_QUANT = re.compile(r"(?<![A-Za-z0-9])(?P<q>(?:I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F32|FP16|FP32|MXFP4)(?![A-Za-z0-9])",
+                    re.IGNORECASE)
+
+
+class HubError(HearthError):
+    """The Hub could not be asked; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class HubModel:
+    repo_id: str
+    downloads: int
+    likes: int
+    gated: bool
+    last_modified: datetime | None
+    parameters: int | None
+    architecture: str | None
+    context_length: int | None
+
+
+@dataclass(frozen=True)
+class HubFile:
+    name: str
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """One downloadable model (one file, or all parts of a split one), or one vision projector."""
+
+    quant: str
+    files: tuple[HubFile, ...]
+    projector: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def first(self) -> HubFile:
+        return self.files[0]
+
+
+def search_models(query: str = "", *, sort: str = "downloads", limit: int = 20, api: Any = None) -> list[HubModel]:
+    """GGUF text-generation models, most downloaded (or liked, or trending) first."""
+    api = api or _api()
+    try:
+        found = api.list_models(search=query or None, filter="gguf", pipeline_tag="text-generation",
+                                sort=SORTS.get(sort, sort), limit=limit, expand=SEARCH_EXPAND)
+        return [_model(info) for info in found]
+    except Exception as error:
+        raise _hub_error(error) from error
+
+
+def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None) -> list[FileGroup]:
+    """The repository's GGUF files, grouped: split parts together, projectors apart, smallest first."""
+    api = api or _api()
+    try:
+        info = api.model_info(repo_id, files_metadata=True, revision=revision)
+    except Exception as error:
+        raise _hub_error(error, repo_id) from error
+    files = [HubFile(s.rfilename, int(s.size or 0), getattr(getattr(s, "lfs", None), "sha256", None))
+             for s in info.siblings or [] if s.rfilename.lower().endswith(".gguf")]
+    return group_files(files)
+
+
+def group_files(files: Iterable[HubFile]) -> list[FileGroup]:
+    shards: dict[str, list[HubFile]] = {}
+    groups: list[FileGroup] = []
+    for file in files:
+        name = file.name.rsplit("/", 1)[-1]
+        projector = "mmproj" in name.lower()
+        if match := _SHARD.match(file.name):
+            shards.setdefault(match["stem"], []).append(file)
+            continue
+        groups.append(FileGroup(quant_of(name), (file,), projector=projector))
+    for stem, parts in shards.items():
+        ordered = tuple(sorted(parts, key=lambda f: f.name))
+        groups.append(FileGroup(quant_of(stem.rsplit("/", 1)[-1]), ordered, projector="mmproj" in stem.lower()))
+    return sorted(groups, key=lambda g: (g.projector, g.size))
+
+
+def quant_of(name: str) -> str:
+    matches = _QUANT.findall(name.removesuffix(".gguf"))
+    return matches[-1].upper() if matches else "unknown"
+
+
+def pick_group(groups: list[FileGroup], *, quant: str | None = None, filename: str | None = None) -> FileGroup:
+    models = [g for g in groups if not g.projector]
+    if filename:
+        for group in groups:
+            if any(f.name == filename or f.name.endswith("/" + filename) for f in group.files):
+                return group
+        raise HubError(f"There is no file called {filename} in that repository.")
+    if quant:
+        chosen = [g for g in models if g.quant.upper() == quant.upper()]
+        if not chosen:
+            available = ", ".join(sorted({g.quant for g in models})) or "none"
+            raise HubError(f"No {quant} file in that repository. Available: {available}.")
+        return chosen[0]
+    preferred = [g for g in models if g.quant == "Q4_K_M"] or models
+    if not preferred:
+        raise HubError("That repository has no GGUF model files.")
+    return preferred[0]
+
+
+def _model(info: Any) -> HubModel:
+    gguf = getattr(info, "gguf", None) or {}
+    return HubModel(repo_id=info.id, downloads=int(getattr(info, "downloads", 0) or 0),
+                    likes=int(getattr(info, "likes", 0) or 0), gated=bool(getattr(info, "gated", False)),
+                    last_modified=getattr(info, "last_modified", None),
+                    parameters=gguf.get("total"), architecture=gguf.get("architecture"),
+                    context_length=gguf.get("context_length"))
+
+
+def _api() -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi()
+
+
+def _hub_error(error: Exception, repo_id: str | None = None) -> HubError:
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if isinstance(error, OfflineModeIsEnabled):
+        return HubError("Hearth is offline: searching the Hub is switched off. You can still add a model from disk.")
+    if isinstance(error, GatedRepoError):
+        return HubError(f"{repo_id} asks you to accept its licence on the Hugging Face website first.")
+    if isinstance(error, RepositoryNotFoundError):
+        return HubError(f"There is no model called {repo_id} on the Hugging Face Hub (or it is private).")
+    return HubError("The Hugging Face Hub cannot be reached right now (offline?). You can still add a model "
+                    f"from disk. ({type(error).__name__})")
