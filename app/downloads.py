@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -398,24 +399,16 @@ class DownloadManager:
                     mode = "wb"
                 else:
                     mode = "ab" if have else "wb"
-                with part.open(mode) as out:
-                    for chunk in response.iter_bytes(CHUNK):
+                with _Sink(part, mode, state) as sink:
+                    for chunk in response.iter_raw(CHUNK):
                         if job.stop:
                             raise _Interrupted()
-                        try:
-                            out.write(chunk)
-                        except OSError as error:
-                            if error.errno == errno.ENOSPC:
-                                raise DownloadError(
-                                    "The disk is full. The part already downloaded is kept: free some space and "
-                                    "press Retry to continue.") from error
-                            raise
-                        state.hasher.update(chunk)
-                        have = state.have = have + len(chunk)
+                        sink.put(chunk)
                         job.fetched_bytes += len(chunk)
                         report(time.monotonic())
         except (httpx2.TransportError, httpx2.DecodingError) as error:
             raise _Retry(f"the connection dropped: {type(error).__name__}", None) from error
+        have = state.have
         if have < remote.size:
             raise _Retry("the connection ended early", None)
         if have > remote.size:
@@ -465,6 +458,49 @@ class DownloadManager:
                 listener(snapshot)
             except Exception:
                 log.exception("download listener failed")
+
+
+class _Sink:
+    """Writes and hashes on a thread of its own while the network is read, so the SHA-256 (about 0.7 GB/s on
+    a plain x86 core) does not halve the download speed. ``state.have`` only counts bytes on disk; leaving
+    the block writes out everything received, so a resume starts exactly after them."""
+
+    def __init__(self, part: Path, mode: str, state: _FileState) -> None:
+        self._file = part.open(mode)
+        self._state = state
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="download-writer", daemon=True)
+
+    def __enter__(self) -> _Sink:
+        self._thread.start()
+        return self
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._file.write(chunk)
+            except OSError as error:
+                self._error = DownloadError(
+                    "The disk is full. The part already downloaded is kept: free some space and press Retry to "
+                    "continue.") if error.errno == errno.ENOSPC else error
+                continue
+            self._state.hasher.update(chunk)
+            self._state.have += len(chunk)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._file.close()
+        if self._error is not None:
+            raise self._error
 
 
 class _Retry(Exception):
