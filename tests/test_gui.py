@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from app.engine import EngineState
@@ -17,6 +18,8 @@ from app.paths import Paths
 from ui.main import build_services
 from ui.main_window import MainWindow, Services
 from ui.qt_models import ConversationListModel, LibraryModel
+
+from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 
 pytestmark = pytest.mark.engine
 
@@ -324,3 +327,41 @@ def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWin
     qtbot.waitUntil(lambda: bool(window.store.load_records()), timeout=TIMEOUT)
     record = window.store.load_records()[0]
     assert record.estimate["verdict"].startswith("Tight") and record.measured["weights_bytes"] > 0
+
+
+def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn,
+                                                      test_model_path: Path) -> None:
+    hub.add_repo("ggml-org/stories-GGUF", {"stories260K-F32.gguf": test_model_path,
+                                           "stories260K-Q8_0.gguf": test_model_path.read_bytes()[:500_000]},
+                 downloads=42)
+    window = make_window()
+    window._show_page(2)
+    view = window.discover_view
+    assert view.results.count() >= 20  # the curated catalog is shown first
+    view.query.setText("stories")
+    qtbot.mouseClick(next(b for b in view.findChildren(QPushButton) if b.text() == "Search"),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.results.count() == 1 and "ggml-org/stories-GGUF" in view.results.item(0).text(),
+                    timeout=TIMEOUT)
+    view.results.setCurrentRow(0)
+    qtbot.waitUntil(lambda: view.files.rowCount() == 2, timeout=TIMEOUT)
+    row = next(r for r in range(2) if view.files.item(r, 0).text().startswith("F32"))  # type: ignore[union-attr]
+    assert view.files.item(row, 2).text() == "Runs well"  # type: ignore[union-attr]
+    view.files.selectRow(row)
+    with qtbot.waitSignal(window.library_model.modelReset, timeout=TIMEOUT):
+        qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: any(j.state.value == "done" for j in window.services.downloads.jobs()),
+                        timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.library_model.rowCount() == 1, timeout=TIMEOUT)
+    record = window.library_model.record(0)
+    assert record is not None and Path(record.path).read_bytes() == test_model_path.read_bytes()
+    assert "done" in view.jobs.item(0).text()  # type: ignore[union-attr]
+
+
+def test_discover_says_offline_plainly(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()  # the suite runs with HF_HUB_OFFLINE set: the Hub is out of reach
+    window._show_page(2)
+    window.discover_view.query.setText("llama")
+    window.discover_view._search()
+    qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
+    assert window.discover_view.offline_button.isVisible()

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app import chat
 from app.chat import ChatRunner
+from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.engine import protocol as p
 
@@ -60,3 +61,19 @@ class EngineBridge(QObject):
             self.contextNotice.emit(event)
         elif isinstance(event, chat.AnswerFinished):
             self.answerFinished.emit(event)
+
+
+class DownloadBridge(QObject):
+    """Download events arrive on the download threads; re-emitted here on the GUI thread."""
+
+    _relay = Signal(object)
+    jobChanged = Signal(object)  # downloads.JobChanged
+
+    def __init__(self, manager: DownloadManager, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._relay.connect(self._dispatch)
+        manager.subscribe(self._relay.emit)
+
+    @Slot(object)
+    def _dispatch(self, event: object) -> None:
+        self.jobChanged.emit(event)

@@ -10,7 +10,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.catalog import CatalogError, cached_or_builtin
 from app.chat import ChatRunner
+from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.errors import HearthError
 from app.hardware import detect
@@ -42,9 +44,16 @@ def build_services(paths: Paths) -> Services:
     store.mark_unfinished_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)
+    downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir)
+    downloads.restore()
+    try:
+        catalog = cached_or_builtin(paths.cache_dir)
+    except CatalogError:
+        log.exception("the built-in catalog is unusable")
+        catalog = None
     return Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
                     engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
-                    machine=detect(cache_dir=paths.cache_dir))
+                    machine=detect(cache_dir=paths.cache_dir), downloads=downloads, catalog=catalog)
 
 
 def apply_style(app: QApplication) -> None:

@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__
+from app import __version__, hub
+from app.catalog import Catalog
 from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
+from app.downloads import DownloadManager, JobChanged, JobState
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.errors import HearthError
@@ -46,8 +48,9 @@ from app.model_check import Assessment, assess
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
 from ui.background import BackgroundOp, wait_for_background
-from ui.bridge import EngineBridge
+from ui.bridge import DownloadBridge, EngineBridge
 from ui.chat_view import ChatView
+from ui.discover_view import DiscoverView
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
 from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
@@ -70,6 +73,8 @@ class Services:
     runner: ChatRunner
     tracker: LoadTracker
     machine: Machine
+    downloads: DownloadManager
+    catalog: Catalog | None
 
 
 class MainWindow(QMainWindow):
@@ -120,8 +125,9 @@ class MainWindow(QMainWindow):
         nav = QHBoxLayout()
         self.chats_tab = QPushButton("Chats")
         self.models_tab = QPushButton("Models")
+        self.discover_tab = QPushButton("Discover")
         self.nav_group = QButtonGroup(self)
-        for i, button in enumerate((self.chats_tab, self.models_tab)):
+        for i, button in enumerate((self.chats_tab, self.models_tab, self.discover_tab)):
             button.setCheckable(True)
             button.setObjectName("navButton")
             self.nav_group.addButton(button, i)
@@ -157,6 +163,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(chat_page)
         self.library_view = LibraryView(self.library_model)
         self.stack.addWidget(self.library_view)
+        self.discover_view = DiscoverView()
+        self.discover_view.machine = self.services.machine
+        if self.services.catalog is not None:
+            self.discover_view.set_catalog(list(self.services.catalog.entries()))
+        self.stack.addWidget(self.discover_view)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -182,6 +193,18 @@ class MainWindow(QMainWindow):
         self.library_view.chatRequested.connect(self._chat_with)
         self.library_view.removeRequested.connect(self.remove_model)
         self.undo_button.clicked.connect(self._undo_delete)
+        d = self.discover_view
+        d.searchRequested.connect(self.search_hub)
+        d.repoChosen.connect(self.show_repo_files)
+        d.downloadRequested.connect(self.download)
+        d.pauseRequested.connect(self.services.downloads.pause)
+        d.resumeRequested.connect(self.services.downloads.resume)
+        d.cancelRequested.connect(self.services.downloads.cancel)
+        d.addFromDiskRequested.connect(self.add_model)
+        self.download_bridge = DownloadBridge(self.services.downloads, self)
+        self.download_bridge.jobChanged.connect(self._download_changed)
+        for job in self.services.downloads.jobs():
+            d.job_changed(job)
 
         b = self.bridge
         b.workerReady.connect(self._worker_ready)
@@ -220,6 +243,7 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "&About Hearth", None, self._about)
         QShortcut(QKeySequence("Ctrl+1"), self, lambda: self._show_page(0))
         QShortcut(QKeySequence("Ctrl+2"), self, lambda: self._show_page(1))
+        QShortcut(QKeySequence("Ctrl+3"), self, lambda: self._show_page(2))
 
     def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any, widget_only: QWidget | None = None) -> QAction:
         action = QAction(text, self)
@@ -742,6 +766,40 @@ class MainWindow(QMainWindow):
         BackgroundOp(self, self.library.remove, record.id, delete_file=clicked is delete) \
             .success(lambda _: self.refresh_models()).failure(self.show_error).run()
 
+    # --- discover and download ---
+
+    def search_hub(self, query: str, sort: str) -> None:
+        def offline(error: BaseException) -> None:
+            self.discover_view.show_status(str(error), offline=True)
+
+        BackgroundOp(self, hub.search_models, query, sort=sort).success(self.discover_view.show_search) \
+            .failure(offline).run()
+
+    def show_repo_files(self, repo_id: str) -> None:
+        def shown(groups: list[hub.FileGroup]) -> None:
+            self.discover_view.files_loaded(repo_id)
+            self.discover_view.show_files(repo_id, groups)
+
+        def offline(error: BaseException) -> None:
+            self.discover_view.show_status(str(error), offline=True)
+            self.discover_view.files_failed(repo_id)
+
+        BackgroundOp(self, hub.repo_files, repo_id).success(shown).failure(offline).run()
+
+    def download(self, repo_id: str, group: hub.FileGroup) -> None:
+        self.services.downloads.enqueue(repo_id, [f.name for f in group.files])
+        self.statusBar().showMessage(f"Downloading {group.first.name}…", 4000)
+
+    def _download_changed(self, job: JobChanged) -> None:
+        self.discover_view.job_changed(job)
+        if job.state is JobState.DONE and job.result is not None:
+            def added(record: ModelRecord) -> None:
+                self.statusBar().showMessage(f"“{record.name}” is downloaded and in your library.", 6000)
+                self.refresh_models(select_id=record.id if self.engine.loaded is None else None)
+
+            BackgroundOp(self, self.library.register_download, job.result).success(added) \
+                .failure(self.show_error).run()
+
     # --- misc ---
 
     def _open_folder(self, folder: Path) -> None:
@@ -760,6 +818,7 @@ class MainWindow(QMainWindow):
         self.hide()
         for cancel in self._import_cancels:
             cancel.set()  # a half-copied model is removed; the import can be done again
+        self.services.downloads.shutdown()  # partial downloads stay and continue next time
         self.runner.close()
         self.engine.shutdown()
         wait_for_background()

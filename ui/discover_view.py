@@ -1,0 +1,283 @@
+"""The Discover page: the curated catalog and Hub search, a model's files by quantization with a fit badge
+for this computer, and the download queue (pause, resume, cancel, retry) with progress."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.catalog import CatalogEntry
+from app.downloads import JobChanged, JobState
+from app.forecast import Verdict, size_verdict
+from app.hardware import Machine
+from app.hub import FileGroup, HubModel
+from app.units import format_bytes, format_count
+
+ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+VERDICT_COLORS = {Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
+                  Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
+
+
+class DiscoverView(QWidget):
+    searchRequested = Signal(str, str)  # query, sort
+    repoChosen = Signal(str)  # repo id
+    downloadRequested = Signal(str, object)  # repo id, FileGroup
+    pauseRequested = Signal(int)
+    resumeRequested = Signal(int)
+    cancelRequested = Signal(int)
+    addFromDiskRequested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.machine: Machine | None = None
+        self.recommended: dict[str, str] = {}  # repo -> recommended quant (from the catalog)
+        self.current_repo: str | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 16, 24, 16)
+        title = QLabel("Discover models")
+        title.setObjectName("pageTitle")
+        layout.addWidget(title)
+        row = QHBoxLayout()
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search the Hugging Face Hub for GGUF models (Enter), or pick one below")
+        self.query.returnPressed.connect(self._search)
+        self.sort = QComboBox()
+        for label, key in (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Trending", "trending")):
+            self.sort.addItem(label, key)
+        search = QPushButton("Search")
+        search.clicked.connect(self._search)
+        catalog = QPushButton("Recommended")
+        catalog.setToolTip("Back to Hearth's list of well-known small models")
+        catalog.clicked.connect(self.show_catalog)
+        row.addWidget(self.query, 1)
+        row.addWidget(self.sort)
+        row.addWidget(search)
+        row.addWidget(catalog)
+        layout.addLayout(row)
+        self.status = QLabel()
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.offline_button = QPushButton("Add a model from disk…")
+        self.offline_button.clicked.connect(self.addFromDiskRequested)
+        self.offline_button.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.offline_button)
+        layout.addLayout(status_row)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.results = QListWidget()
+        self.results.setWordWrap(True)
+        self.results.currentItemChanged.connect(self._chosen)
+        splitter.addWidget(self.results)
+        files_panel = QWidget()
+        files_layout = QVBoxLayout(files_panel)
+        files_layout.setContentsMargins(0, 0, 0, 0)
+        self.repo_label = QLabel("Choose a model to see its files.")
+        self.repo_label.setWordWrap(True)
+        self.repo_label.setOpenExternalLinks(True)
+        files_layout.addWidget(self.repo_label)
+        self.files = QTableWidget(0, 4)
+        self.files.setHorizontalHeaderLabels(["Quantization", "Size", "On this computer", "Files"])
+        self.files.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.files.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.files.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.files.verticalHeader().hide()
+        self.files.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.files.horizontalHeader().setStretchLastSection(True)
+        self.files.itemSelectionChanged.connect(self._update_buttons)
+        self.files.doubleClicked.connect(lambda _i: self._download())
+        files_layout.addWidget(self.files, 1)
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("primary")
+        self.download_button.clicked.connect(self._download)
+        files_layout.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignRight)
+        splitter.addWidget(files_panel)
+        splitter.setSizes([380, 620])
+        layout.addWidget(splitter, 3)
+
+        layout.addWidget(QLabel("Downloads"))
+        self.jobs = QListWidget()
+        self.jobs.setMaximumHeight(140)
+        self.jobs.currentItemChanged.connect(lambda *_: self._update_buttons())
+        layout.addWidget(self.jobs, 1)
+        job_row = QHBoxLayout()
+        job_row.addStretch(1)
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.cancel_button = QPushButton("Cancel download")
+        self.pause_button.clicked.connect(lambda: self._job_action(self.pauseRequested))
+        self.resume_button.clicked.connect(lambda: self._job_action(self.resumeRequested))
+        self.cancel_button.clicked.connect(lambda: self._job_action(self.cancelRequested))
+        for button in (self.pause_button, self.resume_button, self.cancel_button):
+            job_row.addWidget(button)
+        layout.addLayout(job_row)
+        self._job_items: dict[int, QListWidgetItem] = {}
+        self._job_states: dict[int, JobChanged] = {}
+        self._groups: list[FileGroup] = []
+        self._catalog: list[CatalogEntry] = []
+        self._update_buttons()
+
+    # --- lists ---
+
+    def set_catalog(self, entries: list[CatalogEntry]) -> None:
+        self._catalog = entries
+        self.recommended = {e.repo: e.recommended_quant for e in entries}
+        self.show_catalog()
+
+    def show_catalog(self) -> None:
+        self.results.clear()
+        for entry in self._catalog:
+            item = QListWidgetItem(f"{entry.name}  ·  {entry.parameters_label}\n{entry.good_at}")
+            item.setData(ENTRY_ROLE, entry.repo)
+            gated = " (accept it on the Hub first)" if entry.gated else ""
+            item.setToolTip(f"{entry.repo}\nLicence: {entry.license}{gated}")
+            self.results.addItem(item)
+        self.show_status(f"{len(self._catalog)} well-known small models. Search to find more.")
+
+    def show_search(self, found: list[HubModel]) -> None:
+        self.results.clear()
+        for model in found:
+            facts = ", ".join(x for x in (format_count(model.parameters) if model.parameters else "",
+                                          model.architecture or "") if x)
+            item = QListWidgetItem(f"{model.repo_id}\n{model.downloads:,} downloads · {model.likes:,} likes"
+                                   + (f" · {facts}" if facts else "") + (" · gated" if model.gated else ""))
+            item.setData(ENTRY_ROLE, model.repo_id)
+            self.results.addItem(item)
+        self.show_status(f"{len(found)} models found." if found else "Nothing found. Try other words.")
+
+    def show_status(self, text: str, offline: bool = False) -> None:
+        self.status.setText(text)
+        self.offline_button.setVisible(offline)
+
+    def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
+        if repo_id != self.current_repo:
+            return
+        self._groups = groups
+        wanted = self.recommended.get(repo_id, "Q4_K_M")
+        recommended_row = -1
+        self.files.setRowCount(len(groups))
+        for row, group in enumerate(groups):
+            if group.projector:
+                fit_text, color = "Vision add-on (not a model by itself)", QColor("#85715e")
+            else:
+                verdict = size_verdict(group.size, self.machine) if self.machine else Verdict.RUNS_WELL
+                fit_text, color = verdict.value.split(":")[0], QColor(VERDICT_COLORS[verdict])
+                if recommended_row < 0 and group.quant.upper() == wanted.upper() and verdict in (
+                        Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
+                    recommended_row = row
+            cells = [group.quant, format_bytes(group.size), fit_text,
+                     group.first.name + (f" (+{len(group.files) - 1} parts)" if len(group.files) > 1 else "")]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 2:
+                    item.setForeground(color)
+                self.files.setItem(row, column, item)
+        first_cell = self.files.item(recommended_row, 0) if recommended_row >= 0 else None
+        if first_cell is not None:
+            first_cell.setText(f"{groups[recommended_row].quant}  ★ recommended")
+            first_cell.setToolTip("A good balance of quality and size, and it fits this computer.")
+            self.files.selectRow(recommended_row)
+        self._update_buttons()
+
+    # --- downloads ---
+
+    def job_changed(self, job: JobChanged) -> None:
+        self._job_states[job.job_id] = job
+        item = self._job_items.get(job.job_id)
+        if item is None:
+            item = QListWidgetItem()
+            self._job_items[job.job_id] = item
+            self.jobs.insertItem(0, item)
+        item.setText(_job_text(job))
+        self._update_buttons()
+
+    def selected_job(self) -> JobChanged | None:
+        item = self.jobs.currentItem()
+        for job_id, known in self._job_items.items():
+            if known is item:
+                return self._job_states.get(job_id)
+        return None
+
+    # --- actions ---
+
+    def _search(self) -> None:
+        self.searchRequested.emit(self.query.text().strip(), self.sort.currentData())
+        self.show_status("Searching…")
+
+    def _chosen(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if item is None:
+            return
+        repo = item.data(ENTRY_ROLE)
+        self.current_repo = repo
+        self.files.setRowCount(0)
+        self.repo_label.setText(f"<b>{repo}</b> — <a href='https://huggingface.co/{repo}'>page on the Hub</a>"
+                                " · reading its files…")
+        self.repoChosen.emit(repo)
+
+    def files_loaded(self, repo_id: str) -> None:
+        if repo_id == self.current_repo:
+            self.repo_label.setText(f"<b>{repo_id}</b> — <a href='https://huggingface.co/{repo_id}'>page on the "
+                                    "Hub</a>")
+
+    def files_failed(self, repo_id: str) -> None:
+        if repo_id == self.current_repo:
+            self.repo_label.setText(f"<b>{repo_id}</b> — its files could not be read (see above).")
+
+    def _download(self) -> None:
+        rows = self.files.selectionModel().selectedRows()
+        if self.current_repo and rows and not self._groups[rows[0].row()].projector:
+            self.downloadRequested.emit(self.current_repo, self._groups[rows[0].row()])
+
+    def _job_action(self, signal: SignalInstance) -> None:
+        job = self.selected_job()
+        if job is not None:
+            signal.emit(job.job_id)
+
+    def _update_buttons(self) -> None:
+        rows = self.files.selectionModel().selectedRows() if self.files.selectionModel() else []
+        self.download_button.setEnabled(bool(rows) and not self._groups[rows[0].row()].projector
+                                        if rows and rows[0].row() < len(self._groups) else False)
+        job = self.selected_job()
+        running = job is not None and job.state in (JobState.QUEUED, JobState.RESOLVING, JobState.DOWNLOADING)
+        self.pause_button.setEnabled(running)
+        self.resume_button.setEnabled(job is not None and job.state in (JobState.PAUSED, JobState.FAILED))
+        self.resume_button.setText("Retry" if job is not None and job.state is JobState.FAILED else "Resume")
+        self.cancel_button.setEnabled(job is not None and job.state not in (JobState.DONE, JobState.CANCELLED))
+
+
+def _job_text(job: JobChanged) -> str:
+    name = job.filenames[0] + (f" (+{len(job.filenames) - 1} parts)" if len(job.filenames) > 1 else "")
+    share = f"{job.done_bytes * 100 // job.total_bytes}% of {format_bytes(job.total_bytes)}" if job.total_bytes else ""
+    if job.state is JobState.DOWNLOADING:
+        left = job.seconds_left
+        eta = f" · {_duration(left)} left" if left is not None else ""
+        return f"{name} — {share} · {format_bytes(int(job.bytes_per_s))}/s{eta}"
+    label = {JobState.QUEUED: "waiting", JobState.RESOLVING: "starting", JobState.VERIFYING: "checking the file",
+             JobState.PAUSED: "paused", JobState.DONE: "done, in your library", JobState.CANCELLED: "cancelled",
+             JobState.FAILED: f"failed: {job.error}"}[job.state]
+    return f"{name} — {label}" + (f" ({share})" if share and job.state is JobState.PAUSED else "")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"
