@@ -136,7 +136,13 @@ def _models(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
-    from app import hub
+    from app import hub, network
+    from app.history import HistoryStore, open_database
+    from app.settings import Settings
+
+    network.configure(HistoryStore(open_database(paths.database)).add_network_request)
+    if Settings.load(paths.settings_file).work_offline:
+        network.set_offline(True)
     from app.units import format_bytes, format_count
 
     if args.models_command == "search":

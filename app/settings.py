@@ -60,6 +60,7 @@ class Settings:
     gpu_layers: int | None = None  # None: as many as fit on the graphics card
     last_model_id: int | None = None
     copy_imported_models: bool = True
+    work_offline: bool = False
 
     @classmethod
     def load(cls, path: Path) -> Settings:

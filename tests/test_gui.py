@@ -46,6 +46,9 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
     yield make
     for window in windows:
         window.close()
+    from app import network
+
+    network.configure(None)
 
 
 def _import(qtbot: QtBot, window: MainWindow, model: Path) -> None:
@@ -365,3 +368,26 @@ def test_discover_says_offline_plainly(qtbot: QtBot, make_window: MakeWindow) ->
     window.discover_view._search()
     qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
     assert window.discover_view.offline_button.isVisible()
+
+
+def test_privacy_lists_requests_and_work_offline_blocks_them(
+        qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from ui.privacy_dialog import PrivacyDialog
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    window = make_window()
+    window.search_hub("", "downloads")
+    qtbot.waitUntil(lambda: bool(window.store.network_requests()), timeout=TIMEOUT)
+    shown: list[PrivacyDialog] = []
+    monkeypatch.setattr(PrivacyDialog, "exec", lambda dialog: shown.append(dialog) or 0)
+    window.show_privacy()
+    qtbot.waitUntil(lambda: shown[0].table.rowCount() == 1, timeout=TIMEOUT)
+    assert shown[0].table.item(0, 2).text() == "Searching for models"  # type: ignore[union-attr]
+    shown[0].offline.setChecked(True)  # the switch on the Privacy page
+    assert window.offline_action.isChecked() and window.offline_label.isVisible() and window.settings.work_offline
+    window.search_hub("", "downloads")
+    qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
+    assert len(window.store.network_requests()) == 1

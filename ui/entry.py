@@ -12,6 +12,9 @@ import sys
 
 def main() -> int:
     multiprocessing.freeze_support()
+    from app.network import disable_telemetry
+
+    disable_telemetry()  # before any library that reads these switches is imported
     if len(sys.argv) > 1:
         from app.cli import main as cli_main
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import network
 from app.catalog import CatalogError, cached_or_builtin
 from app.chat import ChatRunner
 from app.downloads import DownloadManager
@@ -41,6 +42,9 @@ def build_services(paths: Paths) -> Services:
     cannot open."""
     settings = Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))
+    network.configure(store.add_network_request)
+    if settings.work_offline:
+        network.set_offline(True)
     store.mark_unfinished_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, hub
+from app import __version__, hub, network
 from app.catalog import Catalog
 from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
 from app.downloads import DownloadManager, JobChanged, JobState
@@ -53,6 +53,7 @@ from ui.chat_view import ChatView
 from ui.discover_view import DiscoverView
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
+from ui.privacy_dialog import PrivacyDialog
 from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
 from ui.settings_dialog import ConversationSettingsDialog
 
@@ -171,6 +172,10 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
+        self.offline_label = QLabel("Offline")
+        self.offline_label.setToolTip("Hearth makes no network requests (File → Work offline).")
+        self.statusBar().addPermanentWidget(self.offline_label)
+        self.offline_label.setVisible(self.services.settings.work_offline)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.statusBar().addPermanentWidget(self.undo_button)
@@ -223,6 +228,11 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.new_conversation)
         self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.add_model)
+        file_menu.addSeparator()
+        self.offline_action = self._action(file_menu, "Work &offline", None, self.set_offline)
+        self.offline_action.setCheckable(True)
+        self.offline_action.setChecked(network.is_offline())
+        self._action(file_menu, "&Privacy: network requests…", None, self.show_privacy)
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -799,6 +809,23 @@ class MainWindow(QMainWindow):
 
             BackgroundOp(self, self.library.register_download, job.result).success(added) \
                 .failure(self.show_error).run()
+
+    # --- privacy ---
+
+    def set_offline(self, offline: bool) -> None:
+        network.set_offline(offline)
+        self.offline_action.setChecked(offline)
+        self.offline_label.setVisible(offline)
+        self.settings.work_offline = offline
+        self._save_settings()
+        self.statusBar().showMessage("Working offline: no network requests." if offline else "Online.", 4000)
+
+    def show_privacy(self) -> None:
+        dialog = PrivacyDialog(network.is_offline(), self)
+        dialog.offlineToggled.connect(self.set_offline)
+        BackgroundOp(dialog, self.store.network_requests).success(dialog.show_requests) \
+            .failure(self.show_error).run()
+        dialog.exec()
 
     # --- misc ---
 

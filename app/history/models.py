@@ -140,3 +140,18 @@ class LoadRecord(Base):
     estimate: Mapped[dict[str, Any]] = mapped_column(default=dict)
     measured: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tokens_per_s: Mapped[float | None]
+
+
+class NetworkRequest(Base):
+    """One request the app sent (never its content): shown on the Privacy page."""
+
+    __tablename__ = "network_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    status: Mapped[int]
+    bytes: Mapped[int]

@@ -25,9 +25,11 @@ from app.history.models import (
     LibraryModel,
     LoadRecord,
     Message,
+    NetworkRequest,
     utc_now,
 )
 from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord
+from app.network import RequestRecord
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -331,6 +333,20 @@ class HistoryStore:
             query = query.where(LoadRecord.model_path == str(model_path))
         with self._db.session(write=False) as session:
             return [LoadRecordData.of(row) for row in session.scalars(query)]
+
+    # --- network requests (the Privacy page) ---
+
+    def add_network_request(self, record: RequestRecord) -> None:
+        with self._db.session() as session:
+            session.add(NetworkRequest(at=record.at, method=record.method, host=record.host, path=record.path,
+                                       purpose=record.purpose, status=record.status, bytes=record.bytes))
+
+    def network_requests(self, limit: int = 1000) -> list[RequestRecord]:
+        """Newest first."""
+        query = select(NetworkRequest).order_by(NetworkRequest.id.desc()).limit(limit)
+        with self._db.session(write=False) as session:
+            return [RequestRecord(at=r.at, method=r.method, host=r.host, path=r.path, purpose=r.purpose,
+                                  status=r.status, bytes=r.bytes) for r in session.scalars(query)]
 
     def remove_model(self, model_id: int) -> None:
         """Conversations keep their model_id and model_name, so old chats still say what they used."""
