@@ -138,9 +138,9 @@ class DownloadManager:
                  session: Any = None, max_parallel: int = 2, token: str | None = None) -> None:
         self.downloads_dir = downloads_dir
         self.models_dir = models_dir
-        self._resolver = resolver or (lambda repo, name, rev: resolve_file(repo, name, rev, token=token))
+        self.token = token  # the Hugging Face token; may change while the app runs
+        self._resolver = resolver or (lambda repo, name, rev: resolve_file(repo, name, rev, token=self.token))
         self._session = session
-        self._token = token
         self.max_parallel = max_parallel
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
@@ -376,8 +376,8 @@ class DownloadManager:
         headers = {"Accept-Encoding": "identity"}
         if have:
             headers["Range"] = f"bytes={have}-"
-        if self._token and _is_hub(remote.url):
-            headers["authorization"] = f"Bearer {self._token}"
+        if self.token and _is_hub(remote.url):
+            headers["authorization"] = f"Bearer {self.token}"
         try:
             with session.stream("GET", remote.url, headers=headers, follow_redirects=True,
                                 timeout=httpx2.Timeout(30.0, connect=10.0)) as response:
@@ -553,7 +553,7 @@ def _refused_message(remote: RemoteFile) -> str:
     from huggingface_hub import constants
 
     return (f"{remote.repo_id} is gated or private: accept its licence at {constants.ENDPOINT}/{remote.repo_id} "
-            "while signed in, and add your Hugging Face token in Hearth's settings.")
+            "while signed in, and add your token in Hearth (File → Hugging Face token).")
 
 
 def _default_session() -> Any:
@@ -579,7 +579,7 @@ def resolve_file(repo_id: str, filename: str, revision: str = "main", *, token: 
         meta = get_hf_file_metadata(url, token=token, retry_on_errors=True)  # 429 and 5xx, with backoff
     except GatedRepoError as error:
         raise DownloadError(f"{repo_id} asks you to accept its licence first: open {constants.ENDPOINT}/{repo_id}, "
-                            "accept it while signed in, and add your Hugging Face token in Hearth's settings.") \
+                            "accept it while signed in, and add your token in Hearth (File → Hugging Face token).") \
             from error
     except RepositoryNotFoundError as error:
         raise DownloadError(f"There is no model called {repo_id} on the Hugging Face Hub (or it is private).") \

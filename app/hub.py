@@ -62,9 +62,10 @@ class FileGroup:
         return self.files[0]
 
 
-def search_models(query: str = "", *, sort: str = "downloads", limit: int = 20, api: Any = None) -> list[HubModel]:
+def search_models(query: str = "", *, sort: str = "downloads", limit: int = 20, api: Any = None,
+                  token: str | None = None) -> list[HubModel]:
     """GGUF text-generation models, most downloaded (or liked, or trending) first."""
-    api = api or _api()
+    api = api or _api(token)
     try:
         found = api.list_models(search=query or None, filter="gguf", pipeline_tag="text-generation",
                                 sort=SORTS.get(sort, sort), limit=limit, expand=SEARCH_EXPAND)
@@ -73,9 +74,10 @@ def search_models(query: str = "", *, sort: str = "downloads", limit: int = 20, 
         raise _hub_error(error) from error
 
 
-def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None) -> list[FileGroup]:
+def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None,
+               token: str | None = None) -> list[FileGroup]:
     """The repository's GGUF files, grouped: split parts together, projectors apart, smallest first."""
-    api = api or _api()
+    api = api or _api(token)
     try:
         info = api.model_info(repo_id, files_metadata=True, revision=revision)
     except Exception as error:
@@ -134,10 +136,10 @@ def _model(info: Any) -> HubModel:
                     context_length=gguf.get("context_length"))
 
 
-def _api() -> Any:
+def _api(token: str | None = None) -> Any:
     from huggingface_hub import HfApi
 
-    return HfApi()
+    return HfApi(token=token)
 
 
 def _hub_error(error: Exception, repo_id: str | None = None) -> HubError:
@@ -146,7 +148,8 @@ def _hub_error(error: Exception, repo_id: str | None = None) -> HubError:
     if isinstance(error, OfflineModeIsEnabled):
         return HubError("Hearth is offline: searching the Hub is switched off. You can still add a model from disk.")
     if isinstance(error, GatedRepoError):
-        return HubError(f"{repo_id} asks you to accept its licence on the Hugging Face website first.")
+        return HubError(f"{repo_id} asks you to accept its licence on the Hugging Face website first "
+                        f"(https://huggingface.co/{repo_id}), then add your token: File → Hugging Face token.")
     if isinstance(error, RepositoryNotFoundError):
         return HubError(f"There is no model called {repo_id} on the Hugging Face Hub (or it is private).")
     return HubError("The Hugging Face Hub cannot be reached right now (offline?). You can still add a model "

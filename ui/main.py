@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import network
+from app import credentials, network
 from app.catalog import CatalogError, cached_or_builtin
 from app.chat import ChatRunner
 from app.downloads import DownloadManager
@@ -48,7 +48,7 @@ def build_services(paths: Paths) -> Services:
     store.mark_unfinished_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)
-    downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir)
+    downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
     downloads.restore()
     try:
         catalog = cached_or_builtin(paths.cache_dir)

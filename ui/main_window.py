@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QListView,
     QMainWindow,
     QMenu,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, hub, network
+from app import __version__, credentials, hub, network
 from app.catalog import Catalog
 from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
 from app.downloads import DownloadManager, JobChanged, JobState
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         self.offline_action.setCheckable(True)
         self.offline_action.setChecked(network.is_offline())
         self._action(file_menu, "&Privacy: network requests…", None, self.show_privacy)
+        self._action(file_menu, "Hugging Face &token…", None, self.edit_token)
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -782,7 +784,8 @@ class MainWindow(QMainWindow):
         def offline(error: BaseException) -> None:
             self.discover_view.show_status(str(error), offline=True)
 
-        BackgroundOp(self, hub.search_models, query, sort=sort).success(self.discover_view.show_search) \
+        token = self.services.downloads.token
+        BackgroundOp(self, hub.search_models, query, sort=sort, token=token).success(self.discover_view.show_search) \
             .failure(offline).run()
 
     def show_repo_files(self, repo_id: str) -> None:
@@ -794,7 +797,8 @@ class MainWindow(QMainWindow):
             self.discover_view.show_status(str(error), offline=True)
             self.discover_view.files_failed(repo_id)
 
-        BackgroundOp(self, hub.repo_files, repo_id).success(shown).failure(offline).run()
+        token = self.services.downloads.token
+        BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(offline).run()
 
     def download(self, repo_id: str, group: hub.FileGroup) -> None:
         self.services.downloads.enqueue(repo_id, [f.name for f in group.files])
@@ -819,6 +823,30 @@ class MainWindow(QMainWindow):
         self.settings.work_offline = offline
         self._save_settings()
         self.statusBar().showMessage("Working offline: no network requests." if offline else "Online.", 4000)
+
+    def edit_token(self) -> None:
+        """Gated and private models need the person's Hugging Face token; it goes to the system's password
+        store, never to Hearth's files."""
+        token, ok = QInputDialog.getText(
+            self, "Hugging Face token", "Paste a read token from huggingface.co/settings/tokens (leave empty to "
+            "remove the saved one):", QLineEdit.EchoMode.Password)
+        if not ok:
+            return
+        token = token.strip()
+
+        def saved(_: object) -> None:
+            self.services.downloads.token = token or None
+            self.statusBar().showMessage("Token saved in the system's password store." if token else
+                                         "Token removed.", 5000)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, HearthError):
+                QMessageBox.warning(self, "Hugging Face token", str(error))
+            else:
+                self.show_error(error)
+
+        action = (lambda: credentials.set_token(token)) if token else credentials.clear_token
+        BackgroundOp(self, action).success(saved).failure(failed).run()
 
     def show_privacy(self) -> None:
         dialog = PrivacyDialog(network.is_offline(), self)
