@@ -66,3 +66,26 @@ def measured_efficiency(records: list[LoadRecordData], machine: Machine) -> floa
 
 def generation_bytes(facts: ModelFacts, plan: LoadPlan) -> int:
     return bytes_per_token(facts, plan)
+
+
+def assess_remote(repo_id: str, filename: str, machine: Machine, cache_dir: Path, *, token: str | None = None,
+                  context_length: int | None = None) -> Assessment:
+    """The forecast for a file not downloaded yet: only its header is fetched (HTTP Range), written as a
+    sparse copy the size of the real file, and sized by llama.cpp's dry run like a local model."""
+    from app.gguf_remote import fetch_header, hub_file_url, write_sparse_copy
+
+    remote = fetch_header(hub_file_url(repo_id, filename), token=token)
+    sparse = write_sparse_copy(remote, cache_dir / "headers" / repo_id.replace("/", "--") / Path(filename).name)
+    return assess(sparse, machine, context_length=context_length, exact=True)
+
+
+def model_card(repo_id: str, cache_dir: Path, *, token: str | None = None) -> str:
+    """The repository's README (its model card), as Markdown; empty when it has none."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = hf_hub_download(repo_id, "README.md", cache_dir=cache_dir / "hub", token=token)
+    except EntryNotFoundError:
+        return ""
+    return Path(path).read_text(encoding="utf-8", errors="replace")

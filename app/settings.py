@@ -61,6 +61,7 @@ class Settings:
     last_model_id: int | None = None
     copy_imported_models: bool = True
     work_offline: bool = False
+    catalog_url: str = ""  # where a newer model catalog is published (https); empty: the built-in one only
 
     @classmethod
     def load(cls, path: Path) -> Settings:

@@ -156,3 +156,42 @@ def test_at_most_two_run_at_once(tmp_path: Path, served: RangeServer, payload: t
     jobs = [downloads.enqueue("owner/repo", [n]) for n in ("model-Q4_K_M.gguf", "b-Q8_0.gguf", "c-F16.gguf")]
     assert all(downloads.wait(j, 60).state is JobState.DONE for j in jobs)
     assert max(running) <= 2
+
+
+def test_a_full_disk_mid_download_keeps_the_part_for_later(
+        tmp_path: Path, served: RangeServer, payload: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up after 3 MiB (simulated: no test machine can be made to run out of space safely)."""
+    import errno
+
+    data = payload[1]
+    real_open = Path.open
+
+    class FillingFile:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.written = inner, 0
+
+        def write(self, chunk: bytes) -> int:
+            if self.written + len(chunk) > 3 * MIB:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.written += len(chunk)
+            return int(self.inner.write(chunk))
+
+        def close(self) -> None:
+            self.inner.close()
+
+    def filling_open(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(path, mode, *args, **kwargs)
+        return FillingFile(handle) if path.suffix == ".part" and "b" in mode and "r" not in mode else handle
+
+    monkeypatch.setattr(Path, "open", filling_open)
+    downloads = manager(tmp_path, resolver_for(served, data))
+    failed = downloads.wait(downloads.enqueue("owner/repo", ["model-Q4_K_M.gguf"]), 60)
+    assert failed.state is JobState.FAILED and failed.error is not None and "disk is full" in failed.error
+    [part] = (tmp_path / "models" / ".downloads").glob("*.part")
+    kept = part.stat().st_size
+    assert 0 < kept <= 3 * MIB
+
+    monkeypatch.setattr(Path, "open", real_open)  # space was freed
+    downloads.retry(failed.job_id)
+    final = downloads.wait(failed.job_id, 60)
+    assert final.state is JobState.DONE and final.result is not None and final.result.read_bytes() == data

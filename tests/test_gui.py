@@ -336,7 +336,7 @@ def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window:
                                                       test_model_path: Path) -> None:
     hub.add_repo("ggml-org/stories-GGUF", {"stories260K-F32.gguf": test_model_path,
                                            "stories260K-Q8_0.gguf": test_model_path.read_bytes()[:500_000]},
-                 downloads=42)
+                 downloads=42, card="# Stories\n\nA tiny model that writes **children's stories**.")
     window = make_window()
     window._show_page(2)
     view = window.discover_view
@@ -348,9 +348,12 @@ def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window:
                     timeout=TIMEOUT)
     view.results.setCurrentRow(0)
     qtbot.waitUntil(lambda: view.files.rowCount() == 2, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "Stories" in view.card.toPlainText(), timeout=TIMEOUT)  # the model card
     row = next(r for r in range(2) if view.files.item(r, 0).text().startswith("F32"))  # type: ignore[union-attr]
     assert view.files.item(row, 2).text() == "Runs well"  # type: ignore[union-attr]
     view.files.selectRow(row)
+    qtbot.waitUntil(lambda: "longest context that fits" in view.file_details.text(), timeout=TIMEOUT)
+    assert view.file_details.text().startswith("<b>Runs well.</b>")  # from the remote header and a dry run
     with qtbot.waitSignal(window.library_model.modelReset, timeout=TIMEOUT):
         qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: any(j.state.value == "done" for j in window.services.downloads.jobs()),

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +39,7 @@ class DiscoverView(QWidget):
     searchRequested = Signal(str, str)  # query, sort
     repoChosen = Signal(str)  # repo id
     downloadRequested = Signal(str, object)  # repo id, FileGroup
+    fileChosen = Signal(str, object)  # repo id, FileGroup: the window reads its header for an exact forecast
     pauseRequested = Signal(int)
     resumeRequested = Signal(int)
     cancelRequested = Signal(int)
@@ -102,8 +104,18 @@ class DiscoverView(QWidget):
         self.files.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.files.horizontalHeader().setStretchLastSection(True)
         self.files.itemSelectionChanged.connect(self._update_buttons)
+        self.files.itemSelectionChanged.connect(self._file_chosen)
         self.files.doubleClicked.connect(lambda _i: self._download())
         files_layout.addWidget(self.files, 1)
+        self.file_details = QLabel()
+        self.file_details.setWordWrap(True)
+        self.file_details.setObjectName("modelDetails")
+        self.file_details.hide()
+        files_layout.addWidget(self.file_details)
+        self.card = QTextBrowser()
+        self.card.setOpenExternalLinks(True)
+        self.card.setPlaceholderText("The model card appears here.")
+        files_layout.addWidget(self.card, 1)
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primary")
         self.download_button.clicked.connect(self._download)
@@ -192,7 +204,10 @@ class DiscoverView(QWidget):
         first_cell = self.files.item(recommended_row, 0) if recommended_row >= 0 else None
         if first_cell is not None:
             first_cell.setText(f"{groups[recommended_row].quant}  ★ recommended")
-            first_cell.setToolTip("A good balance of quality and size, and it fits this computer.")
+            reason = (f"Recommended: {groups[recommended_row].quant}, a good balance of quality and size that fits "
+                      "this computer's memory.")
+            first_cell.setToolTip(reason)
+            self.repo_label.setText(self.repo_label.text() + f"<br>{reason}")
             self.files.selectRow(recommended_row)
         self._update_buttons()
 
@@ -227,6 +242,8 @@ class DiscoverView(QWidget):
         repo = item.data(ENTRY_ROLE)
         self.current_repo = repo
         self.files.setRowCount(0)
+        self.card.clear()
+        self.file_details.hide()
         self.repo_label.setText(f"<b>{repo}</b> — <a href='https://huggingface.co/{repo}'>page on the Hub</a>"
                                 " · reading its files…")
         self.repoChosen.emit(repo)
@@ -235,6 +252,30 @@ class DiscoverView(QWidget):
         if repo_id == self.current_repo:
             self.repo_label.setText(f"<b>{repo_id}</b> — <a href='https://huggingface.co/{repo_id}'>page on the "
                                     "Hub</a>")
+
+    def _file_chosen(self) -> None:
+        rows = self.files.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self._groups) or self.current_repo is None:
+            self.file_details.hide()
+            return
+        group = self._groups[rows[0].row()]
+        if group.projector:
+            self.file_details.hide()
+            return
+        self.file_details.setText(f"Reading the header of {group.first.name} to work out what it needs…")
+        self.file_details.show()
+        self.fileChosen.emit(self.current_repo, group)
+
+    def show_file_details(self, repo_id: str, filename: str, text: str) -> None:
+        rows = self.files.selectionModel().selectedRows()
+        if repo_id == self.current_repo and rows and rows[0].row() < len(self._groups) and \
+                self._groups[rows[0].row()].first.name == filename:
+            self.file_details.setText(text)
+            self.file_details.show()
+
+    def show_card(self, repo_id: str, markdown: str) -> None:
+        if repo_id == self.current_repo:
+            self.card.setMarkdown(markdown or "This repository has no model card.")
 
     def files_failed(self, repo_id: str) -> None:
         if repo_id == self.current_repo:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__, credentials, hub, network
-from app.catalog import Catalog
+from app.catalog import Catalog, fetch_newer
 from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
 from app.downloads import DownloadManager, JobChanged, JobState
 from app.engine import EngineClient
@@ -45,9 +45,10 @@ from app.hardware import Machine, bandwidth
 from app.history import ConversationRecord, HistoryStore, ModelRecord
 from app.library import Library
 from app.load_tracker import LoadTracker
-from app.model_check import Assessment, assess
+from app.model_check import Assessment, assess, assess_remote, model_card
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
+from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
 from ui.bridge import DownloadBridge, EngineBridge
 from ui.chat_view import ChatView
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.refresh_conversations(select_first=True)
         self.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self._measure_bandwidth)
+        QTimer.singleShot(2000, self._update_catalog)
 
     # --- layout ---
 
@@ -203,6 +205,7 @@ class MainWindow(QMainWindow):
         d.searchRequested.connect(self.search_hub)
         d.repoChosen.connect(self.show_repo_files)
         d.downloadRequested.connect(self.download)
+        d.fileChosen.connect(self.assess_remote_file)
         d.pauseRequested.connect(self.services.downloads.pause)
         d.resumeRequested.connect(self.services.downloads.resume)
         d.cancelRequested.connect(self.services.downloads.cancel)
@@ -798,7 +801,47 @@ class MainWindow(QMainWindow):
             self.discover_view.files_failed(repo_id)
 
         token = self.services.downloads.token
+        cache = self.services.paths.cache_dir
+        BackgroundOp(self, model_card, repo_id, cache, token=token) \
+            .success(lambda text: self.discover_view.show_card(repo_id, text)) \
+            .failure(lambda _error: self.discover_view.show_card(repo_id, "The model card could not be read.")).run()
         BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(offline).run()
+
+    def _update_catalog(self) -> None:
+        """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one
+        (or the last fetched) stays when anything goes wrong."""
+        url, current = self.settings.catalog_url, self.services.catalog
+        if not url or current is None or network.is_offline():
+            return
+
+        def newer(catalog: Catalog | None) -> None:
+            if catalog is not None:
+                self.services.catalog = catalog
+                self.discover_view.set_catalog(list(catalog.entries()))
+
+        BackgroundOp(self, fetch_newer, url, current, cache_dir=self.services.paths.cache_dir).success(newer) \
+            .failure(self.show_error).run()
+
+    def assess_remote_file(self, repo_id: str, group: hub.FileGroup) -> None:
+        """The exact forecast for a file before downloading it, from its header alone."""
+        name = group.first.name
+        machine, cache, token = self.services.machine, self.services.paths.cache_dir, self.services.downloads.token
+
+        def shown(assessment: Assessment) -> None:
+            result = assessment.forecast
+            m = result.memory
+            speed = f" Expected speed: {result.speed.words()}." if result.speed else ""
+            self.discover_view.show_file_details(repo_id, name, (
+                f"<b>{result.verdict.value}.</b> {result.reason} It needs {format_bytes(m.ram_bytes)} with a "
+                f"{result.plan.context_length:,}-token context"
+                + (f" and {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
+                + f"; the longest context that fits now is {result.max_context:,} tokens.{speed}"))
+
+        def failed(error: BaseException) -> None:
+            self.discover_view.show_file_details(repo_id, name, f"Could not read this file's header: {error}")
+
+        BackgroundOp(self, assess_remote, repo_id, name, machine, cache, token=token).success(shown) \
+            .failure(failed).run()
 
     def download(self, repo_id: str, group: hub.FileGroup) -> None:
         self.services.downloads.enqueue(repo_id, [f.name for f in group.files])
