@@ -79,13 +79,17 @@ def assess_remote(repo_id: str, filename: str, machine: Machine, cache_dir: Path
     return assess(sparse, machine, context_length=context_length, exact=True)
 
 
-def model_card(repo_id: str, cache_dir: Path, *, token: str | None = None) -> str:
-    """The repository's README (its model card), as Markdown; empty when it has none."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+def model_card(repo_id: str, *, token: str | None = None, timeout: float = 10.0) -> str:
+    """The repository's README (its model card), as Markdown; empty when it has none.
 
-    try:
-        path = hf_hub_download(repo_id, "README.md", cache_dir=cache_dir / "hub", token=token)
-    except EntryNotFoundError:
+    One plain GET through huggingface_hub's client rather than ``hf_hub_download``, which would retry for
+    half a minute when offline and keep a cache of cards nobody needs."""
+    from huggingface_hub import get_session, hf_hub_url
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = get_session().get(hf_hub_url(repo_id, "README.md"), headers=headers, follow_redirects=True,
+                                 timeout=timeout)
+    if response.status_code == 404:
         return ""
-    return Path(path).read_text(encoding="utf-8", errors="replace")
+    response.raise_for_status()
+    return str(response.text)

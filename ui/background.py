@@ -48,11 +48,13 @@ class BackgroundOp(QObject):
 
     def _work(self) -> None:
         try:
-            result = self._call()
-        except BaseException as error:
-            self._done.emit(None, error)
-        else:
-            self._done.emit(result, None)
+            result, error = self._call(), None
+        except BaseException as raised:
+            result, error = None, raised
+        try:
+            self._done.emit(result, error)
+        except RuntimeError:
+            log.debug("a background operation finished after its window closed")  # nobody left to tell
 
     @Slot(object, object)
     def _finished(self, result: Any, error: BaseException | None) -> None:

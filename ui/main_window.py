@@ -801,8 +801,7 @@ class MainWindow(QMainWindow):
             self.discover_view.files_failed(repo_id)
 
         token = self.services.downloads.token
-        cache = self.services.paths.cache_dir
-        BackgroundOp(self, model_card, repo_id, cache, token=token) \
+        BackgroundOp(self, model_card, repo_id, token=token) \
             .success(lambda text: self.discover_view.show_card(repo_id, text)) \
             .failure(lambda _error: self.discover_view.show_card(repo_id, "The model card could not be read.")).run()
         BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(offline).run()
