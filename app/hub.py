@@ -74,6 +74,31 @@ def search_models(query: str = "", *, sort: str = "downloads", limit: int = 20, 
         raise _hub_error(error) from error
 
 
+class SearchPager:
+    """Search results a page at a time: huggingface_hub pages through the Hub lazily (``Link`` headers), so
+    "load more" asks for the next page only when the person wants it."""
+
+    def __init__(self, query: str = "", *, sort: str = "downloads", page_size: int = 20, api: Any = None,
+                 token: str | None = None) -> None:
+        self.page_size = page_size
+        self.exhausted = False
+        self._api = api or _api(token)
+        self._query, self._sort = query, sort
+        self._results: Any = None
+
+    def next_page(self) -> list[HubModel]:
+        try:
+            if self._results is None:
+                self._results = iter(self._api.list_models(
+                    search=self._query or None, filter="gguf", pipeline_tag="text-generation",
+                    sort=SORTS.get(self._sort, self._sort), expand=SEARCH_EXPAND))
+            page = [_model(info) for _, info in zip(range(self.page_size), self._results, strict=False)]
+        except Exception as error:
+            raise _hub_error(error) from error
+        self.exhausted = len(page) < self.page_size
+        return page
+
+
 def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None,
                token: str | None = None) -> list[FileGroup]:
     """The repository's GGUF files, grouped: split parts together, projectors apart, smallest first."""

@@ -394,3 +394,17 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
     window.search_hub("", "downloads")
     qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
     assert len(window.store.network_requests()) == 1
+
+
+def test_discover_loads_more_results(qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn,
+                                     test_model_path: Path) -> None:
+    for i in range(25):
+        hub.add_repo(f"owner/model-{i}-GGUF", {"m-Q4_K_M.gguf": test_model_path}, downloads=100 - i)
+    window = make_window()
+    view = window.discover_view
+    window._show_page(2)
+    window.search_hub("model", "downloads")
+    qtbot.waitUntil(lambda: view.results.count() == 20 and view.more_button.isVisible(), timeout=TIMEOUT)
+    qtbot.mouseClick(view.more_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.results.count() == 25, timeout=TIMEOUT)
+    assert not view.more_button.isVisible()

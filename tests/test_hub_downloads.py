@@ -179,3 +179,12 @@ def test_cli_lists_files_and_pulls_into_the_library(hub: HubStandIn, tmp_path: P
     assert again.returncode == 0, again.stderr
     listed = hearth("models", "list", "--json")
     assert len(__import__("json").loads(listed.stdout)) == 1
+
+
+def test_search_pages_on_demand(hub: HubStandIn, test_model_path: Path) -> None:
+    for i in range(10):
+        hub.add_repo(f"owner/model-{i}-GGUF", {"m-Q4_K_M.gguf": test_model_path}, downloads=100 - i)
+    pager = hub_api.SearchPager("model", page_size=4)
+    pages = [pager.next_page(), pager.next_page(), pager.next_page()]
+    assert [len(p) for p in pages] == [4, 4, 2] and pager.exhausted
+    assert [m.repo_id for p in pages for m in p] == [f"owner/model-{i}-GGUF" for i in range(10)]

@@ -37,6 +37,7 @@ VERDICT_COLORS = {Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", 
 
 class DiscoverView(QWidget):
     searchRequested = Signal(str, str)  # query, sort
+    moreRequested = Signal()
     repoChosen = Signal(str)  # repo id
     downloadRequested = Signal(str, object)  # repo id, FileGroup
     fileChosen = Signal(str, object)  # repo id, FileGroup: the window reads its header for an exact forecast
@@ -87,7 +88,15 @@ class DiscoverView(QWidget):
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.currentItemChanged.connect(self._chosen)
-        splitter.addWidget(self.results)
+        results_panel = QWidget()
+        results_layout = QVBoxLayout(results_panel)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addWidget(self.results, 1)
+        self.more_button = QPushButton("Load more")
+        self.more_button.clicked.connect(self.moreRequested)
+        self.more_button.hide()
+        results_layout.addWidget(self.more_button)
+        splitter.addWidget(results_panel)
         files_panel = QWidget()
         files_layout = QVBoxLayout(files_panel)
         files_layout.setContentsMargins(0, 0, 0, 0)
@@ -154,6 +163,7 @@ class DiscoverView(QWidget):
         self.show_catalog()
 
     def show_catalog(self) -> None:
+        self.more_button.hide()
         self.results.clear()
         for entry in self._catalog:
             item = QListWidgetItem(f"{entry.name}  ·  {entry.parameters_label}\n{entry.good_at}")
@@ -163,8 +173,9 @@ class DiscoverView(QWidget):
             self.results.addItem(item)
         self.show_status(f"{len(self._catalog)} well-known small models. Search to find more.")
 
-    def show_search(self, found: list[HubModel]) -> None:
-        self.results.clear()
+    def show_search(self, found: list[HubModel], *, more: bool = False, append: bool = False) -> None:
+        if not append:
+            self.results.clear()
         for model in found:
             facts = ", ".join(x for x in (format_count(model.parameters) if model.parameters else "",
                                           model.architecture or "") if x)
@@ -172,7 +183,9 @@ class DiscoverView(QWidget):
                                    + (f" · {facts}" if facts else "") + (" · gated" if model.gated else ""))
             item.setData(ENTRY_ROLE, model.repo_id)
             self.results.addItem(item)
-        self.show_status(f"{len(found)} models found." if found else "Nothing found. Try other words.")
+        shown = self.results.count()
+        self.show_status(f"{shown} models shown." if shown else "Nothing found. Try other words.")
+        self.more_button.setVisible(more)
 
     def show_status(self, text: str, offline: bool = False) -> None:
         self.status.setText(text)

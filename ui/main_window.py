@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self._deleted: list[int] = []
         self._closing = False
         self._import_cancels: set[threading.Event] = set()
+        self._pager: hub.SearchPager | None = None
         self._worker_baseline = PROCESS_BASELINE  # replaced by the worker's own size once one has started
 
         self.conversations = ConversationListModel()
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
         self.undo_button.clicked.connect(self._undo_delete)
         d = self.discover_view
         d.searchRequested.connect(self.search_hub)
+        d.moreRequested.connect(self.more_results)
         d.repoChosen.connect(self.show_repo_files)
         d.downloadRequested.connect(self.download)
         d.fileChosen.connect(self.assess_remote_file)
@@ -784,12 +786,26 @@ class MainWindow(QMainWindow):
     # --- discover and download ---
 
     def search_hub(self, query: str, sort: str) -> None:
+        self._pager = hub.SearchPager(query, sort=sort, token=self.services.downloads.token)
+        self._next_results(append=False)
+
+    def more_results(self) -> None:
+        if self._pager is not None:
+            self._next_results(append=True)
+
+    def _next_results(self, *, append: bool) -> None:
+        pager = self._pager
+        if pager is None:
+            return
+
+        def shown(found: list[hub.HubModel]) -> None:
+            if pager is self._pager:
+                self.discover_view.show_search(found, more=not pager.exhausted, append=append)
+
         def offline(error: BaseException) -> None:
             self.discover_view.show_status(str(error), offline=True)
 
-        token = self.services.downloads.token
-        BackgroundOp(self, hub.search_models, query, sort=sort, token=token).success(self.discover_view.show_search) \
-            .failure(offline).run()
+        BackgroundOp(self, pager.next_page).success(shown).failure(offline).run()
 
     def show_repo_files(self, repo_id: str) -> None:
         def shown(groups: list[hub.FileGroup]) -> None:
