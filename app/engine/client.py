@@ -220,6 +220,10 @@ class EngineClient:
             self._active = None
             reload = self._last_load if self.loaded else None
             self._end_process()
+            # Forget it here: its reader thread may reap it first, and then ``is_alive()`` on this side cannot
+            # tell (two threads must not wait for one process), so ``start`` would think it still runs.
+            self._process = self._conn = None
+            self.state, self.loaded = EngineState.STOPPED, None
         self._emit(p.Finished(request_id=active.request_id, finish_reason="cancelled", text="".join(active.text)))
         self.start()
         if reload is not None:
