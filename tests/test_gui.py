@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -49,6 +50,8 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
     from app import network
 
     network.configure(None)
+    windows.clear()
+    gc.collect()  # here, on the GUI thread: a closed window must not be collected on a worker thread
 
 
 def _import(qtbot: QtBot, window: MainWindow, model: Path) -> None:

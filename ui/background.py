@@ -70,6 +70,7 @@ class BackgroundOp(QObject):
             QTimer.singleShot(0, self._release)
 
     def _release(self) -> None:
+        self._call = self._on_success = self._on_failure = None  # type: ignore[assignment]  # no cycles left
         self.setParent(None)
         _running.discard(self)
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QButtonGroup,
     QFileDialog,
     QHBoxLayout,
@@ -52,6 +53,7 @@ from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
 from ui.bridge import DownloadBridge, EngineBridge
 from ui.chat_view import ChatView
+from ui.collector import GuiThreadCollector
 from ui.discover_view import DiscoverView
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
@@ -100,6 +102,9 @@ class MainWindow(QMainWindow):
         self._pager: hub.SearchPager | None = None
         self._worker_baseline = PROCESS_BASELINE  # replaced by the worker's own size once one has started
 
+        app = QApplication.instance()
+        if app is not None:
+            GuiThreadCollector.install(app)
         self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
         self.bridge = EngineBridge(self.engine, self.runner, self)
