@@ -568,7 +568,6 @@ def resolve_file(repo_id: str, filename: str, revision: str = "main", *, token: 
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
-        HfHubHTTPError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -590,10 +589,7 @@ def resolve_file(repo_id: str, filename: str, revision: str = "main", *, token: 
         raise DownloadError(f"{repo_id} has no file called {filename}.") from error
     except OfflineModeIsEnabled as error:
         raise DownloadError("Hearth is set to work offline, so it cannot download models.") from error
-    except (HfHubHTTPError, OSError) as error:
-        raise DownloadError(f"Could not reach the Hugging Face Hub ({type(error).__name__}). Check the internet "
-                            "connection and try again.") from error
-    except Exception as error:  # raw transport errors escape huggingface_hub (see the notes)
+    except Exception as error:  # HTTP errors, and raw transport errors that escape huggingface_hub (see the notes)
         raise DownloadError(f"Could not reach the Hugging Face Hub ({type(error).__name__}). Check the internet "
                             "connection and try again.") from error
     etag = (meta.etag or "").strip('"').removeprefix("W/").strip('"')

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from app.engine import protocol as p
 from app.engine.client import EngineClient
+from app.forecast import bytes_per_token
 from app.history import HistoryStore
-from app.model_check import Assessment, generation_bytes
+from app.model_check import Assessment
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class LoadTracker:
         measured = {"rss_after_load": event.rss_bytes, "peak_rss_bytes": event.rss_bytes,
                     "weights_bytes": event.weights_bytes, "buffers": event.buffers, "load_s": event.load_s}
         if assessment is not None:
-            measured["bytes_per_token"] = generation_bytes(assessment.facts, event.plan)
+            measured["bytes_per_token"] = bytes_per_token(assessment.facts, event.plan)
         record_id = self.store.add_load_record(event.path, plan=event.plan.to_dict(), estimate=estimate,
                                                measured=measured)
         with self._lock:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.dry_run import dry_run
-from app.forecast import PROCESS_BASELINE, Forecast, Verdict, bytes_per_token, decide_plan, forecast
+from app.forecast import PROCESS_BASELINE, Forecast, Verdict, decide_plan, forecast
 from app.gguf_facts import ModelFacts, read_facts
 from app.hardware import Machine
 from app.history import LoadRecordData
@@ -63,9 +63,6 @@ def measured_efficiency(records: list[LoadRecordData], machine: Machine) -> floa
               if r.tokens_per_s and r.measured.get("bytes_per_token") and not r.plan.get("gpu_layers")]
     return statistics.median(shares) if shares else None
 
-
-def generation_bytes(facts: ModelFacts, plan: LoadPlan) -> int:
-    return bytes_per_token(facts, plan)
 
 
 def assess_remote(repo_id: str, filename: str, machine: Machine, cache_dir: Path, *, token: str | None = None,

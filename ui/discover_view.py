@@ -29,11 +29,9 @@ from app.forecast import Verdict, size_verdict
 from app.hardware import Machine
 from app.hub import FileGroup, HubModel
 from app.units import format_bytes, format_count
+from ui.qt_models import VERDICT_COLORS, verdict_label
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
-VERDICT_COLORS = {Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
-                  Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
-
 
 class DiscoverView(QWidget):
     searchRequested = Signal(str, str)  # query, sort
@@ -203,7 +201,7 @@ class DiscoverView(QWidget):
                 fit_text, color = "Vision add-on (not a model by itself)", QColor("#85715e")
             else:
                 verdict = size_verdict(group.size, self.machine) if self.machine else Verdict.RUNS_WELL
-                fit_text, color = verdict.value.split(":")[0], QColor(VERDICT_COLORS[verdict])
+                fit_text, color = verdict_label(verdict), QColor(VERDICT_COLORS[verdict])
                 if recommended_row < 0 and group.quant.upper() == wanted.upper() and verdict in (
                         Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
                     recommended_row = row

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -13,6 +13,13 @@ from app.model_check import Assessment
 from app.units import format_bytes, format_count
 
 Index = QModelIndex | QPersistentModelIndex
+VERDICT_COLORS = {Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
+                  Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
+
+
+def verdict_label(verdict: Verdict) -> str:
+    """The verdict short enough for a table cell ("Tight", not "Tight: close other apps first")."""
+    return verdict.value.split(":")[0]
 RecordRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -59,9 +66,6 @@ class ConversationListModel(QAbstractListModel):
 class LibraryModel(QAbstractTableModel):
     HEADERS = ("Name", "On this computer", "Architecture", "Parameters", "Quantization", "Size", "Trained context",
                "Chat template", "Location")
-    VERDICT_COLORS: ClassVar[dict[Verdict, str]] = {
-        Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
-                      Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,11 +120,11 @@ class LibraryModel(QAbstractTableModel):
             return QColor("#c62828") if role == Qt.ItemDataRole.ForegroundRole else None
         result = assessment.forecast
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{result.verdict.value.split(':')[0]} · {format_bytes(result.memory.ram_bytes)}"
+            return f"{verdict_label(result.verdict)} · {format_bytes(result.memory.ram_bytes)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return result.reason
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(self.VERDICT_COLORS[result.verdict])
+            return QColor(VERDICT_COLORS[result.verdict])
         return None
 
     def set_items(self, items: list[ModelRecord]) -> None:
