@@ -400,7 +400,7 @@ class DownloadManager:
                 else:
                     mode = "ab" if have else "wb"
                 with _Sink(part, mode, state) as sink:
-                    for chunk in response.iter_raw(CHUNK):
+                    for chunk in response.iter_raw():
                         if job.stop:
                             raise _Interrupted()
                         sink.put(chunk)
