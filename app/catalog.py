@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
 from huggingface_hub.utils import validate_repo_id
 
 from app.errors import HearthError
+from app.paths import resources_dir
 
 log = logging.getLogger(__name__)
 
@@ -151,15 +151,6 @@ class Catalog:
 
 # ---------------------------------------------------------------------------------------------------------
 # Where the files are
-
-
-def resources_dir() -> Path:
-    """The ``resources`` folder: beside the packages when run from source, inside the bundle when frozen
-    (PyInstaller unpacks data to ``sys._MEIPASS``). The same rule as ``ui.main.resource_path``, repeated here
-    because ``app`` never imports ``ui``."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
-    return base / "resources"
 
 
 def catalog_path() -> Path:

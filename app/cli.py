@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--seed", type=int)
     chat.add_argument("--threads", type=int)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the text and metrics")
+
+    from app import cli_tasks
+
+    cli_tasks.add_commands(commands)
     return parser
 
 
@@ -87,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(paths)
     try:
+        if args.command in ("summarize", "translate", "classify"):
+            from app import cli_tasks
+
+            return cli_tasks.run(args, paths)
         if args.command == "models":
             return _models(args, paths)
         if args.command == "hw":
@@ -279,7 +287,6 @@ def _inspect(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _chat(args: argparse.Namespace, paths: Paths) -> int:
-    from app.engine import EngineClient
     from app.settings import GenerationSettings, Settings
 
     settings = Settings.load(paths.settings_file)
@@ -292,23 +299,39 @@ def _chat(args: argparse.Namespace, paths: Paths) -> int:
         context_length=args.ctx if args.ctx is not None else defaults.context_length,
         seed=args.seed if args.seed is not None else defaults.seed,
     ).validated()
-    from app.forecast import decide_plan
-    from app.gguf_facts import read_facts
-    from app.hardware import detect
-
-    model = _library(paths).resolve(args.model)
-    plan = decide_plan(read_facts(model.path), detect(cache_dir=paths.cache_dir),
-                       context_length=generation.context_length, gpu_layers=settings.gpu_layers,
-                       threads=args.threads or settings.threads)
-    engine = EngineClient(log_file=paths.log_file)
-    engine.start()
+    args.ctx = generation.context_length
+    engine, model = load_model(args, paths, settings)
+    loaded = engine.loaded
     try:
-        loaded = engine.load_blocking(model.path, plan=plan)
         if args.prompt is None:
             return _interactive(engine, generation, model.name)
         return _one_prompt(engine, generation, args, model.name, loaded)
     finally:
         engine.shutdown()
+
+
+def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any = None) -> tuple[Any, Any]:
+    """Start an engine and load ``args.model`` as the window would (the forecast decides the plan); the
+    caller shuts the engine down."""
+    from app.engine import EngineClient
+    from app.forecast import decide_plan
+    from app.gguf_facts import read_facts
+    from app.hardware import detect
+    from app.library import Library
+
+    library = _library(paths) if store is None else Library(store, paths.models_dir)
+    model = library.resolve(args.model)
+    plan = decide_plan(read_facts(model.path), detect(cache_dir=paths.cache_dir),
+                       context_length=args.ctx or settings.generation.context_length, gpu_layers=settings.gpu_layers,
+                       threads=args.threads or settings.threads)
+    engine = EngineClient(log_file=paths.log_file)
+    engine.start()
+    try:
+        engine.load_blocking(model.path, plan=plan)
+    except BaseException:
+        engine.shutdown()
+        raise
+    return engine, model
 
 
 def _options(generation: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ lives under that one folder instead: a portable install, and what the tests use.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +63,11 @@ class Paths:
                        self.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def resources_dir() -> Path:
+    """The ``resources`` folder: beside the packages when run from source, inside the bundle when frozen
+    (PyInstaller unpacks data to ``sys._MEIPASS``)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
+    return base / "resources"

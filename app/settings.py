@@ -62,6 +62,8 @@ class Settings:
     copy_imported_models: bool = True
     work_offline: bool = False
     catalog_url: str = ""  # where a newer model catalog is published (https); empty: the built-in one only
+    # Keep each document's text in the task history; off: only its name, size and SHA-256 are kept.
+    save_document_text: bool = True
 
     @classmethod
     def load(cls, path: Path) -> Settings:

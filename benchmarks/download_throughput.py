@@ -3,8 +3,8 @@
 Downloads one large file (500 MB by default) alternately with ``DownloadManager`` and with curl, and
 prints the throughput ratio (target: at least 0.9 of curl), twice: on unlimited loopback, where both are
 CPU-bound and Hearth also computes the SHA-256 of every byte, and over a link limited to a gigabit
-connection's speed, which is still faster than the Hub delivers to most homes. Then cuts the connection halfway through a
-Hearth download and prints how many bytes were fetched twice after the resume (target: under 1%).
+connection's speed, which is still faster than the Hub delivers to most homes. Then cuts the connection
+halfway through a Hearth download and prints how many bytes were fetched twice after the resume (target: under 1%).
 
     .venv/bin/python benchmarks/download_throughput.py [--size-mb 500] [--runs 3]
 """

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from app.errors import HistoryError
-from app.history import Database, HistoryStore, open_database
+from app.history import Database, HistoryStore, TaskRunRecord, open_database
 from app.history import database as database_module
 from app.history.database import head_revision
-from app.history.models import Base
+from app.history.models import Base, TaskRun
 from app.settings import GenerationSettings
 
 DATA = Path(__file__).parent / "data"
@@ -58,6 +59,17 @@ def add_model(store: HistoryStore, name: str, path: str) -> int:
     ).id
 
 
+SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def start_run(store: HistoryStore, task: str = "summarize", *, name: str = "report.pdf",
+              text: str | None = "The text.") -> int:
+    return store.start_task_run(
+        task, parameters={"length": "short"}, input_name=name, input_kind="pdf", input_bytes=1234,
+        input_sha256=SHA, input_text=text, model_name="Tiny", model_path="/models/tiny.gguf",
+    )
+
+
 # opening and migrating
 
 
@@ -79,6 +91,22 @@ def test_connections_use_wal_foreign_keys_and_normal_sync(db: Database) -> None:
 def test_orm_models_match_the_migrations(db: Database) -> None:
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_check_constraints_match_the_migrations(db: Database) -> None:
+    """Autogenerate's comparison skips CHECK constraints, so compare their names and text here."""
+    from_models = create_engine("sqlite://")
+    try:
+        Base.metadata.create_all(from_models)
+        migrated, declared = inspect(db.engine), inspect(from_models)
+        for table in Base.metadata.sorted_tables:
+            checks = [
+                sorted((c["name"], c["sqltext"]) for c in side.get_check_constraints(table.name))
+                for side in (migrated, declared)
+            ]
+            assert checks[0] == checks[1], table.name
+    finally:
+        from_models.dispose()
 
 
 def test_data_survives_closing_and_reopening(db_path: Path) -> None:
@@ -198,7 +226,10 @@ def test_every_shipped_schema_opens_and_works(shipped: Path, tmp_path: Path) -> 
         conversation = store.create_conversation("Upgraded", GenerationSettings().to_dict())
         store.add_message(conversation.id, "user", "works")
         add_model(store, "M", "/m.gguf")
+        run = start_run(store)
+        store.finish_task_run(run, status="done", output="Short.", result={}, metrics={})
         assert [m.content for m in store.messages(conversation.id)] == ["works"]
+        assert [r.output for r in store.task_runs()] == ["Short."]
         assert sql(copy, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     finally:
         db.close()
@@ -372,6 +403,147 @@ def test_concurrent_writers_all_persist(store: HistoryStore) -> None:
         messages = store.messages(conversation_id)
         assert [m.content for m in messages] == [f"reply {n}" for n in range(25)]
         assert {m.finish_reason for m in messages} == {"stop"}
+
+
+# document-task runs
+
+
+def test_a_task_run_starts_as_running_with_its_input(store: HistoryStore) -> None:
+    run_id = start_run(store, "translate")
+    record = store.get_task_run(run_id)
+
+    assert isinstance(record, TaskRunRecord)
+    assert (record.task, record.status, record.output, record.result, record.metrics) == (
+        "translate", "running", "", {}, {}
+    )
+    assert (record.input_name, record.input_kind, record.input_bytes, record.input_sha256, record.input_text) == (
+        "report.pdf", "pdf", 1234, SHA, "The text."
+    )
+    assert (record.model_name, record.model_path) == ("Tiny", "/models/tiny.gguf")
+    assert record.parameters == {"length": "short"}
+    assert record.created_at.tzinfo is UTC
+    assert record.finished_at is None and record.error is None and record.deleted_at is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.status = "done"  # type: ignore[misc]
+
+
+def test_finish_task_run_keeps_structured_results_and_metrics(store: HistoryStore) -> None:
+    run_id = start_run(store, "classify")
+    result = {
+        "rows": [{"text": "Grüße aus Köln", "labels": ["greeting"], "scores": {"greeting": 0.93}},
+                 {"text": "日本語の文", "labels": [], "scores": {}}],
+        "multi": True,
+        "parts": [{"page": 3, "start": 0, "end": 120, "summary": None}],
+    }
+    metrics = {"prompt_tokens": 812, "completion_tokens": 40, "total_s": 3.25, "tokens_per_s": 12.5,
+               "peak_rss_bytes": 2**33, "chunks": 2, "levels": 1}
+
+    store.finish_task_run(run_id, status="done", output="greeting\n-", result=result, metrics=metrics)
+
+    record = store.get_task_run(run_id)
+    assert (record.status, record.output, record.result, record.metrics, record.error) == (
+        "done", "greeting\n-", result, metrics, None
+    )
+    assert record.finished_at is not None and record.finished_at.tzinfo is UTC
+    assert record.finished_at >= record.created_at
+
+
+def test_a_failed_run_keeps_its_error_and_partial_output(store: HistoryStore) -> None:
+    run_id = start_run(store)
+    store.finish_task_run(run_id, status="failed", output="Half a sum", result={"parts": []},
+                          metrics={"total_s": 1.0}, error="The model stopped responding.")
+    record = store.get_task_run(run_id)
+    assert (record.status, record.output, record.error) == ("failed", "Half a sum", "The model stopped responding.")
+
+
+def test_document_text_is_not_kept_when_it_is_not_saved(store: HistoryStore, db_path: Path) -> None:
+    run_id = start_run(store, name="Pasted text", text=None)
+    record = store.get_task_run(run_id)
+    assert record.input_text is None
+    assert (record.input_name, record.input_sha256, record.input_bytes) == ("Pasted text", SHA, 1234)
+    assert sql(db_path, "SELECT input_text FROM task_runs") == [(None,)]
+
+
+def test_task_runs_are_listed_newest_first_by_task_and_limit(store: HistoryStore) -> None:
+    first = start_run(store, "summarize")
+    second = start_run(store, "translate")
+    third = start_run(store, "summarize")
+
+    assert [r.id for r in store.task_runs()] == [third, second, first]
+    assert [r.id for r in store.task_runs(task="summarize")] == [third, first]
+    assert [r.id for r in store.task_runs(task="classify")] == []
+    assert [r.id for r in store.task_runs(limit=2)] == [third, second]
+    with pytest.raises(ValueError):
+        store.task_runs(task="poem")
+
+
+def test_task_run_soft_delete_restore_and_purge(store: HistoryStore) -> None:
+    keep = start_run(store)
+    gone = start_run(store)
+    conversation = store.create_conversation("Gone too", {})
+
+    store.delete_task_run(gone)
+    assert [r.id for r in store.task_runs()] == [keep]
+    assert store.get_task_run(gone).deleted_at is not None  # still there for Undo
+    store.restore_task_run(gone)
+    assert [r.id for r in store.task_runs()] == [gone, keep]
+
+    store.delete_task_run(gone)
+    store.delete_conversation(conversation.id)
+    assert store.purge_deleted(older_than=timedelta(hours=1)) == 0
+    assert store.purge_deleted() == 2
+    assert [r.id for r in store.task_runs()] == [keep]
+    with pytest.raises(HistoryError):
+        store.get_task_run(gone)
+    with pytest.raises(HistoryError):
+        store.restore_task_run(gone)
+    with pytest.raises(HistoryError):
+        store.delete_task_run(gone)
+
+
+def test_mark_unfinished_task_runs_as_interrupted(store: HistoryStore) -> None:
+    done = start_run(store)
+    store.finish_task_run(done, status="done", output="ok", result={}, metrics={})
+    cancelled = start_run(store)
+    store.finish_task_run(cancelled, status="cancelled", output="", result={}, metrics={})
+    running = start_run(store)
+
+    assert store.mark_unfinished_task_runs_as_interrupted() == 1
+    statuses = {r.id: r.status for r in store.task_runs()}
+    assert statuses == {done: "done", cancelled: "cancelled", running: "interrupted"}
+    assert store.get_task_run(running).finished_at is None  # when it really stopped is not known
+    assert store.mark_unfinished_task_runs_as_interrupted() == 0
+
+
+def test_unknown_task_or_status_is_a_bug(store: HistoryStore) -> None:
+    with pytest.raises(ValueError):
+        start_run(store, "poem")
+    run_id = start_run(store)
+    for status in ("running", "bored"):
+        with pytest.raises(ValueError):
+            store.finish_task_run(run_id, status=status, output="", result={}, metrics={})
+    with pytest.raises(HistoryError):
+        store.finish_task_run(404, status="done", output="", result={}, metrics={})
+    assert store.get_task_run(run_id).status == "running"
+
+
+def test_the_database_itself_rejects_a_bad_task_or_status(db: Database, store: HistoryStore) -> None:
+    """The CHECK constraints hold even for writes that skip the store's own checks."""
+    with pytest.raises(IntegrityError, match="ck_task_runs_task"), db.session() as session:
+        session.add(TaskRun(task="poem", status="running", input_name="x", input_kind="txt", input_bytes=0,
+                            input_sha256=SHA))
+    run_id = start_run(store)
+    with pytest.raises(IntegrityError, match="ck_task_runs_status"), db.session() as session:
+        session.execute(text("UPDATE task_runs SET status = 'bored' WHERE id = :id"), {"id": run_id})
+    assert store.get_task_run(run_id).status == "running"
+
+
+def test_removing_a_model_leaves_its_task_runs_alone(store: HistoryStore) -> None:
+    model_id = add_model(store, "Tiny", "/models/tiny.gguf")
+    run_id = start_run(store)
+    store.remove_model(model_id)
+    record = store.get_task_run(run_id)
+    assert (record.model_name, record.model_path) == ("Tiny", "/models/tiny.gguf")
 
 
 # model library

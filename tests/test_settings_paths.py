@@ -30,9 +30,18 @@ def test_without_hearth_home_the_platform_folders_are_used(monkeypatch: pytest.M
 
 def test_settings_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
-    settings = Settings(generation=GenerationSettings(temperature=0.2, seed=4), threads=2, last_model_id=7)
+    settings = Settings(generation=GenerationSettings(temperature=0.2, seed=4), threads=2, last_model_id=7,
+                        save_document_text=False)
     settings.save(path)
     assert Settings.load(path) == settings
+
+
+def test_document_text_is_saved_unless_turned_off(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"threads": 2}))  # written before the setting existed
+    assert Settings.load(path).save_document_text is True
+    path.write_text(json.dumps({"save_document_text": "no"}))
+    assert Settings.load(path).save_document_text is True
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", json.dumps({"threads": "many", "gpu_layers": 3})])

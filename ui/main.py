@@ -21,19 +21,15 @@ from app.history import HistoryStore, open_database
 from app.library import Library
 from app.load_tracker import LoadTracker
 from app.logs import configure_logging, enable_crash_log, take_crash_report
-from app.paths import Paths
+from app.paths import Paths, resources_dir
 from app.settings import Settings
+from app.tasks.session import TaskSession
 from ui.main_window import MainWindow, Services
 
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-
-
 def resource_path(*parts: str) -> Path:
-    """Resources sit beside the packages from source and inside the bundle when frozen."""
-    base = Path(getattr(sys, "_MEIPASS", RESOURCES.parent))
-    return base / "resources" / Path(*parts)
+    return resources_dir() / Path(*parts)
 
 
 def build_services(paths: Paths) -> Services:
@@ -46,6 +42,7 @@ def build_services(paths: Paths) -> Services:
     if settings.work_offline:
         network.set_offline(True)
     store.mark_unfinished_as_interrupted()
+    store.mark_unfinished_task_runs_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
@@ -57,7 +54,8 @@ def build_services(paths: Paths) -> Services:
         catalog = None
     return Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
                     engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
-                    machine=detect(cache_dir=paths.cache_dir), downloads=downloads, catalog=catalog)
+                    machine=detect(cache_dir=paths.cache_dir), downloads=downloads, catalog=catalog,
+                    tasks=TaskSession(store, engine, save_text=lambda: settings.save_document_text))
 
 
 def apply_style(app: QApplication) -> None:

@@ -49,6 +49,7 @@ from app.load_tracker import LoadTracker
 from app.model_check import Assessment, assess, assess_remote, model_card
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
+from app.tasks.session import TaskSession
 from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
 from ui.bridge import DownloadBridge, EngineBridge
@@ -80,6 +81,7 @@ class Services:
     machine: Machine
     downloads: DownloadManager
     catalog: Catalog | None
+    tasks: TaskSession
 
 
 class MainWindow(QMainWindow):
@@ -938,6 +940,7 @@ class MainWindow(QMainWindow):
             cancel.set()  # a half-copied model is removed; the import can be done again
         self.services.downloads.shutdown()  # partial downloads stay and continue next time
         self.runner.close()
+        self.services.tasks.close()
         self.engine.shutdown()
         wait_for_background()
         super().closeEvent(event)

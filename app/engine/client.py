@@ -23,6 +23,7 @@ from app.engine import protocol as p
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
 from app.load_plan import LoadPlan
+from app.tasks.spec import TaskInput
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,12 @@ class EngineClient:
                 self.state, self.loaded = EngineState.READY, event
             elif isinstance(event, p.Token) and self._active and self._active.request_id == event.request_id:
                 self._active.text.append(event.text)
-            elif isinstance(event, p.Finished | p.Failed):
+            elif isinstance(event, p.Finished | p.Failed | p.TaskFinished):
                 if event.request_id is not None and self._active and \
                         self._active.request_id == event.request_id:
                     self._active = None
+                if isinstance(event, p.Failed) and event.during == "plan":
+                    return
                 if isinstance(event, p.Failed) and event.during == "load":
                     self.state, self.loaded = EngineState.IDLE, None
                 else:
@@ -199,6 +202,26 @@ class EngineClient:
             self.state = EngineState.GENERATING
         self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
                               temperature=temperature, top_p=top_p, seed=seed))
+        return request_id
+
+    def run_task(self, task: TaskInput) -> int:
+        """Start a summarize / translate / classify run on the loaded model; ``stop`` ends it, keeping what
+        it has done (see ``protocol.RunTask`` for its events)."""
+        with self._lock:
+            if self._active is not None:
+                raise EngineError("The model is still busy. Stop it first.")
+            request_id = next(self._ids)
+            self._active = _Active(request_id, [])
+            self.state = EngineState.GENERATING
+        self._send(p.RunTask(request_id=request_id, task=task))
+        return request_id
+
+    def plan_task(self, path: Path | str, context_length: int, task: TaskInput) -> int:
+        """Ask how ``task`` would run on the model at ``path``; answered by ``TaskPlanned`` or ``Failed``
+        with the returned request id. It waits behind a running answer, as every engine command does."""
+        request_id = next(self._ids)
+        self._send(p.PlanTask(request_id=request_id, path=str(Path(path).resolve()),
+                              context_length=context_length, task=task))
         return request_id
 
     def stop(self) -> None:

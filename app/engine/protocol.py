@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.load_plan import LoadPlan
+from app.tasks.spec import ClassifiedText, Metrics, Part, Plan, Progress, TaskInput, TaskResult
 
 # --- commands (app -> worker) ---
 
@@ -36,6 +37,27 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class RunTask:
+    """Summarize, translate or classify with the loaded model. Events: ``TaskProgress`` before each model
+    call, ``Token`` for streamed text, ``TaskPartDone`` per finished part or row, then one ``TaskFinished``
+    (also after a stop, with the partial result) or ``Failed``."""
+
+    request_id: int
+    task: TaskInput
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """How a task would run on the model at ``path`` with ``context_length``: answered by ``TaskPlanned`` or
+    ``Failed``. Uses the loaded model's tokenizer when it is that model, else reads only the vocabulary."""
+
+    request_id: int
+    path: str
+    context_length: int
+    task: TaskInput
+
+
+@dataclass(frozen=True)
 class Stop:
     """Ends that generation after the token being computed; answered by ``Finished('cancelled')``."""
 
@@ -52,7 +74,7 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | Stop | Unload | Shutdown
+Command = Load | Generate | RunTask | PlanTask | Stop | Unload | Shutdown
 
 # --- events (worker -> app) ---
 
@@ -134,6 +156,32 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class TaskProgress:
+    request_id: int
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class TaskPartDone:
+    request_id: int
+    part: Part | None = None
+    row: ClassifiedText | None = None
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    request_id: int
+    result: TaskResult
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class TaskPlanned:
+    request_id: int
+    plan: Plan
+
+
+@dataclass(frozen=True)
 class Failed:
     """A command failed. ``request_id`` is set when it was a generation; ``message`` is for people."""
 
@@ -158,4 +206,5 @@ class WorkerExited:
 
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
+    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned
 )

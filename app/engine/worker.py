@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine import protocol as p
+from app.engine.completion import LlamaModel, VocabModel
 from app.engine.memory import peak_rss_bytes, reset_peak
 from app.errors import InvalidModelError
 from app.llama_log import capture_llama_log, parse_log
@@ -64,6 +65,7 @@ class _Worker:
         self.send_lock = threading.Lock()
         self.llm: Any = None
         self.model_path: str | None = None
+        self.vocab: tuple[str, VocabModel] | None = None
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -86,12 +88,16 @@ class _Worker:
                     self._load(command)
                 elif isinstance(command, p.Generate):
                     self._generate(command)
+                elif isinstance(command, p.RunTask):
+                    self._run_task(command)
+                elif isinstance(command, p.PlanTask):
+                    self._plan_task(command)
                 elif isinstance(command, p.Unload):
                     self._unload()
                     self.send(p.Unloaded(peak_rss_bytes=peak_rss_bytes()))
             except Exception as error:
                 log.exception("engine command %r failed", type(command).__name__)
-                request_id = command.request_id if isinstance(command, p.Generate) else None
+                request_id = command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
                 self.send(p.Failed(message=f"The engine hit an internal error: {error}",
                                    request_id=request_id, during=type(command).__name__.lower()))
         self._unload()
@@ -162,6 +168,70 @@ class _Worker:
             self.model_path = None
             gc.collect()
 
+    # --- tasks ---
+
+    def _run_task(self, command: p.RunTask) -> None:
+        from app.errors import HearthError
+        from app.tasks.runner import TaskRun
+
+        request_id = command.request_id
+        if self.llm is None:
+            self.send(p.Failed(message="No model is loaded. Choose a model first.", request_id=request_id))
+            return
+        run = TaskRun(
+            LlamaModel(self.llm, lambda: self._stopping(request_id)), command.task,
+            cancelled=lambda: self._stopping(request_id),
+            on_progress=lambda progress: self.send(p.TaskProgress(request_id, progress)),
+            on_text=lambda text: self.send(p.Token(request_id, text)),
+            on_part=lambda part: self.send(p.TaskPartDone(request_id, part=part)),
+            on_row=lambda row: self.send(p.TaskPartDone(request_id, row=row)))
+        try:
+            result = run.run()
+        except HearthError as error:
+            self.send(p.Failed(message=str(error), request_id=request_id, during="task"))
+            return
+        finally:
+            self.cancelled.discard(request_id)
+        self.send(p.TaskFinished(request_id, result, run.final_metrics(peak_rss_bytes())))
+
+    def _stopping(self, request_id: int) -> bool:
+        return request_id in self.cancelled or self.parent_gone.is_set()
+
+    def _plan_task(self, command: p.PlanTask) -> None:
+        from app.errors import HearthError
+        from app.tasks.runner import plan_task
+
+        loaded = self.llm is not None and self.model_path == command.path and \
+            self.llm.n_ctx() == command.context_length
+        try:
+            if loaded:
+                plan = plan_task(LlamaModel(self.llm, lambda: False), command.task)
+            else:
+                vocab = self._vocab_model(command.path, command.context_length)
+                plan = plan_task(vocab, command.task)
+        except HearthError as error:
+            self.send(p.Failed(message=str(error), request_id=command.request_id, during="plan"))
+            return
+        except (ValueError, RuntimeError, OSError) as error:
+            log.warning("cannot plan a task for %s: %s", command.path, error)
+            self.send(p.Failed(message=f"Could not read the tokenizer of “{Path(command.path).name}”.",
+                               request_id=command.request_id, during="plan"))
+            return
+        self.send(p.TaskPlanned(command.request_id, plan))
+
+    def _vocab_model(self, path: str, context_length: int) -> VocabModel:
+        """One vocabulary kept at a time: planning is asked again and again while a person edits a task."""
+        cached = self.vocab
+        if cached is not None and cached[0] == path:
+            cached[1]._n_ctx = context_length
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        with capture_llama_log():
+            model = VocabModel(path, context_length)
+        self.vocab = (path, model)
+        return model
+
     # --- generation ---
 
     def _generate(self, command: p.Generate) -> None:
@@ -187,101 +257,31 @@ class _Worker:
                 messages = _drop_oldest_turn(messages)
 
     def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int) -> None:
-        """Stream one answer, sending coalesced deltas, then ``Finished`` with its metrics.
-
-        Token counts come from ``_TokenCounter``: the stream reports none, and its chunks do not map one to
-        one onto tokens (text is held back while it could still become a stop sequence or a multi-byte
-        character, and then llama-cpp-python may sample past ``max_tokens``).
-        """
-        counter = _TokenCounter(self.llm)
-        try:
-            self._stream_counted(command, messages, dropped, counter)
-        finally:
-            counter.detach()
-
-    def _stream_counted(self, command: p.Generate, messages: list[dict[str, str]], dropped: int,
-                        counter: _TokenCounter) -> None:
         request_id = command.request_id
-        started = time.perf_counter()
-        stream = self.llm.create_chat_completion(
-            messages=messages, stream=True, max_tokens=command.max_tokens,
-            temperature=command.temperature, top_p=command.top_p, seed=command.seed)
-        iterator: Iterator[Any] = iter(stream)
-        first = next(iterator, None)  # raises ValueError here when the prompt does not fit
-        if dropped:
+        trim_told = False
+
+        def on_text(text: str) -> None:
+            nonlocal trim_told
+            if dropped and not trim_told:
+                self.send(p.ContextTrimmed(request_id=request_id, dropped_messages=dropped))
+                trim_told = True
+            self.send(p.Token(request_id=request_id, text=text))
+
+        model = LlamaModel(self.llm, lambda: self._stopping(request_id))
+        try:
+            done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
+                                  top_p=command.top_p, seed=command.seed, on_text=on_text)
+        finally:
+            self.cancelled.discard(request_id)
+        if dropped and not trim_told:
             self.send(p.ContextTrimmed(request_id=request_id, dropped_messages=dropped))
-        parts: list[str] = []
-        pending: list[str] = []
-        first_at: float | None = None
-        last_sent = 0.0
-        finish_reason = "length"
-        chunk = first
-        cancelled = False
-        while chunk is not None:
-            if request_id in self.cancelled or self.parent_gone.is_set():
-                cancelled = True
-                break
-            choice = chunk["choices"][0]
-            delta = choice["delta"].get("content")
-            if delta:
-                now = time.perf_counter()
-                if first_at is None:
-                    first_at = now
-                parts.append(delta)
-                pending.append(delta)
-                if now - last_sent >= TOKEN_FLUSH_S or len(parts) == 1:
-                    self.send(p.Token(request_id=request_id, text="".join(pending)))
-                    pending.clear()
-                    last_sent = now
-            if choice.get("finish_reason"):
-                finish_reason = choice["finish_reason"]
-            chunk = next(iterator, None)
-        ended = time.perf_counter()
-        if cancelled:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-        if pending:
-            self.send(p.Token(request_id=request_id, text="".join(pending)))
-        self.cancelled.discard(request_id)
-        prompt_tokens = counter.prompt
-        # An answer that ended on end-of-generation sampled that token too; it is not part of the answer.
-        completion = counter.sampled - (1 if finish_reason == "stop" and not cancelled else 0)
-        generating_s = ended - first_at if first_at is not None else 0.0
+        completion = done.completion_tokens
         metrics = p.GenerationMetrics(
-            prompt_tokens=prompt_tokens, completion_tokens=max(completion, 0),
-            ttft_s=(first_at - started) if first_at is not None else None,
-            tokens_per_s=(completion - 1) / generating_s if completion > 1 and generating_s > 0 else None,
-            total_s=ended - started, peak_rss_bytes=peak_rss_bytes())
-        self.send(p.Finished(request_id=request_id, finish_reason="cancelled" if cancelled else finish_reason,
-                             text="".join(parts), metrics=metrics))
-
-
-class _TokenCounter:
-    """Counts a generation's prompt and sampled tokens exactly, by wrapping ``Llama.sample`` for its length.
-
-    A logits processor could count too, but it makes llama-cpp-python copy every logit through Python on
-    each token; this costs one Python call per token (well under 0.5% of a token's time, measured by
-    ``benchmarks/engine_overhead.py``). llama.cpp's performance counters were tried and do not work: a
-    re-evaluated prompt token counts as a generated one.
-    """
-
-    def __init__(self, llm: Any) -> None:
-        self.llm = llm
-        self.prompt = 0
-        self.sampled = 0
-        self._sample = llm.sample
-        llm.sample = self._counting_sample
-
-    def _counting_sample(self, *args: Any, **kwargs: Any) -> Any:
-        if self.sampled == 0:
-            self.prompt = int(self.llm.n_tokens)
-        self.sampled += 1
-        return self._sample(*args, **kwargs)
-
-    def detach(self) -> None:
-        with contextlib.suppress(AttributeError):
-            del self.llm.sample
+            prompt_tokens=done.prompt_tokens, completion_tokens=completion, ttft_s=done.ttft_s,
+            tokens_per_s=(completion - 1) / done.generating_s if completion > 1 and done.generating_s > 0 else None,
+            total_s=done.total_s, peak_rss_bytes=peak_rss_bytes())
+        self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
+                             metrics=metrics))
 
 
 def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:

@@ -1,10 +1,10 @@
-"""Conversation history and the model library, kept in one SQLite file.
+"""Conversation history, document-task runs and the model library, kept in one SQLite file.
 
 Qt-free on purpose: the CLI, the tests and the UI's worker threads all use the same store.
 """
 
 from app.history.database import Database, open_database
-from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord
+from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord, TaskRunRecord
 from app.history.store import HistoryStore
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "LoadRecordData",
     "MessageRecord",
     "ModelRecord",
+    "TaskRunRecord",
     "open_database",
 ]

@@ -24,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("system", "user", "assistant")
 FINISH_REASONS = ("stop", "length", "cancelled", "interrupted", "error")
+TASKS = ("summarize", "translate", "classify")
+TASK_RUN_STATUSES = ("running", "done", "cancelled", "failed", "interrupted")
 
 # Named constraints let Alembic's batch mode find and drop them when SQLite tables are rebuilt.
 NAMING_CONVENTION = {
@@ -155,3 +157,41 @@ class NetworkRequest(Base):
     purpose: Mapped[str] = mapped_column(Text)
     status: Mapped[int]
     bytes: Mapped[int]
+
+
+class TaskRun(Base):
+    """One Summarize, Translate or Classify run on a document: what went in, what came out, and how it ran.
+
+    The input is identified by name, size and SHA-256 of its text, so a run stays recognisable even when
+    the person chose not to keep the text itself (``input_text`` is then NULL).
+    """
+
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        CheckConstraint("task IN ('summarize', 'translate', 'classify')", name="task"),
+        CheckConstraint(
+            "status IN ('running', 'done', 'cancelled', 'failed', 'interrupted')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None]
+    task: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # No CHECK on the kind: a new document format must not need a migration.
+    input_name: Mapped[str] = mapped_column(Text)
+    input_kind: Mapped[str] = mapped_column(Text)
+    input_bytes: Mapped[int]
+    input_sha256: Mapped[str] = mapped_column(Text)
+    input_text: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # No foreign key, as for conversations: removing a model must not touch the runs made with it.
+    model_name: Mapped[str | None] = mapped_column(Text)
+    model_path: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None]

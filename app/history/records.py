@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.history.models import Conversation, LibraryModel, LoadRecord, Message
+from app.history.models import Conversation, LibraryModel, LoadRecord, Message, TaskRun
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,48 @@ class LoadRecordData:
     def of(cls, row: LoadRecord) -> LoadRecordData:
         return cls(id=row.id, model_path=row.model_path, created_at=row.created_at, plan=dict(row.plan),
                    estimate=dict(row.estimate), measured=dict(row.measured), tokens_per_s=row.tokens_per_s)
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    id: int
+    created_at: datetime
+    finished_at: datetime | None
+    task: str
+    status: str
+    parameters: dict[str, Any]
+    input_name: str
+    input_kind: str
+    input_bytes: int
+    input_sha256: str
+    input_text: str | None  # None when the person turned "save document text" off
+    output: str
+    result: dict[str, Any]
+    model_name: str | None
+    model_path: str | None
+    metrics: dict[str, Any]
+    error: str | None
+    deleted_at: datetime | None
+
+    @classmethod
+    def of(cls, row: TaskRun) -> TaskRunRecord:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            task=row.task,
+            status=row.status,
+            parameters=dict(row.parameters),
+            input_name=row.input_name,
+            input_kind=row.input_kind,
+            input_bytes=row.input_bytes,
+            input_sha256=row.input_sha256,
+            input_text=row.input_text,
+            output=row.output,
+            result=dict(row.result),
+            model_name=row.model_name,
+            model_path=row.model_path,
+            metrics=dict(row.metrics),
+            error=row.error,
+            deleted_at=row.deleted_at,
+        )

@@ -1,4 +1,4 @@
-"""Every read and write of conversations, messages and the model library.
+"""Every read and write of conversations, messages, document-task runs and the model library.
 
 Each method is one short transaction returning frozen records, so any thread may call any method and
 keep what it gets back; no session or ORM object ever leaves this module.
@@ -20,15 +20,18 @@ from app.history.database import Database
 from app.history.models import (
     FINISH_REASONS,
     ROLES,
+    TASK_RUN_STATUSES,
+    TASKS,
     Base,
     Conversation,
     LibraryModel,
     LoadRecord,
     Message,
     NetworkRequest,
+    TaskRun,
     utc_now,
 )
-from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord
+from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord, TaskRunRecord
 from app.network import RequestRecord
 
 RowT = TypeVar("RowT", bound=Base)
@@ -129,7 +132,7 @@ class HistoryStore:
             _conversation(session, conversation_id).deleted_at = None
 
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
-        """Hard-delete conversations soft-deleted at least ``older_than`` ago; returns how many."""
+        """Hard-delete conversations and task runs soft-deleted at least ``older_than`` ago; returns how many."""
         cutoff = utc_now() - older_than
         with self._db.session() as session:
             ids = list(
@@ -142,7 +145,12 @@ class HistoryStore:
             if ids:
                 # The foreign key's ON DELETE CASCADE takes the messages with them.
                 session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
-            return len(ids)
+            run_ids = list(
+                session.scalars(select(TaskRun.id).where(TaskRun.deleted_at.is_not(None), TaskRun.deleted_at <= cutoff))
+            )
+            if run_ids:
+                session.execute(delete(TaskRun).where(TaskRun.id.in_(run_ids)))
+            return len(ids) + len(run_ids)
 
     # messages
 
@@ -249,6 +257,114 @@ class HistoryStore:
             )
             if ids:
                 session.execute(update(Message).where(Message.id.in_(ids)).values(finish_reason="interrupted"))
+            return len(ids)
+
+    # document-task runs
+
+    def start_task_run(
+        self,
+        task: str,
+        *,
+        parameters: dict[str, Any],
+        input_name: str,
+        input_kind: str,
+        input_bytes: int,
+        input_sha256: str,
+        input_text: str | None,
+        model_name: str | None,
+        model_path: str | None,
+    ) -> int:
+        """Record a run as it starts, so one cut short by a crash still shows up (as interrupted) later.
+
+        ``input_text`` is None when the person chose not to keep document text; the name, size and hash
+        still say which document it was. Returns the run's id for ``finish_task_run``.
+        """
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}")
+        with self._db.session() as session:
+            row = TaskRun(
+                created_at=_stamp(),
+                task=task,
+                status="running",
+                parameters=dict(parameters),
+                input_name=input_name,
+                input_kind=input_kind,
+                input_bytes=input_bytes,
+                input_sha256=input_sha256,
+                input_text=input_text,
+                output="",
+                result={},
+                model_name=model_name,
+                model_path=model_path,
+                metrics={},
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def finish_task_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        output: str,
+        result: dict[str, Any],
+        metrics: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Close a run with its outcome; a cancelled or failed run keeps whatever output it had by then."""
+        if status not in TASK_RUN_STATUSES or status == "running":
+            raise ValueError(f"a task run cannot finish as {status!r}")
+        with self._db.session() as session:
+            row = _task_run(session, run_id)
+            row.status = status
+            row.finished_at = _stamp()
+            row.output = output
+            row.result = dict(result)
+            row.metrics = dict(metrics)
+            row.error = error
+
+    def task_runs(self, limit: int = 200, task: str | None = None) -> list[TaskRunRecord]:
+        """Newest first, optionally of one task; soft-deleted runs are hidden while their Undo is on offer."""
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}")
+        query = (
+            select(TaskRun)
+            .where(TaskRun.deleted_at.is_(None))
+            .order_by(TaskRun.created_at.desc(), TaskRun.id.desc())
+            .limit(limit)
+        )
+        if task is not None:
+            query = query.where(TaskRun.task == task)
+        with self._db.session(write=False) as session:
+            return [TaskRunRecord.of(row) for row in session.scalars(query)]
+
+    def get_task_run(self, run_id: int) -> TaskRunRecord:
+        """Soft-deleted runs are still returned: only a purge makes one missing."""
+        with self._db.session(write=False) as session:
+            return TaskRunRecord.of(_task_run(session, run_id))
+
+    def delete_task_run(self, run_id: int) -> None:
+        """Soft delete, so the UI can offer Undo; ``purge_deleted`` removes it for good later."""
+        with self._db.session() as session:
+            row = _task_run(session, run_id)
+            if row.deleted_at is None:
+                row.deleted_at = _stamp()
+
+    def restore_task_run(self, run_id: int) -> None:
+        with self._db.session() as session:
+            _task_run(session, run_id).deleted_at = None
+
+    def mark_unfinished_task_runs_as_interrupted(self) -> int:
+        """Close off runs still going when the app last stopped; returns how many.
+
+        ``finished_at`` stays empty: when such a run really stopped is not known, and a made-up time would
+        show a wrong duration.
+        """
+        with self._db.session() as session:
+            ids = list(session.scalars(select(TaskRun.id).where(TaskRun.status == "running")))
+            if ids:
+                session.execute(update(TaskRun).where(TaskRun.id.in_(ids)).values(status="interrupted"))
             return len(ids)
 
     # model library
@@ -363,6 +479,10 @@ def _get(session: Session, kind: type[RowT], row_id: int, missing: str) -> RowT:
 
 def _conversation(session: Session, conversation_id: int) -> Conversation:
     return _get(session, Conversation, conversation_id, "That conversation no longer exists.")
+
+
+def _task_run(session: Session, run_id: int) -> TaskRun:
+    return _get(session, TaskRun, run_id, "That task run no longer exists.")
 
 
 def _check_finish_reason(finish_reason: str | None) -> None:

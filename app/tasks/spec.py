@@ -1,0 +1,187 @@
+"""What a task run is asked to do, and what it gives back: plain picklable dataclasses that travel over the
+engine pipe and are saved in history as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+LANGUAGES = (
+    "English", "Spanish", "French", "German", "Italian", "Portuguese", "Dutch", "Polish", "Swedish", "Danish",
+    "Norwegian", "Finnish", "Czech", "Greek", "Turkish", "Russian", "Ukrainian", "Arabic", "Hebrew", "Hindi",
+    "Chinese", "Japanese", "Korean", "Vietnamese", "Indonesian",
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One paragraph of the input and where it is, so results can point back to it."""
+
+    text: str
+    page: int | None = None
+    heading: str | None = None
+
+
+class Located(Protocol):
+    """A passage, or a document's paragraph: anything that knows its page and section."""
+
+    @property
+    def page(self) -> int | None: ...
+
+    @property
+    def heading(self) -> str | None: ...
+
+
+def span_location(passages: Sequence[Located], first: int, last: int) -> str:
+    """Plain words for passages ``first..last``: pages when the format has them, else sections, else
+    paragraph numbers."""
+    span = passages[first:last + 1]
+    pages = [p.page for p in span if p.page is not None]
+    if pages:
+        low, high = min(pages), max(pages)
+        return f"page {low}" if low == high else f"pages {low}–{high}"
+    headings = list(dict.fromkeys(p.heading for p in span if p.heading))
+    if len(headings) == 1:
+        return f"section “{headings[0]}”"
+    if headings:
+        return f"sections “{headings[0]}” to “{headings[-1]}”"
+    return f"paragraph {first + 1}" if first == last else f"paragraphs {first + 1}–{last + 1}"
+
+
+@dataclass(frozen=True)
+class Summarize:
+    length: str = "points"  # "short", "points" or "detailed"
+    focus: str = ""
+
+
+@dataclass(frozen=True)
+class Translate:
+    target: str
+    source: str | None = None  # None: detected
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Classify:
+    labels: tuple[Label, ...]
+    multi: bool = False
+
+
+TaskKind = Summarize | Translate | Classify
+
+
+def task_name(kind: TaskKind) -> str:
+    return {Summarize: "summarize", Translate: "translate", Classify: "classify"}[type(kind)]
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """``passages`` is the document (summarize, translate) or the texts to classify, one per passage."""
+
+    kind: TaskKind
+    passages: tuple[Passage, ...]
+    title: str = "the document"
+    max_output_tokens: int | None = None  # per model call; None: chosen from the context window
+    temperature: float = 0.2
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One chunk of the document and what the model made of it."""
+
+    index: int  # 1-based
+    location: str
+    first_passage: int
+    last_passage: int
+    tokens: int
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class KeyPoint:
+    text: str
+    part: int  # index of the Part it came from
+    location: str
+
+
+@dataclass(frozen=True)
+class ClassifiedText:
+    input: str
+    labels: tuple[str, ...]
+    confidence: dict[str, float]  # every label, summing to 1
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "labels": list(self.labels), "confidence": self.confidence,
+                "truncated": self.truncated}
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: str
+    text: str
+    finish_reason: str  # "done" or "cancelled"
+    parts: tuple[Part, ...] = ()
+    points: tuple[KeyPoint, ...] = ()
+    rows: tuple[ClassifiedText, ...] = ()
+    document_tokens: int = 0
+    covered_tokens: int = 0  # the document tokens whose part was read before the run ended
+    chunks: int = 0
+    levels: int = 0
+    model_tokens_processed: int = 0  # every prompt token the model read, instructions included
+    generated_tokens: int = 0
+    source_language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["rows"] = [row.to_dict() for row in self.rows]
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a document will be read by one model: the answer to "can it do this in one pass?"."""
+
+    document_tokens: int
+    chunks: int
+    context_length: int
+    chunk_budget: int
+    model_calls: int  # expected, reduce steps included
+    prompt_tokens: int  # expected tokens read, instructions included
+    output_tokens: int  # expected tokens written (an upper bound)
+
+    @property
+    def one_pass(self) -> bool:
+        return self.chunks <= 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  # 1-based, the model call now running
+    total: int  # expected calls; may grow when a summary needs another level
+    stage: str  # "map", "combine", "final", "translate", "detect", "classify"
+    label: str  # for people: "Reading part 3 of 12 (pages 5–7)"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_s: float = 0.0
+    tokens_per_s: float | None = None
+    peak_rss_bytes: int = 0
+    calls: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+LENGTH_WORDS = {"short": "One paragraph", "points": "Key points", "detailed": "Detailed"}
