@@ -447,3 +447,11 @@ def test_a_model_with_its_own_chat_template(test_model_path: Path, tmp_path: Pat
         assert labels.result is not None and labels.result.rows[0].labels[0] in {label.name for label in LABELS}
     finally:
         engine.shutdown()
+
+
+def test_long_section_headings_still_fit_the_window(tiny: LlamaModel) -> None:
+    passages = tuple(Passage(STORY * 2, heading=f"Chapter {i}: the garden, the storm and the long way back home")
+                     for i in range(30))
+    result, _, parts = run(tiny, TaskInput(Summarize("points"), passages, title="Garden report 2024"))
+    assert result.finish_reason == "done" and len(parts) > 1
+    assert parts[0].location.startswith("sections “Chapter 0: the garden") and "…" in parts[0].location

@@ -67,7 +67,7 @@ class BackgroundOp(QObject):
             elif not isinstance(error, HearthError):
                 log.error("background operation failed", exc_info=error)
         finally:
-            QTimer.singleShot(0, self._release)
+            QTimer.singleShot(0, self, self._release)
 
     def _release(self) -> None:
         self._call = self._on_success = self._on_failure = None  # type: ignore[assignment]  # no cycles left

@@ -14,6 +14,8 @@ from app.chat import ChatRunner
 from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.engine import protocol as p
+from app.tasks import session as tasks
+from app.tasks.session import TaskSession
 
 
 class EngineBridge(QObject):
@@ -30,6 +32,8 @@ class EngineBridge(QObject):
     answerDelta = Signal(int, int, str)  # conversation id, message id, text so far
     contextNotice = Signal(object)  # chat.ContextNotice
     answerFinished = Signal(object)  # chat.AnswerFinished
+    taskPlanned = Signal(int, object)  # request id, tasks.spec.Plan
+    planFailed = Signal(int, str)  # request id, message for people
 
     def __init__(self, engine: EngineClient, runner: ChatRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +55,10 @@ class EngineBridge(QObject):
             self.modelUnloaded.emit()
         elif isinstance(event, p.Failed) and event.request_id is None:
             self.engineFailed.emit(event)
+        elif isinstance(event, p.TaskPlanned):
+            self.taskPlanned.emit(event.request_id, event.plan)
+        elif isinstance(event, p.Failed) and event.during in ("plan", "plantask"):  # "plantask": an internal error
+            self.planFailed.emit(event.request_id, event.message)
         elif isinstance(event, p.WorkerExited):
             self.workerExited.emit(event)
         elif isinstance(event, chat.AnswerStarted):
@@ -77,3 +85,33 @@ class DownloadBridge(QObject):
     @Slot(object)
     def _dispatch(self, event: object) -> None:
         self.jobChanged.emit(event)
+
+
+class TaskBridge(QObject):
+    """Task run events arrive on the engine's reader thread (the session relays them); re-emitted here on the
+    GUI thread, in the order they happened."""
+
+    _relay = Signal(object)
+    runStarted = Signal(int)  # run id
+    runProgress = Signal(int, object)  # run id, tasks.spec.Progress
+    runText = Signal(int, str)  # run id, the text of the model call now running, so far
+    runPart = Signal(int, object, object)  # run id, Part or None, ClassifiedText or None
+    runEnded = Signal(object)  # tasks.session.RunEnded
+
+    def __init__(self, session: TaskSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._relay.connect(self._dispatch)
+        session.subscribe(self._relay.emit)
+
+    @Slot(object)
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, tasks.RunStarted):
+            self.runStarted.emit(event.run_id)
+        elif isinstance(event, tasks.RunProgress):
+            self.runProgress.emit(event.run_id, event.progress)
+        elif isinstance(event, tasks.RunText):
+            self.runText.emit(event.run_id, event.text)
+        elif isinstance(event, tasks.RunPart):
+            self.runPart.emit(event.run_id, event.part, event.row)
+        elif isinstance(event, tasks.RunEnded):
+            self.runEnded.emit(event)

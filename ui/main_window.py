@@ -1,4 +1,4 @@
-"""The main window: sidebar (chats and models), the chat page and the library page.
+"""The main window: sidebar (chats and models), the chat, library, discover and tasks pages.
 
 It wires views to the core: every database or file call goes through ``BackgroundOp``, every model call
 through the engine client, and results come back as signals. Nothing here waits.
@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QButtonGroup,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -52,7 +53,7 @@ from app.settings import GenerationSettings, Settings
 from app.tasks.session import TaskSession
 from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
-from ui.bridge import DownloadBridge, EngineBridge
+from ui.bridge import DownloadBridge, EngineBridge, TaskBridge
 from ui.chat_view import ChatView
 from ui.collector import GuiThreadCollector
 from ui.discover_view import DiscoverView
@@ -61,10 +62,13 @@ from ui.model_bar import ModelBar
 from ui.privacy_dialog import PrivacyDialog
 from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
 from ui.settings_dialog import ConversationSettingsDialog
+from ui.tasks_view import TasksView
 
 log = logging.getLogger(__name__)
 
 UNDO_SECONDS = 10
+PAGES = ("Chats", "Models", "Discover", "Tasks")
+TASKS_PAGE = 3
 
 
 @dataclass
@@ -110,6 +114,7 @@ class MainWindow(QMainWindow):
         self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
         self.bridge = EngineBridge(self.engine, self.runner, self)
+        self.task_bridge = TaskBridge(services.tasks, self)
         self._build()
         self._connect()
         self._build_menus()
@@ -134,16 +139,16 @@ class MainWindow(QMainWindow):
         brand = QLabel("Hearth")
         brand.setObjectName("brand")
         side.addWidget(brand)
-        nav = QHBoxLayout()
-        self.chats_tab = QPushButton("Chats")
-        self.models_tab = QPushButton("Models")
-        self.discover_tab = QPushButton("Discover")
+        nav = QGridLayout()
+        nav.setSpacing(6)
+        self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab = (QPushButton(name) for name in PAGES)
         self.nav_group = QButtonGroup(self)
-        for i, button in enumerate((self.chats_tab, self.models_tab, self.discover_tab)):
+        for i, button in enumerate((self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab)):
             button.setCheckable(True)
             button.setObjectName("navButton")
+            button.setToolTip(f"{PAGES[i]} (Ctrl+{i + 1})")
             self.nav_group.addButton(button, i)
-            nav.addWidget(button)
+            nav.addWidget(button, i // 2, i % 2)
         self.chats_tab.setChecked(True)
         side.addLayout(nav)
         self.new_chat_button = QPushButton("+  New chat")
@@ -180,6 +185,11 @@ class MainWindow(QMainWindow):
         if self.services.catalog is not None:
             self.discover_view.set_catalog(list(self.services.catalog.entries()))
         self.stack.addWidget(self.discover_view)
+        self.tasks_view = TasksView(
+            store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
+            settings_file=self.services.paths.settings_file, library_model=self.library_model,
+            engine_bridge=self.bridge, task_bridge=self.task_bridge)
+        self.stack.addWidget(self.tasks_view)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -195,6 +205,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
+        self.tasks_view.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
+        self.tasks_view.chatRequested.connect(self.chat_about)
         self.new_chat_button.clicked.connect(self.new_conversation)
         self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
         self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
@@ -256,18 +268,35 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         chat_menu = self.menuBar().addMenu("&Chat")
         self._action(chat_menu, "&Load the chosen model", "Ctrl+L", self._load_selected)
-        self._action(chat_menu, "&Stop the answer", "Esc", self.stop_answer)
+        self.stop_action = self._action(chat_menu, "&Stop the answer", "Esc", self.stop_answer)
         self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", self.regenerate)
         self._action(chat_menu, "Conversation &settings…", "Ctrl+,", self.edit_settings)
         chat_menu.addSeparator()
         self._action(chat_menu, "Re&name conversation…", "F2", self.rename_current)
         self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, self.delete_current,
                      widget_only=self.conversation_list)
+        tasks_menu = self.menuBar().addMenu("&Tasks")
+        t = self.tasks_view
+        self._action(tasks_menu, "&Open a document…", QKeySequence.StandardKey.Open, self._open_task_document)
+        # These act on the Tasks page only; elsewhere they are off, so Esc and Ctrl+Enter keep their usual jobs.
+        self.task_actions = [
+            self._action(tasks_menu, "&Run the task", "Ctrl+Return", t.run),
+            self._action(tasks_menu, "&Cancel the task", "Esc", t.cancel),
+            self._action(tasks_menu, "&Copy the result", "Ctrl+Shift+C", t.copy_result),
+            self._action(tasks_menu, "&Save the result as…", "Ctrl+Shift+S", t.save_result_as),
+            self._action(tasks_menu, "Open the result in a c&hat", None, t.open_in_chat),
+        ]
+        self.task_actions.append(QAction(self))
+        self.task_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
+        self.task_actions[-1].triggered.connect(t.run)
+        self.addAction(self.task_actions[-1])
+        view_menu = self.menuBar().addMenu("&View")
+        for i, name in enumerate(PAGES):
+            self._action(view_menu, f"&{name}", f"Ctrl+{i + 1}", lambda _checked=False, i=i: self._show_page(i))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Hearth", None, self._about)
-        QShortcut(QKeySequence("Ctrl+1"), self, lambda: self._show_page(0))
-        QShortcut(QKeySequence("Ctrl+2"), self, lambda: self._show_page(1))
-        QShortcut(QKeySequence("Ctrl+3"), self, lambda: self._show_page(2))
+        self.stack.currentChanged.connect(self._page_changed)
+        self._page_changed(self.stack.currentIndex())
 
     def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any, widget_only: QWidget | None = None) -> QAction:
         action = QAction(text, self)
@@ -283,6 +312,16 @@ class MainWindow(QMainWindow):
     def _show_page(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
         self.nav_group.button(index).setChecked(True)
+
+    def _page_changed(self, index: int) -> None:
+        on_tasks = index == TASKS_PAGE
+        for action in self.task_actions:
+            action.setEnabled(on_tasks)
+        self.stop_action.setEnabled(not on_tasks)
+
+    def _open_task_document(self) -> None:
+        self._show_page(TASKS_PAGE)
+        self.tasks_view.choose_file()
 
     # --- errors ---
 
@@ -446,6 +485,23 @@ class MainWindow(QMainWindow):
         else:
             self._start_send(pending.conversation_id, pending.text)
 
+    def chat_about(self, text: str) -> None:
+        """A new conversation that starts with ``text`` (a task's result), sent as if typed: the model answers
+        it, so the conversation goes on as any other (some chat templates refuse two user turns in a row)."""
+        if self.runner.busy or self._pending is not None:
+            self._show_page(0)
+            self.show_error(HearthError("Wait for the current answer to finish, then open the result in a chat."))
+            return
+        if self._model_to_load() is None and self.engine.loaded is None:
+            self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, or open Models "
+                                        "on the left."))
+            return
+        self.current = None
+        self.conversation_list.clearSelection()
+        self.chat_view.show_empty("")
+        self._show_page(0)
+        self.send(text)
+
     def stop_answer(self) -> None:
         """Stop the answer; a message still waiting for its model goes back into the box instead."""
         pending, self._pending = self._pending, None
@@ -455,11 +511,13 @@ class MainWindow(QMainWindow):
             return
         self.runner.stop()
 
-    def _drop_pending(self) -> None:
+    def _drop_pending(self, reason: str | None = None) -> None:
+        """The model will not load: what waited for it (a message, a task run) goes back to the person."""
         pending, self._pending = self._pending, None
         self.chat_view.set_busy(self.runner.busy)
         if pending is not None:
             self.chat_view.restore_draft(pending.text)
+        self.tasks_view.pending_dropped(reason)
 
     def _start_send(self, conversation_id: int, text: str) -> None:
         self.chat_view.set_busy(True)
@@ -600,21 +658,27 @@ class MainWindow(QMainWindow):
         if record is not None and self._loading is None:
             self.load_model(record)
 
-    def load_model(self, record: ModelRecord) -> None:
-        if self.runner.busy:
-            self.show_error(HearthError("Stop the current answer before loading another model."))
+    def load_model(self, record: ModelRecord, context_length: int | None = None) -> None:
+        """Check that ``record`` fits, ask when it is tight, and load it with ``context_length`` (default: the
+        current conversation's)."""
+        if self.runner.busy or self.services.tasks.busy:
+            busy = "Stop the current answer" if self.runner.busy else "Cancel the running task"
+            self._drop_pending(f"{busy} before loading another model.")
+            self.show_error(HearthError(f"{busy} before loading another model."))
             return
         if not Path(record.path).is_file():
-            self._drop_pending()
-            self.show_error(HearthError(f"The file of “{record.name}” is no longer at {record.path}. "
-                                        "Remove it from the library and add it again."))
+            missing = (f"The file of “{record.name}” is no longer at {record.path}. Remove it from the library and "
+                       "add it again.")
+            self._drop_pending(missing)
+            self.show_error(HearthError(missing))
             return
         self._loading = record
         self.chat_view.show_banner("")
         self.settings.last_model_id = record.id
         self._save_settings()
         self.model_bar.checking(record.name)
-        context = self._current_settings().context_length
+        for_conversation = context_length is None
+        context = self._current_settings().context_length if context_length is None else context_length
         machine, gpu_layers = self.services.machine, self.settings.gpu_layers
 
         def check() -> Assessment:
@@ -622,17 +686,18 @@ class MainWindow(QMainWindow):
                           records=self.store.load_records(), baseline=self._worker_baseline)
 
         def failed(error: BaseException) -> None:
-            self._load_abandoned()
+            self._load_abandoned(str(error) if isinstance(error, HearthError) else None)
             self.show_error(error)
 
-        BackgroundOp(self, check).success(lambda a: self._confirm_and_load(record, a)).failure(failed).run()
+        BackgroundOp(self, check).success(lambda a: self._confirm_and_load(record, a, for_conversation)) \
+            .failure(failed).run()
 
-    def _confirm_and_load(self, record: ModelRecord, assessment: Assessment) -> None:
+    def _confirm_and_load(self, record: ModelRecord, assessment: Assessment, for_conversation: bool = True) -> None:
         """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
         result = assessment.forecast
         plan = result.plan
         if result.verdict is Verdict.UNSUPPORTED:
-            self._load_abandoned()
+            self._load_abandoned(f"{result.verdict.value}. {result.reason}")
             self.show_error(HearthError(f"{result.verdict.value}. {result.reason}"))
             return
         if assessment.needs_confirmation:
@@ -648,7 +713,8 @@ class MainWindow(QMainWindow):
             clicked = box.clickedButton()
             if fit is not None and clicked is fit_button:
                 plan = fit
-                self._use_context(fit.context_length)
+                if for_conversation:
+                    self._use_context(fit.context_length)
             elif clicked is not anyway:
                 self._load_abandoned()
                 return
@@ -664,14 +730,15 @@ class MainWindow(QMainWindow):
         BackgroundOp(self, self.store.update_conversation, self.current.id, settings=chosen.to_dict()) \
             .failure(self.show_error).run()
 
-    def _load_abandoned(self) -> None:
+    def _load_abandoned(self, reason: str | None = None) -> None:
         self._loading = None
         self.model_bar.not_loaded()
-        self._drop_pending()
+        self._drop_pending(reason)
 
     def _unload(self) -> None:
-        if self.runner.busy:
-            self.show_error(HearthError("Stop the current answer before unloading the model."))
+        if self.runner.busy or self.services.tasks.busy:
+            self.show_error(HearthError("Stop the current answer before unloading the model." if self.runner.busy
+                                        else "Cancel the running task before unloading the model."))
             return
         self.engine.unload()
 
@@ -702,7 +769,7 @@ class MainWindow(QMainWindow):
         if event.during == "load":
             self._loading = None
             self.model_bar.not_loaded("Not loaded")
-            self._drop_pending()
+            self._drop_pending(event.message)
         self.show_error(HearthError(event.message))
 
     def _worker_exited(self, event: p.WorkerExited) -> None:
@@ -710,7 +777,7 @@ class MainWindow(QMainWindow):
             return
         self._loading = None
         self.model_bar.not_loaded("The engine stopped. Load a model to continue.")
-        self._drop_pending()
+        self._drop_pending(event.message)
         self.chat_view.set_busy(False)
         self.show_error(HearthError(event.message))
 
@@ -936,6 +1003,7 @@ class MainWindow(QMainWindow):
         """Save a streaming answer, stop the worker in order, and let background saves finish."""
         self._closing = True
         self.hide()
+        self.tasks_view.shutdown()
         for cancel in self._import_cancels:
             cancel.set()  # a half-copied model is removed; the import can be done again
         self.services.downloads.shutdown()  # partial downloads stay and continue next time

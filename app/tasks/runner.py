@@ -20,6 +20,7 @@ from app.errors import ContextTooSmallError, HearthError
 from app.tasks import chunking, prompts
 from app.tasks.chunking import Chunk
 from app.tasks.spec import (
+    HEADING_CHARS,
     LANGUAGES,
     ClassifiedText,
     Classify,
@@ -80,8 +81,13 @@ class LabelsError(HearthError):
 # --- budgets: shared by the plan shown before a run and the run itself ---
 
 
+# As long as a location can be (two headings cut at HEADING_CHARS), in ordinary words.
+_LONGEST_HEADING = ("Wording of an ordinary heading " * 2)[:HEADING_CHARS]
+_LONGEST_LOCATION = f"sections “{_LONGEST_HEADING}” to “{_LONGEST_HEADING}”"
+
+
 def _overhead(model: Model, prompt_set: prompts.PromptSet, stage: str, **values: str) -> int:
-    filled = {"text": "", "location": "pages 100–200", "title": "", "focus": "", **values}
+    filled = {"text": "", "location": _LONGEST_LOCATION, "title": "", "focus": "", **values}
     return len(model.tokenize(prompt_set.system + prompt_set.user(stage, **filled))) + TEMPLATE_MARGIN
 
 

@@ -34,6 +34,14 @@ class Located(Protocol):
     def heading(self) -> str | None: ...
 
 
+HEADING_CHARS = 40  # a location names at most this much of a heading, so it has a known cost in a prompt
+
+
+def _short(heading: str) -> str:
+    heading = " ".join(heading.split())
+    return heading if len(heading) <= HEADING_CHARS else heading[:HEADING_CHARS - 1].rstrip() + "…"
+
+
 def span_location(passages: Sequence[Located], first: int, last: int) -> str:
     """Plain words for passages ``first..last``: pages when the format has them, else sections, else
     paragraph numbers."""
@@ -42,7 +50,7 @@ def span_location(passages: Sequence[Located], first: int, last: int) -> str:
     if pages:
         low, high = min(pages), max(pages)
         return f"page {low}" if low == high else f"pages {low}–{high}"
-    headings = list(dict.fromkeys(p.heading for p in span if p.heading))
+    headings = list(dict.fromkeys(_short(p.heading) for p in span if p.heading))
     if len(headings) == 1:
         return f"section “{headings[0]}”"
     if headings:

@@ -1,0 +1,312 @@
+"""Qt item models for the Tasks page (recent runs, classification results), and the words it shows for a
+run: what it read, how, and how long it took."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from app.documents import PASTED_NAME, Document
+from app.history import TaskRunRecord
+from app.tasks.estimate import duration_words
+from app.tasks.spec import (
+    LENGTH_WORDS,
+    ClassifiedText,
+    Classify,
+    KeyPoint,
+    Part,
+    Plan,
+    TaskInput,
+    TaskResult,
+    Translate,
+)
+from app.units import format_bytes
+from ui.qt_models import RecordRole
+
+Index = QModelIndex | QPersistentModelIndex
+
+TYPED_NAME = "Typed texts"  # what history calls texts to classify written in the box
+TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}
+STATUS_WORDS = {"running": "running", "done": "done", "cancelled": "stopped", "failed": "failed",
+                "interrupted": "interrupted"}
+KIND_WORDS = {"pdf": "PDF", "docx": "Word document", "html": "Web page", "md": "Markdown", "txt": "Text",
+              "pasted": "Pasted text"}
+STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
+
+
+def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
+    """A saved result (``TaskResult.to_dict()``) back as a ``TaskResult``; None when nothing was saved (a run
+    cut off by a crash of the app)."""
+    if not data:
+        return None
+    parts = tuple(Part(int(p["index"]), str(p["location"]), int(p["first_passage"]), int(p["last_passage"]),
+                       int(p.get("tokens", 0)), str(p.get("output", ""))) for p in data.get("parts", ()))
+    points = tuple(KeyPoint(str(k["text"]), int(k["part"]), str(k["location"])) for k in data.get("points", ()))
+    rows = tuple(ClassifiedText(str(r["input"]), tuple(r.get("labels", ())), dict(r.get("confidence", {})),
+                                bool(r.get("truncated", False))) for r in data.get("rows", ()))
+    return TaskResult(task=str(data.get("task", task)), text=str(data.get("text", "")),
+                      finish_reason=str(data.get("finish_reason", "cancelled")), parts=parts, points=points,
+                      rows=rows, document_tokens=int(data.get("document_tokens", 0)),
+                      covered_tokens=int(data.get("covered_tokens", 0)), chunks=int(data.get("chunks", 0)),
+                      levels=int(data.get("levels", 0)),
+                      model_tokens_processed=int(data.get("model_tokens_processed", 0)),
+                      generated_tokens=int(data.get("generated_tokens", 0)),
+                      source_language=data.get("source_language"))
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = None) -> str:
+    """"Read all 38 pages (21,400 of 21,400 tokens) in 9 parts, 2 levels · 23,900 tokens processed · 1m 40s ·
+    14 tokens/s · peak memory 2.1 GB". ``whole`` names the input when it is known ("38 pages")."""
+    m = record.metrics
+    pieces: list[str] = []
+    if record.task == "classify":
+        pieces.append(f"Labelled {plural(len(result.rows), 'text')}")
+    elif result.document_tokens and result.covered_tokens:
+        tokens = f"{result.covered_tokens:,} of {result.document_tokens:,} tokens"
+        verb = "Read" if record.task == "summarize" else "Translated"
+        if result.covered_tokens >= result.document_tokens:
+            what = f"{verb} all {whole} ({tokens})" if whole else f"{verb} all of it ({tokens})"
+        else:
+            what = f"{verb} {tokens}"
+        if result.chunks <= 1:
+            what += " in one pass"
+        elif len(result.parts) >= result.chunks:
+            what += f" in {plural(result.chunks, 'part')}"
+        else:
+            what += f", {len(result.parts)} of {result.chunks} parts"
+        if record.task == "summarize" and result.levels > 1:
+            what += f", {result.levels} levels"
+        if result.source_language:
+            what += f" from {result.source_language}"
+        pieces.append(what)
+    processed = m.get("model_tokens_processed") or result.model_tokens_processed
+    if processed:
+        pieces.append(f"{processed:,} tokens processed")
+    if m.get("total_s"):
+        pieces.append(duration(float(m["total_s"])))
+    if m.get("tokens_per_s"):
+        pieces.append(f"{float(m['tokens_per_s']):,.0f} tokens/s" if m["tokens_per_s"] >= 10 else
+                      f"{float(m['tokens_per_s']):.1f} tokens/s")
+    if m.get("peak_rss_bytes"):
+        pieces.append(f"peak memory {format_bytes(int(m['peak_rss_bytes']))}")
+    return " · ".join(pieces)
+
+
+def input_words(name: str) -> str:
+    """A file by its name in quotes; text the person typed or pasted as what it is."""
+    return {PASTED_NAME: "the pasted text", TYPED_NAME: "the texts typed in"}.get(name, f"“{name}”")
+
+
+def run_title(record: TaskRunRecord) -> str:
+    """"Summary of “report.pdf”": what the run made, of what."""
+    made = TASK_WORDS.get(record.task, record.task.capitalize())
+    return f"{made} {'for' if record.task == 'classify' else 'of'} {input_words(record.input_name)}"
+
+
+def run_options(record: TaskRunRecord) -> str:
+    """The run's settings in words: "Key points · focus: the tenant's duties", "French to English"."""
+    parameters = record.parameters
+    if record.task == "summarize":
+        focus = str(parameters.get("focus") or "").strip()
+        words = LENGTH_WORDS.get(str(parameters.get("length")), "")
+        return words + (f" · focus: {focus}" if focus else "")
+    if record.task == "translate":
+        source = parameters.get("source") or record.result.get("source_language")
+        return f"{source} to {parameters.get('target')}" if source else f"into {parameters.get('target')}"
+    labels = [label.get("name", "") for label in parameters.get("labels", ()) if isinstance(label, dict)]
+    return ("Several labels each: " if parameters.get("multi") else "One label each: ") + ", ".join(labels)
+
+
+def verb_of(task: str) -> str:
+    """"Summarizing": what a task does while it runs."""
+    return {"summarize": "Summarizing", "translate": "Translating", "classify": "Labelling"}[task]
+
+
+def options_words(task: TaskInput) -> str:
+    """A task's settings in words, as ``run_options`` says them for a saved run."""
+    kind = task.kind
+    if isinstance(kind, Classify):
+        return ("Several labels each: " if kind.multi else "One label each: ") + ", ".join(
+            label.name for label in kind.labels)
+    if isinstance(kind, Translate):
+        return f"{kind.source} to {kind.target}" if kind.source else f"into {kind.target}"
+    return LENGTH_WORDS.get(kind.length, kind.length) + (f" · focus: {kind.focus}" if kind.focus else "")
+
+
+def title_of(document: Document) -> str:
+    """What the prompts call the document."""
+    return Path(document.name).stem if document.name != PASTED_NAME else "the text"
+
+
+def size_words(document: Document) -> str:
+    """"38 pages" for a PDF, "12 paragraphs" otherwise."""
+    if document.pages:
+        return plural(document.pages, "page")
+    return plural(len(document.paragraphs), "paragraph")
+
+
+def document_words(document: Document) -> str:
+    """"PDF · 38 pages · 2.1 MB"."""
+    return " · ".join((KIND_WORDS.get(document.kind, document.kind), size_words(document),
+                       format_bytes(document.size_bytes)))
+
+
+def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[float, float] | None) -> str:
+    """"38 pages · 21,400 tokens · Qwen2.5 3B reads it in 9 parts (12 model calls) · about 3–6 minutes"."""
+    calls = plural(plan.model_calls, "model call")
+    if task == "classify":
+        how = f"{model} labels them one by one ({calls})"
+    elif task == "translate":
+        how = f"{model} translates it in one pass" if plan.one_pass else \
+            f"{model} translates it in {plural(plan.chunks, 'part')}"
+        how += f" ({calls})" if plan.model_calls > 1 else ""
+    else:
+        how = f"{model} reads it in one pass" if plan.one_pass else \
+            f"{model} reads it in {plural(plan.chunks, 'part')} ({calls})"
+    pieces = [whole, f"{plan.document_tokens:,} tokens", how]
+    if seconds is not None:
+        pieces.append(duration_words(seconds))
+    return " · ".join(pieces)
+
+
+def status_notice(record: TaskRunRecord, result: TaskResult | None) -> tuple[str, str]:
+    """The line above a run that did not simply finish: (text, kind)."""
+    if record.status == "cancelled":
+        if record.task == "classify":
+            return f"Stopped after {plural(len(result.rows) if result else 0, 'text')}.", "info"
+        done = len(result.parts) if result else 0
+        return (f"Stopped after {done} of {plural(result.chunks, 'part')}." if result and result.chunks > 1
+                else "Stopped before the end."), "info"
+    if record.status == "failed":
+        return f"The task failed: {record.error or 'the model stopped with an error.'}", "error"
+    if record.status == "interrupted":
+        kept = " What was done before is shown." if result and (result.parts or result.rows) else \
+            " Nothing was kept."
+        return f"Interrupted: {record.error or 'Hearth stopped before the task finished.'}{kept}", "error"
+    if record.status == "running":
+        return "This task is still running.", "info"
+    return "", "info"
+
+
+class TaskRunListModel(QAbstractListModel):
+    """Recent task runs, newest first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[TaskRunRecord] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            when = item.created_at.astimezone()
+            return f"{run_title(item)}\n{when:%d %b, %H:%M} · {STATUS_WORDS.get(item.status, item.status)}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [run_title(item), run_options(item), f"Model: {item.model_name or 'unknown'}",
+                     f"Started {item.created_at.astimezone():%d %b %Y, %H:%M}",
+                     f"Status: {STATUS_WORDS.get(item.status, item.status)}"]
+            if item.error:
+                lines.append(item.error)
+            return "\n".join(lines)
+        if role == Qt.ItemDataRole.ForegroundRole and item.status in STATUS_COLORS:
+            return QColor(STATUS_COLORS[item.status])
+        if role == RecordRole:
+            return item
+        return None
+
+    def set_items(self, items: list[TaskRunRecord]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def row_of(self, run_id: int) -> int:
+        return next((i for i, r in enumerate(self._items) if r.id == run_id), -1)
+
+    def record(self, row: int) -> TaskRunRecord | None:
+        return self._items[row] if 0 <= row < len(self._items) else None
+
+    def remove(self, run_id: int) -> None:
+        row = self.row_of(run_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self.endRemoveRows()
+
+
+class ClassifiedModel(QAbstractTableModel):
+    """Classification results, filled row by row as the model labels them."""
+
+    HEADERS = ("Text", "Label", "Confidence")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[ClassifiedText] = []
+        self.multi = False
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return ("Text", "Labels" if self.multi else "Label", "Confidence")[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return " ".join(row.input.split())
+            if column == 1:
+                return ", ".join(row.labels) or "(none)"
+            return ", ".join(f"{row.confidence.get(label, 0.0):.0%}" for label in row.labels) or "–"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            ranked = sorted(row.confidence.items(), key=lambda item: -item[1])
+            lines = [f"{name}: {value:.1%}" for name, value in ranked]
+            if row.truncated:
+                lines.append("The text was too long for the model and was cut.")
+            return (row.input[:600] + "\n\n" if column == 0 else "") + "\n".join(lines)
+        if role == Qt.ItemDataRole.ForegroundRole and column == 1 and not row.labels:
+            return QColor("#85715e")
+        return None
+
+    def set_rows(self, rows: list[ClassifiedText] | tuple[ClassifiedText, ...], multi: bool) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.multi = multi
+        self.endResetModel()
+
+    def add_row(self, row: ClassifiedText) -> None:
+        self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
+        self._rows.append(row)
+        self.endInsertRows()
+
+    def rows(self) -> list[ClassifiedText]:
+        return list(self._rows)

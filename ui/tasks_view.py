@@ -1,0 +1,884 @@
+"""The Tasks page: summarize, translate or classify a document with a model on this computer.
+
+The page reads documents through ``BackgroundOp`` (parsing a PDF takes a child process), asks the engine
+how the chosen model would read the input (``plan_task``, debounced while the person edits), starts runs
+through the ``TaskSession`` (which saves every run in history) and follows them by the bridges' signals.
+When the chosen model is not the loaded one, the run waits for the window to load it, as a chat message
+does. Nothing here waits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.documents import document_from_text
+from app.engine import EngineClient, EngineState
+from app.engine import protocol as p
+from app.errors import HearthError
+from app.history import HistoryStore, ModelRecord, TaskRunRecord
+from app.model_check import Assessment
+from app.settings import Settings
+from app.tasks import export, inputs
+from app.tasks.estimate import estimate_seconds
+from app.tasks.session import RunEnded, Source, TaskSession
+from app.tasks.spec import (
+    ClassifiedText,
+    Classify,
+    Part,
+    Passage,
+    Plan,
+    Progress,
+    TaskInput,
+    TaskKind,
+    TaskResult,
+    Translate,
+    task_name,
+)
+from ui.background import BackgroundOp
+from ui.bridge import EngineBridge, TaskBridge
+from ui.qt_models import LibraryModel
+from ui.task_history import RunHistory
+from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, TaskOptions, TaskPicker, TextInput, local_files
+from ui.task_models import (
+    TYPED_NAME,
+    input_words,
+    metrics_line,
+    options_words,
+    plan_words,
+    plural,
+    result_from_dict,
+    run_options,
+    run_title,
+    size_words,
+    status_notice,
+    title_of,
+    verb_of,
+)
+from ui.task_results import ResultPanel
+
+log = logging.getLogger(__name__)
+
+PLAN_DELAY_MS = 300
+UNDO_SECONDS = 10
+RECENT_RUNS = 200
+SAVE_FILTERS = {"Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt", "Word document (*.docx)": ".docx"}
+EMPTY_OUTPUT = ("Choose what to do, give Hearth a document or some text, and press Run.\n\n"
+                "The result appears here. Everything stays on this computer.")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A run ready to go: the task, what history records of its input, and the input in words."""
+
+    task: TaskInput
+    source: Source
+    whole: str  # "38 pages", "12 paragraphs", "40 texts"
+    pages: int | None
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What the person has given, read off the widgets, for ``prepare`` to work on away from them."""
+
+    task: str
+    kind: TaskKind
+    file: InputFile | None
+    csv_rows: list[str] | None
+    text: str  # the text box, when no file is chosen
+    reading: str | None  # the name of a file still being read
+
+
+def prepare(ask: _Ask) -> _Prepared | str:
+    """The run the page would start, or why there is none (in words for the person)."""
+    if ask.reading:
+        return f"Reading “{ask.reading}”…"
+    kind = ask.kind
+    if isinstance(kind, Classify) and len(kind.labels) < 2:
+        return "Write at least two labels to choose from, one per line."
+    if isinstance(kind, Translate) and kind.source == kind.target:
+        return f"The text is already in {kind.target}: choose another language to translate it into."
+    file = ask.file
+    try:
+        if file is not None and file.document is None:
+            if not isinstance(kind, Classify):
+                return (f"“{file.path.name}” is a table: choose Classify to label its rows, or open a document to "
+                        f"{ask.task} it.")
+            if ask.csv_rows is None:
+                return "Choose the column that holds the texts."
+            return _rows(kind, ask.csv_rows, file.path.name, "csv")
+        if file is not None and file.document is not None:
+            document = file.document
+        else:
+            if not ask.text.strip():
+                return ("Write one text per line in the box, or open a CSV file." if isinstance(kind, Classify)
+                        else "Open a document, drop one here, or write or paste some text.")
+            if isinstance(kind, Classify):
+                return _rows(kind, inputs.rows_from_lines(ask.text), TYPED_NAME, "lines")
+            document = document_from_text(ask.text)
+        if isinstance(kind, Classify):
+            return _rows(kind, inputs.rows_from_lines(document.text), document.name, "lines")
+    except HearthError as error:
+        return str(error)
+    task = TaskInput(kind, inputs.passages_of(document), title=title_of(document))
+    return _Prepared(task, inputs.source_of(document), size_words(document), document.pages)
+
+
+def _rows(kind: Classify, rows: list[str], name: str, source_kind: str) -> _Prepared:
+    task = TaskInput(kind, tuple(Passage(row) for row in rows), title=name)
+    return _Prepared(task, inputs.rows_source(rows, name, source_kind), plural(len(rows), "text"), None)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    prepared: _Prepared
+    model: ModelRecord
+
+
+class TasksView(QWidget):
+    loadRequested = Signal(object, int)  # ModelRecord, context length: the window checks memory and loads it
+    chatRequested = Signal(str)  # the first message of a new conversation about a result
+
+    def __init__(self, *, store: HistoryStore, engine: EngineClient, session: TaskSession, settings: Settings,
+                 settings_file: Path, library_model: LibraryModel, engine_bridge: EngineBridge,
+                 task_bridge: TaskBridge) -> None:
+        super().__init__()
+        self.store, self.engine, self.session = store, engine, session
+        self.settings, self.settings_file = settings, settings_file
+        self.library_model = library_model
+        self.task = "summarize"
+        self._prepared: _Prepared | str | None = None  # ready, or why not
+        self._plan_request: int | None = None
+        self._plan: Plan | None = None
+        self._plan_error = ""
+        self._replan = False
+        self._asks = self._answered = 0  # the newest preparation asked for, and the newest answered
+        self._closed = False
+        self._phase = "idle"  # idle, loading (the model), starting, running, stopping
+        self._pending: _Pending | None = None
+        self._stop_asked = False
+        self._live: _Prepared | None = None  # the run this page started, and what it has shown so far
+        self._live_heading = ("", "")
+        self._live_parts: list[Part] = []
+        self._live_rows: list[ClassifiedText] = []
+        self._live_text = ""
+        self._live_step = ""
+        self._run_id: int | None = None
+        self._shown: TaskRunRecord | None = None
+        self.setAcceptDrops(True)
+        self._build()
+        self._plan_timer = QTimer(self, singleShot=True, interval=PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(self._refresh)
+        self._connect(engine_bridge, task_bridge)
+        self.set_task(self.task)
+        self._models_changed()
+        self.history.refresh()
+        self._refresh()
+
+    # --- layout ---
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QWidget()
+        header.setObjectName("taskHeader")
+        row = QHBoxLayout(header)
+        row.setContentsMargins(20, 10, 16, 10)
+        title = QLabel("Tasks")
+        title.setObjectName("pageTitle")
+        row.addWidget(title)
+        row.addSpacing(12)
+        self.picker = TaskPicker()
+        row.addWidget(self.picker)
+        row.addStretch(1)
+        row.addWidget(QLabel("Model:"))
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumWidth(200)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setToolTip("The model that does the task")
+        row.addWidget(self.model_combo)
+        self.model_status = QLabel()
+        self.model_status.setObjectName("engineStatus")
+        row.addWidget(self.model_status)
+        layout.addWidget(header)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        left = QWidget()
+        left.setObjectName("taskSetup")
+        left_column = QVBoxLayout(left)
+        left_column.setContentsMargins(0, 0, 0, 0)
+        left_column.setSpacing(0)
+        left_column.addWidget(self._setup_panel(), 3)
+        left_column.addWidget(self._run_panel())
+        self.history = RunHistory(self.store, self.settings, self.settings_file, self._is_live_run)
+        left_column.addWidget(self.history, 1)
+        splitter.addWidget(left)
+        self.output = ResultPanel()
+        splitter.addWidget(self.output)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 520])
+        layout.addWidget(splitter, 1)
+        self.output.show_empty(EMPTY_OUTPUT)
+
+    def _setup_panel(self) -> QWidget:
+        panel = QWidget()
+        panel.setObjectName("taskInputs")
+        panel.setMinimumWidth(340)
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(20, 12, 16, 4)
+        column.setSpacing(8)
+        self.inputs = InputPanel()
+        self.drop_zone, self.text_input, self.input_error = (
+            self.inputs.drop_zone, self.inputs.text_input, self.inputs.error_label)
+        column.addWidget(self.inputs, 1)
+        column.addWidget(_section("Options"))
+        self.options = TaskOptions()
+        column.addWidget(self.options)
+        return panel
+
+    def _run_panel(self) -> QWidget:
+        """The plan, Run and Cancel, and the progress: under the inputs, always in sight."""
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(20, 4, 16, 10)
+        column.setSpacing(6)
+        self.plan_label = QLabel()
+        self.plan_label.setObjectName("planLine")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.plan_label)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("primary")
+        self.run_button.setMinimumWidth(96)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the task, keeping the parts already done (Esc)")
+        self.cancel_button.hide()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.progress.setMaximumHeight(10)
+        self.progress.hide()
+        buttons.addWidget(self.progress, 1)
+        column.addLayout(buttons)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("hint")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.hide()
+        column.addWidget(self.progress_label)
+        return panel
+
+    def _connect(self, engine_bridge: EngineBridge, task_bridge: TaskBridge) -> None:
+        self.picker.chosen.connect(self.set_task)
+        self.model_combo.currentIndexChanged.connect(lambda _i: self._engine_changed())
+        self.inputs.changed.connect(self._changed)
+        self.inputs.fileDropped.connect(self.open_file)
+        self.drop_zone.openRequested.connect(self.choose_file)
+        self.options.changed.connect(self._changed)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.output.copyRequested.connect(self.copy_result)
+        self.output.saveRequested.connect(self.save_result_as)
+        self.output.exportRequested.connect(self.export_csv_as)
+        self.output.chatRequested.connect(self.open_in_chat)
+        self.history.runChosen.connect(self._run_chosen)
+        self.history.runDeleted.connect(self._run_deleted)
+        self.history.runRestored.connect(self.show_run)
+        self.history.failed.connect(self._say)
+        self.library_model.modelReset.connect(self._models_changed)
+        self.library_model.dataChanged.connect(lambda *_: self._show_plan())  # speed forecasts arrived
+
+        engine_bridge.taskPlanned.connect(self._planned)
+        engine_bridge.planFailed.connect(self._plan_failed)
+        engine_bridge.modelLoaded.connect(self._model_loaded)
+        for signal in (engine_bridge.loadStarted, engine_bridge.modelUnloaded, engine_bridge.workerExited,
+                       engine_bridge.engineFailed):
+            signal.connect(lambda *_: self._engine_changed())
+        task_bridge.runStarted.connect(self._run_started)
+        task_bridge.runProgress.connect(self._run_progress)
+        task_bridge.runText.connect(self._run_text)
+        task_bridge.runPart.connect(self._run_part)
+        task_bridge.runEnded.connect(self._run_ended)
+
+    # --- task and model ---
+
+    def set_task(self, task: str) -> None:
+        if self._phase != "idle":
+            self.picker.set_task(self.task)
+            return
+        self.task = task
+        self.picker.set_task(task)
+        self.options.set_task(task)
+        self.text_input.setPlaceholderText(
+            "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was quick!"
+            if task == "classify" else "Write or paste the text here…")
+        self.text_input.setLineWrapMode(TextInput.LineWrapMode.NoWrap if task == "classify" else
+                                        TextInput.LineWrapMode.WidgetWidth)  # a line is a text: show it as one
+        self._changed()
+
+    def selected_model(self) -> ModelRecord | None:
+        record = self.model_combo.currentData()
+        return record if isinstance(record, ModelRecord) else None
+
+    def _models_changed(self) -> None:
+        models = self.library_model.items()
+        current = self.selected_model()
+        loaded = self._loaded_model(models)
+        wanted = current.id if current else loaded.id if loaded else self.settings.last_model_id
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for record in models:
+            self.model_combo.addItem(record.name, record)
+        if not models:
+            self.model_combo.addItem("No models yet")
+        index = next((i for i, r in enumerate(models) if r.id == wanted), 0)
+        self.model_combo.setCurrentIndex(index)
+        self.model_combo.setEnabled(bool(models) and self._phase == "idle")
+        self.model_combo.blockSignals(False)
+        self._engine_changed()
+
+    def _loaded_model(self, models: list[ModelRecord] | None = None) -> ModelRecord | None:
+        loaded = self.engine.loaded
+        if loaded is None:
+            return None
+        return next((m for m in models or self.library_model.items()
+                     if Path(m.path).resolve() == Path(loaded.path)), None)
+
+    def _is_loaded(self, record: ModelRecord) -> bool:
+        loaded = self.engine.loaded
+        return loaded is not None and Path(record.path).resolve() == Path(loaded.path)
+
+    def _context_for(self, record: ModelRecord) -> int:
+        """The loaded model keeps its context; another is loaded with the default one (capped at its training)."""
+        loaded = self.engine.loaded
+        if loaded is not None and self._is_loaded(record):
+            return loaded.context_length
+        wanted = self.settings.generation.context_length
+        return min(wanted, record.context_length) if record.context_length else wanted
+
+    def _engine_changed(self) -> None:
+        """The loaded model changed (or started loading): mark it in the list, and plan again for its context."""
+        loaded = self._loaded_model()
+        for i in range(self.model_combo.count()):
+            record = self.model_combo.itemData(i)
+            if isinstance(record, ModelRecord):
+                self.model_combo.setItemText(i, record.name + ("  (loaded)" if loaded and record.id == loaded.id
+                                                               else ""))
+        record = self.selected_model()
+        if record is None:
+            self.model_status.setText("")
+        elif self.engine.loaded is not None and self._is_loaded(record):
+            self.model_status.setText(f"Loaded · {self.engine.loaded.context_length:,}-token context")
+        elif self.engine.state is EngineState.LOADING:
+            self.model_status.setText("A model is loading…")
+        else:
+            self.model_status.setText("Loads when you press Run")
+        self._update_run_button()
+        self._changed()
+
+    # --- input ---
+
+    def choose_file(self) -> None:
+        if self._phase == "idle":
+            self.inputs.choose_file(tables=self.task == "classify")
+
+    def open_file(self, path: Path | str) -> None:
+        """What a drop, the Open button and Ctrl+O all do."""
+        if self._phase != "idle":
+            self.inputs.show_error("Wait for the task to finish (or cancel it) before opening another file.")
+            return
+        self.inputs.open_file(Path(path))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files(event.mimeData()) and self._phase == "idle":
+            event.acceptProposedAction()
+            self.drop_zone.set_dragging(True)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drop_zone.set_dragging(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.drop_zone.set_dragging(False)
+        files = local_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.open_file(files[0])
+
+    # --- what a run would read, and how ---
+
+    def shutdown(self) -> None:
+        """The window is closing: ask the engine nothing more (a plan request would start a new worker)."""
+        self._closed = True
+        self._plan_timer.stop()
+        self.history.stop_timers()
+
+    def _changed(self) -> None:
+        """Something the run depends on changed: look again once the person pauses (the line below is greyed
+        meanwhile, and an answer to an older question is ignored)."""
+        self._plan_request = None
+        self._set_plan_style(stale=True)
+        self._plan_timer.start()
+        self._update_run_button()  # a file being read, say, stops Run at once
+
+    def _refresh(self, then_run: bool = False) -> None:
+        """Work out the run the page would start (parsing pasted text takes a while for a long text, so off the
+        GUI thread), then ask the engine how the chosen model would read it."""
+        if self._closed:
+            return
+        self._plan_timer.stop()
+        self._asks += 1
+        ticket = self._asks
+        given = self.inputs
+        ask = _Ask(self.task, self.options.kind(self.task), given.file, given.csv_rows, given.text(), given.reading)
+
+        def ready(prepared: _Prepared | str) -> None:
+            if ticket != self._asks or self._closed:
+                return  # the person changed something since: a newer answer is on its way
+            self._answered = ticket
+            self._prepared = prepared
+            self._plan, self._plan_error, self._plan_request = None, "", None
+            record = self.selected_model()
+            if self._phase != "idle":
+                self._replan = True  # the engine answers after the run; ask again then
+            elif isinstance(prepared, _Prepared) and record is not None:
+                try:
+                    self._plan_request = self.engine.plan_task(record.path, self._context_for(record), prepared.task)
+                except HearthError as error:
+                    self._plan_error = str(error)
+            self._show_plan()
+            self._update_run_button()
+            if then_run:
+                self.run()
+
+        def failed(error: BaseException) -> None:
+            log.error("preparing a task failed", exc_info=error)
+            ready("Hearth could not prepare this input because of an unexpected problem. Details are in the log "
+                  "file.")
+
+        BackgroundOp(self, prepare, ask).success(ready).failure(failed).run()
+
+    def _fresh(self) -> bool:
+        """Whether the prepared run and its plan are of what the page shows now."""
+        return not self._plan_timer.isActive() and self._answered == self._asks
+
+    def _planned(self, request_id: int, plan: Plan) -> None:
+        if request_id == self._plan_request:
+            self._plan, self._plan_error = plan, ""
+            self._show_plan()
+
+    def _plan_failed(self, request_id: int, message: str) -> None:
+        if request_id == self._plan_request:
+            self._plan, self._plan_error = None, message
+            self._show_plan()
+
+    def _show_plan(self) -> None:
+        prepared, record = self._prepared, self.selected_model()
+        if self._phase != "idle":
+            return
+        if not isinstance(prepared, _Prepared) or record is None:
+            why = self.run_blocker()
+            self._set_plan_text(why if why != self.inputs.error else "", problem=False)
+            return
+        if self._plan_error:
+            self._set_plan_text(self._plan_error, problem=True)
+            return
+        if self._plan is None:
+            self._set_plan_text(f"{prepared.whole} · working out how {record.name} reads it…", problem=False)
+            return
+        self._set_plan_text(plan_words(prepared.whole, self._plan, record.name, self.task,
+                                       self._speed_of(record)), problem=False)
+
+    def _set_plan_text(self, text: str, *, problem: bool) -> None:
+        self.plan_label.setText(text)
+        self.plan_label.setVisible(bool(text))
+        self._set_plan_style(problem=problem)
+
+    def _set_plan_style(self, *, problem: bool = False, stale: bool | None = None) -> None:
+        """``stale``: an answer is due (by default, while a look again is pending)."""
+        stale = not self._fresh() if stale is None else stale
+        self.plan_label.setProperty("problem", problem)
+        self.plan_label.setProperty("stale", stale)
+        self.plan_label.style().unpolish(self.plan_label)
+        self.plan_label.style().polish(self.plan_label)
+
+    def _speed_of(self, record: ModelRecord) -> tuple[float, float] | None:
+        assessment = self.library_model.assessment(record.id)
+        speed = assessment.forecast.speed if isinstance(assessment, Assessment) else None
+        return estimate_seconds(self._plan, speed) if self._plan is not None and speed is not None else None
+
+    def run_blocker(self) -> str:
+        """Why Run cannot be pressed now ("" when it can)."""
+        if not self.library_model.items():
+            return "Add a model first: open Models to add one from disk, or Discover to download one."
+        if self.selected_model() is None:
+            return "Choose a model."
+        if self.inputs.reading:
+            return f"Reading “{self.inputs.reading}”…"
+        if isinstance(self._prepared, str):
+            return self._prepared
+        return ""
+
+    def _update_run_button(self) -> None:
+        why = self.run_blocker()
+        self.run_button.setEnabled(not why and self._phase == "idle")
+        self.run_button.setToolTip(why or f"{TASK_BUTTONS[self.task]} with the chosen model (Ctrl+Enter)")
+
+    # --- running ---
+
+    def run(self) -> None:
+        if self._phase != "idle":
+            return
+        if not self._fresh():
+            self._refresh(then_run=True)  # what is on the page now, not what was prepared before the last edit
+            return
+        why = self.run_blocker()
+        record = self.selected_model()
+        if why or record is None or not isinstance(self._prepared, _Prepared):
+            self._update_run_button()
+            self._say(why, kind="info")  # Ctrl+Enter with nothing to run: the result on show stays
+            return
+        prepared = self._prepared
+        if self.session.busy:
+            self._say("Another task is still running. Wait for it, or cancel it.")
+            return
+        self._begin(prepared, record)
+        if self._is_loaded(record):
+            self._start(prepared, record)
+        else:
+            self._pending = _Pending(prepared, record)
+            self._set_phase("loading")
+            self._progress_text(f"Loading {record.name}…")
+            self.loadRequested.emit(record, self._context_for(record))
+
+    def _begin(self, prepared: _Prepared, record: ModelRecord) -> None:
+        self._live, self._run_id, self._stop_asked = prepared, None, False
+        self._live_heading = (f"{verb_of(self.task)} {input_words(prepared.source.name)}…",
+                              f"{options_words(prepared.task)} · {record.name}")
+        self._live_parts, self._live_rows, self._live_text, self._live_step = [], [], "", ""
+        self.history.forget_choice()
+        self.progress.setRange(0, 0)
+        self._show_live()
+
+    def _show_live(self) -> None:
+        """The run in progress, as far as it has got (also when the person comes back to it from history)."""
+        live = self._live
+        if live is None:
+            return
+        self._shown = None
+        task = task_name(live.task.kind)
+        self.output.begin(task, *self._live_heading, live.source.text if task == "translate" else None,
+                          isinstance(live.task.kind, Classify) and live.task.kind.multi)
+        for part in self._live_parts:
+            self.output.add_part(part)
+        for row in self._live_rows:
+            self.output.add_row(row)
+        self.output.stream(self._live_text, self._live_step)
+
+    def _start(self, prepared: _Prepared, record: ModelRecord) -> None:
+        self._set_phase("starting")
+        self._progress_text("Starting…")
+
+        def started(run_id: int) -> None:
+            if self._phase == "starting":
+                self._run_id = run_id
+                self._set_phase("running")
+            if self._stop_asked:
+                self.session.stop()
+
+        def failed(error: BaseException) -> None:
+            self._failed_to_start(error)
+
+        BackgroundOp(self, self.session.start, prepared.task, prepared.source, model_name=record.name) \
+            .success(started).failure(failed).run()
+
+    def _failed_to_start(self, error: BaseException) -> None:
+        if not isinstance(error, HearthError):
+            log.error("a task could not start", exc_info=error)
+            error = HearthError("The task could not start because of an unexpected problem. Details are in the "
+                                "log file.")
+        self._run_id = None
+        self._abandon(str(error))
+        self.history.refresh()
+
+    def _model_loaded(self, event: p.Loaded) -> None:
+        pending = self._pending
+        self._engine_changed()
+        if pending is None or self._phase != "loading":
+            return
+        self._pending = None
+        if Path(pending.model.path).resolve() == Path(event.path):
+            self._start(pending.prepared, pending.model)
+        else:
+            self._abandon("Another model was loaded in the meantime, so the task did not start. Press Run to "
+                          "start it with the model chosen here.")
+
+    def _abandon(self, message: str, kind: str = "error") -> None:
+        """The run never started: back to the empty result, saying why."""
+        self._pending, self._live = None, None
+        self._set_phase("idle")
+        self.output.show_empty(EMPTY_OUTPUT)
+        self.output.set_notice(message, kind)
+
+    def pending_dropped(self, reason: str | None) -> None:
+        """The window did not load the model (the person declined, it failed, or the engine stopped)."""
+        self._engine_changed()
+        if self._pending is None:
+            return
+        self._abandon(f"The task did not start: {reason}" if reason else
+                      "The task did not start because the model was not loaded.")
+
+    def cancel(self) -> None:
+        """Esc: stop the run, keeping what it has done; before the model has loaded, the run is not started."""
+        if self._phase == "loading":
+            self._abandon("Cancelled before the model finished loading; nothing was run.", "info")
+        elif self._phase == "starting":
+            self._stop_asked = True
+            self._progress_text("Stopping…")
+        elif self._phase == "running":
+            self.session.stop()
+            self._set_phase("stopping")
+            self._progress_text("Stopping after the current step…")
+
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+        idle = phase == "idle"
+        self.run_button.setVisible(idle)
+        self.cancel_button.setVisible(not idle)
+        self.cancel_button.setEnabled(phase != "stopping")
+        self.progress.setVisible(not idle)
+        self.progress_label.setVisible(not idle)
+        self.picker.setEnabled(idle)
+        self.model_combo.setEnabled(idle and bool(self.library_model.items()))
+        self.options.set_enabled(idle)
+        self.inputs.set_locked(not idle)
+        self.output.set_chat_allowed(idle, "Wait for the task to finish: the chat needs the model.")
+        self.history.update_buttons()
+        if idle:
+            self.progress.setRange(0, 1)
+            self._update_run_button()
+            if self._replan:
+                self._replan = False
+                self._changed()
+
+    def _progress_text(self, text: str) -> None:
+        self.progress_label.setText(text)
+
+    def _mine(self, run_id: int) -> bool:
+        """Events of the run this page started (its id may come before the start call answers)."""
+        if self._phase in ("starting", "running", "stopping") and self._run_id in (None, run_id):
+            self._run_id = run_id
+            return True
+        return False
+
+    def _run_started(self, run_id: int) -> None:
+        if self._mine(run_id):
+            if self._phase == "starting":
+                self._set_phase("running")
+            self.history.refresh(select=run_id)
+
+    def _run_progress(self, run_id: int, progress: Progress) -> None:
+        if not self._mine(run_id):
+            return
+        self.progress.setRange(0, max(progress.total, 1))
+        self.progress.setValue(progress.step - 1)
+        if self._phase != "stopping":
+            self._progress_text(f"{progress.label} · step {progress.step} of {progress.total}")
+        self._live_text = ""
+        self._live_step = progress.label
+        if self._showing_live():
+            self.output.stream("", progress.label)
+
+    def _run_text(self, run_id: int, text: str) -> None:
+        if self._mine(run_id):
+            self._live_text = text
+            if self._showing_live():
+                self.output.stream(text, self._live_step)
+
+    def _run_part(self, run_id: int, part: Part | None, row: ClassifiedText | None) -> None:
+        if not self._mine(run_id):
+            return
+        if part is not None:
+            self._live_parts.append(part)
+            self._live_text = ""
+        if row is not None:
+            self._live_rows.append(row)
+        if not self._showing_live():
+            return
+        if part is not None:
+            self.output.add_part(part)
+        if row is not None:
+            self.output.add_row(row)
+
+    def _showing_live(self) -> bool:
+        return self._shown is None
+
+    def _run_ended(self, event: RunEnded) -> None:
+        if not self._mine(event.run_id):
+            self.history.refresh()
+            return
+        live, showing = self._live, self._showing_live()
+        self._run_id, self._live = None, None
+        self._set_phase("idle")
+        if showing:
+            self.show_run(event.record, whole=live.whole if live else None,
+                          source_text=live.source.text if live else None)
+        self.history.refresh(select=event.run_id if showing else None)
+
+    # --- showing a run ---
+
+    def show_run(self, record: TaskRunRecord, whole: str | None = None, source_text: str | None = None) -> None:
+        """A finished run (the one just made, or one chosen in Recent runs), read-only."""
+        self._shown = record
+        result = result_from_dict(record.result, record.task)
+        when = record.created_at.astimezone()
+        subtitle = " · ".join(x for x in (run_options(record), record.model_name or "", f"{when:%d %b %Y, %H:%M}")
+                              if x)
+        multi = bool(record.parameters.get("multi"))
+        source = source_text if source_text is not None else record.input_text
+        self.output.show_result(record.task, run_title(record), subtitle, result, source_text=source, multi=multi,
+                                metrics=metrics_line(record, result, whole) if result else "",
+                                detected=record.task == "translate" and not record.parameters.get("source"))
+        self.output.set_notice(*status_notice(record, result))
+        self.output.set_chat_allowed(self._phase == "idle", "Wait for the task to finish: the chat needs the model.")
+
+    def _run_chosen(self, record: TaskRunRecord) -> None:
+        if self._is_live_run(record.id):
+            if not self._showing_live():
+                self._show_live()
+            return
+        if self._shown is not None and self._shown.id == record.id and self._shown.status == record.status:
+            return
+        self.show_run(record)
+
+    def _is_live_run(self, run_id: int) -> bool:
+        return run_id == self._run_id and self._phase != "idle"
+
+    def _run_deleted(self, run_id: int) -> None:
+        if self._shown is not None and self._shown.id == run_id:
+            self._shown = None
+            self.output.show_empty(EMPTY_OUTPUT)
+
+    # --- what to do with a result ---
+
+    def shown_result(self) -> tuple[TaskRunRecord, TaskResult] | None:
+        record, result = self._shown, self.output.result
+        if record is None or result is None:
+            return None
+        return record, result
+
+    def result_text(self) -> str:
+        shown = self.shown_result()
+        return export.result_text(shown[1]) if shown else ""
+
+    def copy_result(self) -> None:
+        text = self.result_text()
+        if not text:
+            return
+        QGuiApplication.clipboard().setText(text)
+        button = self.output.copy_button
+        button.setText("Copied")
+        QTimer.singleShot(1500, button, lambda: button.setText("Copy"))
+
+    def save_result_as(self) -> None:
+        shown = self.shown_result()
+        if shown is None:
+            return
+        record, _ = shown
+        if record.task == "classify":
+            self.export_csv_as()
+            return
+        name = f"{Path(record.input_name).stem} – {run_title(record).split(' of ')[0].lower()}"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save the result", str(Path(self.inputs.last_folder) / name),
+                                                   ";;".join(SAVE_FILTERS))
+        if not path:
+            return
+        target = Path(path)
+        if target.suffix.lower() not in export.SAVE_SUFFIXES:
+            target = target.with_name(target.name + SAVE_FILTERS.get(chosen, ".md"))
+        self.inputs.last_folder = str(target.parent)
+        self.save_result(target)
+
+    def save_result(self, path: Path) -> None:
+        """Write the shown result to ``path`` (its suffix picks the format), off the GUI thread."""
+        shown = self.shown_result()
+        if shown is None:
+            return
+        record, result = shown
+        self._write(lambda: export.save_text(path, export.result_text(result), run_title(record)), path)
+
+    def export_csv_as(self) -> None:
+        shown = self.shown_result()
+        if shown is None:
+            return
+        name = f"{Path(shown[0].input_name).stem} – labels.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the labels", str(Path(self.inputs.last_folder) / name),
+                                              "CSV files (*.csv)")
+        if path:
+            target = Path(path) if Path(path).suffix.lower() == ".csv" else Path(path + ".csv")
+            self.inputs.last_folder = str(target.parent)
+            self.export_csv(target)
+
+    def export_csv(self, path: Path) -> None:
+        shown = self.shown_result()
+        if shown is None:
+            return
+        record, result = shown
+        labels = [label.get("name", "") for label in record.parameters.get("labels", ()) if isinstance(label, dict)]
+        labels = labels or sorted({name for row in result.rows for name in row.confidence})
+        self._write(lambda: export.save_csv(path, result.rows, labels), path)
+
+    def _write(self, save: Callable[[], object], path: Path) -> None:
+        def saved(_: object) -> None:
+            self._say(f"Saved “{path.name}”.", kind="info")
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, HearthError):
+                log.error("saving %s failed", path, exc_info=error)
+            self._say(str(error) if isinstance(error, HearthError) else
+                      f"Hearth could not save “{path.name}”. Details are in the log file.")
+
+        BackgroundOp(self, save).success(saved).failure(failed).run()
+
+    def open_in_chat(self) -> None:
+        shown = self.shown_result()
+        if shown is None or self._phase != "idle":
+            return
+        record, result = shown
+        self.chatRequested.emit(export.chat_message(record.task, input_words(record.input_name),
+                                                    export.result_text(result), run_options(record)))
+
+    def _say(self, text: str, kind: str = "error") -> None:
+        window = self.window()
+        bar = getattr(window, "statusBar", None)
+        if kind == "info" and bar is not None:
+            bar().showMessage(text, 6000)
+        else:
+            self.output.set_notice(text, kind)
+
+
+def _section(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("sectionTitle")
+    return label
