@@ -617,8 +617,10 @@ class HubStandIn:
 
     def bytes_sent_for(self, path: str) -> int:
         """Body bytes sent for requests whose path matches ``path``: a glob on the decoded path, or a bare
-        file name (no ``/`` at the start, no wildcard), which matches any path ending in ``/path``. Call
-        :meth:`wait_idle` first when a client may have stopped reading in the middle of a body."""
+        file name (no ``/`` at the start, no wildcard), which matches any path ending in ``/path``. It waits
+        until no request is being answered: a client can have every byte before the handler has counted the
+        last write."""
+        self.wait_idle()
         return sum(r.bytes_sent for r in self.requests(path=path))
 
     def reset_log(self) -> None:
