@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from app.forecast import Verdict
-from app.history import ConversationRecord, ModelRecord
+from app.history import ConversationRecord, ModelRecord, TaskRunRecord
 from app.model_check import Assessment
 from app.units import format_bytes, format_count
 
@@ -23,10 +23,15 @@ def verdict_label(verdict: Verdict) -> str:
 RecordRole = Qt.ItemDataRole.UserRole + 1
 
 
-class ConversationListModel(QAbstractListModel):
+RecordT = TypeVar("RecordT", ConversationRecord, TaskRunRecord)
+
+
+class RecordListModel(QAbstractListModel, Generic[RecordT]):
+    """A list of history records with an ``id``; subclasses say how one row looks in ``item_data``."""
+
     def __init__(self) -> None:
         super().__init__()
-        self._items: list[ConversationRecord] = []
+        self._items: list[RecordT] = []
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
@@ -35,32 +40,40 @@ class ConversationListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
+        if role == RecordRole:
+            return item
+        return self.item_data(item, role)
+
+    def item_data(self, item: RecordT, role: int) -> Any:
+        raise NotImplementedError
+
+    def set_items(self, items: list[RecordT]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def row_of(self, record_id: int) -> int:
+        return next((i for i, r in enumerate(self._items) if r.id == record_id), -1)
+
+    def record(self, row: int) -> RecordT | None:
+        return self._items[row] if 0 <= row < len(self._items) else None
+
+    def remove(self, record_id: int) -> None:
+        row = self.row_of(record_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._items[row]
+            self.endRemoveRows()
+
+
+class ConversationListModel(RecordListModel[ConversationRecord]):
+    def item_data(self, item: ConversationRecord, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return item.title or "New chat"
         if role == Qt.ItemDataRole.ToolTipRole:
             model = f"\n{item.model_name}" if item.model_name else ""
             return f"{item.title}\nLast used {item.updated_at.astimezone():%d %b %Y, %H:%M}{model}"
-        if role == RecordRole:
-            return item
         return None
-
-    def set_items(self, items: list[ConversationRecord]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
-
-    def row_of(self, conversation_id: int) -> int:
-        return next((i for i, c in enumerate(self._items) if c.id == conversation_id), -1)
-
-    def record(self, row: int) -> ConversationRecord | None:
-        return self._items[row] if 0 <= row < len(self._items) else None
-
-    def remove(self, conversation_id: int) -> None:
-        row = self.row_of(conversation_id)
-        if row >= 0:
-            self.beginRemoveRows(QModelIndex(), row, row)
-            del self._items[row]
-            self.endRemoveRows()
 
 
 class LibraryModel(QAbstractTableModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from app.documents import PASTED_NAME, Document
@@ -24,7 +24,7 @@ from app.tasks.spec import (
     Translate,
 )
 from app.units import format_bytes
-from ui.qt_models import RecordRole
+from ui.qt_models import RecordListModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -205,20 +205,10 @@ def status_notice(record: TaskRunRecord, result: TaskResult | None) -> tuple[str
     return "", "info"
 
 
-class TaskRunListModel(QAbstractListModel):
+class TaskRunListModel(RecordListModel[TaskRunRecord]):
     """Recent task runs, newest first."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._items: list[TaskRunRecord] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
-            return None
-        item = self._items[index.row()]
+    def item_data(self, item: TaskRunRecord, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             when = item.created_at.astimezone()
             return f"{run_title(item)}\n{when:%d %b, %H:%M} · {STATUS_WORDS.get(item.status, item.status)}"
@@ -231,27 +221,7 @@ class TaskRunListModel(QAbstractListModel):
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and item.status in STATUS_COLORS:
             return QColor(STATUS_COLORS[item.status])
-        if role == RecordRole:
-            return item
         return None
-
-    def set_items(self, items: list[TaskRunRecord]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
-
-    def row_of(self, run_id: int) -> int:
-        return next((i for i, r in enumerate(self._items) if r.id == run_id), -1)
-
-    def record(self, row: int) -> TaskRunRecord | None:
-        return self._items[row] if 0 <= row < len(self._items) else None
-
-    def remove(self, run_id: int) -> None:
-        row = self.row_of(run_id)
-        if row >= 0:
-            self.beginRemoveRows(QModelIndex(), row, row)
-            del self._items[row]
-            self.endRemoveRows()
 
 
 class ClassifiedModel(QAbstractTableModel):
