@@ -10,6 +10,7 @@ after its continuation ran: an object must not be destroyed inside the delivery 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -67,12 +68,15 @@ class BackgroundOp(QObject):
             elif not isinstance(error, HearthError):
                 log.error("background operation failed", exc_info=error)
         finally:
-            QTimer.singleShot(0, self, self._release)
+            QTimer.singleShot(0, self._release)
 
     def _release(self) -> None:
+        """Drop the callbacks and the parent; the parent may already be gone with its window, and then so
+        is this object's C++ side, which is fine: only the Python reference is left to drop."""
         self._call = self._on_success = self._on_failure = None  # type: ignore[assignment]  # no cycles left
-        self.setParent(None)
         _running.discard(self)
+        with contextlib.suppress(RuntimeError):
+            self.setParent(None)
 
 
 def wait_for_background(timeout_ms: int = 10_000) -> bool:
