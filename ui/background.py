@@ -11,6 +11,7 @@ after its continuation ran: an object must not be destroyed inside the delivery 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from app.errors import HearthError
 
 log = logging.getLogger(__name__)
 
-_running: set[BackgroundOp] = set()
+_running: dict[int, BackgroundOp] = {}  # keeps each op's Python side alive until it is released
 
 
 class BackgroundOp(QObject):
@@ -43,7 +44,10 @@ class BackgroundOp(QObject):
         return self
 
     def run(self) -> BackgroundOp:
-        _running.add(self)
+        _running[id(self)] = self
+        # A window closed before the op finished deletes the op with it, and the queued result is never
+        # delivered: forget it then, on the GUI thread, or it would stay "running" for ever.
+        self.destroyed.connect(functools.partial(_running.pop, id(self), None))
         QThreadPool.globalInstance().start(self._work)
         return self
 
@@ -74,7 +78,7 @@ class BackgroundOp(QObject):
         """Drop the callbacks and the parent; the parent may already be gone with its window, and then so
         is this object's C++ side, which is fine: only the Python reference is left to drop."""
         self._call = self._on_success = self._on_failure = None  # type: ignore[assignment]  # no cycles left
-        _running.discard(self)
+        _running.pop(id(self), None)
         with contextlib.suppress(RuntimeError):
             self.setParent(None)
 
