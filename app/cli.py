@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--threads", type=int)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the text and metrics")
 
-    from app import cli_tasks
+    from app import cli_compare, cli_tasks
 
     cli_tasks.add_commands(commands)
+    cli_compare.add_command(commands)
     return parser
 
 
@@ -95,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app import cli_tasks
 
             return cli_tasks.run(args, paths)
+        if args.command == "compare":
+            from app import cli_compare
+
+            return cli_compare.run(args, paths)
         if args.command == "models":
             return _models(args, paths)
         if args.command == "hw":

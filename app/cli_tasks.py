@@ -83,13 +83,13 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         if args.command == "summarize":
             kind = Summarize(args.length, args.focus)
         else:
-            kind = Translate(_language(args.target), _language(args.source) if args.source else None)
+            kind = Translate(language(args.target), language(args.source) if args.source else None)
         task = TaskInput(kind, inputs.passages_of(document), title=Path(document.name).stem, seed=args.seed)
         source = inputs.source_of(document)
     return _execute(args, paths, task, source)
 
 
-def _language(name: str) -> str:
+def language(name: str) -> str:
     for language in LANGUAGES:
         if language.lower() == name.strip().lower():
             return language

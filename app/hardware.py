@@ -195,6 +195,12 @@ def _read_memory() -> tuple[int, int]:
     return int(memory.total), int(memory.available)
 
 
+def with_memory_now(machine: Machine) -> Machine:
+    """``machine`` with its free memory read again: what another app took or gave back since start-up."""
+    total, available = _read_memory()
+    return replace(machine, memory_total=total, memory_available=available)
+
+
 def _read_cores() -> tuple[int | None, int | None]:
     return psutil.cpu_count(logical=False), os.cpu_count()
 
@@ -742,8 +748,11 @@ _HEADLINE_FEATURES = (("AVX2", "AVX2"), ("AVX512", "AVX-512"), ("AMX_INT8", "AMX
 _X86_BASICS = frozenset({"SSE3", "SSSE3", "AVX", "F16C", "FMA"})
 
 
-def describe(machine: Machine) -> list[str]:
-    """Sentences for people who are not programmers, one fact each, in the order they matter for models."""
+def describe(machine: Machine, *, memory_speed: bool = True) -> list[str]:
+    """Sentences for people who are not programmers, one fact each, in the order they matter for models.
+
+    ``memory_speed=False`` leaves out the last one, the measured memory speed (the welcome page, shown before
+    it is measured, keeps to memory, processor and graphics)."""
     sentences = [
         f"{_gigabytes(machine.memory_total)} of memory, {_gigabytes(machine.memory_available)} free right now.",
         _processor_sentence(machine),
@@ -754,7 +763,8 @@ def describe(machine: Machine) -> list[str]:
     sentences += [_gpu_sentence(gpu, machine) for gpu in machine.gpus] or [_no_gpu_sentence(machine)]
     if machine.gpus and not machine.usable_gpus:
         sentences.append("Models run on the processor.")
-    sentences.append(_bandwidth_sentence(machine.bandwidth_bytes_per_s))
+    if memory_speed:
+        sentences.append(_bandwidth_sentence(machine.bandwidth_bytes_per_s))
     return sentences
 
 

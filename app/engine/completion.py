@@ -25,10 +25,12 @@ class TokenCounter:
     re-evaluated prompt token counts as a generated one.
     """
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, cancelled: Callable[[], bool] = lambda: False) -> None:
         self.llm = llm
+        self.cancelled = cancelled
         self.prompt = 0
         self.sampled = 0
+        self.stopped = False
         self._sample = llm.sample
         llm.sample = self._counting_sample
 
@@ -36,6 +38,11 @@ class TokenCounter:
         if self.sampled == 0:
             self.prompt = int(self.llm.n_tokens)
         self.sampled += 1
+        if self.cancelled():
+            # Ending with end-of-text stops even a model whose tokens never make a streamed chunk (bytes of
+            # an unfinished character are held back), where the check between chunks is never reached.
+            self.stopped = True
+            return self.llm.token_eos()
         return self._sample(*args, **kwargs)
 
     def detach(self) -> None:
@@ -75,7 +82,7 @@ class LlamaModel:
         """
         from llama_cpp import LlamaGrammar
 
-        counter = TokenCounter(self.llm)
+        counter = TokenCounter(self.llm, self.cancelled)
         try:
             started = time.perf_counter()
             stream = self.llm.create_chat_completion(
@@ -109,10 +116,11 @@ class LlamaModel:
                 if choice.get("finish_reason"):
                     finish_reason = choice["finish_reason"]
             ended = time.perf_counter()
+            cancelled = cancelled or counter.stopped
             if pending and on_text is not None:
                 on_text("".join(pending))
             self._prompt = [int(t) for t in self.llm.input_ids[:counter.prompt]] if counter.prompt else []
-            completion = counter.sampled - (1 if finish_reason == "stop" and not cancelled else 0)
+            completion = counter.sampled - (1 if finish_reason == "stop" and (counter.stopped or not cancelled) else 0)
             return Completion(text="".join(parts), prompt_tokens=counter.prompt, completion_tokens=max(completion, 0),
                               finish_reason="cancelled" if cancelled else finish_reason,
                               generating_s=ended - first_at if first_at is not None else 0.0,

@@ -26,6 +26,9 @@ ROLES = ("system", "user", "assistant")
 FINISH_REASONS = ("stop", "length", "cancelled", "interrupted", "error")
 TASKS = ("summarize", "translate", "classify")
 TASK_RUN_STATUSES = ("running", "done", "cancelled", "failed", "interrupted")
+COMPARISON_KINDS = ("chat", *TASKS)
+ENTRY_STATUSES = ("waiting", "running", "done", "cancelled", "failed", "interrupted")
+VERDICTS = ("winner", "tie", "both_bad")
 
 # Named constraints let Alembic's batch mode find and drop them when SQLite tables are rebuilt.
 NAMING_CONVENTION = {
@@ -195,3 +198,60 @@ class TaskRun(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime | None]
+
+
+class Comparison(Base):
+    """One input given to 2–4 models, with the verdict the person gave.
+
+    The input text is always kept (unlike a task run's, which follows "save document text"): running the
+    same input again on other models later is what a comparison is for. ``settings`` holds the sampling,
+    the task's parameters, blind mode and the column order shown; ``machine`` the hardware summary at run
+    time, for the report.
+    """
+
+    __tablename__ = "comparisons"
+    __table_args__ = (
+        CheckConstraint("kind IN ('chat', 'summarize', 'translate', 'classify')", name="kind"),
+        CheckConstraint("status IN ('running', 'done', 'cancelled', 'failed', 'interrupted')", name="status"),
+        CheckConstraint("verdict IS NULL OR verdict IN ('winner', 'tie', 'both_bad')", name="verdict"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    input_name: Mapped[str] = mapped_column(Text)
+    input_kind: Mapped[str] = mapped_column(Text)
+    input_text: Mapped[str] = mapped_column(Text)
+    machine: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    verdict: Mapped[str | None] = mapped_column(Text)
+    winner_position: Mapped[int | None]
+    voted_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class ComparisonEntry(Base):
+    """One model's side of a comparison: its output and how it ran (load time, speed, memory)."""
+
+    __tablename__ = "comparison_entries"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('waiting', 'running', 'done', 'cancelled', 'failed', 'interrupted')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparisons.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    # No foreign key to the library, as for conversations: removing a model keeps its comparisons.
+    model_name: Mapped[str] = mapped_column(Text)
+    model_path: Mapped[str] = mapped_column(Text)
+    file_bytes: Mapped[int]
+    status: Mapped[str] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

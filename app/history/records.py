@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.history.models import Conversation, LibraryModel, LoadRecord, Message, TaskRun
+from app.history.models import (
+    Comparison,
+    ComparisonEntry,
+    Conversation,
+    LibraryModel,
+    LoadRecord,
+    Message,
+    TaskRun,
+)
 
 
 @dataclass(frozen=True)
@@ -165,3 +173,88 @@ class TaskRunRecord:
             error=row.error,
             deleted_at=row.deleted_at,
         )
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    id: int
+    position: int  # the order the models were chosen in
+    model_name: str
+    model_path: str
+    file_bytes: int
+    status: str
+    output: str
+    result: dict[str, Any]
+    metrics: dict[str, Any]  # load_s, ttft_s, tokens_per_s, output_tokens, peak_rss_bytes, estimate_bytes, ...
+    error: str | None
+
+    @classmethod
+    def of(cls, row: ComparisonEntry) -> EntryRecord:
+        return cls(id=row.id, position=row.position, model_name=row.model_name, model_path=row.model_path,
+                   file_bytes=row.file_bytes, status=row.status, output=row.output, result=dict(row.result),
+                   metrics=dict(row.metrics), error=row.error)
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    id: int
+    created_at: datetime
+    finished_at: datetime | None
+    kind: str  # "chat", "summarize", "translate" or "classify"
+    status: str
+    title: str
+    settings: dict[str, Any]
+    input_name: str
+    input_kind: str
+    input_text: str
+    machine: dict[str, Any]
+    verdict: str | None  # None until the person votes; "winner", "tie" or "both_bad"
+    winner_position: int | None
+    voted_at: datetime | None
+    entries: tuple[EntryRecord, ...]  # by position
+    deleted_at: datetime | None
+
+    @property
+    def blind(self) -> bool:
+        return bool(self.settings.get("blind"))
+
+    @property
+    def names_hidden(self) -> bool:
+        """Blind comparisons hide which model wrote what until the vote."""
+        return self.blind and self.verdict is None
+
+    @property
+    def shown_order(self) -> list[int]:
+        """Positions in the order the columns are shown (shuffled in blind mode)."""
+        order = self.settings.get("shown_order")
+        positions = [entry.position for entry in self.entries]
+        if isinstance(order, list) and sorted(order) == sorted(positions):
+            return [int(position) for position in order]
+        return positions
+
+    @classmethod
+    def of(cls, row: Comparison, entries: list[ComparisonEntry]) -> ComparisonRecord:
+        return cls(id=row.id, created_at=row.created_at, finished_at=row.finished_at, kind=row.kind,
+                   status=row.status, title=row.title, settings=dict(row.settings), input_name=row.input_name,
+                   input_kind=row.input_kind, input_text=row.input_text, machine=dict(row.machine),
+                   verdict=row.verdict, winner_position=row.winner_position, voted_at=row.voted_at,
+                   entries=tuple(EntryRecord.of(e) for e in sorted(entries, key=lambda e: e.position)),
+                   deleted_at=row.deleted_at)
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """How one model fared in the comparisons the person voted on, for one kind of input."""
+
+    model_name: str
+    voted: int  # comparisons with a verdict this model took part in
+    wins: int
+    ties: int
+    both_bad: int
+    losses: int
+    tokens_per_s: float | None  # median over its finished entries of this kind
+    peak_rss_bytes: int | None
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.voted if self.voted else 0.0

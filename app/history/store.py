@@ -18,11 +18,16 @@ from sqlalchemy.orm import Session
 from app.errors import HistoryError
 from app.history.database import Database
 from app.history.models import (
+    COMPARISON_KINDS,
+    ENTRY_STATUSES,
     FINISH_REASONS,
     ROLES,
     TASK_RUN_STATUSES,
     TASKS,
+    VERDICTS,
     Base,
+    Comparison,
+    ComparisonEntry,
     Conversation,
     LibraryModel,
     LoadRecord,
@@ -31,7 +36,15 @@ from app.history.models import (
     TaskRun,
     utc_now,
 )
-from app.history.records import ConversationRecord, LoadRecordData, MessageRecord, ModelRecord, TaskRunRecord
+from app.history.records import (
+    ComparisonRecord,
+    ConversationRecord,
+    LeaderRow,
+    LoadRecordData,
+    MessageRecord,
+    ModelRecord,
+    TaskRunRecord,
+)
 from app.network import RequestRecord
 
 RowT = TypeVar("RowT", bound=Base)
@@ -132,7 +145,8 @@ class HistoryStore:
             _conversation(session, conversation_id).deleted_at = None
 
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
-        """Hard-delete conversations and task runs soft-deleted at least ``older_than`` ago; returns how many."""
+        """Hard-delete conversations, task runs and comparisons soft-deleted at least ``older_than`` ago;
+        returns how many."""
         cutoff = utc_now() - older_than
         with self._db.session() as session:
             ids = list(
@@ -150,7 +164,11 @@ class HistoryStore:
             )
             if run_ids:
                 session.execute(delete(TaskRun).where(TaskRun.id.in_(run_ids)))
-            return len(ids) + len(run_ids)
+            comparison_ids = list(session.scalars(
+                select(Comparison.id).where(Comparison.deleted_at.is_not(None), Comparison.deleted_at <= cutoff)))
+            if comparison_ids:
+                session.execute(delete(Comparison).where(Comparison.id.in_(comparison_ids)))
+            return len(ids) + len(run_ids) + len(comparison_ids)
 
     # messages
 
@@ -367,6 +385,178 @@ class HistoryStore:
                 session.execute(update(TaskRun).where(TaskRun.id.in_(ids)).values(status="interrupted"))
             return len(ids)
 
+    # comparisons
+
+    def start_comparison(
+        self,
+        kind: str,
+        *,
+        title: str,
+        settings: dict[str, Any],
+        input_name: str,
+        input_kind: str,
+        input_text: str,
+        machine: dict[str, Any],
+        models: list[tuple[str, str, int]],
+    ) -> ComparisonRecord:
+        """Record a comparison as it starts, with one waiting entry per ``(name, path, file size)``."""
+        if kind not in COMPARISON_KINDS:
+            raise ValueError(f"unknown comparison kind {kind!r}")
+        with self._db.session() as session:
+            row = Comparison(created_at=_stamp(), kind=kind, status="running", title=title, settings=dict(settings),
+                             input_name=input_name, input_kind=input_kind, input_text=input_text,
+                             machine=dict(machine))
+            session.add(row)
+            session.flush()
+            entries = [ComparisonEntry(comparison_id=row.id, position=i, model_name=name, model_path=path,
+                                       file_bytes=size, status="waiting", output="", result={}, metrics={})
+                       for i, (name, path, size) in enumerate(models)]
+            session.add_all(entries)
+            session.flush()
+            return ComparisonRecord.of(row, entries)
+
+    def update_entry(
+        self,
+        comparison_id: int,
+        position: int,
+        *,
+        status: str,
+        output: str | None = None,
+        result: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set one model's state; the output, result and metrics are kept as they were when not given."""
+        if status not in ENTRY_STATUSES:
+            raise ValueError(f"unknown entry status {status!r}")
+        with self._db.session() as session:
+            row = session.scalars(select(ComparisonEntry).where(
+                ComparisonEntry.comparison_id == comparison_id, ComparisonEntry.position == position)).first()
+            if row is None:
+                raise HistoryError("This comparison no longer exists.")
+            row.status = status
+            if output is not None:
+                row.output = output
+            if result is not None:
+                row.result = dict(result)
+            if metrics is not None:
+                row.metrics = dict(metrics)
+            row.error = error
+
+    def finish_comparison(self, comparison_id: int, status: str) -> ComparisonRecord:
+        """Close a comparison; entries still waiting or running are closed with the same status."""
+        if status not in TASK_RUN_STATUSES or status == "running":
+            raise ValueError(f"a comparison cannot finish as {status!r}")
+        with self._db.session() as session:
+            row = _comparison(session, comparison_id)
+            row.status = status
+            row.finished_at = _stamp()
+            session.execute(update(ComparisonEntry).where(
+                ComparisonEntry.comparison_id == comparison_id,
+                ComparisonEntry.status.in_(("waiting", "running"))).values(
+                    status="interrupted" if status == "interrupted" else "cancelled"))
+            session.flush()
+            return _comparison_record(session, row)
+
+    def vote(self, comparison_id: int, verdict: str, winner_position: int | None = None) -> ComparisonRecord:
+        """Save (or change) the person's verdict: one winner, a tie, or both (all) bad."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}")
+        if (verdict == "winner") != (winner_position is not None):
+            raise ValueError("a winner is given exactly when the verdict is 'winner'")
+        with self._db.session() as session:
+            row = _comparison(session, comparison_id)
+            if winner_position is not None and winner_position not in {
+                    e.position for e in session.scalars(
+                        select(ComparisonEntry).where(ComparisonEntry.comparison_id == comparison_id))}:
+                raise ValueError(f"comparison {comparison_id} has no model at position {winner_position}")
+            row.verdict, row.winner_position, row.voted_at = verdict, winner_position, _stamp()
+            session.flush()
+            return _comparison_record(session, row)
+
+    def comparisons(self, limit: int = 200, kind: str | None = None) -> list[ComparisonRecord]:
+        """Newest first; soft-deleted ones are hidden while their Undo is on offer."""
+        query = (select(Comparison).where(Comparison.deleted_at.is_(None))
+                 .order_by(Comparison.created_at.desc(), Comparison.id.desc()).limit(limit))
+        if kind is not None:
+            query = query.where(Comparison.kind == kind)
+        with self._db.session(write=False) as session:
+            rows = list(session.scalars(query))
+            entries: dict[int, list[ComparisonEntry]] = {row.id: [] for row in rows}
+            for entry in session.scalars(select(ComparisonEntry).where(
+                    ComparisonEntry.comparison_id.in_(list(entries)))):
+                entries[entry.comparison_id].append(entry)
+            return [ComparisonRecord.of(row, entries[row.id]) for row in rows]
+
+    def get_comparison(self, comparison_id: int) -> ComparisonRecord:
+        with self._db.session(write=False) as session:
+            return _comparison_record(session, _comparison(session, comparison_id))
+
+    def delete_comparison(self, comparison_id: int) -> None:
+        """Soft delete, so the UI can offer Undo; its votes leave the leaderboard at once."""
+        with self._db.session() as session:
+            row = _comparison(session, comparison_id)
+            if row.deleted_at is None:
+                row.deleted_at = _stamp()
+
+    def restore_comparison(self, comparison_id: int) -> None:
+        with self._db.session() as session:
+            _comparison(session, comparison_id).deleted_at = None
+
+    def mark_unfinished_comparisons_as_interrupted(self) -> int:
+        with self._db.session() as session:
+            ids = list(session.scalars(select(Comparison.id).where(Comparison.status == "running")))
+            if ids:
+                session.execute(update(Comparison).where(Comparison.id.in_(ids)).values(status="interrupted"))
+                session.execute(update(ComparisonEntry).where(
+                    ComparisonEntry.comparison_id.in_(ids),
+                    ComparisonEntry.status.in_(("waiting", "running"))).values(status="interrupted"))
+            return len(ids)
+
+    def leaderboard(self, kind: str) -> list[LeaderRow]:
+        """Per model (by name), over the voted comparisons of ``kind``: wins, ties, "both bad" and losses,
+        with the model's median speed and memory there; most wins (then best win rate) first.
+
+        Counted in Python rather than SQL: a person has at most a few hundred comparisons, and the rules
+        (a tie counts for every model in it) read more plainly this way.
+        """
+        if kind not in COMPARISON_KINDS:
+            raise ValueError(f"unknown comparison kind {kind!r}")
+        import statistics
+
+        with self._db.session(write=False) as session:
+            rows = list(session.scalars(select(Comparison).where(
+                Comparison.kind == kind, Comparison.deleted_at.is_(None), Comparison.verdict.is_not(None))))
+            by_id = {row.id: row for row in rows}
+            entries = list(session.scalars(select(ComparisonEntry).where(
+                ComparisonEntry.comparison_id.in_(list(by_id)))))
+        tally: dict[str, dict[str, int]] = {}
+        speeds: dict[str, list[float]] = {}
+        peaks: dict[str, list[int]] = {}
+        for entry in entries:
+            row = by_id[entry.comparison_id]
+            counts = tally.setdefault(entry.model_name, {"voted": 0, "wins": 0, "ties": 0, "both_bad": 0,
+                                                         "losses": 0})
+            counts["voted"] += 1
+            if row.verdict == "tie":
+                counts["ties"] += 1
+            elif row.verdict == "both_bad":
+                counts["both_bad"] += 1
+            elif row.winner_position == entry.position:
+                counts["wins"] += 1
+            else:
+                counts["losses"] += 1
+            if entry.status == "done":
+                if entry.metrics.get("tokens_per_s"):
+                    speeds.setdefault(entry.model_name, []).append(float(entry.metrics["tokens_per_s"]))
+                if entry.metrics.get("peak_rss_bytes"):
+                    peaks.setdefault(entry.model_name, []).append(int(entry.metrics["peak_rss_bytes"]))
+        board = [LeaderRow(model_name=name, **counts,
+                           tokens_per_s=statistics.median(speeds[name]) if name in speeds else None,
+                           peak_rss_bytes=int(statistics.median(peaks[name])) if name in peaks else None)
+                 for name, counts in tally.items()]
+        return sorted(board, key=lambda r: (-r.wins, -r.win_rate, -r.ties, r.model_name.lower()))
+
     # model library
 
     def add_model(
@@ -483,6 +673,15 @@ def _conversation(session: Session, conversation_id: int) -> Conversation:
 
 def _task_run(session: Session, run_id: int) -> TaskRun:
     return _get(session, TaskRun, run_id, "That task run no longer exists.")
+
+
+def _comparison(session: Session, comparison_id: int) -> Comparison:
+    return _get(session, Comparison, comparison_id, "This comparison no longer exists.")
+
+
+def _comparison_record(session: Session, row: Comparison) -> ComparisonRecord:
+    entries = list(session.scalars(select(ComparisonEntry).where(ComparisonEntry.comparison_id == row.id)))
+    return ComparisonRecord.of(row, entries)
 
 
 def _check_finish_reason(finish_reason: str | None) -> None:

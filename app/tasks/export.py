@@ -84,7 +84,7 @@ def save_text(path: Path | str, text: str, title: str | None = None) -> Path:
     if suffix not in SAVE_SUFFIXES:
         raise ExportError(f"Hearth cannot save “{path.name}”: choose a name ending in .md, .txt or .docx.")
     if suffix == ".docx":
-        _write_atomically(path, lambda handle: _docx(text, title).save(handle))
+        write_atomically(path, lambda handle: _docx(text, title).save(handle))
         return path
     body = text.strip() + "\n"
     if title and suffix == ".md" and not _HEADING.match(body.splitlines()[0] if body.strip() else ""):
@@ -92,7 +92,7 @@ def save_text(path: Path | str, text: str, title: str | None = None) -> Path:
     elif title and suffix == ".txt":
         body = f"{title}\n\n{body}"
     data = body.encode("utf-8")
-    _write_atomically(path, lambda handle: handle.write(data))
+    write_atomically(path, lambda handle: handle.write(data))
     return path
 
 
@@ -104,11 +104,11 @@ def save_csv(path: Path | str, rows: Sequence[ClassifiedText], labels: Sequence[
     """
     path = Path(path)
     data = classified_csv(rows, labels).encode("utf-8-sig")
-    _write_atomically(path, lambda handle: handle.write(data))
+    write_atomically(path, lambda handle: handle.write(data))
     return path
 
 
-def _write_atomically(path: Path, write: Callable[[Any], object]) -> None:
+def write_atomically(path: Path, write: Callable[[Any], object]) -> None:
     folder = path.parent
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)

@@ -233,6 +233,7 @@ class TaskRun:
         self._step += 1
         self._total = max(self._total, self._step)
         self.on_progress(Progress(self._step, self._total, stage, label))
+        call_started = time.perf_counter() - self._started
         done = self.model.complete(
             messages, max_tokens=max_tokens, grammar=grammar, seed=self.task.seed,
             temperature=self.task.temperature if temperature is None else temperature,
@@ -240,7 +241,9 @@ class TaskRun:
         self.metrics = Metrics(
             prompt_tokens=self.metrics.prompt_tokens + done.prompt_tokens,
             completion_tokens=self.metrics.completion_tokens + done.completion_tokens,
-            calls=self.metrics.calls + 1)
+            calls=self.metrics.calls + 1,
+            ttft_s=self.metrics.ttft_s if self.metrics.ttft_s is not None or done.ttft_s is None
+            else call_started + done.ttft_s)
         self._generating_s += done.generating_s
         if done.finish_reason == "cancelled":
             raise Cancelled(done.text)
@@ -250,7 +253,7 @@ class TaskRun:
         m = self.metrics
         speed = m.completion_tokens / self._generating_s if self._generating_s > 0 and m.completion_tokens else None
         return Metrics(m.prompt_tokens, m.completion_tokens, time.perf_counter() - self._started, speed,
-                       peak_rss_bytes, m.calls)
+                       peak_rss_bytes, m.calls, m.ttft_s)
 
     def run(self) -> TaskResult:
         spec = self.task.kind

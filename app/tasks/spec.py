@@ -187,6 +187,7 @@ class Metrics:
     tokens_per_s: float | None = None
     peak_rss_bytes: int = 0
     calls: int = 0
+    ttft_s: float | None = None  # from the run's start to its first generated token
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
