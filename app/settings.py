@@ -7,10 +7,12 @@ wrong type falls back to the default (and is logged) instead of stopping the app
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -64,6 +66,7 @@ class Settings:
     catalog_url: str = ""  # where a newer model catalog is published (https); empty: the built-in one only
     # Keep each document's text in the task history; off: only its name, size and SHA-256 are kept.
     save_document_text: bool = True
+    welcome_done: bool = False  # the welcome page was left once; it then no longer opens by itself
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -81,11 +84,19 @@ class Settings:
         return settings
 
     def save(self, path: Path) -> None:
-        """Write atomically, so a crash mid-write never leaves a half file."""
+        """Write atomically, so a crash mid-write never leaves a half file. Each save has its own temporary
+        file: two saves running at once on the thread pool must not move each other's file away."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        text = json.dumps(dataclasses.asdict(self), indent=2)
+        descriptor, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:

@@ -361,6 +361,11 @@ def test_describe_apple_machine() -> None:
     ]
 
 
+def test_describe_can_leave_out_the_memory_speed() -> None:
+    machine = recorded_machine("apple-m2-metal")
+    assert describe(machine, memory_speed=False) == describe(machine)[:-1]
+
+
 def test_describe_warns_about_a_processor_without_avx2() -> None:
     machine = replace(recorded_machine("nvidia-rtx4070-cuda"), cpu_features=("SSE3", "SSSE3", "AVX"), gpus=(),
                       offload_backends=(), bandwidth_bytes_per_s=6.4e9)

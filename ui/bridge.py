@@ -11,6 +11,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app import chat
 from app.chat import ChatRunner
+from app.compare import runner as compare
+from app.compare.runner import Comparer
 from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.engine import protocol as p
@@ -115,3 +117,34 @@ class TaskBridge(QObject):
             self.runPart.emit(event.run_id, event.part, event.row)
         elif isinstance(event, tasks.RunEnded):
             self.runEnded.emit(event)
+
+
+class CompareBridge(QObject):
+    """Comparison events arrive on the comparer's threads (one per model); re-emitted here on the GUI thread,
+    in the order they happened."""
+
+    _relay = Signal(object)
+    compareStarted = Signal(object, object)  # ComparisonRecord, groups (lists of positions run together)
+    entryChanged = Signal(int, int, str, str)  # comparison id, position, status, detail for people
+    entryText = Signal(int, int, str)  # comparison id, position, the text of the current model call so far
+    entryEnded = Signal(int, object)  # comparison id, EntryRecord
+    compareEnded = Signal(object)  # ComparisonRecord, final
+
+    def __init__(self, comparer: Comparer, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._relay.connect(self._dispatch)
+        unsubscribe = comparer.subscribe(self._relay.emit)
+        self.destroyed.connect(lambda *_: unsubscribe())  # a comparer may outlive its window (tests)
+
+    @Slot(object)
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, compare.CompareStarted):
+            self.compareStarted.emit(event.record, event.groups)
+        elif isinstance(event, compare.EntryChanged):
+            self.entryChanged.emit(event.comparison_id, event.position, event.status, event.detail)
+        elif isinstance(event, compare.EntryText):
+            self.entryText.emit(event.comparison_id, event.position, event.text)
+        elif isinstance(event, compare.EntryEnded):
+            self.entryEnded.emit(event.comparison_id, event.entry)
+        elif isinstance(event, compare.CompareEnded):
+            self.compareEnded.emit(event.record)

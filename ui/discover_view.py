@@ -171,6 +171,17 @@ class DiscoverView(QWidget):
             self.results.addItem(item)
         self.show_status(f"{len(self._catalog)} well-known small models. Search to find more.")
 
+    def show_entry(self, repo_id: str) -> None:
+        """Show a catalog model's files (and then its recommended one chosen), as if it were clicked in the list."""
+        self.show_catalog()
+        for row in range(self.results.count()):
+            item = self.results.item(row)
+            if item.data(ENTRY_ROLE) == repo_id:
+                self.results.setCurrentItem(item)  # reads its files through repoChosen
+                self.results.scrollToItem(item)
+                return
+        self._open_repo(repo_id)  # a model no longer in the list: its files all the same
+
     def show_search(self, found: list[HubModel], *, more: bool = False, append: bool = False) -> None:
         if not append:
             self.results.clear()
@@ -248,9 +259,10 @@ class DiscoverView(QWidget):
         self.show_status("Searching…")
 
     def _chosen(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
-        if item is None:
-            return
-        repo = item.data(ENTRY_ROLE)
+        if item is not None:
+            self._open_repo(item.data(ENTRY_ROLE))
+
+    def _open_repo(self, repo: str) -> None:
         self.current_repo = repo
         self.files.setRowCount(0)
         self.card.clear()

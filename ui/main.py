@@ -13,10 +13,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import credentials, network
 from app.catalog import CatalogError, cached_or_builtin
 from app.chat import ChatRunner
+from app.compare.runner import Comparer
 from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.errors import HearthError
-from app.hardware import detect
+from app.hardware import detect, with_memory_now
 from app.history import HistoryStore, open_database
 from app.library import Library
 from app.load_tracker import LoadTracker
@@ -43,6 +44,7 @@ def build_services(paths: Paths) -> Services:
         network.set_offline(True)
     store.mark_unfinished_as_interrupted()
     store.mark_unfinished_task_runs_as_interrupted()
+    store.mark_unfinished_comparisons_as_interrupted()
     store.purge_deleted()
     engine = EngineClient(log_file=paths.log_file)
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
@@ -52,10 +54,17 @@ def build_services(paths: Paths) -> Services:
     except CatalogError:
         log.exception("the built-in catalog is unusable")
         catalog = None
-    return Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
-                    engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
-                    machine=detect(cache_dir=paths.cache_dir), downloads=downloads, catalog=catalog,
-                    tasks=TaskSession(store, engine, save_text=lambda: settings.save_document_text))
+    machine = detect(cache_dir=paths.cache_dir)
+    compare = Comparer(store, lambda: with_memory_now(machine), log_file=paths.log_file,
+                       gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads)
+    services = Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
+                        engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
+                        machine=machine, downloads=downloads, catalog=catalog,
+                        tasks=TaskSession(store, engine, save_text=lambda: settings.save_document_text),
+                        compare=compare)
+    # The window replaces the machine once its memory speed is measured; forecasts use the newest one.
+    compare.machine = lambda: with_memory_now(services.machine)
+    return services
 
 
 def apply_style(app: QApplication) -> None:
@@ -63,6 +72,14 @@ def apply_style(app: QApplication) -> None:
     style = resource_path("styles", "hearth.qss")
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
+
+
+def open_window(services: Services, icon: QIcon | None = None) -> MainWindow:
+    """The window as a start opens it: shown, with the welcome page on a first start (the tests open it so too)."""
+    window = MainWindow(services, icon)
+    window.show()
+    window.offer_welcome()
+    return window
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -74,6 +91,7 @@ def run_app(argv: list[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("Hearth")
     app.setOrganizationName("Hearth")
+    app.setDesktopFileName("io.hearth.Hearth")  # Wayland matches the window to its menu entry and icon by this
     apply_style(app)
     icon = QIcon(str(resource_path("icons", "hearth.svg")))
     app.setWindowIcon(icon)
@@ -82,8 +100,7 @@ def run_app(argv: list[str] | None = None) -> int:
     except HearthError as error:
         QMessageBox.critical(None, "Hearth cannot open its history", str(error))
         return 1
-    window = MainWindow(services, icon)
-    window.show()
+    window = open_window(services, icon)
     if crash:
         QTimer.singleShot(300, lambda: _show_crash(window, crash))
     log.info("Hearth started; data in %s", paths.database.parent)

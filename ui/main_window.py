@@ -36,26 +36,29 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__, credentials, hub, network
-from app.catalog import Catalog, fetch_newer
+from app.catalog import Catalog, CatalogEntry, fetch_newer
 from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
+from app.compare.runner import Comparer
 from app.downloads import DownloadManager, JobChanged, JobState
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.errors import HearthError
 from app.forecast import PROCESS_BASELINE, Verdict
-from app.hardware import Machine, bandwidth
+from app.hardware import Machine, bandwidth, describe
 from app.history import ConversationRecord, HistoryStore, ModelRecord
 from app.library import Library
 from app.load_tracker import LoadTracker
 from app.model_check import Assessment, assess, assess_remote, model_card
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
+from app.suggestions import suggest
 from app.tasks.session import TaskSession
 from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
-from ui.bridge import DownloadBridge, EngineBridge, TaskBridge
+from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 from ui.chat_view import ChatView
 from ui.collector import GuiThreadCollector
+from ui.compare_view import CompareView
 from ui.discover_view import DiscoverView
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
@@ -63,12 +66,14 @@ from ui.privacy_dialog import PrivacyDialog
 from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
 from ui.settings_dialog import ConversationSettingsDialog
 from ui.tasks_view import TasksView
+from ui.welcome_view import WelcomeView
 
 log = logging.getLogger(__name__)
 
 UNDO_SECONDS = 10
-PAGES = ("Chats", "Models", "Discover", "Tasks")
+PAGES = ("Chats", "Models", "Discover", "Tasks", "Compare")
 TASKS_PAGE = 3
+COMPARE_PAGE = 4
 
 
 @dataclass
@@ -86,6 +91,7 @@ class Services:
     downloads: DownloadManager
     catalog: Catalog | None
     tasks: TaskSession
+    compare: Comparer
 
 
 class MainWindow(QMainWindow):
@@ -115,9 +121,11 @@ class MainWindow(QMainWindow):
         self.library_model = LibraryModel()
         self.bridge = EngineBridge(self.engine, self.runner, self)
         self.task_bridge = TaskBridge(services.tasks, self)
+        self.compare_bridge = CompareBridge(services.compare, self)
         self._build()
         self._connect()
         self._build_menus()
+        self._build_welcome()
         self.refresh_conversations(select_first=True)
         self.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self._measure_bandwidth)
@@ -141,14 +149,17 @@ class MainWindow(QMainWindow):
         side.addWidget(brand)
         nav = QGridLayout()
         nav.setSpacing(6)
-        self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab = (QPushButton(name) for name in PAGES)
+        self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab, self.compare_tab = (
+            QPushButton(name) for name in PAGES)
         self.nav_group = QButtonGroup(self)
-        for i, button in enumerate((self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab)):
+        for i, button in enumerate((self.chats_tab, self.models_tab, self.discover_tab, self.tasks_tab,
+                                    self.compare_tab)):
             button.setCheckable(True)
             button.setObjectName("navButton")
             button.setToolTip(f"{PAGES[i]} (Ctrl+{i + 1})")
             self.nav_group.addButton(button, i)
-            nav.addWidget(button, i // 2, i % 2)
+            alone = i == len(PAGES) - 1 and i % 2 == 0  # an odd one out spans the row, so no gap is left
+            nav.addWidget(button, i // 2, i % 2, 1, 2 if alone else 1)
         self.chats_tab.setChecked(True)
         side.addLayout(nav)
         self.new_chat_button = QPushButton("+  New chat")
@@ -190,6 +201,10 @@ class MainWindow(QMainWindow):
             settings_file=self.services.paths.settings_file, library_model=self.library_model,
             engine_bridge=self.bridge, task_bridge=self.task_bridge)
         self.stack.addWidget(self.tasks_view)
+        self.compare_view = CompareView(
+            store=self.store, comparer=self.services.compare, settings=self.settings,
+            library_model=self.library_model, bridge=self.compare_bridge)
+        self.stack.addWidget(self.compare_view)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -207,6 +222,8 @@ class MainWindow(QMainWindow):
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
         self.tasks_view.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
         self.tasks_view.chatRequested.connect(self.chat_about)
+        self.compare_view.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
+        self.compare_view.addModelRequested.connect(self.add_model)
         self.new_chat_button.clicked.connect(self.new_conversation)
         self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
         self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
@@ -290,10 +307,24 @@ class MainWindow(QMainWindow):
         self.task_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
         self.task_actions[-1].triggered.connect(t.run)
         self.addAction(self.task_actions[-1])
+        compare_menu = self.menuBar().addMenu("C&ompare")
+        c = self.compare_view
+        # Like the Tasks menu: on the Compare page only.
+        self.compare_actions = [
+            self._action(compare_menu, "&Run the comparison", "Ctrl+Return", c.run),
+            self._action(compare_menu, "&Stop the comparison", "Esc", c.stop),
+            self._action(compare_menu, "Save the &report…", "Ctrl+Shift+S", c.save_report_as),
+            self._action(compare_menu, "Run &again with the same input", None, c.run_again),
+        ]
+        self.compare_actions.append(QAction(self))
+        self.compare_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
+        self.compare_actions[-1].triggered.connect(c.run)
+        self.addAction(self.compare_actions[-1])
         view_menu = self.menuBar().addMenu("&View")
         for i, name in enumerate(PAGES):
             self._action(view_menu, f"&{name}", f"Ctrl+{i + 1}", lambda _checked=False, i=i: self._show_page(i))
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Welcome", None, self.show_welcome)
         self._action(help_menu, "&About Hearth", None, self._about)
         self.stack.currentChanged.connect(self._page_changed)
         self._page_changed(self.stack.currentIndex())
@@ -317,7 +348,9 @@ class MainWindow(QMainWindow):
         on_tasks = index == TASKS_PAGE
         for action in self.task_actions:
             action.setEnabled(on_tasks)
-        self.stop_action.setEnabled(not on_tasks)
+        for action in self.compare_actions:
+            action.setEnabled(index == COMPARE_PAGE)
+        self.stop_action.setEnabled(index not in (TASKS_PAGE, COMPARE_PAGE))
 
     def _open_task_document(self) -> None:
         self._show_page(TASKS_PAGE)
@@ -987,6 +1020,75 @@ class MainWindow(QMainWindow):
             .failure(self.show_error).run()
         dialog.exec()
 
+    # --- welcome ---
+
+    def _build_welcome(self) -> None:
+        """The welcome page goes last in the stack, after every page with a navigation button, so that the
+        buttons' ids stay the pages' indexes."""
+        self.welcome_view = WelcomeView()
+        self.stack.addWidget(self.welcome_view)
+        self._on_welcome = False
+        w = self.welcome_view
+        w.getRequested.connect(self._get_suggested)
+        w.addFromDiskRequested.connect(self.add_model)
+        w.closeRequested.connect(lambda: self._show_page(0))
+        self.stack.currentChanged.connect(self._welcome_page_changed)  # after _page_changed: it has the last word
+        self.offline_action.toggled.connect(self._refill_welcome)
+        self.library_model.modelReset.connect(self._refill_welcome)
+
+    def offer_welcome(self) -> None:
+        """At start: the welcome page, when the library is empty and the welcome was never left before.
+
+        Not when there are conversations either: opening the newest one (``refresh_conversations``, which runs
+        at the same time) would take the window back to the chat page a moment later."""
+        if self.settings.welcome_done:
+            return
+
+        def first_start() -> bool:
+            return not self.library.models() and not self.store.list_conversations()
+
+        def decided(first: bool) -> None:
+            if first and not self._closing and self.stack.currentIndex() == 0:  # nothing chosen meanwhile
+                self.show_welcome()
+
+        BackgroundOp(self, first_start).success(decided).failure(self.show_error).run()
+
+    def show_welcome(self) -> None:
+        self._fill_welcome()
+        self.nav_group.setExclusive(False)  # no navigation button stands for this page
+        for button in self.nav_group.buttons():
+            button.setChecked(False)
+        self.nav_group.setExclusive(True)
+        self.stack.setCurrentWidget(self.welcome_view)
+        self.welcome_view.first_action().setFocus()
+
+    def _fill_welcome(self) -> None:
+        catalog, machine = self.services.catalog, self.services.machine
+        self.welcome_view.set_content(
+            describe(machine, memory_speed=False), suggest(catalog, machine) if catalog is not None else [],
+            catalog_available=catalog is not None, offline=network.is_offline(),
+            has_models=self.library_model.rowCount() > 0)
+
+    def _refill_welcome(self) -> None:
+        """Going offline or online, or a model landing in the library, changes what the page offers."""
+        if self._on_welcome:
+            self._fill_welcome()
+
+    def _welcome_page_changed(self, index: int) -> None:
+        """Leaving the welcome page, by any way, means it was seen: it opens by itself no more."""
+        on_welcome = self.stack.widget(index) is self.welcome_view
+        if on_welcome:
+            self.stop_action.setEnabled(False)  # Esc leaves this page instead
+        elif self._on_welcome and not self.settings.welcome_done:
+            self.settings.welcome_done = True
+            self._save_settings()
+        self._on_welcome = on_welcome
+
+    def _get_suggested(self, entry: CatalogEntry) -> None:
+        """Discover with the model's files listed and the recommended one chosen; Download goes on from there."""
+        self._show_page(PAGES.index("Discover"))
+        self.discover_view.show_entry(entry.repo)
+
     # --- misc ---
 
     def _open_folder(self, folder: Path) -> None:
@@ -1009,6 +1111,8 @@ class MainWindow(QMainWindow):
         self.services.downloads.shutdown()  # partial downloads stay and continue next time
         self.runner.close()
         self.services.tasks.close()
+        self.compare_view.shutdown()
+        self.services.compare.close()  # stops every comparison worker; what they wrote is saved
         self.engine.shutdown()
         wait_for_background()
         super().closeEvent(event)

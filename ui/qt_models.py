@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor
 
 from app.forecast import Verdict
-from app.history import ConversationRecord, ModelRecord, TaskRunRecord
+from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
 from app.model_check import Assessment
 from app.units import format_bytes, format_count
 
@@ -23,7 +23,7 @@ def verdict_label(verdict: Verdict) -> str:
 RecordRole = Qt.ItemDataRole.UserRole + 1
 
 
-RecordT = TypeVar("RecordT", ConversationRecord, TaskRunRecord)
+RecordT = TypeVar("RecordT", ConversationRecord, TaskRunRecord, ComparisonRecord)
 
 
 class RecordListModel(QAbstractListModel, Generic[RecordT]):

@@ -1,0 +1,196 @@
+"""Speed and memory of each model in a comparison: two horizontal bar charts side by side (QtCharts).
+
+The same drawing serves the page and the report: ``chart_png`` draws the charts again at a fixed size,
+off screen, and returns the PNG bytes that ``app.compare.report`` embeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCharts import (
+    QAbstractBarSeries,
+    QBarCategoryAxis,
+    QBarSet,
+    QChart,
+    QChartView,
+    QHorizontalBarSeries,
+    QValueAxis,
+)
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMargins, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+from app.compare.figures import label, shown_entries
+from app.history import ComparisonRecord
+
+SPEED_COLOR = "#f28c28"
+MEASURED_COLOR = "#8d5a2b"
+BACKGROUND = "#ffffff"
+TEXT_COLOR = "#2b2622"
+LABEL_WIDTH = 105  # pixels a model's name may take beside its bars on the page
+PNG_LABEL_WIDTH = 220  # and in the report's picture
+PNG_WIDTH = 1000
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One model's bars: ``None`` where the figure is unknown (the model failed, or was stopped first)."""
+
+    label: str
+    tokens_per_s: float | None
+    peak_mb: float | None
+    forecast_mb: float | None
+
+
+def chart_rows(record: ComparisonRecord) -> list[ChartRow]:
+    """The models in column order, named as the page names them ("Model A" while a blind vote is due)."""
+    rows = []
+    for entry in shown_entries(record):
+        m = entry.metrics
+        rows.append(ChartRow(label(record, entry), _number(m.get("tokens_per_s")),
+                             _number(m.get("peak_rss_bytes"), MB), _number(m.get("estimate_bytes"), MB)))
+    return rows
+
+
+def has_figures(rows: list[ChartRow]) -> bool:
+    return any(row.tokens_per_s or row.peak_mb for row in rows)
+
+
+def _number(value: object, unit: float = 1.0) -> float | None:
+    return float(value) / unit if isinstance(value, int | float) and value > 0 else None
+
+
+def chart_height(models: int) -> int:
+    """Room for the title and the axis, and about 36 pixels per model."""
+    return 84 + 36 * max(models, 1)
+
+
+def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float | None], str]],
+               label_width: int) -> QChart:
+    chart = QChart()
+    chart.setTitle(title)
+    title_font = QFont(chart.titleFont())
+    title_font.setBold(True)
+    title_font.setPointSizeF(max(title_font.pointSizeF() - 0.5, 8.0))
+    chart.setTitleFont(title_font)
+    chart.setTitleBrush(QColor(TEXT_COLOR))
+    chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+    chart.setBackgroundBrush(QColor(BACKGROUND))
+    chart.setBackgroundRoundness(0)
+    chart.setMargins(QMargins(4, 2, 12, 2))
+    series = QHorizontalBarSeries()
+    top = 0.0
+    for name, values, color in sets:
+        bars = QBarSet(name)
+        # The first model at the top: a horizontal bar chart draws its first category at the bottom.
+        bars.append([value or 0.0 for value in reversed(values)])
+        bars.setColor(QColor(color))
+        bars.setBorderColor(QColor(color))
+        bars.setLabelColor(QColor(TEXT_COLOR))
+        series.append(bars)
+        top = max([top, *(value or 0.0 for value in values)])
+    series.setLabelsVisible(True)
+    series.setLabelsPosition(QAbstractBarSeries.LabelsPosition.LabelsOutsideEnd)
+    series.setLabelsPrecision(4)
+    series.setBarWidth(0.7)
+    chart.addSeries(series)
+    metrics = QFontMetrics(chart.font())
+    categories = QBarCategoryAxis()
+    categories.append([metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, label_width)
+                       for text in reversed(labels)])
+    categories.setLabelsColor(QColor(TEXT_COLOR))
+    categories.setGridLineVisible(False)
+    chart.addAxis(categories, Qt.AlignmentFlag.AlignLeft)
+    series.attachAxis(categories)
+    axis = QValueAxis()
+    axis.setRange(0, top * 1.2 if top > 0 else 1)  # room for the value written past the longest bar
+    axis.setLabelFormat("%.0f")
+    axis.applyNiceNumbers()
+    axis.setLabelsColor(QColor("#6b625a"))
+    chart.addAxis(axis, Qt.AlignmentFlag.AlignBottom)
+    series.attachAxis(axis)
+    legend = chart.legend()
+    legend.setVisible(len(sets) > 1)
+    legend.setAlignment(Qt.AlignmentFlag.AlignBottom)
+    legend.setLabelColor(QColor(TEXT_COLOR))
+    return chart
+
+
+def build_charts(rows: list[ChartRow], label_width: int = LABEL_WIDTH) -> tuple[QChart, QChart]:
+    labels = [row.label for row in rows]
+    speed = _bar_chart("Speed, tokens per second (more is better)", labels,
+                       [("Speed", [row.tokens_per_s for row in rows], SPEED_COLOR)], label_width)
+    memory = _bar_chart("Peak memory, MB (less is better)", labels,
+                        [("Measured", [row.peak_mb for row in rows], MEASURED_COLOR)], label_width)
+    return speed, memory
+
+
+class _Charts(QWidget):
+    """The two charts side by side."""
+
+    def __init__(self, rows: list[ChartRow], label_width: int = LABEL_WIDTH) -> None:
+        super().__init__()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.views = []
+        for chart in build_charts(rows, label_width):
+            view = QChartView(chart)
+            view.setRenderHint(QPainter.RenderHint.Antialiasing)
+            view.setMinimumSize(220, 0)
+            view.setStyleSheet(f"background: {BACKGROUND}; border: none;")
+            layout.addWidget(view)
+            self.views.append(view)
+
+
+class CompareChart(QWidget):
+    """The charts of the comparison on show; ``set_record`` redraws them (names revealed after a blind vote)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("compareChart")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(8, 8, 8, 8)
+        self.rows: list[ChartRow] = []
+        self._charts: _Charts | None = None
+
+    def set_record(self, record: ComparisonRecord) -> bool:
+        """Draw ``record``'s figures; False (and nothing drawn) when it has none yet."""
+        rows = chart_rows(record)
+        if rows == self.rows and self._charts is not None:
+            return has_figures(rows)
+        self.clear()
+        self.rows = rows
+        if not has_figures(rows):
+            return False
+        self._charts = _Charts(rows)
+        self._layout.addWidget(self._charts)
+        self.setFixedHeight(chart_height(len(rows)) + 16)
+        return True
+
+    def clear(self) -> None:
+        self.rows = []
+        if self._charts is not None:
+            self._layout.removeWidget(self._charts)
+            self._charts.deleteLater()
+            self._charts = None
+
+    def chart_png(self) -> bytes:
+        """The charts drawn again off screen, 1000 pixels wide, as PNG; empty when there is nothing to draw."""
+        if not has_figures(self.rows):
+            return b""
+        charts = _Charts(self.rows, PNG_LABEL_WIDTH)
+        charts.setStyleSheet(f"background: {BACKGROUND};")
+        charts.resize(PNG_WIDTH, chart_height(len(self.rows)))
+        image = charts.grab()
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        buffer.close()
+        charts.deleteLater()
+        return bytes(data.data())

@@ -1,0 +1,351 @@
+"""Past comparisons (newest first; delete with Undo) and the leaderboard of votes, per kind of input."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.compare.figures import STATUS_WORDS, verdict_text
+from app.compare.spec import KIND_WORDS, KINDS
+from app.errors import HearthError
+from app.history import ComparisonRecord, HistoryStore, LeaderRow
+from app.units import format_bytes
+from ui.background import BackgroundOp
+from ui.qt_models import RecordListModel, RecordRole
+
+log = logging.getLogger(__name__)
+
+UNDO_SECONDS = 10
+RECENT = 200
+DELETE_TIP = "Delete the chosen comparison from history (Undo is offered); its vote leaves the leaderboard"
+STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def comparison_subtitle(record: ComparisonRecord) -> str:
+    """"12 Mar, 14:03 · Chat prompt · Better: Qwen2.5 0.5B": when, what, and the vote (or how it ended)."""
+    when = record.created_at.astimezone()
+    parts = [f"{when:%d %b, %H:%M}" if when.year == datetime.now().year else f"{when:%d %b %Y}",
+             KIND_WORDS.get(record.kind, record.kind)]
+    if record.status != "done":
+        parts.append(STATUS_WORDS.get(record.status, record.status))
+    if record.status != "running":
+        parts.append(verdict_text(record))
+    return " · ".join(parts)
+
+
+def figures_of(row: LeaderRow) -> str:
+    """"21.3 tok/s · 1.2 GB": the model's median speed and peak memory."""
+    speed = "speed –" if not row.tokens_per_s else \
+        f"{row.tokens_per_s:.0f} tok/s" if row.tokens_per_s >= 10 else f"{row.tokens_per_s:.1f} tok/s"
+    memory = format_bytes(row.peak_rss_bytes) if row.peak_rss_bytes else "memory –"
+    return f"{speed} · {memory}"
+
+
+class ComparisonListModel(RecordListModel[ComparisonRecord]):
+    def item_data(self, item: ComparisonRecord, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{item.title or 'Comparison'}\n{comparison_subtitle(item)}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            models = "Models hidden until you vote" if item.names_hidden else \
+                ", ".join(entry.model_name for entry in item.entries)
+            return f"{item.title}\n{models}"
+        if role == Qt.ItemDataRole.ForegroundRole and item.status in STATUS_COLORS:
+            return QColor(STATUS_COLORS[item.status])
+        return None
+
+
+class LeaderboardModel(QAbstractTableModel):
+    """One row per model; the model's cell also holds its median speed and memory, on a second line, so the
+    table fits beside the page."""
+
+    HEADERS = ("Model", "Wins", "Rate", "Tie / bad")
+    TIPS = ("The model; under its name, its median speed and peak memory in these comparisons",
+            "Comparisons won, of those voted on", "Wins as a share of the votes",
+            "Votes that said “tie”, and votes that said all the answers were bad")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[LeaderRow] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.TIPS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == RecordRole:
+            return row
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"{row.model_name}\n{row.wins} won, {row.ties} tied, {row.both_bad} all bad and {row.losses} "
+                    f"lost, of {row.voted} voted\n{figures_of(row)}")
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        return (
+            f"{row.model_name}\n{figures_of(row)}",
+            f"{row.wins} / {row.voted}",
+            f"{row.win_rate:.0%}",
+            f"{row.ties} / {row.both_bad}",
+        )[index.column()]
+
+    def set_rows(self, rows: list[LeaderRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def rows(self) -> list[LeaderRow]:
+        return list(self._rows)
+
+
+class ComparisonHistory(QWidget):
+    """Every comparison history keeps, newest first; choosing one shows it."""
+
+    chosen = Signal(object)  # ComparisonRecord
+    deleted = Signal(int)  # comparison id
+    restored = Signal(object)  # ComparisonRecord
+    failed = Signal(str)  # for people
+
+    def __init__(self, store: HistoryStore, is_live: Callable[[int], bool]) -> None:
+        """``is_live(comparison_id)``: whether that comparison is the one running (it cannot be deleted)."""
+        super().__init__()
+        self.store, self._is_live = store, is_live
+        self.model = ComparisonListModel()
+        self._deleted: list[ComparisonRecord] = []
+        self._quiet = False  # the list is being refilled: a row chosen then is not the person's choice
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(6)
+        title = QLabel("Past comparisons")
+        title.setObjectName("sectionTitle")
+        column.addWidget(title)
+        self.list = QListView()
+        self.list.setObjectName("runList")
+        self.list.setModel(self.model)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setMinimumHeight(120)
+        column.addWidget(self.list, 1)
+        self.empty = QLabel("Comparisons you run are kept here, newest first.")
+        self.empty.setObjectName("hint")
+        self.empty.setWordWrap(True)
+        column.addWidget(self.empty)
+        self.undo_bar = QFrame()
+        self.undo_bar.setObjectName("undoBar")
+        undo_row = QHBoxLayout(self.undo_bar)
+        undo_row.setContentsMargins(8, 4, 4, 4)
+        self.undo_label = QLabel()
+        self.undo_label.setWordWrap(True)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(self.undo_delete)
+        undo_row.addWidget(self.undo_label, 1)
+        undo_row.addWidget(self.undo_button)
+        self.undo_bar.hide()
+        column.addWidget(self.undo_bar)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.clicked.connect(self.delete_selected)
+        row.addWidget(self.delete_button)
+        column.addLayout(row)
+        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
+        self._undo_timer.timeout.connect(self.undo_bar.hide)
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.model.modelReset.connect(self.update_buttons)
+        self.model.rowsRemoved.connect(self.update_buttons)
+        self.update_buttons()
+
+    def refresh(self, select: int | None = None) -> None:
+        """Read the list again; ``select`` (or else the chosen comparison) stays chosen, without showing it
+        again."""
+        def show(records: list[ComparisonRecord]) -> None:
+            current = self.selected()
+            keep = select if select is not None else (current.id if current else None)
+            self._quiet = True
+            try:
+                self.model.set_items(records)
+                row = self.model.row_of(keep) if keep is not None else -1
+                if row >= 0:
+                    self.list.setCurrentIndex(self.model.index(row))
+            finally:
+                self._quiet = False
+            self.update_buttons()
+
+        BackgroundOp(self, self.store.comparisons, RECENT).success(show).failure(self._failed).run()
+
+    def selected(self) -> ComparisonRecord | None:
+        index = self.list.currentIndex()
+        record = index.data(RecordRole) if index.isValid() else None
+        return record if isinstance(record, ComparisonRecord) else None
+
+    def forget_choice(self) -> None:
+        self._quiet = True
+        try:
+            self.list.setCurrentIndex(QModelIndex())
+        finally:
+            self._quiet = False
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.update_buttons()
+        record = current.data(RecordRole) if current.isValid() else None
+        if isinstance(record, ComparisonRecord) and not self._quiet:
+            self.chosen.emit(record)
+
+    def update_buttons(self) -> None:
+        record = self.selected()
+        running = record is not None and (record.status == "running" or self._is_live(record.id))
+        self.delete_button.setEnabled(record is not None and not running)
+        self.delete_button.setToolTip("A running comparison cannot be deleted; stop it first." if running
+                                      else DELETE_TIP)
+        empty = self.model.rowCount() == 0
+        self.empty.setVisible(empty)
+        self.list.setVisible(not empty)
+
+    def delete_selected(self) -> None:
+        record = self.selected()
+        if record is None or record.status == "running" or self._is_live(record.id):
+            return
+
+        def deleted(_: object) -> None:
+            self._deleted.append(record)
+            self.model.remove(record.id)
+            self.undo_label.setText(f"Deleted “{record.title}”.")
+            self.undo_bar.show()
+            self._undo_timer.start()
+            self.deleted.emit(record.id)
+
+        BackgroundOp(self, self.store.delete_comparison, record.id).success(deleted).failure(self._failed).run()
+
+    def undo_delete(self) -> None:
+        if not self._deleted:
+            return
+        record = self._deleted.pop()
+        self.undo_bar.hide()
+        self._undo_timer.stop()
+
+        def restored(_: object) -> None:
+            self.refresh(select=record.id)
+            self.restored.emit(record)
+
+        BackgroundOp(self, self.store.restore_comparison, record.id).success(restored).failure(self._failed).run()
+
+    def stop_timers(self) -> None:
+        self._undo_timer.stop()
+
+    def _failed(self, error: BaseException) -> None:
+        if not isinstance(error, HearthError):
+            log.error("comparison history failed", exc_info=error)
+        self.failed.emit(str(error) if isinstance(error, HearthError) else
+                         "Hearth could not read or change its comparison history. Details are in the log file.")
+
+
+class Leaderboard(QWidget):
+    """How the models fared in the comparisons voted on, for one kind of input at a time."""
+
+    failed = Signal(str)
+
+    def __init__(self, store: HistoryStore) -> None:
+        super().__init__()
+        self.store = store
+        self.kind = KINDS[0]
+        self.model = LeaderboardModel()
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(6)
+        row = QHBoxLayout()
+        title = QLabel("Leaderboard")
+        title.setObjectName("sectionTitle")
+        row.addWidget(title)
+        row.addStretch(1)
+        self.kind_combo = QComboBox()
+        for kind in KINDS:
+            self.kind_combo.addItem(KIND_WORDS[kind], kind)
+        self.kind_combo.setToolTip("Votes are counted separately for each kind of input")
+        self.kind_combo.currentIndexChanged.connect(lambda _i: self.refresh(self.kind_combo.currentData()))
+        row.addWidget(self.kind_combo)
+        column.addLayout(row)
+        self.table = QTableView()
+        self.table.setObjectName("leaderboard")
+        self.table.setModel(self.model)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        bold = QFont(header.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        for section in (1, 2, 3):  # as wide as their (bold) headings: the numbers are shorter
+            header.resizeSection(section, metrics.horizontalAdvance(str(self.model.HEADERS[section])) + 12)
+        header.setHighlightSections(False)
+        self.table.setMinimumHeight(110)
+        column.addWidget(self.table, 1)
+        self.empty = QLabel()
+        self.empty.setObjectName("hint")
+        self.empty.setWordWrap(True)
+        column.addWidget(self.empty)
+
+    def refresh(self, kind: str | None = None) -> None:
+        """Count the votes of ``kind`` (or of the kind on show) again."""
+        if kind is not None and kind in KINDS:
+            self.kind = kind
+        wanted = self.kind
+        self.kind_combo.blockSignals(True)
+        self.kind_combo.setCurrentIndex(KINDS.index(wanted))
+        self.kind_combo.blockSignals(False)
+
+        def show(rows: list[LeaderRow]) -> None:
+            if wanted != self.kind:
+                return  # another kind was chosen meanwhile
+            self.model.set_rows(rows)
+            self.table.setVisible(bool(rows))
+            self.empty.setVisible(not rows)
+            self.empty.setText(f"No votes yet on {KIND_WORDS[wanted].lower()} comparisons. After a comparison, "
+                               "say which answer was better, and the models' wins add up here.")
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, HearthError):
+                log.error("the leaderboard could not be read", exc_info=error)
+            self.failed.emit("Hearth could not count the votes. Details are in the log file.")
+
+        BackgroundOp(self, self.store.leaderboard, wanted).success(show).failure(failed).run()
