@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench package package-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-package: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[package]'
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
@@ -37,6 +41,16 @@ test: lint pytest
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/engine_overhead.py
+
+# The installer for this system from the working tree (on Linux: dist/Hearth/ and dist/Hearth-<version>-linux-*.tar.gz).
+package: $(VENV)/.installed-package
+	$(PY) packaging/build.py
+
+# Builds it, then proves the frozen app starts its window, engine worker and document reader, and chats.
+package-test: $(VENV)/.installed-package
+	$(PY) tests/fetch_test_model.py
+	$(PY) packaging/build.py
+	dist/Hearth/Hearth --self-test --model "$$($(PY) tests/fetch_test_model.py | sed -n 's/^test model: //p')"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

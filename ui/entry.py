@@ -15,6 +15,10 @@ def main() -> int:
     from app.network import disable_telemetry
 
     disable_telemetry()  # before any library that reads these switches is imported
+    if "--self-test" in sys.argv[1:]:
+        from ui.self_test import run_self_test
+
+        return run_self_test(sys.argv[1:])
     if len(sys.argv) > 1:
         from app.cli import main as cli_main
 

@@ -1,0 +1,169 @@
+"""The Qt-free half of ``--self-test``: proof that an installed Hearth can do its core work on this computer.
+
+A frozen app breaks in ways a source checkout never shows: a shared library or a data file left out of the bundle,
+or a child process that cannot start because the bundle's executable is not a Python interpreter. So every check
+goes through the code the app itself uses (the engine worker, the spawned document reader, the Alembic migrations)
+instead of a shortcut, and works only inside the folder it is given, so a person's own data is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+
+from app.documents import read_document
+from app.engine import EngineClient
+from app.engine import protocol as p
+from app.engine.client import EventWaiter
+from app.errors import HearthError
+from app.history import HistoryStore, open_database
+
+Say = Callable[[str], None]
+
+WORKER_START_TIMEOUT_S = 120.0  # a first start reads the whole bundle from disk, and antivirus may scan it first
+LOAD_TIMEOUT_S = 300.0
+GENERATE_TIMEOUT_S = 300.0
+MAX_TOKENS = 8
+PROMPT = "Once upon a time"
+
+
+class CheckFailed(Exception):
+    """One check did not pass; ``check`` names it in the ``FAIL`` line, ``reason`` says why in a sentence."""
+
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(f"{check}: {reason}")
+        self.check = check
+        self.reason = reason
+
+
+@contextlib.contextmanager
+def checking(name: str) -> Iterator[None]:
+    """Turns any error inside the block into ``CheckFailed(name, …)``: a self-test reports, it never crashes."""
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except HearthError as error:
+        raise CheckFailed(name, str(error)) from error
+    except Exception as error:
+        raise CheckFailed(name, f"{type(error).__name__}: {error}") from error
+
+
+def ok(say: Say, line: str) -> None:
+    say(f"ok   {line}")
+
+
+def seconds_since_launch() -> float:
+    """Seconds since this app was started, as a person counts: from the launch, not from Python's start.
+
+    In a frozen app, a launcher process of the same executable (a bootloader that re-executes itself) counts as
+    the launch. On Linux ``psutil``'s start times stand on the boot time in whole seconds, so they are up to a second
+    off; the kernel's own clock of ticks since boot is exact to 10 ms and used instead.
+    """
+    process = psutil.Process()
+    if getattr(sys, "frozen", False):
+        with contextlib.suppress(psutil.Error):
+            parent = process.parent()
+            while parent is not None and parent.exe() == process.exe():
+                process, parent = parent, parent.parent()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            uptime = float(Path("/proc/uptime").read_text().split()[0])
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - process.create_time()
+
+
+def run_core_checks(workdir: Path, say: Say, model: Path | None = None) -> None:
+    """The checks that need no window; the model ones only with ``model``, since no model ships with Hearth.
+
+    Raises:
+        CheckFailed: the first check that did not pass; the ones after it are not run.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    engine = EngineClient(log_file=workdir / "engine.log")
+    try:
+        check_worker(engine, say)
+        if model is not None:
+            check_model(engine, model, say)
+            check_generation(engine, say)
+    finally:
+        engine.shutdown()
+    check_history(workdir / "history", say)
+    check_document_reader(workdir / "documents", say)
+
+
+def check_worker(engine: EngineClient, say: Say) -> p.Ready:
+    with checking("engine worker"), EventWaiter(engine) as waiter:
+        engine.start()
+        event = waiter.wait_for((p.Ready, p.WorkerExited), WORKER_START_TIMEOUT_S)
+        if isinstance(event, p.WorkerExited):
+            raise CheckFailed("engine worker", f"the worker process exited with code {event.exitcode} before it "
+                                               "was ready")
+    assert isinstance(event, p.Ready)
+    ok(say, f"engine worker started (pid {event.pid}, llama.cpp {event.llama_cpp_version})")
+    return event
+
+
+def check_model(engine: EngineClient, model: Path, say: Say) -> p.Loaded:
+    with checking("model"):
+        if not model.is_file():
+            raise CheckFailed("model", f"there is no file at {model}")
+        loaded = engine.load_blocking(model, context_length=512, timeout=LOAD_TIMEOUT_S)
+    ok(say, f"model loaded: {model.name} (context {loaded.context_length}, {loaded.load_s:.2f} s)")
+    return loaded
+
+
+def check_generation(engine: EngineClient, say: Say) -> p.Finished:
+    with checking("generation"):
+        finished = engine.chat_blocking([{"role": "user", "content": PROMPT}], max_tokens=MAX_TOKENS,
+                                        temperature=0.0, seed=1, timeout=GENERATE_TIMEOUT_S)
+        count = finished.metrics.completion_tokens
+        if count <= 0 or not finished.text:
+            raise CheckFailed("generation", f"the model produced no text (finish reason {finished.finish_reason!r})")
+    ok(say, f"generated {count} tokens: {finished.text!r}")
+    return finished
+
+
+def check_history(folder: Path, say: Say) -> None:
+    """Writes through one connection and reads through a second, so the text really went to the file (and the
+    migrations, which a bundle must carry as source files, really ran)."""
+    path = folder / "history.sqlite3"
+    with checking("history"):
+        folder.mkdir(parents=True, exist_ok=True)
+        text = "The self-test wrote this."
+        writer = open_database(path)
+        try:
+            store = HistoryStore(writer)
+            conversation = store.create_conversation("Self-test", {"temperature": 0.0})
+            store.add_message(conversation.id, "user", text)
+        finally:
+            writer.engine.dispose()
+        reader = open_database(path)
+        try:
+            messages = HistoryStore(reader).messages(conversation.id)
+        finally:
+            reader.engine.dispose()
+        if [m.content for m in messages] != [text]:
+            raise CheckFailed("history", f"read back {len(messages)} message(s) that differ from what was written")
+    ok(say, "history written and read back")
+
+
+def check_document_reader(folder: Path, say: Say) -> None:
+    """A web page, because HTML (like PDF and Word) is parsed in a spawned child: the second kind of process a
+    frozen app must be able to start."""
+    with checking("document reader"):
+        folder.mkdir(parents=True, exist_ok=True)
+        page = folder / "page.html"
+        page.write_text("<html><body><h1>Hearth</h1><p>First paragraph.</p><p>Second paragraph.</p></body></html>",
+                        encoding="utf-8")
+        document = read_document(page, timeout_s=60)
+        if "Second paragraph." not in document.text:
+            raise CheckFailed("document reader", "the page's text did not come back")
+    ok(say, "document read in a separate process")
