@@ -268,7 +268,7 @@ def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_mode
     assert view.history.undo_bar.isVisible() and view.history.empty.isVisible()
     assert view.output.stack.currentIndex() == 0  # the deleted run is no longer shown
     assert window.store.task_runs() == []
-    qtbot.mouseClick(view.history.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(view.history.undo_bar.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
     assert not view.history.undo_bar.isVisible() and window.store.task_runs()[0].id == event.run_id
     assert view.output.title.text() == "Summary of the pasted text"

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -30,10 +29,10 @@ from app.history import ComparisonRecord, HistoryStore, LeaderRow
 from app.units import format_bytes
 from ui.background import BackgroundOp
 from ui.qt_models import RecordListModel, RecordRole
+from ui.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 
-UNDO_SECONDS = 10
 RECENT = 200
 DELETE_TIP = "Delete the chosen comparison from history (Undo is offered); its vote leaves the leaderboard"
 STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
@@ -144,7 +143,6 @@ class ComparisonHistory(QWidget):
         super().__init__()
         self.store, self._is_live = store, is_live
         self.model = ComparisonListModel()
-        self._deleted: list[ComparisonRecord] = []
         self._quiet = False  # the list is being refilled: a row chosen then is not the person's choice
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
@@ -164,17 +162,10 @@ class ComparisonHistory(QWidget):
         self.empty.setObjectName("hint")
         self.empty.setWordWrap(True)
         column.addWidget(self.empty)
-        self.undo_bar = QFrame()
-        self.undo_bar.setObjectName("undoBar")
-        undo_row = QHBoxLayout(self.undo_bar)
-        undo_row.setContentsMargins(8, 4, 4, 4)
-        self.undo_label = QLabel()
-        self.undo_label.setWordWrap(True)
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.clicked.connect(self.undo_delete)
-        undo_row.addWidget(self.undo_label, 1)
-        undo_row.addWidget(self.undo_button)
-        self.undo_bar.hide()
+        self.undo_bar = UndoBar(store.delete_comparison, store.restore_comparison)
+        self.undo_bar.deleted.connect(self._deleted_one)
+        self.undo_bar.restored.connect(self._restored_one)
+        self.undo_bar.failed.connect(self._failed)
         column.addWidget(self.undo_bar)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -182,8 +173,6 @@ class ComparisonHistory(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         row.addWidget(self.delete_button)
         column.addLayout(row)
-        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
-        self._undo_timer.timeout.connect(self.undo_bar.hide)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.model.modelReset.connect(self.update_buttons)
         self.model.rowsRemoved.connect(self.update_buttons)
@@ -239,32 +228,21 @@ class ComparisonHistory(QWidget):
         record = self.selected()
         if record is None or record.status == "running" or self._is_live(record.id):
             return
+        self.undo_bar.delete(record, record.id, record.title)
 
-        def deleted(_: object) -> None:
-            self._deleted.append(record)
-            self.model.remove(record.id)
-            self.undo_label.setText(f"Deleted “{record.title}”.")
-            self.undo_bar.show()
-            self._undo_timer.start()
-            self.deleted.emit(record.id)
+    def _deleted_one(self, record: ComparisonRecord) -> None:
+        self.model.remove(record.id)
+        self.deleted.emit(record.id)
 
-        BackgroundOp(self, self.store.delete_comparison, record.id).success(deleted).failure(self._failed).run()
+    def _restored_one(self, record: ComparisonRecord) -> None:
+        self.refresh(select=record.id)
+        self.restored.emit(record)
 
     def undo_delete(self) -> None:
-        if not self._deleted:
-            return
-        record = self._deleted.pop()
-        self.undo_bar.hide()
-        self._undo_timer.stop()
-
-        def restored(_: object) -> None:
-            self.refresh(select=record.id)
-            self.restored.emit(record)
-
-        BackgroundOp(self, self.store.restore_comparison, record.id).success(restored).failure(self._failed).run()
+        self.undo_bar.undo()
 
     def stop_timers(self) -> None:
-        self._undo_timer.stop()
+        self.undo_bar.stop()
 
     def _failed(self, error: BaseException) -> None:
         if not isinstance(error, HearthError):

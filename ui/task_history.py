@@ -7,11 +7,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -27,10 +26,10 @@ from app.settings import Settings
 from ui.background import BackgroundOp
 from ui.qt_models import RecordRole
 from ui.task_models import TaskRunListModel, run_title
+from ui.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 
-UNDO_SECONDS = 10
 RECENT_RUNS = 200
 DELETE_TIP = "Delete the chosen run from history (Undo is offered)"
 
@@ -49,7 +48,6 @@ class RunHistory(QWidget):
         self.setObjectName("recentRuns")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.runs = TaskRunListModel()
-        self._deleted: list[TaskRunRecord] = []
         column = QVBoxLayout(self)
         column.setContentsMargins(20, 6, 16, 10)
         column.setSpacing(6)
@@ -68,17 +66,10 @@ class RunHistory(QWidget):
         self.empty.setObjectName("hint")
         self.empty.setWordWrap(True)
         column.addWidget(self.empty)
-        self.undo_bar = QFrame()
-        self.undo_bar.setObjectName("undoBar")
-        undo_row = QHBoxLayout(self.undo_bar)
-        undo_row.setContentsMargins(8, 4, 4, 4)
-        self.undo_label = QLabel()
-        self.undo_label.setWordWrap(True)
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.clicked.connect(self.undo_delete)
-        undo_row.addWidget(self.undo_label, 1)
-        undo_row.addWidget(self.undo_button)
-        self.undo_bar.hide()
+        self.undo_bar = UndoBar(store.delete_task_run, store.restore_task_run)
+        self.undo_bar.deleted.connect(self._deleted_one)
+        self.undo_bar.restored.connect(self._restored_one)
+        self.undo_bar.failed.connect(self._failed)
         column.addWidget(self.undo_bar)
         row = QHBoxLayout()
         self.keep_text = QCheckBox("Keep document text in history")
@@ -91,8 +82,6 @@ class RunHistory(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         row.addWidget(self.delete_button)
         column.addLayout(row)
-        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
-        self._undo_timer.timeout.connect(self.undo_bar.hide)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.runs.modelReset.connect(self.update_buttons)
         self.runs.rowsRemoved.connect(self.update_buttons)
@@ -140,32 +129,21 @@ class RunHistory(QWidget):
         record = self.selected()
         if record is None or record.status == "running" or self._is_live(record.id):
             return
+        self.undo_bar.delete(record, record.id, run_title(record))
 
-        def deleted(_: object) -> None:
-            self._deleted.append(record)
-            self.runs.remove(record.id)
-            self.undo_label.setText(f"Deleted “{run_title(record)}”.")
-            self.undo_bar.show()
-            self._undo_timer.start()
-            self.runDeleted.emit(record.id)
+    def _deleted_one(self, record: TaskRunRecord) -> None:
+        self.runs.remove(record.id)
+        self.runDeleted.emit(record.id)
 
-        BackgroundOp(self, self.store.delete_task_run, record.id).success(deleted).failure(self._failed).run()
+    def _restored_one(self, record: TaskRunRecord) -> None:
+        self.refresh(select=record.id)
+        self.runRestored.emit(record)
 
     def undo_delete(self) -> None:
-        if not self._deleted:
-            return
-        record = self._deleted.pop()
-        self.undo_bar.hide()
-        self._undo_timer.stop()
-
-        def restored(_: object) -> None:
-            self.refresh(select=record.id)
-            self.runRestored.emit(record)
-
-        BackgroundOp(self, self.store.restore_task_run, record.id).success(restored).failure(self._failed).run()
+        self.undo_bar.undo()
 
     def stop_timers(self) -> None:
-        self._undo_timer.stop()
+        self.undo_bar.stop()
 
     def _keep_text_toggled(self, keep: bool) -> None:
         self.settings.save_document_text = keep

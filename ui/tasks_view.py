@@ -77,7 +77,6 @@ from ui.task_results import ResultPanel
 log = logging.getLogger(__name__)
 
 PLAN_DELAY_MS = 300
-UNDO_SECONDS = 10
 RECENT_RUNS = 200
 SAVE_FILTERS = {"Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt", "Word document (*.docx)": ".docx"}
 EMPTY_OUTPUT = ("Choose what to do, give Hearth a document or some text, and press Run.\n\n"
