@@ -19,7 +19,6 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QCheckBox,
     QFileDialog,
     QFrame,
@@ -66,7 +65,7 @@ from ui.bridge import CompareBridge
 from ui.compare_history import ComparisonHistory, Leaderboard
 from ui.compare_result import ComparisonPanel, LiveState, schedule_words
 from ui.qt_models import LibraryModel, verdict_label
-from ui.task_inputs import PREVIEW_CHARS, InputPanel, TaskOptions, TextInput, local_files
+from ui.task_inputs import PREVIEW_CHARS, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
 from ui.task_models import TYPED_NAME, plural, title_of
 
 log = logging.getLogger(__name__)
@@ -150,33 +149,6 @@ def start_comparison(comparer: Comparer, ask: _Ask) -> tuple[ComparisonRecord, i
     return comparer.start(request), free
 
 
-class KindPicker(QWidget):
-    """Four joined buttons: Chat prompt, Summarize, Translate, Classify."""
-
-    chosen = Signal(str)
-
-    def __init__(self) -> None:
-        super().__init__()
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(0)
-        self.group = QButtonGroup(self)
-        self.buttons: dict[str, QPushButton] = {}
-        for i, kind in enumerate(KINDS):
-            button = QPushButton(KIND_WORDS[kind])
-            button.setCheckable(True)
-            button.setObjectName("segment")
-            button.setProperty("position", "first" if i == 0 else "last" if i == len(KINDS) - 1 else "middle")
-            self.group.addButton(button, i)
-            self.buttons[kind] = button
-            row.addWidget(button)
-        self.buttons[KINDS[0]].setChecked(True)
-        self.group.idClicked.connect(lambda i: self.chosen.emit(KINDS[i]))
-
-    def set_kind(self, kind: str) -> None:
-        self.buttons[kind].setChecked(True)
-
-
 class CompareView(QWidget):
     discoverRequested = Signal()  # the person wants more models
     addModelRequested = Signal()
@@ -232,7 +204,7 @@ class CompareView(QWidget):
         title.setObjectName("pageTitle")
         row.addWidget(title)
         row.addSpacing(12)
-        self.picker = KindPicker()
+        self.picker = SegmentedPicker(KIND_WORDS)
         row.addWidget(self.picker)
         row.addStretch(1)
         layout.addWidget(header)
@@ -425,10 +397,10 @@ class CompareView(QWidget):
 
     def set_kind(self, kind: str) -> None:
         if self._phase != "idle":
-            self.picker.set_kind(self.kind)
+            self.picker.choose(self.kind)
             return
         self.kind = kind
-        self.picker.set_kind(kind)
+        self.picker.choose(kind)
         chat = kind == "chat"
         self.prompt.setVisible(chat)
         self.inputs.setVisible(not chat)

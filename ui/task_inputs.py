@@ -4,6 +4,7 @@ and its options. These widgets show and collect (reading files off the GUI threa
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,31 +51,32 @@ def local_files(mime: QMimeData) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
 
 
-class TaskPicker(QWidget):
-    """Three joined buttons, one per task."""
+class SegmentedPicker(QWidget):
+    """Joined buttons, one per choice (the tasks on the Tasks page, the kinds of input on Compare)."""
 
     chosen = Signal(str)
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Mapping[str, str]) -> None:
         super().__init__()
+        keys = list(labels)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         self.group = QButtonGroup(self)
         self.buttons: dict[str, QPushButton] = {}
-        for i, task in enumerate(TASKS):
-            button = QPushButton(TASK_BUTTONS[task])
+        for i, key in enumerate(keys):
+            button = QPushButton(labels[key])
             button.setCheckable(True)
             button.setObjectName("segment")
-            button.setProperty("position", "first" if i == 0 else "last" if i == len(TASKS) - 1 else "middle")
+            button.setProperty("position", "first" if i == 0 else "last" if i == len(keys) - 1 else "middle")
             self.group.addButton(button, i)
-            self.buttons[task] = button
+            self.buttons[key] = button
             row.addWidget(button)
-        self.buttons[TASKS[0]].setChecked(True)
-        self.group.idClicked.connect(lambda i: self.chosen.emit(TASKS[i]))
+        self.buttons[keys[0]].setChecked(True)
+        self.group.idClicked.connect(lambda i: self.chosen.emit(keys[i]))
 
-    def set_task(self, task: str) -> None:
-        self.buttons[task].setChecked(True)
+    def choose(self, key: str) -> None:
+        self.buttons[key].setChecked(True)
 
 
 class TextInput(QPlainTextEdit):

@@ -56,7 +56,7 @@ from ui.background import BackgroundOp
 from ui.bridge import EngineBridge, TaskBridge
 from ui.qt_models import LibraryModel
 from ui.task_history import RunHistory
-from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, TaskOptions, TaskPicker, TextInput, local_files
+from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
 from ui.task_models import (
     TYPED_NAME,
     input_words,
@@ -205,7 +205,7 @@ class TasksView(QWidget):
         title.setObjectName("pageTitle")
         row.addWidget(title)
         row.addSpacing(12)
-        self.picker = TaskPicker()
+        self.picker = SegmentedPicker(TASK_BUTTONS)
         row.addWidget(self.picker)
         row.addStretch(1)
         row.addWidget(QLabel("Model:"))
@@ -325,10 +325,10 @@ class TasksView(QWidget):
 
     def set_task(self, task: str) -> None:
         if self._phase != "idle":
-            self.picker.set_task(self.task)
+            self.picker.choose(self.task)
             return
         self.task = task
-        self.picker.set_task(task)
+        self.picker.choose(task)
         self.options.set_task(task)
         self.text_input.setPlaceholderText(
             "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was quick!"
