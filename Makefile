@@ -34,7 +34,7 @@ lint: $(VENV)/.installed-test
 	$(PY) -m mypy
 
 pytest: $(VENV)/.installed-test
-	$(PY) tests/fetch_test_model.py
+	$(PY) tests/fetch_test_model.py smollm2
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 test: lint pytest

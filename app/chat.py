@@ -66,6 +66,11 @@ class _Streaming:
     dropped: int = 0
 
 
+def conversation_key(conversation_id: int) -> str:
+    """How the engine names a conversation whose KV cache it keeps (``protocol.Generate.conversation``)."""
+    return f"chat-{conversation_id}"
+
+
 def title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
@@ -144,6 +149,12 @@ class ChatRunner:
     def stop(self) -> None:
         self.engine.stop()
 
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete a conversation (softly: Undo can restore it) and, for good, the engine's saved cache of it;
+        a restored conversation is read again on its next turn."""
+        self.store.delete_conversation(conversation_id)
+        self.engine.forget(conversation_key(conversation_id))
+
     def close(self) -> None:
         """Save whatever is being streamed as interrupted; the app is going away."""
         with self._lock:
@@ -190,7 +201,7 @@ class ChatRunner:
             try:
                 claim.request_id = self.engine.generate(
                     messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
-                    top_p=settings.top_p, seed=settings.seed)
+                    top_p=settings.top_p, seed=settings.seed, conversation=conversation_key(conversation_id))
             except Exception as error:
                 self.store.update_message(assistant.id, finish_reason="error", error=str(error))
                 raise

@@ -279,13 +279,12 @@ def _inspect(args: argparse.Namespace, paths: Paths) -> int:
         f"{result.verdict.value}. {result.reason}",
         f"Memory with a {plan.context_length:,}-token context: {format_bytes(m.ram_bytes)}"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-        + f" (weights {format_bytes(m.weights_ram + m.weights_vram)}, context memory "
-          f"{format_bytes(m.kv_ram + m.kv_vram)}, working memory {format_bytes(m.compute_ram + m.compute_vram)}, "
-          f"runtime {format_bytes(m.overhead_ram + m.overhead_vram + m.output)})",
+        + f" ({m.breakdown_words()})",
+        *([reserved] if (reserved := m.reserved_words()) else []),
         f"Longest context that fits now: {result.max_context:,} tokens"
         + (f"; graphics card layers that fit: {result.max_gpu_layers}" if machine.offload_backends else ""),
         f"Expected speed: {result.speed.words()}" if result.speed else "Expected speed: unknown",
-        f"Confidence: {result.confidence}",
+        f"Confidence: {result.confidence.value}",
     ]
     print("\n".join(lines))
     return 0
@@ -316,20 +315,26 @@ def _chat(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any = None) -> tuple[Any, Any]:
-    """Start an engine and load ``args.model`` as the window would (the forecast decides the plan); the
-    caller shuts the engine down."""
+    """Start an engine and load ``args.model`` as the window would (the forecast decides the plan, with the
+    settings measured by an earlier load, or measuring them now); the caller shuts the engine down."""
     from app.engine import EngineClient
-    from app.forecast import decide_plan
+    from app.forecast import decide_plan, remembered_tuning
     from app.gguf_facts import read_facts
     from app.hardware import detect
+    from app.history import HistoryStore, open_database
     from app.library import Library
+    from app.load_tracker import LoadTracker
 
-    library = _library(paths) if store is None else Library(store, paths.models_dir)
-    model = library.resolve(args.model)
-    plan = decide_plan(read_facts(model.path), detect(cache_dir=paths.cache_dir),
-                       context_length=args.ctx or settings.generation.context_length, gpu_layers=settings.gpu_layers,
-                       threads=args.threads or settings.threads)
+    store = store or HistoryStore(open_database(paths.database))
+    model = Library(store, paths.models_dir).resolve(args.model)
+    facts, machine = read_facts(model.path), detect(cache_dir=paths.cache_dir)
+    options = {"context_length": args.ctx or settings.generation.context_length, "gpu_layers": settings.gpu_layers,
+               "threads": args.threads or settings.threads}
+    tuning = remembered_tuning(store.load_records(), str(facts.path.resolve()),
+                               decide_plan(facts, machine, **options))
+    plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
     engine = EngineClient(log_file=paths.log_file)
+    LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does
     engine.start()
     try:
         engine.load_blocking(model.path, plan=plan)

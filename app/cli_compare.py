@@ -33,8 +33,12 @@ def add_command(commands: Any) -> None:
     compare.add_argument("--temperature", type=float, help="the temperature every model uses")
     compare.add_argument("--max-tokens", type=int, default=512, help="chat: the longest answer, in tokens")
     compare.add_argument("--ctx", type=int, help="context length in tokens (default: the app's setting)")
-    compare.add_argument("--one-at-a-time", action="store_true",
-                         help="run each model alone even when they fit together (fairer speed figures)")
+    schedule = compare.add_mutually_exclusive_group()
+    schedule.add_argument("--together", action="store_true",
+                          help="run the models at the same time when they fit in memory (they share the processor, "
+                               "so the speeds are not each model's own)")
+    schedule.add_argument("--one-at-a-time", action="store_true",
+                          help="each model alone, one after another (the default)")
     compare.add_argument("--json", action="store_true", help="print one JSON object with the outputs and figures")
 
 
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     request = CompareRequest(tuple(contenders), compare_input,
                              Sampling(temperature=temperature, max_tokens=args.max_tokens, seed=seed,
                                       deterministic=args.deterministic),
-                             one_at_a_time=args.one_at_a_time,
+                             one_at_a_time=not args.together,
                              context_length=args.ctx or settings.generation.context_length,
                              system_prompt=settings.generation.system_prompt)
     machine = detect(cache_dir=paths.cache_dir)

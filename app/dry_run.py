@@ -91,6 +91,7 @@ def _child(conn: Connection, path: str, plan_data: dict[str, Any]) -> None:
             cparams.flash_attn_type = (native.LLAMA_FLASH_ATTN_TYPE_AUTO if plan.flash_attention
                                        else native.LLAMA_FLASH_ATTN_TYPE_DISABLED)
             cparams.swa_full = plan.swa_full
+            cparams.n_outputs_max = plan.max_outputs
             cparams.type_k = cparams.type_v = KV_TYPES[plan.kv_type]
             ctx = native.llama_init_from_model(model, cparams)
             if ctx:

@@ -3,9 +3,20 @@
 Two tiers, as the study in ``shared/notes/memory-forecast.md`` recommends:
 
 - **analytic**: llama.cpp's allocation rules as formulas over the GGUF header (weights per layer from the
-  tensor table, KV cache per layer, compute and output buffers, fixed overheads). Instant, runs anywhere.
+  tensor table, KV cache per layer, compute and output buffers, the engine's own overhead). Instant, runs
+  anywhere.
 - **exact**: a dry run of the installed llama.cpp (``app.dry_run``) replaces the KV and compute figures
   with the sizes llama.cpp itself computed for this build and device, and proves the architecture loads.
+
+Memory is forecast as two figures. **Resident** is what the operating system really gives the engine worker
+at its peak: mapped model pages, the KV cache (zeroed at creation, so resident at once), the compute buffer
+as a full micro-batch touches it, the engine's own tables. **Reserved** adds what is allocated but never
+touched: logits rows beyond the one Hearth reads. Linux and macOS never back untouched pages, so the verdict,
+"estimated X, used Y" and the longest context that fits all use the resident figure. By default llama.cpp and
+llama-cpp-python reserve logits for a whole micro-batch (512 MiB each for a 262k vocabulary), which Windows
+would count against its commit limit; Hearth reserves one row (``LoadPlan.max_outputs``, and the worker's
+``_shrink_logits_array``), so the two figures agree within a few megabytes on every platform, and details
+mention the reserved figure only where a plan makes them differ.
 
 The forecast is for one ``LoadPlan``, the same settings the engine will load with. Verdicts compare the
 need with the memory free right now and the total, keeping reserves for the system and other apps.
@@ -15,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,13 +34,24 @@ from typing import Any
 from app.dry_run import DryRun
 from app.gguf_facts import ModelFacts
 from app.hardware import Machine
-from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan
+from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.units import format_bytes
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 CELL_PADDING = 256
-PROCESS_BASELINE = 60 * MIB  # Python, numpy and llama_cpp in the worker before any model; calibrated later
+# The engine worker before any model (Python, numpy and llama_cpp imported), until this machine's own worker
+# has been measured (``Ready.rss_bytes``, kept by ``hardware.engine_baseline``). Linux: measured here, 48 MiB
+# in a virtualenv; the others are the Linux figure plus a margin until measured on them.
+PROCESS_BASELINE = {"linux": 50 * MIB, "darwin": 60 * MIB, "win32": 60 * MIB}.get(sys.platform, 60 * MIB)
+# What llama.cpp keeps beside its logged buffers once a model is loaded, measured on Linux as the worker's peak
+# less its baseline and every logged buffer, over generated vocabularies of 32k-262k tokens of both tokenizer
+# families and real models (benchmarks/estimator_accuracy.py): the token table and its lookup map, the BPE merge
+# ranks, the per-layer tensor and graph metadata, the sampler's candidate array.
+RUNTIME_BASE = 8 * MIB
+RUNTIME_PER_TOKEN = 160
+RUNTIME_PER_MERGE = 130
+RUNTIME_PER_LAYER = 64 * 1024
 GPU_CONTEXT_OVERHEAD = 300 * MIB  # CUDA/ROCm context and BLAS workspace per device (none on Metal)
 WORDS_PER_TOKEN = 0.75
 EFFICIENCY = (0.45, 0.85)  # share of measured read bandwidth llama.cpp reaches when generating
@@ -52,9 +75,16 @@ class Verdict(enum.Enum):
     UNSUPPORTED = "This version of Hearth cannot run this model"
 
 
+class Confidence(enum.Enum):
+    EXACT = "exact"  # llama.cpp sized this load in a dry run
+    ANALYTIC = "analytic"  # formulas, for an architecture the tests check
+    UNKNOWN_ARCHITECTURE = "unknown architecture"  # formulas, counting every layer as full attention
+
+
 @dataclass(frozen=True)
 class Memory:
-    """Bytes, split the way the window shows them."""
+    """Bytes, split the way the window shows them. ``ram_bytes`` is the resident peak (the verdict's figure);
+    ``untouched_ram`` is allocated but never written, so only ``reserved_ram_bytes`` counts it."""
 
     weights_ram: int
     weights_vram: int
@@ -65,21 +95,43 @@ class Memory:
     output: int
     overhead_ram: int
     overhead_vram: int
+    untouched_ram: int = 0
 
     @property
     def ram_bytes(self) -> int:
         return self.weights_ram + self.kv_ram + self.compute_ram + self.output + self.overhead_ram
 
     @property
+    def reserved_ram_bytes(self) -> int:
+        return self.ram_bytes + self.untouched_ram
+
+    @property
     def vram_bytes(self) -> int:
         return self.weights_vram + self.kv_vram + self.compute_vram + self.overhead_vram
+
+    def breakdown_words(self) -> str:
+        """The split people read, the same in the window and the terminal."""
+        return (f"the model {format_bytes(self.weights_ram + self.weights_vram)}, conversation memory "
+                f"{format_bytes(self.kv_ram + self.kv_vram)}, working memory "
+                f"{format_bytes(self.compute_ram + self.compute_vram)}, the engine itself "
+                f"{format_bytes(self.overhead_ram + self.overhead_vram + self.output)}")
+
+    def reserved_words(self) -> str:
+        """Said only where it differs from what is used: reserving just what is read, Hearth keeps the two
+        within a few megabytes."""
+        if self.untouched_ram < max(self.ram_bytes // 20, 16 * MIB):
+            return ""
+        return (f"The engine reserves {format_bytes(self.reserved_ram_bytes)}; "
+                f"{format_bytes(self.untouched_ram)} of that is never written, so the operating system never "
+                "provides it, and the verdict counts what is really used.")
 
     def to_dict(self) -> dict[str, int]:
         return {
             "weights_ram": self.weights_ram, "weights_vram": self.weights_vram, "kv_ram": self.kv_ram,
             "kv_vram": self.kv_vram, "compute_ram": self.compute_ram, "compute_vram": self.compute_vram,
             "output": self.output, "overhead_ram": self.overhead_ram, "overhead_vram": self.overhead_vram,
-            "ram_bytes": self.ram_bytes, "vram_bytes": self.vram_bytes,
+            "untouched_ram": self.untouched_ram, "ram_bytes": self.ram_bytes,
+            "reserved_ram_bytes": self.reserved_ram_bytes, "vram_bytes": self.vram_bytes,
         }
 
 
@@ -87,6 +139,8 @@ class Memory:
 class Speed:
     low: float  # tokens per second
     high: float
+    measured: bool = False  # from this model's own answers on this machine, not from memory speed alone
+    prompt_tokens_per_s: float | None = None  # measured when the model was first loaded here
 
     def words(self) -> str:
         low, high = self.low * WORDS_PER_TOKEN, self.high * WORDS_PER_TOKEN
@@ -99,7 +153,7 @@ class Speed:
 class Forecast:
     plan: LoadPlan
     memory: Memory
-    confidence: str  # "exact", "analytic" or "unknown architecture"
+    confidence: Confidence
     verdict: Verdict
     reason: str
     max_context: int
@@ -109,7 +163,7 @@ class Forecast:
     def to_dict(self) -> dict[str, Any]:
         return {
             "plan": self.plan.to_dict(), **self.memory.to_dict(), "breakdown": self.memory.to_dict(),
-            "confidence": self.confidence, "verdict": self.verdict.value, "verdict_code": self.verdict.name,
+            "confidence": self.confidence.value, "verdict": self.verdict.value, "verdict_code": self.verdict.name,
             "reason": self.reason, "max_context": self.max_context, "max_gpu_layers": self.max_gpu_layers,
             "tokens_per_s": [self.speed.low, self.speed.high] if self.speed else None,
         }
@@ -155,21 +209,39 @@ def kv_bytes_per_layer(facts: ModelFacts, plan: LoadPlan) -> list[int]:
     return result
 
 
+def _logit_rows(plan: LoadPlan) -> int:
+    """Rows of logits llama.cpp reserves per micro-batch: ``n_outputs_max``, at most the micro-batch."""
+    n_ub = min(plan.ubatch, plan.batch)
+    return min(plan.max_outputs or n_ub, n_ub)
+
+
 def compute_bytes(facts: ModelFacts, plan: LoadPlan) -> int:
-    """llama.cpp's reserved graph buffer: the closed forms of the study (§2.5), within a few percent."""
+    """llama.cpp's reserved graph buffer: the closed forms of the study (§2.5), within a few percent, for
+    ``_logit_rows`` rows of logits. A prompt of a full micro-batch touches all of it but the logits rows
+    Hearth does not ask for."""
     cells = pad(plan.context_length)
     n_ub = min(plan.ubatch, plan.batch, cells)
     n_embd = facts.embedding_length or 0
     n_vocab = facts.vocab_size or 0
     n_head = facts.head_count or 1
     n_ff = facts.feed_forward_length or 4 * n_embd
+    logits = 4 * n_vocab * min(_logit_rows(plan), n_ub)
     if plan.flash_attention:
-        size = 2 * cells * n_ub + 4 * n_ub * max(n_vocab + n_embd, 3 * n_ff + 4 * n_embd)
+        masks = 2 * cells * n_ub
+        if facts.sliding_window and not plan.swa_full and any(sliding_layers(facts)):
+            masks += 2 * pad(min(cells, facts.sliding_window + n_ub)) * n_ub
+        size = masks + max(logits + 4 * n_ub * n_embd, 4 * n_ub * (3 * n_ff + 4 * n_embd))
     else:
-        size = max(4 * n_ub * (1 + 4 * n_embd + cells * (1 + n_head)), 4 * n_ub * (n_embd + n_vocab))
+        size = max(4 * n_ub * (1 + 4 * n_embd + cells * (1 + n_head)), logits + 4 * n_ub * n_embd)
     if facts.expert_count:
         size += 4 * n_ub * (facts.expert_count + n_embd * (facts.expert_used_count or 1))
     return size
+
+
+def runtime_bytes(facts: ModelFacts) -> int:
+    """The engine's own memory for this model beyond llama.cpp's buffers (see ``RUNTIME_BASE``)."""
+    return (RUNTIME_BASE + RUNTIME_PER_TOKEN * (facts.vocab_size or 0) + RUNTIME_PER_MERGE * facts.merges_count
+            + RUNTIME_PER_LAYER * (facts.block_count or 0))
 
 
 def cpu_work_bytes(facts: ModelFacts, plan: LoadPlan) -> int:
@@ -252,13 +324,25 @@ def bytes_per_token(facts: ModelFacts, plan: LoadPlan) -> int:
 
 
 def memory_for(facts: ModelFacts, plan: LoadPlan, machine: Machine, dry: DryRun | None = None,
-               baseline: int = PROCESS_BASELINE) -> Memory:
+               baseline: int | None = None) -> Memory:
+    """Args:
+        baseline: the engine worker's resident memory before any model (``Ready.rss_bytes``); by default the
+            one last measured on this machine, else a typical one.
+    """
+    baseline = baseline or machine.engine_baseline_bytes or PROCESS_BASELINE
     gpu_layers = plan.gpu_layers if machine.offload_backends else 0
     weights_cpu, weights_gpu = weights_split(facts, gpu_layers)
+    if plan.use_mmap and not gpu_layers:
+        # The whole mapping is resident (Linux populates it at load; every page is read by the first prompt
+        # elsewhere), the header's token table included.
+        weights_cpu = max(weights_cpu, facts.file_size)
     kv = kv_bytes_per_layer(facts, plan)
     first_gpu = _first_gpu_layer(facts, gpu_layers) if gpu_layers else len(kv)
     kv_cpu, kv_gpu = sum(kv[:first_gpu]), sum(kv[first_gpu:])
     compute = compute_bytes(facts, plan)
+    # Only the last token's logits are ever written, so a buffer reserved for more rows is touched as if it
+    # had one; the rest is reserved but never resident.
+    untouched_rows = compute - compute_bytes(facts, replace(plan, max_outputs=1))
     if dry is not None and dry.ok:
         if dry.buffers.kv_total and kv_cpu + kv_gpu:
             scale = dry.buffers.kv_total / (kv_cpu + kv_gpu)
@@ -267,26 +351,40 @@ def memory_for(facts: ModelFacts, plan: LoadPlan, machine: Machine, dry: DryRun 
             compute = dry.buffers.compute_total
     repacked = repacked_bytes(facts, gpu_layers, machine) \
         if plan.use_mmap and plan.extra_buffers else 0
-    misc = 8 * MIB + 150 * (facts.vocab_size or 0)
     on_gpu = gpu_layers != 0 and bool(machine.usable_gpus)
     unified = on_gpu and machine.usable_gpus[0].unified
+    # On a GPU the whole compute buffer is allocated device memory, touched or not. The binding's own logits
+    # array, shrunk to one row by the worker (``_shrink_logits_array``), is never written either.
+    untouched_compute = 0 if on_gpu else min(untouched_rows, compute)
     return Memory(
         weights_ram=weights_cpu + repacked, weights_vram=weights_gpu,
         kv_ram=kv_cpu, kv_vram=kv_gpu,
-        compute_ram=(0 if on_gpu else compute) + cpu_work_bytes(facts, plan), compute_vram=compute if on_gpu else 0,
+        compute_ram=(0 if on_gpu else compute - untouched_compute) + cpu_work_bytes(facts, plan),
+        compute_vram=compute if on_gpu else 0,
         output=4 * (facts.vocab_size or 0),
-        overhead_ram=baseline + misc,
+        overhead_ram=baseline + runtime_bytes(facts),
         overhead_vram=(0 if unified else GPU_CONTEXT_OVERHEAD) if on_gpu else 0,
+        untouched_ram=untouched_compute + 4 * (facts.vocab_size or 0),
     )
 
 
 def decide_plan(facts: ModelFacts, machine: Machine, *, context_length: int | None = None,
-                gpu_layers: int | None = None, kv_type: str = "f16", threads: int | None = None) -> LoadPlan:
+                gpu_layers: int | None = None, kv_type: str = "f16", threads: int | None = None,
+                tuning: Tuning | None = None, tune: bool = False) -> LoadPlan:
     """The settings Hearth loads with: explicit context, flash attention, no full-size sliding-window cache,
-    and mmap only where repacked weights would not double the resident memory."""
+    mmap only where repacked weights would not double the resident memory, and no more threads than physical
+    cores.
+
+    Args:
+        threads: the person's own choice, kept as it is; None lets measurement decide.
+        tuning: what an earlier load of this model with the same plan measured (``remembered_tuning``).
+        tune: with no tuning, have this load measure one (``LoadPlan.tune``).
+    """
     trained = facts.context_length or 4096
     context = min(context_length or min(trained, 4096), trained)
-    plan = LoadPlan(context_length=context, gpu_layers=0, kv_type=kv_type, threads=threads)
+    cores = machine.physical_cores or machine.logical_cores or 1
+    plan = LoadPlan(context_length=context, gpu_layers=0, kv_type=kv_type, threads=threads or cores,
+                    batch_threads=threads or cores)
     if gpu_layers is None:
         gpu_layers = fitting_gpu_layers(facts, machine, plan)
     elif not machine.offload_backends:
@@ -295,7 +393,23 @@ def decide_plan(facts: ModelFacts, machine: Machine, *, context_length: int | No
     cpu_weights, _ = weights_split(facts, gpu_layers)
     repacked = repacked_bytes(facts, gpu_layers, machine) if extra_buffers else 0
     use_mmap = not (cpu_weights and repacked > 0.1 * cpu_weights)
-    return replace(plan, gpu_layers=gpu_layers, use_mmap=use_mmap, extra_buffers=extra_buffers)
+    plan = replace(plan, gpu_layers=gpu_layers, use_mmap=use_mmap, extra_buffers=extra_buffers)
+    if tuning is not None:
+        tuned = tuning.applied_to(plan)
+        return replace(tuned, threads=threads, batch_threads=threads) if threads else tuned
+    return replace(plan, threads=threads, batch_threads=threads, tune=True) if tune else plan
+
+
+def remembered_tuning(records: Iterable[Any], path: str, plan: LoadPlan) -> Tuning | None:
+    """The newest settings measured for this model file with a plan like ``plan`` (load records, newest
+    first) on a quiet machine, or None: then the load measures them."""
+    key = plan.tuning_key()
+    for record in records:
+        tuning = record.measured.get("tuning")
+        if record.model_path == path and tuning and record.measured.get("tuning_key") == key \
+                and not tuning.get("busy"):
+            return Tuning.from_dict(tuning)
+    return None
 
 
 def ram_budget(machine: Machine) -> tuple[int, int]:
@@ -323,14 +437,14 @@ def fitting_gpu_layers(facts: ModelFacts, machine: Machine, plan: LoadPlan) -> i
     return 0
 
 
-def largest_context(facts: ModelFacts, machine: Machine, plan: LoadPlan) -> int:
+def largest_context(facts: ModelFacts, machine: Machine, plan: LoadPlan, baseline: int | None = None) -> int:
     """The longest context, in steps of 256 up to the trained length, that fits without being tight."""
     trained = facts.context_length or plan.context_length
     now, _ = ram_budget(machine)
     vram = vram_budget(machine)
 
     def fits(context: int) -> bool:
-        memory = memory_for(facts, replace(plan, context_length=context), machine)
+        memory = memory_for(facts, replace(plan, context_length=context), machine, baseline=baseline)
         return memory.ram_bytes <= now and (memory.vram_bytes == 0 or memory.vram_bytes <= vram)
 
     low, high = 0, max(trained // CELL_PADDING, 1)
@@ -360,19 +474,20 @@ def expected_speed(facts: ModelFacts, plan: LoadPlan, machine: Machine,
 
 
 def forecast(facts: ModelFacts, machine: Machine, plan: LoadPlan, dry: DryRun | None = None,
-             measured_efficiency: float | None = None, baseline: int = PROCESS_BASELINE) -> Forecast:
+             measured_efficiency: float | None = None, baseline: int | None = None) -> Forecast:
     """Args:
-        baseline: the engine worker's resident memory before any model (``Ready.rss_bytes``) when known.
+        baseline: the engine worker's resident memory before any model (``Ready.rss_bytes``) when known; else
+            the one last measured on this machine.
         measured_efficiency: the share of bandwidth earlier generations on this machine reached.
     """
     memory = memory_for(facts, plan, machine, dry, baseline)
-    confidence = "exact" if dry is not None and dry.ok else (
-        "analytic" if facts.architecture in TESTED_ARCHITECTURES else "unknown architecture")
+    confidence = Confidence.EXACT if dry is not None and dry.ok else (
+        Confidence.ANALYTIC if facts.architecture in TESTED_ARCHITECTURES else Confidence.UNKNOWN_ARCHITECTURE)
     max_layers = fitting_gpu_layers(facts, machine, plan)
     speed = expected_speed(facts, plan, machine, measured_efficiency)
     verdict, reason = _verdict(facts, machine, plan, memory, speed, dry)
     return Forecast(plan=plan, memory=memory, confidence=confidence, verdict=verdict, reason=reason,
-                    max_context=largest_context(facts, machine, plan), max_gpu_layers=max_layers, speed=speed)
+                    max_context=largest_context(facts, machine, plan, baseline), max_gpu_layers=max_layers, speed=speed)
 
 
 def _verdict(facts: ModelFacts, machine: Machine, plan: LoadPlan, memory: Memory, speed: Speed | None,

@@ -150,6 +150,7 @@ class ModelFacts:
     head_count: int | None = None
     head_count_kv: int | None = None  # the largest, when the file gives one per layer
     vocab_size: int | None = None
+    merges_count: int = 0  # byte-level BPE merge rules: llama.cpp keeps a table of them beside the tokens
     chat_template: str | None = None
     # Kept as a field rather than derived from ``chat_template`` so facts restored by ``from_dict``
     # (which leaves the template text behind) still know whether the file has one.
@@ -208,6 +209,7 @@ class ModelFacts:
             "head_count": self.head_count,
             "head_count_kv": self.head_count_kv,
             "vocab_size": self.vocab_size,
+            "merges_count": self.merges_count,
             "has_chat_template": self.has_chat_template,
             "key_length": self.key_length,
             "value_length": self.value_length,
@@ -249,6 +251,7 @@ class ModelFacts:
                 head_count=_optional_int(data.get("head_count")),
                 head_count_kv=_optional_int(data.get("head_count_kv")),
                 vocab_size=_optional_int(data.get("vocab_size")),
+                merges_count=_require(data["merges_count"], int),
                 has_chat_template=_require(data.get("has_chat_template", False), bool),
                 key_length=_optional_int(data["key_length"]),
                 value_length=_optional_int(data["value_length"]),
@@ -841,6 +844,7 @@ def _facts_from(parts: Sequence[_Part]) -> ModelFacts:
     tensor_types = dict(sorted(tensor_types.items(), key=lambda item: (-item[1], item[0])))
     template = _string(metadata, "tokenizer.chat_template")
     vocab = metadata.get("tokenizer.ggml.tokens", (-1, None))[1]
+    merges = metadata.get("tokenizer.ggml.merges", (-1, None))[1]
     stem = first.path.stem
     if len(parts) > 1 and (match := _SHARD_NAME.match(first.name)):
         stem = match.group("prefix") or stem
@@ -860,6 +864,7 @@ def _facts_from(parts: Sequence[_Part]) -> ModelFacts:
         head_count=head_count,
         head_count_kv=number(Keys.Attention.HEAD_COUNT_KV),
         vocab_size=vocab.length if isinstance(vocab, _Array) else number(Keys.LLM.VOCAB_SIZE),
+        merges_count=merges.length if isinstance(merges, _Array) else 0,
         chat_template=template if template and template.strip() else None,
         key_length=key_length if key_length is not None else head_size,
         value_length=value_length if value_length is not None else head_size,

@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 __all__ = [
-    "CACHE_FILE", "REAL_PROBES", "DrmRecord", "GgmlDevice", "Gpu", "Machine", "NvmlRecord", "Probes",
-    "apple_bandwidth", "apple_gpu", "bandwidth", "cached_bandwidth", "cpu_name_from_cpuinfo", "describe", "detect",
-    "features_from_cpuinfo", "features_from_sysctl", "features_from_system_info", "ggml_devices_from_library",
-    "gpus_from_drm", "gpus_from_ggml", "machine_key", "measure_bandwidth", "metal_working_set", "nvml_bandwidth",
-    "parse_system_info", "probe_size", "vendor_of", "with_nvml",
+    "CACHE_FILE", "REAL_PROBES", "BandwidthReading", "DrmRecord", "GgmlDevice", "Gpu", "Machine", "NvmlRecord",
+    "Probes", "apple_bandwidth", "apple_gpu", "bandwidth", "bandwidth_readings", "bandwidth_wanted",
+    "cached_bandwidth", "cpu_name_from_cpuinfo", "describe", "detect", "engine_baseline", "features_from_cpuinfo",
+    "features_from_sysctl", "features_from_system_info", "ggml_devices_from_library",
+    "gpus_from_drm", "gpus_from_ggml", "machine_key", "mark_bandwidth_doubtful", "measure_and_store_bandwidth",
+    "measure_bandwidth", "metal_working_set", "nvml_bandwidth", "parse_system_info", "probe_size", "processor_busy",
+    "processor_share_used",
+    "store_engine_baseline", "vendor_of", "with_nvml",
 ]
 
 GIB = 2**30
@@ -128,6 +131,8 @@ class Machine:
     KLEIDIAI, ACCELERATE). ``gpus`` lists usable devices first. ``offload_backends`` are the backends of
     this build that found a device here (a CUDA build on a computer without NVIDIA graphics has none).
     ``bandwidth_bytes_per_s`` is the measured read speed of main memory, None until measured (``bandwidth``).
+    ``engine_baseline_bytes`` is the engine worker's own resident size before any model, as last measured on
+    this computer (``store_engine_baseline``); None until a worker has run here.
     """
 
     memory_total: int
@@ -140,6 +145,7 @@ class Machine:
     offload_backends: tuple[str, ...]
     bandwidth_bytes_per_s: float | None = None
     cpu_build_options: tuple[str, ...] = ()
+    engine_baseline_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -643,7 +649,8 @@ def detect(probes: Probes = REAL_PROBES, *, cache_dir: Path | None = None, measu
     )
     if cache_dir is None:
         return machine
-    return replace(machine, bandwidth_bytes_per_s=bandwidth(cache_dir, measure_if_missing=measure, machine=machine))
+    return replace(machine, bandwidth_bytes_per_s=bandwidth(cache_dir, measure_if_missing=measure, machine=machine),
+                   engine_baseline_bytes=engine_baseline(cache_dir))
 
 
 # --- memory bandwidth ------------------------------------------------------------------------------------
@@ -699,21 +706,117 @@ def machine_key(machine: Machine) -> str:
     return f"{machine.cpu_name} | {machine.memory_total}"
 
 
+# A reading taken while other programs kept the processor busier than this is kept, but a quiet one is
+# wanted: the window measures again later (a reading on a busy machine was seen at a quarter of the quiet one).
+BUSY_CPU_PERCENT = 25.0
+READINGS_KEPT = 5
+
+
+@dataclass(frozen=True)
+class BandwidthReading:
+    bytes_per_s: float
+    measured_at: str
+    busy: bool  # other programs were using the processor
+    version: str  # the Hearth that measured it: an update measures again
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bandwidth_readings(cache_dir: Path, machine: Machine) -> list[BandwidthReading]:
+    entry = _read_cache(cache_dir).get("bandwidth", {}).get(machine_key(machine))
+    if isinstance(entry, dict) and isinstance(entry.get("bytes_per_s"), int | float):  # before readings were kept
+        entry = {"readings": [{"bytes_per_s": entry["bytes_per_s"], "measured_at": entry.get("measured_at", ""),
+                               "busy": True, "version": ""}]}
+    readings = []
+    for item in entry.get("readings", []) if isinstance(entry, dict) else []:
+        try:
+            reading = BandwidthReading(float(item["bytes_per_s"]), str(item["measured_at"]), bool(item["busy"]),
+                                       str(item["version"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if reading.bytes_per_s > 0:
+            readings.append(reading)
+    return readings
+
+
 def cached_bandwidth(cache_dir: Path, machine: Machine | None = None) -> float | None:
-    entry = _read_cache(cache_dir).get("bandwidth", {}).get(machine_key(machine or detect()))
-    value = entry.get("bytes_per_s") if isinstance(entry, dict) else None
-    return float(value) if isinstance(value, int | float) and value > 0 else None
+    """The best reading kept: a busy moment only ever lowers a reading, so the highest is the truest."""
+    readings = bandwidth_readings(cache_dir, machine or detect())
+    return max(r.bytes_per_s for r in readings) if readings else None
+
+
+def bandwidth_wanted(cache_dir: Path, machine: Machine) -> bool:
+    """Whether another reading should be taken when the machine is next quiet: none yet, none quiet, none by
+    this version of Hearth, or one marked doubtful by a generation faster than it allows."""
+    from app import __version__
+
+    readings = bandwidth_readings(cache_dir, machine)
+    entry = _read_cache(cache_dir).get("bandwidth", {}).get(machine_key(machine))
+    doubtful = isinstance(entry, dict) and bool(entry.get("doubtful"))
+    return (doubtful or not any(not r.busy for r in readings)
+            or not any(r.version == __version__ for r in readings))
+
+
+def processor_share_used() -> float:
+    """The share of the whole processor (0 to 1) in use since the last call, without waiting: for words that
+    are worked out again and again, such as a task's time estimate. The first call answers 0."""
+    return float(psutil.cpu_percent(interval=None)) / 100
+
+
+def processor_busy(sample_s: float = 0.5) -> bool:
+    """Whether other programs are using the processor now (the whole machine's load over ``sample_s``)."""
+    return psutil.cpu_percent(interval=sample_s) > BUSY_CPU_PERCENT
+
+
+def measure_and_store_bandwidth(cache_dir: Path, machine: Machine, *,
+                                measure: Callable[[], float] | None = None,
+                                busy: Callable[[], bool] | None = None) -> float:
+    """Take one reading (a second or two; keep it off the GUI thread), keep it with the last few, and return
+    the best kept. ``measure`` and ``busy`` stand in for the real probes in tests."""
+    from app import __version__
+
+    was_busy = (busy or processor_busy)()
+    value = (measure or measure_bandwidth)()
+    reading = BandwidthReading(value, time.strftime("%Y-%m-%dT%H:%M:%S%z"), was_busy, __version__)
+    readings = sorted([*bandwidth_readings(cache_dir, machine), reading], key=lambda r: r.measured_at)
+    best = max(readings, key=lambda r: r.bytes_per_s)
+    kept = readings[-READINGS_KEPT:]
+    if best not in kept:
+        kept = [best, *kept[1:]]
+    _update_cache(cache_dir, "bandwidth", machine_key(machine), {"readings": [r.to_dict() for r in kept]})
+    return best.bytes_per_s
+
+
+def mark_bandwidth_doubtful(cache_dir: Path, machine: Machine) -> None:
+    """A generation ran faster than the kept readings allow: they were all taken on a busy machine."""
+    entry = _read_cache(cache_dir).get("bandwidth", {}).get(machine_key(machine))
+    if isinstance(entry, dict):
+        _update_cache(cache_dir, "bandwidth", machine_key(machine), {**entry, "doubtful": True})
 
 
 def bandwidth(cache_dir: Path, measure_if_missing: bool = True, machine: Machine | None = None) -> float | None:
-    """The cached figure for this machine; measured once (a second or two) and cached if missing and allowed."""
+    """The best kept reading for this machine; measured (a second or two) and kept if none and allowed."""
     machine = machine or detect()
     cached = cached_bandwidth(cache_dir, machine)
     if cached is not None or not measure_if_missing:
         return cached
-    measured = measure_bandwidth()
-    _store_bandwidth(cache_dir, machine_key(machine), measured)
-    return measured
+    return measure_and_store_bandwidth(cache_dir, machine)
+
+
+def engine_baseline(cache_dir: Path) -> int | None:
+    """The engine worker's resident size before any model, as last measured here (see ``Machine``)."""
+    entry = _read_cache(cache_dir).get("engine", {}).get(sys.platform)
+    value = entry.get("rss_bytes") if isinstance(entry, dict) else None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def store_engine_baseline(cache_dir: Path, rss_bytes: int, llama_cpp_version: str) -> None:
+    """Kept per platform: the worker's size depends on the Python, the libraries and the build it runs."""
+    if rss_bytes > 0 and rss_bytes != engine_baseline(cache_dir):
+        _update_cache(cache_dir, "engine", sys.platform,
+                      {"rss_bytes": rss_bytes, "llama_cpp": llama_cpp_version,
+                       "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
 def _read_cache(cache_dir: Path) -> dict[str, Any]:
@@ -725,20 +828,22 @@ def _read_cache(cache_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         log.debug("ignoring an unreadable %s", path, exc_info=True)
         return {}
-    return data if isinstance(data, dict) and isinstance(data.get("bandwidth", {}), dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, dict)}
 
 
-def _store_bandwidth(cache_dir: Path, key: str, value: float) -> None:
+def _update_cache(cache_dir: Path, section: str, key: str, value: dict[str, Any]) -> None:
     """Atomic, so a second Hearth reading at the same moment never sees half a file."""
     data = _read_cache(cache_dir)
-    data.setdefault("bandwidth", {})[key] = {"bytes_per_s": value, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    data.setdefault(section, {})[key] = value
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cache_dir, delete=False, suffix=".tmp") as tmp:
             json.dump(data, tmp, indent=2)
         os.replace(tmp.name, cache_dir / CACHE_FILE)
     except OSError:
-        log.warning("could not cache the memory bandwidth in %s", cache_dir, exc_info=True)
+        log.warning("could not write %s in %s", CACHE_FILE, cache_dir, exc_info=True)
 
 
 # --- plain words ------------------------------------------------------------------------------------------

@@ -82,12 +82,14 @@ class SearchPager:
                  token: str | None = None) -> None:
         self.page_size = page_size
         self.exhausted = False
-        self._api = api or _api(token)
+        self._api, self._token = api, token  # the client is made with the first page: off the GUI thread
         self._query, self._sort = query, sort
         self._results: Any = None
 
     def next_page(self) -> list[HubModel]:
         try:
+            if self._api is None:
+                self._api = _api(self._token)
             if self._results is None:
                 self._results = iter(self._api.list_models(
                     search=self._query or None, filter="gguf", pipeline_tag="text-generation",

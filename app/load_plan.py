@@ -25,7 +25,16 @@ class LoadPlan:
     use_mmap: bool = True
     batch: int = 512
     ubatch: int = 512
-    threads: int | None = None
+    threads: int | None = None  # generation; None: llama-cpp-python's default until tuned
+    batch_threads: int | None = None  # prompt processing; None: the same as ``threads``
+    # Measure the fastest threads and flash attention after loading (``engine/tuning.py``): the first load
+    # of a model with a plan; later loads take the measured choice from the load records (``Tuning``).
+    tune: bool = False
+    # Rows of logits one micro-batch may ask for. llama.cpp reserves room for ``n_batch`` rows by default
+    # (4 x vocabulary x 512 bytes: 512 MiB for a 262k vocabulary), but chat and tasks only ever read the last
+    # token's logits, so Hearth reserves one row. A batch asking for more aborts llama.cpp: nothing in Hearth
+    # sets ``logits_all`` or asks for embeddings.
+    max_outputs: int = 1
     # llama.cpp's extra CPU weight layouts (repacking, AMX). Off on CPUs with AMX: its quantized matrix code
     # crashes there (ggml-org/llama.cpp#20824, seen on this project's machines with Q8_0 and Q4_0).
     extra_buffers: bool = True
@@ -49,7 +58,46 @@ class LoadPlan:
             "n_ctx": self.context_length, "n_gpu_layers": self.gpu_layers, "n_batch": self.batch,
             "n_ubatch": self.ubatch, "flash_attn": self.flash_attention, "swa_full": self.swa_full,
             "use_mmap": self.use_mmap, "type_k": kv, "type_v": kv, "n_threads": self.threads,
+            "n_threads_batch": self.batch_threads or self.threads,
         }
+
+    def tuning_key(self) -> dict[str, Any]:
+        """What a measured ``Tuning`` depends on: another context, cache type or placement measures again."""
+        return {"context_length": self.context_length, "kv_type": self.kv_type, "gpu_layers": self.gpu_layers,
+                "use_mmap": self.use_mmap, "extra_buffers": self.extra_buffers}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The fastest settings measured for one model and plan on this machine (``engine/tuning.py``)."""
+
+    threads: int
+    flash_attention: bool
+    tokens_per_s: float
+    prompt_tokens_per_s: float
+    batch_threads: int | None = None
+    measured: dict[str, float] = dataclasses.field(default_factory=dict)  # "fa/2": tokens per second, ...
+    busy: bool = False  # other programs used the processor meanwhile: its thread count is not trusted or kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tuning | None:
+        try:
+            return cls(threads=int(data["threads"]), flash_attention=bool(data["flash_attention"]),
+                       tokens_per_s=float(data["tokens_per_s"]), prompt_tokens_per_s=float(data["prompt_tokens_per_s"]),
+                       batch_threads=int(data["batch_threads"]) if data.get("batch_threads") else None,
+                       measured={str(k): float(v) for k, v in dict(data.get("measured") or {}).items()},
+                       busy=bool(data.get("busy", False)))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def applied_to(self, plan: LoadPlan) -> LoadPlan:
+        if self.busy:
+            return dataclasses.replace(plan, flash_attention=self.flash_attention, tune=False)
+        return dataclasses.replace(plan, threads=self.threads, batch_threads=self.batch_threads,
+                                   flash_attention=self.flash_attention, tune=False)
 
 
 def cpu_has_amx(system_info: str | None = None) -> bool:

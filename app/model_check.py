@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.dry_run import dry_run
-from app.forecast import PROCESS_BASELINE, Forecast, Verdict, decide_plan, forecast
+from app.forecast import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
 from app.gguf_facts import ModelFacts, read_facts
 from app.hardware import Machine
 from app.history import LoadRecordData
@@ -34,15 +34,25 @@ class Assessment:
 
 
 def assess(path: Path, machine: Machine, *, context_length: int | None = None, kv_type: str = "f16",
-           gpu_layers: int | None = None, exact: bool = False, records: list[LoadRecordData] | None = None,
-           baseline: int = PROCESS_BASELINE) -> Assessment:
+           gpu_layers: int | None = None, threads: int | None = None, exact: bool = False,
+           records: list[LoadRecordData] | None = None, baseline: int | None = None) -> Assessment:
     """Raises InvalidModelError for a file that is not a usable model. ``exact`` adds a llama.cpp dry run
-    (about half a second, in a subprocess): use it before a load, not for every row of a list."""
+    (about half a second, in a subprocess): use it before a load, not for every row of a list.
+
+    The plan takes the threads and flash attention measured by an earlier load of this model with the same
+    settings; without one, it asks the load to measure them (``LoadPlan.tune``)."""
     facts = read_facts(path)
-    plan = decide_plan(facts, machine, context_length=context_length, gpu_layers=gpu_layers, kv_type=kv_type)
+    plan = decide_plan(facts, machine, context_length=context_length, gpu_layers=gpu_layers, kv_type=kv_type,
+                       threads=threads)
+    tuning = remembered_tuning(records or [], str(facts.path.resolve()), plan)
+    plan = decide_plan(facts, machine, context_length=context_length, gpu_layers=gpu_layers, kv_type=kv_type,
+                       threads=threads, tuning=tuning, tune=tuning is None)
     efficiency = measured_efficiency(records or [], machine)
     dry = dry_run(facts.path, plan) if exact else None
     result = forecast(facts, machine, plan, dry, measured_efficiency=efficiency, baseline=baseline)
+    measured = measured_speed(records or [], str(facts.path.resolve()), plan)
+    if measured is not None:
+        result = replace(result, speed=measured)
     fitting = None
     if result.verdict in (Verdict.TIGHT, Verdict.TOO_LARGE) and result.max_context >= MINIMUM_CONTEXT:
         fitting = replace(plan, context_length=min(result.max_context, plan.context_length),
@@ -52,6 +62,24 @@ def assess(path: Path, machine: Machine, *, context_length: int | None = None, k
     own = [r for r in records or [] if r.model_path == str(facts.path) and r.measured.get("peak_rss_bytes")]
     last_used = int(own[0].measured["peak_rss_bytes"]) if own else None
     return Assessment(facts=facts, forecast=result, fitting=fitting, last_used=last_used)
+
+
+MEASURED_SPREAD = (0.85, 1.05)  # answers vary with their length and what else runs; the best seen is the top
+
+
+def measured_speed(records: list[LoadRecordData], path: str, plan: LoadPlan) -> Speed | None:
+    """This model's own speed here, from its recent loads' answers (the best of each load) on the same
+    placement, in place of the forecast from memory speed: one measured model corrects its own forecast."""
+    own = [r for r in records if r.model_path == path and int(r.plan.get("gpu_layers") or 0) == plan.gpu_layers]
+    speeds = [r.tokens_per_s for r in own[:5] if r.tokens_per_s]
+    prompt = next((float(r.measured["tuning"]["prompt_tokens_per_s"]) for r in own
+                   if isinstance(r.measured.get("tuning"), dict) and r.measured["tuning"].get("prompt_tokens_per_s")),
+                  None)
+    if not speeds:
+        return None
+    typical = statistics.median(speeds)
+    return Speed(low=typical * MEASURED_SPREAD[0], high=max(speeds) * MEASURED_SPREAD[1], measured=True,
+                 prompt_tokens_per_s=prompt)
 
 
 def measured_efficiency(records: list[LoadRecordData], machine: Machine) -> float | None:

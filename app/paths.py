@@ -58,6 +58,11 @@ class Paths:
     def crash_log(self) -> Path:
         return self.logs_dir / "crash.log"
 
+    @property
+    def kv_states_dir(self) -> Path:
+        """Conversations' saved KV states (``app/engine/saved_states.py``): a cache, safe to delete."""
+        return self.cache_dir / "conversation-states"
+
     def ensure(self) -> Paths:
         for folder in (self.models_dir, self.database.parent, self.logs_dir, self.settings_file.parent,
                        self.cache_dir):

@@ -4,25 +4,22 @@ A frozen app breaks in ways a source checkout never shows: a shared library or a
 or a child process that cannot start because the bundle's executable is not a Python interpreter. So every check
 goes through the code the app itself uses (the engine worker, the spawned document reader, the Alembic migrations)
 instead of a shortcut, and works only inside the folder it is given, so a person's own data is never touched.
+Each check imports the core modules it needs itself: the window check runs first and times the start, which must
+not count them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
-
-from app.documents import read_document
-from app.engine import EngineClient
-from app.engine import protocol as p
-from app.engine.client import EventWaiter
 from app.errors import HearthError
-from app.history import HistoryStore, open_database
+
+if TYPE_CHECKING:
+    from app.engine import EngineClient
+    from app.engine import protocol as p
 
 Say = Callable[[str], None]
 
@@ -59,33 +56,14 @@ def ok(say: Say, line: str) -> None:
     say(f"ok   {line}")
 
 
-def seconds_since_launch() -> float:
-    """Seconds since this app was started, as a person counts: from the launch, not from Python's start.
-
-    In a frozen app, a launcher process of the same executable (a bootloader that re-executes itself) counts as
-    the launch. On Linux ``psutil``'s start times stand on the boot time in whole seconds, so they are up to a second
-    off; the kernel's own clock of ticks since boot is exact to 10 ms and used instead.
-    """
-    process = psutil.Process()
-    if getattr(sys, "frozen", False):
-        with contextlib.suppress(psutil.Error):
-            parent = process.parent()
-            while parent is not None and parent.exe() == process.exe():
-                process, parent = parent, parent.parent()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            uptime = float(Path("/proc/uptime").read_text().split()[0])
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return time.time() - process.create_time()
-
-
 def run_core_checks(workdir: Path, say: Say, model: Path | None = None) -> None:
     """The checks that need no window; the model ones only with ``model``, since no model ships with Hearth.
 
     Raises:
         CheckFailed: the first check that did not pass; the ones after it are not run.
     """
+    from app.engine import EngineClient
+
     workdir.mkdir(parents=True, exist_ok=True)
     engine = EngineClient(log_file=workdir / "engine.log")
     try:
@@ -100,6 +78,9 @@ def run_core_checks(workdir: Path, say: Say, model: Path | None = None) -> None:
 
 
 def check_worker(engine: EngineClient, say: Say) -> p.Ready:
+    from app.engine import protocol as p
+    from app.engine.client import EventWaiter
+
     with checking("engine worker"), EventWaiter(engine) as waiter:
         engine.start()
         event = waiter.wait_for((p.Ready, p.WorkerExited), WORKER_START_TIMEOUT_S)
@@ -134,6 +115,8 @@ def check_generation(engine: EngineClient, say: Say) -> p.Finished:
 def check_history(folder: Path, say: Say) -> None:
     """Writes through one connection and reads through a second, so the text really went to the file (and the
     migrations, which a bundle must carry as source files, really ran)."""
+    from app.history import HistoryStore, open_database
+
     path = folder / "history.sqlite3"
     with checking("history"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -158,6 +141,8 @@ def check_history(folder: Path, say: Say) -> None:
 def check_document_reader(folder: Path, say: Say) -> None:
     """A web page, because HTML (like PDF and Word) is parsed in a spawned child: the second kind of process a
     frozen app must be able to start."""
+    from app.documents import read_document
+
     with checking("document reader"):
         folder.mkdir(parents=True, exist_ok=True)
         page = folder / "page.html"

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fetch_test_model import locate
+from fetch_test_model import locate, locate_real
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -22,6 +22,16 @@ def test_model_path() -> Path:
     path = locate()
     if path is None:
         pytest.fail("the test model is missing: run `make test`, which fetches it (tests/fetch_test_model.py)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_model_path() -> Path:
+    """SmolLM2-135M-Instruct Q4_1: real weights, a 49,152-token BPE vocabulary and a chat template."""
+    path = locate_real("smollm2")
+    if path is None:
+        pytest.fail("the real test model is missing: run `make test`, which fetches it "
+                    "(tests/fetch_test_model.py smollm2)")
     return path
 
 

@@ -2,9 +2,15 @@
 
 Each builder writes a model that llama.cpp loads and runs (the output is gibberish), in one of the layouts
 the forecast has to get right: grouped-query attention, sliding-window layers, mixture of experts, head
-sizes that are not ``n_embd / n_head``, and a model split into two files. All of them borrow the
+sizes that are not ``n_embd / n_head``, and a model split into two files. By default they borrow the
 512-token SentencePiece vocabulary of the stories260K test model (every ``tokenizer.*`` key is copied), so
-llama.cpp accepts the vocabulary, and all of them are a few MB at most and load in a fraction of a second.
+llama.cpp accepts the vocabulary, and they are a few MB at most and load in a fraction of a second.
+
+Real models have vocabularies of 32k to 262k tokens, and the vocabulary drives a large part of their memory
+(the embedding and output matrices, the logits, llama.cpp's token tables). ``vocabulary=Vocabulary(...)``
+gives a model a generated vocabulary of any size instead, in either of the two tokenizer families real small
+models use: SentencePiece with scores and byte tokens (Llama 2, Gemma) or byte-level BPE with merges
+(Llama 3, Qwen, SmolLM). Its pieces are made up, but llama.cpp loads, tokenizes and samples with it.
 
 Each builder takes the folder to write into plus keyword shape options, and returns the written path (the
 list of shard paths for :func:`sharded`). File names carry the builder and the weight type, so several
@@ -19,8 +25,10 @@ weight row to be a multiple of 32 values long.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ from fetch_test_model import locate
 
 __all__ = [
     "ALL_BUILDERS",
+    "Vocabulary",
     "llama_gqa",
     "mixture_of_experts",
     "odd_heads",
@@ -84,22 +93,114 @@ def _vocab_size(source: Path) -> int:
     raise ValueError(f"{source} has no tokenizer.ggml.tokens")
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """A generated vocabulary of ``size`` tokens.
+
+    ``kind`` is ``"spm"`` (SentencePiece: ``<unk>``, ``<s>``, ``</s>``, 256 byte tokens, then scored pieces)
+    or ``"bpe"`` (byte-level BPE: three control tokens, the 256 byte symbols, then one merge per further token,
+    so a BPE file carries about as many merges as tokens, like real ones).
+    """
+
+    size: int
+    kind: str = "spm"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("spm", "bpe"):
+            raise ValueError(f"unknown tokenizer kind {self.kind!r}; expected 'spm' or 'bpe'")
+        if self.size < 512:
+            raise ValueError("a generated vocabulary needs at least 512 tokens")
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}{self.size}"
+
+
+_TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_BYTE = 1, 2, 3, 6
+
+
+def _byte_symbols() -> list[str]:
+    """GPT-2's printable stand-in for each byte, as byte-level BPE vocabularies spell them."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    symbols, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            symbols[byte] = chr(byte)
+        else:
+            symbols[byte] = chr(256 + extra)
+            extra += 1
+    return [symbols[b] for b in range(256)]
+
+
+def _longer_pieces(alphabet: list[str]) -> Iterator[tuple[str, str]]:
+    """(left, right) pairs whose concatenations are all different: every piece one symbol longer than the
+    last level, level after level."""
+    level = list(alphabet)
+    while True:
+        following = []
+        for left, right in itertools.product(level, alphabet):
+            following.append(left + right)
+            yield left, right
+        level = following
+
+
+@functools.cache
+def _generated_tokenizer(vocabulary: Vocabulary) -> tuple[tuple[str, Any, GGUFValueType, GGUFValueType | None], ...]:
+    string, i32, f32 = GGUFValueType.STRING, GGUFValueType.INT32, GGUFValueType.FLOAT32
+    if vocabulary.kind == "spm":
+        tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256))]
+        types = [_TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_CONTROL, *([_TOKEN_BYTE] * 256)]
+        letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+        longer = ("".join(pair) for pair in _longer_pieces(letters))
+        pieces = itertools.chain(("\u2581" + c for c in letters), letters, longer)
+        tokens += itertools.islice(pieces, vocabulary.size - len(tokens))
+        types += [_TOKEN_NORMAL] * (vocabulary.size - len(types))
+        scores = [0.0] * 259 + [-float(i) for i in range(vocabulary.size - 259)]
+        return (("tokenizer.ggml.model", "llama", string, None),
+                ("tokenizer.ggml.tokens", tokens, GGUFValueType.ARRAY, string),
+                ("tokenizer.ggml.scores", scores, GGUFValueType.ARRAY, f32),
+                ("tokenizer.ggml.token_type", types, GGUFValueType.ARRAY, i32),
+                ("tokenizer.ggml.unknown_token_id", 0, GGUFValueType.UINT32, None),
+                ("tokenizer.ggml.bos_token_id", 1, GGUFValueType.UINT32, None),
+                ("tokenizer.ggml.eos_token_id", 2, GGUFValueType.UINT32, None))
+    symbols = _byte_symbols()
+    tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *symbols]
+    merges = []
+    for left, right in itertools.islice(_longer_pieces(symbols), vocabulary.size - len(tokens)):
+        tokens.append(left + right)
+        merges.append(f"{left} {right}")
+    types = [_TOKEN_CONTROL] * 3 + [_TOKEN_NORMAL] * (vocabulary.size - 3)
+    return (("tokenizer.ggml.model", "gpt2", string, None),
+            ("tokenizer.ggml.pre", "default", string, None),
+            ("tokenizer.ggml.tokens", tokens, GGUFValueType.ARRAY, string),
+            ("tokenizer.ggml.token_type", types, GGUFValueType.ARRAY, i32),
+            ("tokenizer.ggml.merges", merges, GGUFValueType.ARRAY, string),
+            ("tokenizer.ggml.bos_token_id", 0, GGUFValueType.UINT32, None),
+            ("tokenizer.ggml.eos_token_id", 2, GGUFValueType.UINT32, None))
+
+
 # --- writing ------------------------------------------------------------------------------------------------
 
 
 class _Model:
     """A GGUFWriter with random weights of one type and the shared vocabulary."""
 
-    def __init__(self, path: Path, arch: str, dtype: str, seed: int, split_max_tensors: int = 0) -> None:
+    def __init__(self, path: Path, arch: str, dtype: str, seed: int, split_max_tensors: int = 0,
+                 vocabulary: Vocabulary | None = None) -> None:
         self.qtype = _weight_type(dtype)
         self.rng = np.random.default_rng(seed)
         self.writer = GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
         self.arch = arch
-        source = _vocabulary_source()
-        self.n_vocab = _vocab_size(source)
         self.writer.add_name(f"hearth-test {path.stem}")
         self.writer.add_file_type(_file_type(self.qtype))
-        for key, value, kind, item_kind in _tokenizer_fields(source):
+        if vocabulary is None:
+            source = _vocabulary_source()
+            self.n_vocab = _vocab_size(source)
+            fields = _tokenizer_fields(source)
+        else:
+            self.n_vocab = vocabulary.size
+            fields = _generated_tokenizer(vocabulary)
+        for key, value, kind, item_kind in fields:
             self.writer.add_key_value(key, value, kind, sub_type=item_kind)
 
     def key(self, name: str, value: int | float) -> None:
@@ -177,6 +278,10 @@ def _embeddings(model: _Model, n_embd: int, *, tied: bool) -> None:
         model.matrix("output.weight", n_embd, model.n_vocab)
 
 
+def _suffix(vocabulary: Vocabulary | None) -> str:
+    return f"-{vocabulary.label}" if vocabulary else ""
+
+
 def _check_divides(n_head: int, n_head_kv: int) -> None:
     if n_head_kv <= 0 or n_head % n_head_kv:
         raise ValueError(f"n_head ({n_head}) must be a multiple of n_head_kv ({n_head_kv})")
@@ -202,11 +307,12 @@ def _write_llama(model: _Model, *, n_embd: int, n_layer: int, n_head: int, n_hea
 
 
 def llama_gqa(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 8, n_head_kv: int = 2,
-              n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", tied: bool = False, seed: int = 1) -> Path:
+              n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", tied: bool = False, seed: int = 1,
+              vocabulary: Vocabulary | None = None) -> Path:
     """``llama`` with grouped-query attention (n_head / n_head_kv query heads share each KV head).
     ``tied`` leaves out ``output.weight``, so llama.cpp reuses the token embedding as the output matrix."""
-    path = dest / f"llama-gqa-{dtype.lower()}{'-tied' if tied else ''}.gguf"
-    model = _Model(path, "llama", dtype, seed)
+    path = dest / f"llama-gqa-{dtype.lower()}{'-tied' if tied else ''}{_suffix(vocabulary)}.gguf"
+    model = _Model(path, "llama", dtype, seed, vocabulary=vocabulary)
     _write_llama(model, n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff, ctx=ctx,
                  tied=tied)
     model.finish()
@@ -215,14 +321,14 @@ def llama_gqa(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 
 
 def sliding_window(dest: Path, *, n_embd: int = 128, n_layer: int = 6, n_head: int = 4, n_head_kv: int = 1,
                    head_dim: int = 64, n_ff: int = 256, ctx: int = 8192, window: int = 256, swa_period: int = 3,
-                   dtype: str = "F16", seed: int = 2) -> Path:
+                   dtype: str = "F16", seed: int = 2, vocabulary: Vocabulary | None = None) -> Path:
     """``gemma3``: in every ``swa_period`` layers the last one attends globally and the others to the last
     ``window`` tokens only (``gemma3.attention.sliding_window`` / ``sliding_window_pattern``). Heads are
     ``head_dim`` wide independently of ``n_embd`` (``key_length`` / ``value_length``), as in Gemma; the
     output matrix is the token embedding (tied), as in Gemma."""
     _check_divides(n_head, n_head_kv)
-    path = dest / f"sliding-window-{dtype.lower()}.gguf"
-    model = _Model(path, "gemma3", dtype, seed)
+    path = dest / f"sliding-window-{dtype.lower()}{_suffix(vocabulary)}.gguf"
+    model = _Model(path, "gemma3", dtype, seed, vocabulary=vocabulary)
     _common_keys(model, n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff, ctx=ctx)
     model.key("attention.key_length", head_dim)
     model.key("attention.value_length", head_dim)
@@ -244,14 +350,15 @@ def sliding_window(dest: Path, *, n_embd: int = 128, n_layer: int = 6, n_head: i
 
 def mixture_of_experts(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 4, n_head_kv: int = 2,
                        head_dim: int = 32, n_expert: int = 4, n_expert_used: int = 2, n_ff_exp: int = 64,
-                       ctx: int = 4096, dtype: str = "F16", seed: int = 3) -> Path:
+                       ctx: int = 4096, dtype: str = "F16", seed: int = 3,
+                       vocabulary: Vocabulary | None = None) -> Path:
     """``qwen3moe``: every layer's feed-forward is ``n_expert`` experts (``ffn_{gate,up,down}_exps``, one
     3-D tensor each), of which a router (``ffn_gate_inp``, F32) picks ``n_expert_used`` per token."""
     _check_divides(n_head, n_head_kv)
     if not 0 < n_expert_used <= n_expert:
         raise ValueError(f"n_expert_used ({n_expert_used}) must be between 1 and n_expert ({n_expert})")
-    path = dest / f"mixture-of-experts-{dtype.lower()}.gguf"
-    model = _Model(path, "qwen3moe", dtype, seed)
+    path = dest / f"mixture-of-experts-{dtype.lower()}{_suffix(vocabulary)}.gguf"
+    model = _Model(path, "qwen3moe", dtype, seed, vocabulary=vocabulary)
     _common_keys(model, n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff_exp, ctx=ctx)
     model.key("attention.key_length", head_dim)
     model.key("attention.value_length", head_dim)
@@ -274,12 +381,13 @@ def mixture_of_experts(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_hea
 
 
 def odd_heads(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 6, n_head_kv: int = 2,
-              head_dim: int = 48, n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", seed: int = 4) -> Path:
+              head_dim: int = 48, n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", seed: int = 4,
+              vocabulary: Vocabulary | None = None) -> Path:
     """``qwen3`` whose heads are ``head_dim`` wide (48, not n_embd / n_head = 21.3) and whose head count (6)
     is not a power of two, so ``n_head * head_dim`` (288) differs from ``n_embd``."""
     _check_divides(n_head, n_head_kv)
-    path = dest / f"odd-heads-{dtype.lower()}.gguf"
-    model = _Model(path, "qwen3", dtype, seed)
+    path = dest / f"odd-heads-{dtype.lower()}{_suffix(vocabulary)}.gguf"
+    model = _Model(path, "qwen3", dtype, seed, vocabulary=vocabulary)
     _common_keys(model, n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff, ctx=ctx)
     model.key("attention.key_length", head_dim)
     model.key("attention.value_length", head_dim)
@@ -297,7 +405,8 @@ def odd_heads(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 
 
 
 def sharded(dest: Path, *, n_shards: int = 2, n_embd: int = 128, n_layer: int = 4, n_head: int = 8,
-            n_head_kv: int = 2, n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", seed: int = 5) -> list[Path]:
+            n_head_kv: int = 2, n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", seed: int = 5,
+            vocabulary: Vocabulary | None = None) -> list[Path]:
     """A ``llama`` model (as :func:`llama_gqa`) split into ``n_shards`` files named
     ``sharded-llama-0000I-of-0000N.gguf`` the way llama.cpp's gguf-split writes them: every shard has
     ``split.no`` (UINT16, from 0), ``split.count`` (UINT16) and ``split.tensors.count`` (INT32, all shards
@@ -305,8 +414,9 @@ def sharded(dest: Path, *, n_shards: int = 2, n_embd: int = 128, n_layer: int = 
     n_tensors = 3 + 9 * n_layer
     if not 2 <= n_shards <= n_tensors:
         raise ValueError(f"n_shards must be between 2 and {n_tensors}")
-    path = dest / f"sharded-llama-{dtype.lower()}.gguf"
-    model = _Model(path, "llama", dtype, seed, split_max_tensors=math.ceil(n_tensors / n_shards))
+    path = dest / f"sharded-llama-{dtype.lower()}{_suffix(vocabulary)}.gguf"
+    model = _Model(path, "llama", dtype, seed, split_max_tensors=math.ceil(n_tensors / n_shards),
+                   vocabulary=vocabulary)
     _write_llama(model, n_embd=n_embd, n_layer=n_layer, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff, ctx=ctx,
                  tied=False)
     shards = model.shard_paths(path)

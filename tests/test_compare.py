@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from app.cli import main as cli_main
-from app.compare.figures import FIGURES, figure_rows, label, shown_entries
+from app.compare.figures import FIGURES, concurrency_note, figure_rows, label, shown_entries
 from app.compare.report import render_html, render_markdown, save_report
 from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryText, prepare
 from app.compare.schedule import Need, schedule
@@ -96,11 +96,24 @@ def test_prepare_forecasts_each_model_and_reports_an_unreadable_one(models: list
 # --- real runs ---
 
 
-def test_models_that_fit_run_at_the_same_time_with_plausible_figures(
+def test_models_run_one_after_another_by_default_so_each_speed_is_its_own(
         models: list[Contender], machine: Machine, store: HistoryStore) -> None:
     comparer = Comparer(store, lambda: with_free(machine, 2 * GIB))
     started: list[CompareStarted] = []
     record = comparer.run_blocking(chat_request(models[:2]),
+                                   on_event=lambda e: started.append(e) if isinstance(e, CompareStarted) else None)
+    assert started[0].groups == [[0], [1]], "they fit together, but would share the processor"
+    (_, first_exited), (second_started, _) = lifetimes(record)
+    assert first_exited <= second_started
+    assert all(entry.metrics["ran_with"] == 0 and entry.metrics["tokens_per_s"] > 0 for entry in record.entries)
+    assert not any(concurrency_note(entry) for entry in record.entries)
+
+
+def test_models_that_fit_run_at_the_same_time_when_asked_with_plausible_figures(
+        models: list[Contender], machine: Machine, store: HistoryStore) -> None:
+    comparer = Comparer(store, lambda: with_free(machine, 2 * GIB))
+    started: list[CompareStarted] = []
+    record = comparer.run_blocking(chat_request(models[:2], one_at_a_time=False),
                                    on_event=lambda e: started.append(e) if isinstance(e, CompareStarted) else None)
     assert started[0].groups == [[0, 1]]
     assert record.status == "done"
@@ -123,7 +136,7 @@ def test_models_run_one_after_another_when_memory_is_short(models: list[Contende
     # Room for one model's forecast (about 80 MB here) but not for two.
     comparer = Comparer(store, lambda: with_free(machine, GIB + 120 * MB))
     started: list[CompareStarted] = []
-    record = comparer.run_blocking(chat_request(models[:2]),
+    record = comparer.run_blocking(chat_request(models[:2], one_at_a_time=False),
                                    on_event=lambda e: started.append(e) if isinstance(e, CompareStarted) else None)
     assert started[0].groups == [[0], [1]]
     assert record.status == "done"
@@ -138,7 +151,7 @@ def test_three_models_are_grouped_by_what_fits(models: list[Contender], machine:
     free = GIB + needs[0] + needs[1] + 1  # the first two together, the third after them
     comparer = Comparer(store, lambda: with_free(machine, free))
     started: list[CompareStarted] = []
-    record = comparer.run_blocking(chat_request(models),
+    record = comparer.run_blocking(chat_request(models, one_at_a_time=False),
                                    on_event=lambda e: started.append(e) if isinstance(e, CompareStarted) else None)
     assert started[0].groups == [[0, 1], [2]]
     assert [e.status for e in record.entries] == ["done"] * 3
@@ -173,7 +186,8 @@ def test_cancel_stops_every_worker_and_keeps_what_was_written(models: list[Conte
     events: queue.Queue[object] = queue.Queue()
     comparer.subscribe(events.put)
     request = CompareRequest(tuple(models[:2]), CompareInput.prompt("Once upon a time"),
-                             Sampling(max_tokens=100_000, seed=1, deterministic=True), context_length=4096)
+                             Sampling(max_tokens=100_000, seed=1, deterministic=True), context_length=4096,
+                             one_at_a_time=False)
     record = comparer.start(request)
     writing: set[int] = set()
     while writing != {0, 1}:

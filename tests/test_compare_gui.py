@@ -138,10 +138,14 @@ def test_a_chat_comparison_shows_both_outputs_and_figures(qtbot: QtBot, make_win
     if all(e.metrics.get("ran_with") == 1 for e in entries):  # they fitted in memory together
         assert panel.shared_note.isVisible() and "Ran at the same time as 1 other model" in panel.shared_note.text()
 
-    assert schedule_words(record, [[0, 1]], 5_200_000_000) == (
-        "Running both at once: they fit in the 5.2 GB free. They share the processor, so each runs slower than it "
-        "would alone.")
+    assert record.settings["one_at_a_time"], "each model alone is the default"
     assert schedule_words(record, [[0], [1]], 5_200_000_000).startswith(
+        "One after another: each model has the computer to itself")
+    together = replace(record, settings={**record.settings, "one_at_a_time": False})
+    assert schedule_words(together, [[0, 1]], 5_200_000_000) == (
+        "Running both at once, as you asked: they fit in the 5.2 GB free. They share the processor, so each writes "
+        "slower than it would alone.")
+    assert schedule_words(together, [[0], [1]], 5_200_000_000).startswith(
         "One after another: not enough free memory to run them together")
 
     qtbot.waitUntil(lambda: view.history.model.rowCount() == 1, timeout=TIMEOUT)
@@ -232,7 +236,7 @@ def test_stop_cancels_and_every_worker_is_gone(qtbot: QtBot, make_window: MakeWi
     view = _compare_page(qtbot, window, [test_model_path, second_model])
     _tick_all(view)
     view.prompt.setPlainText(PROMPT)
-    view.one_at_a_time.setChecked(True)  # the second model waits for the first: Stop keeps it from starting
+    view.together.setChecked(False)  # the second model waits for the first: Stop keeps it from starting
     with qtbot.waitSignal(window.compare_bridge.entryText, timeout=TIMEOUT):
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     assert view.stop_button.isVisible() and not view.run_button.isVisible() and not view.picker.isEnabled()

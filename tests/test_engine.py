@@ -235,7 +235,20 @@ def test_quantized_models_generate(engine: EngineClient, tmp_path: Path, dtype: 
 
     model = llama_gqa(tmp_path, dtype=dtype)
     loaded = engine.load_blocking(model, context_length=512)
-    # Random weights write broken UTF-8; llama-cpp-python may sample a few tokens past max_tokens to finish
-    # a character, and the count says so.
-    assert engine.chat_blocking(PROMPT, max_tokens=4).metrics.completion_tokens >= 4
+    # Random weights write broken UTF-8, which llama-cpp-python holds back; the answer still ends at max_tokens.
+    finished = engine.chat_blocking(PROMPT, max_tokens=4)
+    assert finished.metrics.completion_tokens == 4 and finished.finish_reason == "length"
     assert loaded.buffers["model"], "llama.cpp's buffer sizes are reported after a load"
+
+
+def test_an_answer_that_never_makes_text_still_ends_at_its_length(engine: EngineClient, tmp_path: Path) -> None:
+    """llama-cpp-python checks max_tokens only when a token completes some text. This model (random weights, a
+    byte-level vocabulary) writes one byte fragment after another, which once ran on until the context was
+    full and llama.cpp failed ("failed to find a memory slot")."""
+    from model_builders import Vocabulary, llama_gqa
+
+    model = llama_gqa(tmp_path, vocabulary=Vocabulary(128256, "bpe"), tied=True, ctx=32768, dtype="Q8_0")
+    engine.load_blocking(model, context_length=4096)
+    finished = engine.chat_blocking([{"role": "user", "content": "once upon a time there was a little fox " * 60}],
+                                    max_tokens=8, temperature=0.0)
+    assert finished.finish_reason == "length" and finished.metrics.completion_tokens == 8

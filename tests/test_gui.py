@@ -72,11 +72,15 @@ def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow
     _import(qtbot, window, test_model_path)
     assert window.library_model.rowCount() == 1
 
+    streamed: list[str] = []
+    window.bridge.answerDelta.connect(lambda _conversation, _message, text: streamed.append(text))
     with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Once upon a time")  # no model loaded yet: it loads, then sends
     assert window.chat_view.composer.toPlainText() == ""
     assert window.engine.loaded is not None and window.chat_view.stop_button.isVisible()
     assert window.model_bar.load_button.text() == "Unload"
+    # A stop right after the first word may land before a second token: wait for a few, so the speed exists.
+    qtbot.waitUntil(lambda: len(streamed[-1]) >= 40, timeout=TIMEOUT)
 
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
         qtbot.mouseClick(window.chat_view.stop_button, Qt.MouseButton.LeftButton)

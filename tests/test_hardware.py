@@ -300,7 +300,7 @@ def test_bandwidth_is_measured_once_then_read_from_the_cache(tmp_path: Path, mon
     assert bandwidth(tmp_path, machine=machine) == 38.2e9
     assert len(calls) == 1
     stored = json.loads((tmp_path / "hardware.json").read_text())
-    assert stored["bandwidth"][hardware.machine_key(machine)]["bytes_per_s"] == 38.2e9
+    assert stored["bandwidth"][hardware.machine_key(machine)]["readings"][0]["bytes_per_s"] == 38.2e9
     assert detect(probes_from(recording("nvidia-rtx4070-cuda")["probes"]), cache_dir=tmp_path).bandwidth_bytes_per_s \
         == 38.2e9
     assert len(calls) == 1
@@ -324,6 +324,61 @@ def test_an_unreadable_cache_is_measured_again(tmp_path: Path, monkeypatch: pyte
     machine = recorded_machine("apple-m2-metal")
     assert bandwidth(tmp_path, machine=machine) == 20e9
     assert cached_bandwidth(tmp_path, machine) == 20e9 and len(calls) == 1
+
+
+def _reading(value: float, when: str, *, busy: bool = False, version: str = "") -> hardware.BandwidthReading:
+    from app import __version__
+
+    return hardware.BandwidthReading(value, when, busy, version or __version__)
+
+
+def test_the_best_of_several_readings_is_kept_and_a_busy_one_asks_for_another(tmp_path: Path) -> None:
+    """A reading on a busy machine (4.1 GB/s against 15 GB/s idle, seen here) never replaces a better one, and
+    until a quiet reading exists another is wanted."""
+    machine = recorded_machine("nvidia-rtx4070-cuda")
+    readings = [(4.1e9, True), (15e9, False), (14e9, False), (13e9, False), (12e9, False), (11e9, False),
+                (10e9, False)]
+
+    def take(value: float, busy: bool) -> float:
+        return hardware.measure_and_store_bandwidth(tmp_path, machine, measure=lambda: value, busy=lambda: busy)
+
+    assert hardware.bandwidth_wanted(tmp_path, machine)
+    take(*readings[0])
+    assert cached_bandwidth(tmp_path, machine) == 4.1e9 and hardware.bandwidth_wanted(tmp_path, machine)
+    for value, busy in readings[1:]:
+        take(value, busy)
+    kept = hardware.bandwidth_readings(tmp_path, machine)
+    assert len(kept) == hardware.READINGS_KEPT and cached_bandwidth(tmp_path, machine) == 15e9  # the best stays
+    assert not hardware.bandwidth_wanted(tmp_path, machine)
+
+
+def test_an_update_or_a_faster_generation_asks_for_a_new_reading(tmp_path: Path) -> None:
+    machine = recorded_machine("apple-m2-metal")
+    old = _reading(60e9, "2026-01-01T00:00:00", version="0.0.1")
+    hardware._update_cache(tmp_path, "bandwidth", hardware.machine_key(machine), {"readings": [old.to_dict()]})
+    assert cached_bandwidth(tmp_path, machine) == 60e9 and hardware.bandwidth_wanted(tmp_path, machine)
+    now = _reading(61e9, "2026-02-01T00:00:00")
+    hardware._update_cache(tmp_path, "bandwidth", hardware.machine_key(machine),
+                           {"readings": [old.to_dict(), now.to_dict()]})
+    assert not hardware.bandwidth_wanted(tmp_path, machine)
+    hardware.mark_bandwidth_doubtful(tmp_path, machine)
+    assert hardware.bandwidth_wanted(tmp_path, machine) and cached_bandwidth(tmp_path, machine) == 61e9
+
+
+def test_a_cache_from_before_readings_were_kept_still_reads(tmp_path: Path) -> None:
+    machine = recorded_machine("apple-m2-metal")
+    (tmp_path / "hardware.json").write_text(json.dumps({"bandwidth": {hardware.machine_key(machine): {
+        "bytes_per_s": 42e9, "measured_at": "2026-11-01T10:00:00+0000"}}}))
+    assert cached_bandwidth(tmp_path, machine) == 42e9
+    assert hardware.bandwidth_wanted(tmp_path, machine), "its busy or quiet state is unknown: measured again"
+
+
+def test_the_engine_baseline_is_kept_per_platform_and_read_into_the_machine(tmp_path: Path) -> None:
+    assert hardware.engine_baseline(tmp_path) is None
+    hardware.store_engine_baseline(tmp_path, 51 * 2**20, "0.3.36")
+    assert hardware.engine_baseline(tmp_path) == 51 * 2**20
+    machine = detect(probes_from(recording("apple-m2-metal")["probes"]), cache_dir=tmp_path)
+    assert machine.engine_baseline_bytes == 51 * 2**20
 
 
 def test_measure_bandwidth_gives_a_plausible_figure() -> None:

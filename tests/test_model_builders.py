@@ -20,7 +20,17 @@ import numpy as np
 import pytest
 from gguf import GGMLQuantizationType, GGUFReader
 
-from model_builders import ALL_BUILDERS, llama_gqa, mixture_of_experts, odd_heads, sharded, sliding_window
+from app.gguf_facts import read_facts
+
+from model_builders import (
+    ALL_BUILDERS,
+    Vocabulary,
+    llama_gqa,
+    mixture_of_experts,
+    odd_heads,
+    sharded,
+    sliding_window,
+)
 
 # Runs in a child interpreter: load argv[1] with the keyword arguments of argv[2] (JSON), generate one token,
 # print one JSON line with what llama.cpp saw. llama.cpp's log goes to stderr (verbose=True).
@@ -212,3 +222,40 @@ def test_weights_are_random_not_constant(models: dict[str, Path]) -> None:
     embedding = next(t for t in GGUFReader(models["llama_gqa_f32"]).tensors if t.name == "token_embd.weight")
     values = np.asarray(embedding.data, dtype=np.float32)
     assert 0.01 < float(values.std()) < 0.05
+
+
+# Runs in a child interpreter: tokenize and generate with a generated vocabulary, print what llama.cpp saw.
+_TOKENIZE_AND_RUN = r"""
+import json, sys
+from llama_cpp import Llama
+
+llm = Llama(model_path=sys.argv[1], n_ctx=256, verbose=False)
+tokens = llm.tokenize(b"once upon a time there was a little fox", add_bos=False)
+completion = llm.create_completion("once upon a time", max_tokens=2, temperature=0.0)
+print(json.dumps({"n_vocab": llm.n_vocab(), "tokens": len(tokens), "largest": max(tokens),
+                  "completion_tokens": completion["usage"]["completion_tokens"]}))
+"""
+
+
+@pytest.mark.parametrize("vocabulary", [Vocabulary(32000, "spm"), Vocabulary(49152, "bpe"),
+                                        Vocabulary(262144, "spm")], ids=lambda v: v.label)
+def test_generated_vocabularies_of_real_sizes_load_tokenize_and_generate(tmp_path: Path,
+                                                                         vocabulary: Vocabulary) -> None:
+    model = llama_gqa(tmp_path, n_embd=64, n_head=4, n_head_kv=2, dtype="Q8_0", vocabulary=vocabulary, tied=True)
+    facts = read_facts(model)
+    assert facts.vocab_size == vocabulary.size and facts.tied_embeddings
+    assert facts.merges_count == (vocabulary.size - 259 if vocabulary.kind == "bpe" else 0)
+    run = subprocess.run([sys.executable, "-c", _TOKENIZE_AND_RUN, str(model)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["n_vocab"] == vocabulary.size
+    assert 0 < seen["tokens"] < 40 and seen["largest"] > 259, "words become pieces, not single bytes"
+    assert seen["completion_tokens"] == 2
+
+
+def test_a_generated_vocabulary_is_refused_when_too_small_or_of_an_unknown_kind() -> None:
+    with pytest.raises(ValueError):
+        Vocabulary(100)
+    with pytest.raises(ValueError):
+        Vocabulary(32000, "wordpiece")

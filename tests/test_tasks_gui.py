@@ -103,7 +103,7 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     view.text_input.setPlainText(_story(4))
     _planned(qtbot, view, "reads it in one pass")
     assert view.plan_label.text().startswith("4 paragraphs · ") and " tokens · stories260K" in view.plan_label.text()
-    qtbot.waitUntil(lambda: view.plan_label.text().endswith("· under a minute"), timeout=TIMEOUT)  # the forecast
+    qtbot.waitUntil(lambda: "· under a minute" in view.plan_label.text(), timeout=TIMEOUT)  # the forecast
     assert view.run_button.isEnabled() and view.model_status.text() == "Loads when you press Run"
 
     progress: list[tuple[Progress, str]] = []

@@ -26,6 +26,7 @@ class EngineBridge(QObject):
     workerReady = Signal(object)  # p.Ready
     loadStarted = Signal(object)  # p.LoadStarted
     loadProgress = Signal(float)
+    loadStage = Signal(str)  # what a load is doing beyond reading the file, for people
     modelLoaded = Signal(object)  # p.Loaded
     modelUnloaded = Signal()
     engineFailed = Signal(object)  # p.Failed not tied to a chat answer
@@ -51,6 +52,8 @@ class EngineBridge(QObject):
             self.loadStarted.emit(event)
         elif isinstance(event, p.LoadProgress):
             self.loadProgress.emit(event.fraction)
+            if event.stage:
+                self.loadStage.emit(event.stage)
         elif isinstance(event, p.Loaded):
             self.modelLoaded.emit(event)
         elif isinstance(event, p.Unloaded):

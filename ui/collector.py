@@ -6,6 +6,11 @@ worker thread (a ``BackgroundOp`` on the thread pool, the engine's reader) and t
 automatic collection is switched off while the app runs, and this object collects on the GUI thread, on a
 timer, whenever Python's own thresholds say a collection is due. Non-cyclic garbage is still freed at once
 by reference counting; only cycles wait for the timer.
+
+A full collection walks every object alive: once the core's libraries are imported that is some 150,000 of them,
+and a tenth of a second during which the window cannot move. Most of them (modules, classes, the window itself)
+live as long as the app, so once the app has started they are set aside for good (``settle``) and later full
+collections walk only what was made after.
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ class GuiThreadCollector(QObject):
             gc.disable()
             cls._installed = cls(app)
         return cls._installed
+
+    @staticmethod
+    def settle() -> None:
+        """Once the app has started: collect the young garbage, then exempt everything still alive from later
+        collections (``gc.freeze``). What of it ever becomes garbage is not reclaimed: it is the start's own."""
+        gc.collect(1)
+        gc.freeze()
 
     def collect_if_due(self) -> None:
         counts, thresholds = gc.get_count(), gc.get_threshold()

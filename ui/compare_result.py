@@ -45,12 +45,12 @@ def schedule_words(record: ComparisonRecord, groups: list[list[int]], free_bytes
     count = len(record.entries)
     if len(groups) == 1 and len(groups[0]) > 1:
         together = "both" if count == 2 else f"all {count}"
-        return (f"Running {together} at once: they fit{free}. They share the processor, so each runs slower than "
-                "it would alone.")
+        return (f"Running {together} at once, as you asked: they fit{free}. They share the processor, so each "
+                "writes slower than it would alone.")
     if all(len(group) == 1 for group in groups):
         if record.settings.get("one_at_a_time"):
-            return ("One after another, as you asked: each model has the computer to itself, so the speeds "
-                    "compare fairly.")
+            return ("One after another: each model has the computer to itself, so every speed is the model's own "
+                    "and they compare fairly.")
         room = f" ({format_bytes(free_bytes)} free)" if free_bytes and free_bytes > 0 else ""
         return f"One after another: not enough free memory to run them together{room}."
     by_position = {entry.position: entry for entry in record.entries}
@@ -65,8 +65,8 @@ def settings_words(record: ComparisonRecord) -> str:
              f"seed {s.get('seed')}"]
     if s.get("blind"):
         parts.append("blind")
-    if s.get("one_at_a_time"):
-        parts.append("one model at a time")
+    if not s.get("one_at_a_time", True):
+        parts.append("run at the same time")
     return " · ".join(str(part) for part in parts)
 
 

@@ -313,10 +313,11 @@ class CompareView(QWidget):
         self.blind.setToolTip("The columns are shuffled and called Model A, Model B…; the names appear after your "
                               "vote")
         box.addWidget(self.blind)
-        self.one_at_a_time = QCheckBox("One model at a time (fairer speeds)")
-        self.one_at_a_time.setToolTip("Models that fit in memory together otherwise run at the same time, sharing "
-                                      "the processor: quicker overall, but each looks slower")
-        box.addWidget(self.one_at_a_time)
+        self.together = QCheckBox("Run them at the same time when they fit")
+        self.together.setToolTip("Otherwise each model runs alone, one after another, so every speed is the model's "
+                                 "own. Together they share the processor: rarely sooner overall, and each writes "
+                                 "slower than it would alone")
+        box.addWidget(self.together)
         scroll.setWidget(form)
         column.addWidget(scroll, 1)
 
@@ -610,7 +611,7 @@ class CompareView(QWidget):
         context = self._context_length or self.settings.generation.context_length
         return _Ask(self.kind, None if self.kind == "chat" else self.options.kind(self.kind),
                     self.prompt.toPlainText(), document, csv, self.inputs.text(), self._saved, contenders, sampling,
-                    self.blind.isChecked(), self.one_at_a_time.isChecked(), context,
+                    self.blind.isChecked(), not self.together.isChecked(), context,
                     self._system_prompt or self.settings.generation.system_prompt)
 
     def run(self) -> None:
@@ -667,7 +668,7 @@ class CompareView(QWidget):
         self.prompt.setReadOnly(not idle)
         self.inputs.set_locked(not idle)
         self.options.set_enabled(idle)
-        for widget in (self.deterministic, self.seed, self.new_seed, self.blind, self.one_at_a_time):
+        for widget in (self.deterministic, self.seed, self.new_seed, self.blind, self.together):
             widget.setEnabled(idle)
         self.panel.set_run_again_allowed(idle)
         self.history.update_buttons()
@@ -845,7 +846,7 @@ class CompareView(QWidget):
         self.deterministic.setChecked(sampling.deterministic)
         self.seed.setValue(min(max(sampling.seed, 0), MAX_SEED))
         self.blind.setChecked(record.blind)
-        self.one_at_a_time.setChecked(bool(record.settings.get("one_at_a_time")))
+        self.together.setChecked(not record.settings.get("one_at_a_time", True))
         self.tabs.setCurrentIndex(0)
         message = "The form holds that comparison again: change anything you like, then press Run."
         if missing:

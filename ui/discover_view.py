@@ -3,6 +3,8 @@ for this computer, and the download queue (pause, resume, cancel, retry) with pr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -23,13 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.catalog import CatalogEntry
 from app.downloads import JobChanged, JobState
-from app.forecast import Verdict, size_verdict
-from app.hardware import Machine
-from app.hub import FileGroup, HubModel
 from app.units import format_bytes, format_count
 from ui.qt_models import VERDICT_COLORS, verdict_label
+
+if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
+    from app.catalog import CatalogEntry
+    from app.hardware import Machine
+    from app.hub import FileGroup, HubModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -201,6 +204,8 @@ class DiscoverView(QWidget):
         self.offline_button.setVisible(offline)
 
     def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
+        from app.forecast import Verdict, size_verdict
+
         if repo_id != self.current_repo:
             return
         self._groups = groups
@@ -212,7 +217,7 @@ class DiscoverView(QWidget):
                 fit_text, color = "Vision add-on (not a model by itself)", QColor("#85715e")
             else:
                 verdict = size_verdict(group.size, self.machine) if self.machine else Verdict.RUNS_WELL
-                fit_text, color = verdict_label(verdict), QColor(VERDICT_COLORS[verdict])
+                fit_text, color = verdict_label(verdict), QColor(VERDICT_COLORS[verdict.name])
                 if recommended_row < 0 and group.quant.upper() == wanted.upper() and verdict in (
                         Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
                     recommended_row = row

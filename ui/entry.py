@@ -6,12 +6,14 @@ so `hearth models list` starts quickly and works without a display.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 
 
 def main() -> int:
-    multiprocessing.freeze_support()
+    if getattr(sys, "frozen", False):  # elsewhere a no-op, and importing multiprocessing costs every start 10 ms
+        import multiprocessing
+
+        multiprocessing.freeze_support()
     from app.network import disable_telemetry
 
     disable_telemetry()  # before any library that reads these switches is imported

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,9 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
-from app.model_check import Assessment
 from app.units import format_bytes
 from ui.qt_models import LibraryModel
+
+if TYPE_CHECKING:
+    from app.model_check import Assessment
 
 
 class LibraryView(QWidget):
@@ -131,9 +134,9 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
     lines.append(
         f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-        + f" (the model {format_bytes(m.weights_ram + m.weights_vram)}, conversation memory "
-          f"{format_bytes(m.kv_ram + m.kv_vram)}, working memory {format_bytes(m.compute_ram + m.compute_vram)}, "
-          f"the engine itself {format_bytes(m.overhead_ram + m.overhead_vram + m.output)}).")
+        + f" ({m.breakdown_words()}).")
+    if reserved := m.reserved_words():
+        lines.append(f"<span style='color:#85715e'>{escape(reserved)}</span>")
     if assessment.last_used:
         lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its last "
                      "load on this computer.")
@@ -146,5 +149,5 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
              f"sliding window of {facts.sliding_window:,} tokens" if facts.sliding_window else "",
              f"vocabulary of {facts.vocab_size:,}" if facts.vocab_size else ""]
     lines.append("<span style='color:#85715e'>" + escape(", ".join(x for x in shape if x).capitalize())
-                 + f". Forecast: {escape(result.confidence)}.</span>")
+                 + f". Forecast: {escape(result.confidence.value)}.</span>")
     return "<br>".join(lines)

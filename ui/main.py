@@ -1,43 +1,61 @@
-"""Builds the app's objects (the one place that does, for the window) and runs the Qt event loop."""
+"""Builds the app's objects (the one place that does, for the window) and runs the Qt event loop.
+
+A start shows the window first and builds the services right after its first paint, off the GUI thread: opening
+the history (SQLAlchemy, Alembic), the catalog, the hardware probes and the engine client import most of what
+Hearth needs, about a second's worth, and none of it is needed to draw the window. So this module imports only what
+the first paint needs; ``build_services`` imports the core itself, on the thread that runs it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import credentials, network
-from app.catalog import CatalogError, cached_or_builtin
-from app.chat import ChatRunner
-from app.compare.runner import Comparer
-from app.downloads import DownloadManager
-from app.engine import EngineClient
 from app.errors import HearthError
-from app.hardware import detect, with_memory_now
-from app.history import HistoryStore, open_database
-from app.library import Library
-from app.load_tracker import LoadTracker
+from app.launch_clock import seconds_since_launch
 from app.logs import configure_logging, enable_crash_log, take_crash_report
 from app.paths import Paths, resources_dir
 from app.settings import Settings
-from app.tasks.session import TaskSession
+from ui.background import BackgroundOp
+from ui.collector import GuiThreadCollector
+from ui.first_paint import after_first_paint, seconds_until_shown
 from ui.main_window import MainWindow, Services
 
 log = logging.getLogger(__name__)
+
+EXIT_AFTER_START = "HEARTH_EXIT_AFTER_START"  # for benchmarks/cold_start.py: print the start's figures, then quit
+WINDOW_SHOWN_TIMEOUT_S = 10.0
+PAGES_AFTER_MS = 300  # after the lists have filled in
+
 
 def resource_path(*parts: str) -> Path:
     return resources_dir() / Path(*parts)
 
 
-def build_services(paths: Paths) -> Services:
-    """Open history and settings, look at the hardware (bandwidth from the cache only: measuring takes a
-    second and happens later, off the GUI thread) and make the engine; raises HistoryError if the history
-    cannot open."""
-    settings = Settings.load(paths.settings_file)
+def build_services(paths: Paths, settings: Settings | None = None) -> Services:
+    """Open history and settings (unless the ``settings`` already read are given), look at the hardware (bandwidth
+    from the cache only: measuring takes a second and happens later, off the GUI thread) and make the engine;
+    raises HistoryError if the history cannot open. Slow (it imports most of the core): off the GUI thread."""
+    from app import credentials, network
+    from app.catalog import CatalogError, cached_or_builtin
+    from app.chat import ChatRunner
+    from app.compare.runner import Comparer
+    from app.downloads import DownloadManager
+    from app.engine import EngineClient
+    from app.hardware import detect, with_memory_now
+    from app.history import HistoryStore, open_database
+    from app.library import Library
+    from app.load_tracker import LoadTracker
+    from app.tasks.session import TaskSession
+
+    settings = settings if settings is not None else Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))
     network.configure(store.add_network_request)
     if settings.work_offline:
@@ -46,7 +64,7 @@ def build_services(paths: Paths) -> Services:
     store.mark_unfinished_task_runs_as_interrupted()
     store.mark_unfinished_comparisons_as_interrupted()
     store.purge_deleted()
-    engine = EngineClient(log_file=paths.log_file)
+    engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir)
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
     downloads.restore()
     try:
@@ -58,7 +76,8 @@ def build_services(paths: Paths) -> Services:
     compare = Comparer(store, lambda: with_memory_now(machine), log_file=paths.log_file,
                        gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads)
     services = Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
-                        engine=engine, runner=ChatRunner(store, engine), tracker=LoadTracker(store, engine),
+                        engine=engine, runner=ChatRunner(store, engine),
+                        tracker=LoadTracker(store, engine, paths.cache_dir, machine),
                         machine=machine, downloads=downloads, catalog=catalog,
                         tasks=TaskSession(store, engine, save_text=lambda: settings.save_document_text),
                         compare=compare)
@@ -74,12 +93,38 @@ def apply_style(app: QApplication) -> None:
         app.setStyleSheet(style.read_text(encoding="utf-8"))
 
 
-def open_window(services: Services, icon: QIcon | None = None) -> MainWindow:
-    """The window as a start opens it: shown, with the welcome page on a first start (the tests open it so too)."""
-    window = MainWindow(services, icon)
+def start_window(paths: Paths, settings: Settings, icon: QIcon | None = None, *,
+                 failed: Callable[[BaseException], None]) -> MainWindow:
+    """The window as a start opens it: shown at once, then, right after its first paint, the services are built off
+    the GUI thread and attached as ``open_window`` attaches them (``MainWindow.ready`` says when). ``failed`` gets
+    the error instead if they cannot be built: a ``HearthError`` when the history cannot open. A moment later the
+    pages left out of the first paint are built, and what the start made is set aside from garbage collection."""
+    window = MainWindow(icon=icon, settings=settings)
     window.show()
-    window.offer_welcome()
+
+    def ready(services: Services) -> None:
+        _fill(window, services)
+        QTimer.singleShot(PAGES_AFTER_MS, lambda: window.build_pages(then=GuiThreadCollector.settle))
+
+    def build() -> None:
+        BackgroundOp(window, build_services, paths, settings).success(ready).failure(failed).run()
+
+    after_first_paint(window, build)
     return window
+
+
+def open_window(services: Services, icon: QIcon | None = None) -> MainWindow:
+    """The window as a start opens it, with services already built (the tests open it so): shown, then filled, with
+    the welcome page on a first start."""
+    window = MainWindow(icon=icon, settings=services.settings)
+    window.show()
+    _fill(window, services)
+    return window
+
+
+def _fill(window: MainWindow, services: Services) -> None:
+    window.attach(services)
+    window.offer_welcome()
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -95,16 +140,45 @@ def run_app(argv: list[str] | None = None) -> int:
     apply_style(app)
     icon = QIcon(str(resource_path("icons", "hearth.svg")))
     app.setWindowIcon(icon)
-    try:
-        services = build_services(paths)
-    except HearthError as error:
-        QMessageBox.critical(None, "Hearth cannot open its history", str(error))
-        return 1
-    window = open_window(services, icon)
+    window = start_window(paths, Settings.load(paths.settings_file), icon,
+                          failed=lambda error: _cannot_start(window, error, paths))
+    if os.environ.get(EXIT_AFTER_START):
+        _exit_after_start(window)
     if crash:
-        QTimer.singleShot(300, lambda: _show_crash(window, crash))
+        after_first_paint(window, lambda: _show_crash(window, crash))
     log.info("Hearth started; data in %s", paths.database.parent)
     return app.exec()
+
+
+def _cannot_start(window: MainWindow, error: BaseException, paths: Paths) -> None:
+    if isinstance(error, HearthError):
+        QMessageBox.critical(window, "Hearth cannot open its history", str(error))
+    else:
+        log.error("the services could not be built", exc_info=error)
+        QMessageBox.critical(window, "Hearth could not start",
+                             f"Hearth hit an unexpected problem while starting: {error}\n\nDetails are in the log "
+                             f"file: {paths.log_file}")
+    QApplication.exit(1)
+
+
+def _exit_after_start(window: MainWindow) -> None:
+    """With ``HEARTH_EXIT_AFTER_START`` set (by benchmarks/cold_start.py), a start prints when its window was shown,
+    measured as ``--self-test`` measures it, and when the window was ready, then closes as a person would.
+
+    A switch in the environment rather than an option: ``hearth`` with arguments is the command line, and a start
+    measured this way goes through exactly the code a double-click runs."""
+    shown = seconds_until_shown(window, WINDOW_SHOWN_TIMEOUT_S)
+    if shown is None:
+        print(f"the window was not shown within {WINDOW_SHOWN_TIMEOUT_S:g} s", flush=True)
+        QTimer.singleShot(0, lambda: QApplication.exit(1))
+        return
+    print(f"window shown in {shown:.3f} s after launch", flush=True)
+
+    def ready() -> None:
+        print(f"ready in {seconds_since_launch():.3f} s after launch", flush=True)
+        window.close()
+
+    window.ready.connect(ready)
 
 
 def _show_crash(window: MainWindow, report: str) -> None:

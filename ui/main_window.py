@@ -2,17 +2,23 @@
 
 It wires views to the core: every database or file call goes through ``BackgroundOp``, every model call
 through the engine client, and results come back as signals. Nothing here waits.
+
+A start shows the window before the core is ready: the widgets first (``MainWindow(settings=...)``), then the
+services, built off the GUI thread, are attached (``attach``) and the lists fill in. So this module imports only
+Qt and plain records at the top; the core's heavy modules (the forecast, the hardware probes, the bridges to the
+engine) are imported where they are used, all of which runs after ``attach``, when the services have loaded them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,41 +42,46 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__, credentials, hub, network
-from app.catalog import Catalog, CatalogEntry, fetch_newer
-from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
-from app.compare.runner import Comparer
-from app.downloads import DownloadManager, JobChanged, JobState
-from app.engine import EngineClient
-from app.engine import protocol as p
 from app.errors import HearthError
-from app.forecast import PROCESS_BASELINE, Verdict
-from app.hardware import Machine, bandwidth, describe
-from app.history import ConversationRecord, HistoryStore, ModelRecord
-from app.library import Library
-from app.load_tracker import LoadTracker
-from app.model_check import Assessment, assess, assess_remote, model_card
+from app.history import ConversationRecord, ModelRecord
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
-from app.suggestions import suggest
-from app.tasks.session import TaskSession
 from app.units import format_bytes
 from ui.background import BackgroundOp, wait_for_background
-from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 from ui.chat_view import ChatView
 from ui.collector import GuiThreadCollector
-from ui.compare_view import CompareView
 from ui.discover_view import DiscoverView
+from ui.input_gate import InputGate
+from ui.lazy_page import LazyPage
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
 from ui.privacy_dialog import PrivacyDialog
 from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
 from ui.settings_dialog import ConversationSettingsDialog
-from ui.tasks_view import TasksView
 from ui.welcome_view import WelcomeView
+
+if TYPE_CHECKING:
+    from app.catalog import Catalog, CatalogEntry
+    from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
+    from app.compare.runner import Comparer
+    from app.downloads import DownloadManager, JobChanged
+    from app.engine import EngineClient
+    from app.engine import protocol as p
+    from app.hardware import Machine
+    from app.history import HistoryStore
+    from app.library import Library
+    from app.load_tracker import LoadTracker
+    from app.model_check import Assessment
+    from app.tasks.session import TaskSession
+    from ui.bridge import CompareBridge, EngineBridge, TaskBridge
+    from ui.compare_view import CompareView
+    from ui.tasks_view import TasksView
 
 log = logging.getLogger(__name__)
 
 UNDO_SECONDS = 10
+BANDWIDTH_TRIES = 6  # waits for a quiet machine to measure memory speed, half a minute apart
+BANDWIDTH_RETRY_MS = 30_000
 PAGES = ("Chats", "Models", "Discover", "Tasks", "Compare")
 TASKS_PAGE = 3
 COMPARE_PAGE = 4
@@ -95,12 +106,26 @@ class Services:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, services: Services, icon: QIcon | None = None) -> None:
+    """``MainWindow(services)`` is ready at once (tests); a start makes ``MainWindow(settings=...)``, shows it and
+    calls ``attach`` when the services are built, and until then the window takes no input (``InputGate``)."""
+
+    ready = Signal()  # the services are attached: the window acts on input from now on
+
+    services: Services
+    store: HistoryStore
+    library: Library
+    engine: EngineClient
+    runner: ChatRunner
+    bridge: EngineBridge
+    task_bridge: TaskBridge
+    compare_bridge: CompareBridge
+
+    def __init__(self, services: Services | None = None, icon: QIcon | None = None, *,
+                 settings: Settings | None = None) -> None:
         super().__init__()
-        self.services = services
-        self.store, self.library, self.engine, self.runner = (
-            services.store, services.library, services.engine, services.runner)
-        self.settings = services.settings
+        settings = services.settings if services is not None else settings
+        assert settings is not None, "a window needs its services, or at least the settings to show until they come"
+        self.settings = settings
         self.setWindowTitle("Hearth")
         if icon is not None:
             self.setWindowIcon(icon)
@@ -110,26 +135,62 @@ class MainWindow(QMainWindow):
         self._loading: ModelRecord | None = None
         self._deleted: list[int] = []
         self._closing = False
+        self._attached = False
         self._import_cancels: set[threading.Event] = set()
         self._pager: hub.SearchPager | None = None
-        self._worker_baseline = PROCESS_BASELINE  # replaced by the worker's own size once one has started
+        self._worker_baseline = 0  # the engine's size in memory, for forecasts: known from attach on
+        self._bandwidth_tries = 0
+        self._bandwidth_timer = QTimer(self)
+        self._bandwidth_timer.setSingleShot(True)
+        self._bandwidth_timer.timeout.connect(self._measure_bandwidth)
 
         app = QApplication.instance()
         if app is not None:
             GuiThreadCollector.install(app)
         self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
+        self._build()
+        self._build_menus()
+        self._build_welcome()
+        self._gate: InputGate | None = None
+        if services is not None:
+            self.attach(services)
+        else:
+            self._gate = InputGate(self)
+
+    def attach(self, services: Services) -> None:
+        """Wires the window to the core and fills it: conversations, models, downloads, the catalog."""
+        from app.forecast import PROCESS_BASELINE
+        from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
+
+        assert not self._attached and services.settings is self.settings
+        if self._closing:  # closed while they were being built: nothing was started with them yet
+            self._shut_down(services)
+            return
+        self._attached = True
+        self.services = services
+        self.store, self.library, self.engine, self.runner = (
+            services.store, services.library, services.engine, services.runner)
+        # The engine worker last measured here, replaced by this run's own once its worker has started.
+        self._worker_baseline = services.machine.engine_baseline_bytes or PROCESS_BASELINE
         self.bridge = EngineBridge(self.engine, self.runner, self)
         self.task_bridge = TaskBridge(services.tasks, self)
         self.compare_bridge = CompareBridge(services.compare, self)
-        self._build()
+        self.download_bridge = DownloadBridge(services.downloads, self)
+        self.discover_view.machine = services.machine
+        if services.catalog is not None:
+            self.discover_view.set_catalog(list(services.catalog.entries()))
+        self.offline_action.setChecked(network.is_offline())
+        self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
-        self._build_menus()
-        self._build_welcome()
         self.refresh_conversations(select_first=True)
         self.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self._measure_bandwidth)
         QTimer.singleShot(2000, self._update_catalog)
+        if self._gate is not None:
+            self._gate.open()
+            self._gate = None
+        self.ready.emit()
 
     # --- layout ---
 
@@ -176,6 +237,7 @@ class MainWindow(QMainWindow):
         side.addWidget(self.conversation_list, 1)
         self.no_chats = QLabel("No conversations yet.")
         self.no_chats.setObjectName("hint")
+        self.no_chats.hide()  # until the history says so
         side.addWidget(self.no_chats)
         row.addWidget(sidebar)
 
@@ -192,38 +254,67 @@ class MainWindow(QMainWindow):
         self.library_view = LibraryView(self.library_model)
         self.stack.addWidget(self.library_view)
         self.discover_view = DiscoverView()
-        self.discover_view.machine = self.services.machine
-        if self.services.catalog is not None:
-            self.discover_view.set_catalog(list(self.services.catalog.entries()))
         self.stack.addWidget(self.discover_view)
-        self.tasks_view = TasksView(
-            store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
-            settings_file=self.services.paths.settings_file, library_model=self.library_model,
-            engine_bridge=self.bridge, task_bridge=self.task_bridge)
-        self.stack.addWidget(self.tasks_view)
-        self.compare_view = CompareView(
-            store=self.store, comparer=self.services.compare, settings=self.settings,
-            library_model=self.library_model, bridge=self.compare_bridge)
-        self.stack.addWidget(self.compare_view)
+        self._tasks_page = LazyPage(self._make_tasks_view)
+        self.stack.addWidget(self._tasks_page)
+        self._compare_page = LazyPage(self._make_compare_view)
+        self.stack.addWidget(self._compare_page)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
         self.offline_label = QLabel("Offline")
         self.offline_label.setToolTip("Hearth makes no network requests (File → Work offline).")
         self.statusBar().addPermanentWidget(self.offline_label)
-        self.offline_label.setVisible(self.services.settings.work_offline)
+        self.offline_label.setVisible(self.settings.work_offline)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.statusBar().addPermanentWidget(self.undo_button)
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
         self._undo_timer.timeout.connect(self._hide_undo)
 
+    @property
+    def tasks_view(self) -> TasksView:
+        return self._tasks_page.content()
+
+    @property
+    def compare_view(self) -> CompareView:
+        return self._compare_page.content()
+
+    def _make_tasks_view(self) -> TasksView:
+        from ui.tasks_view import TasksView
+
+        view = TasksView(
+            store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
+            settings_file=self.services.paths.settings_file, library_model=self.library_model,
+            engine_bridge=self.bridge, task_bridge=self.task_bridge)
+        view.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
+        view.chatRequested.connect(self.chat_about)
+        return view
+
+    def _make_compare_view(self) -> CompareView:
+        from ui.compare_view import CompareView
+
+        view = CompareView(
+            store=self.store, comparer=self.services.compare, settings=self.settings,
+            library_model=self.library_model, bridge=self.compare_bridge)
+        view.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
+        view.addModelRequested.connect(self.add_model)
+        return view
+
+    def build_pages(self, then: Callable[[], None] | None = None) -> None:
+        """Builds the pages a start leaves out of the first paint, one per event-loop turn (so that no turn is long),
+        then calls ``then``; after it a first visit finds them ready. Otherwise each is built when first shown."""
+        if self._closing:
+            return
+        page = next((page for page in (self._tasks_page, self._compare_page) if not page.is_built()), None)
+        if page is not None:
+            page.content()
+            QTimer.singleShot(0, lambda: self.build_pages(then))
+        elif then is not None:
+            then()
+
     def _connect(self) -> None:
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
-        self.tasks_view.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
-        self.tasks_view.chatRequested.connect(self.chat_about)
-        self.compare_view.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
-        self.compare_view.addModelRequested.connect(self.add_model)
         self.new_chat_button.clicked.connect(self.new_conversation)
         self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
         self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
@@ -248,7 +339,6 @@ class MainWindow(QMainWindow):
         d.resumeRequested.connect(self.services.downloads.resume)
         d.cancelRequested.connect(self.services.downloads.cancel)
         d.addFromDiskRequested.connect(self.add_model)
-        self.download_bridge = DownloadBridge(self.services.downloads, self)
         self.download_bridge.jobChanged.connect(self._download_changed)
         for job in self.services.downloads.jobs():
             d.job_changed(job)
@@ -257,6 +347,7 @@ class MainWindow(QMainWindow):
         b.workerReady.connect(self._worker_ready)
         b.loadStarted.connect(self._load_started)
         b.loadProgress.connect(self.model_bar.load_progress)
+        b.loadStage.connect(self.model_bar.load_stage)
         b.modelLoaded.connect(self._model_loaded)
         b.modelUnloaded.connect(lambda: self.model_bar.not_loaded())
         b.engineFailed.connect(self._engine_failed)
@@ -273,7 +364,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.offline_action = self._action(file_menu, "Work &offline", None, self.set_offline)
         self.offline_action.setCheckable(True)
-        self.offline_action.setChecked(network.is_offline())
+        self.offline_action.setChecked(self.settings.work_offline)  # asking huggingface_hub waits for attach
         self._action(file_menu, "&Privacy: network requests…", None, self.show_privacy)
         self._action(file_menu, "Hugging Face &token…", None, self.edit_token)
         file_menu.addSeparator()
@@ -293,32 +384,31 @@ class MainWindow(QMainWindow):
         self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, self.delete_current,
                      widget_only=self.conversation_list)
         tasks_menu = self.menuBar().addMenu("&Tasks")
-        t = self.tasks_view
         self._action(tasks_menu, "&Open a document…", QKeySequence.StandardKey.Open, self._open_task_document)
         # These act on the Tasks page only; elsewhere they are off, so Esc and Ctrl+Enter keep their usual jobs.
+        # (The page is named at the time of the action: it is built after the first paint.)
         self.task_actions = [
-            self._action(tasks_menu, "&Run the task", "Ctrl+Return", t.run),
-            self._action(tasks_menu, "&Cancel the task", "Esc", t.cancel),
-            self._action(tasks_menu, "&Copy the result", "Ctrl+Shift+C", t.copy_result),
-            self._action(tasks_menu, "&Save the result as…", "Ctrl+Shift+S", t.save_result_as),
-            self._action(tasks_menu, "Open the result in a c&hat", None, t.open_in_chat),
+            self._action(tasks_menu, "&Run the task", "Ctrl+Return", lambda: self.tasks_view.run()),
+            self._action(tasks_menu, "&Cancel the task", "Esc", lambda: self.tasks_view.cancel()),
+            self._action(tasks_menu, "&Copy the result", "Ctrl+Shift+C", lambda: self.tasks_view.copy_result()),
+            self._action(tasks_menu, "&Save the result as…", "Ctrl+Shift+S", lambda: self.tasks_view.save_result_as()),
+            self._action(tasks_menu, "Open the result in a c&hat", None, lambda: self.tasks_view.open_in_chat()),
         ]
         self.task_actions.append(QAction(self))
         self.task_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
-        self.task_actions[-1].triggered.connect(t.run)
+        self.task_actions[-1].triggered.connect(lambda: self.tasks_view.run())
         self.addAction(self.task_actions[-1])
         compare_menu = self.menuBar().addMenu("C&ompare")
-        c = self.compare_view
         # Like the Tasks menu: on the Compare page only.
         self.compare_actions = [
-            self._action(compare_menu, "&Run the comparison", "Ctrl+Return", c.run),
-            self._action(compare_menu, "&Stop the comparison", "Esc", c.stop),
-            self._action(compare_menu, "Save the &report…", "Ctrl+Shift+S", c.save_report_as),
-            self._action(compare_menu, "Run &again with the same input", None, c.run_again),
+            self._action(compare_menu, "&Run the comparison", "Ctrl+Return", lambda: self.compare_view.run()),
+            self._action(compare_menu, "&Stop the comparison", "Esc", lambda: self.compare_view.stop()),
+            self._action(compare_menu, "Save the &report…", "Ctrl+Shift+S", lambda: self.compare_view.save_report_as()),
+            self._action(compare_menu, "Run &again with the same input", None, lambda: self.compare_view.run_again()),
         ]
         self.compare_actions.append(QAction(self))
         self.compare_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
-        self.compare_actions[-1].triggered.connect(c.run)
+        self.compare_actions[-1].triggered.connect(lambda: self.compare_view.run())
         self.addAction(self.compare_actions[-1])
         view_menu = self.menuBar().addMenu("&View")
         for i, name in enumerate(PAGES):
@@ -463,7 +553,7 @@ class MainWindow(QMainWindow):
             self._undo_timer.start()
             self.refresh_conversations(select_first=True)
 
-        BackgroundOp(self, self.store.delete_conversation, record.id).success(deleted) \
+        BackgroundOp(self, self.runner.delete_conversation, record.id).success(deleted) \
             .failure(self.show_error).run()
 
     def _undo_delete(self) -> None:
@@ -550,7 +640,8 @@ class MainWindow(QMainWindow):
         self.chat_view.set_busy(self.runner.busy)
         if pending is not None:
             self.chat_view.restore_draft(pending.text)
-        self.tasks_view.pending_dropped(reason)
+        if self._tasks_page.is_built():
+            self.tasks_view.pending_dropped(reason)
 
     def _start_send(self, conversation_id: int, text: str) -> None:
         self.chat_view.set_busy(True)
@@ -660,6 +751,8 @@ class MainWindow(QMainWindow):
         baseline = self._worker_baseline
 
         def assess_all() -> dict[int, Assessment | str]:
+            from app.model_check import assess
+
             records = self.store.load_records()
             results: dict[int, Assessment | str] = {}
             for model in models:
@@ -674,17 +767,35 @@ class MainWindow(QMainWindow):
         BackgroundOp(self, assess_all).success(self.library_model.set_assessments).failure(self.show_error).run()
 
     def _measure_bandwidth(self) -> None:
-        """Memory speed bounds generation speed; it is measured once per machine (a second), then cached."""
-        if self.services.machine.bandwidth_bytes_per_s:
-            return
+        """Memory speed bounds generation speed. A reading is taken when the machine is quiet (other programs
+        and Hearth's own engine idle), again after an update or when a generation outran it, and the best kept
+        reading is used: one taken on a busy machine read a quarter of the quiet figure. While the machine stays
+        busy it tries again later (a timer the window owns, so it ends with the window); after a few tries a
+        reading is taken anyway rather than none."""
+        from app.engine.client import EngineState
+        from app.hardware import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
+
         machine, cache = self.services.machine, self.services.paths.cache_dir
+        self._bandwidth_tries += 1
+        force = self._bandwidth_tries > BANDWIDTH_TRIES and not machine.bandwidth_bytes_per_s
+        generating = self.engine.state is EngineState.GENERATING
+
+        def measure() -> float | None:
+            if not bandwidth_wanted(cache, machine):
+                return None
+            if generating or (processor_busy() and not force):
+                return -1.0
+            return measure_and_store_bandwidth(cache, machine)
 
         def measured(value: float | None) -> None:
-            if value:
+            if value == -1.0:
+                if self._bandwidth_tries <= BANDWIDTH_TRIES:
+                    self._bandwidth_timer.start(BANDWIDTH_RETRY_MS)
+            elif value and value != self.services.machine.bandwidth_bytes_per_s:
                 self.services.machine = replace(self.services.machine, bandwidth_bytes_per_s=value)
                 self.refresh_assessments()
 
-        BackgroundOp(self, bandwidth, cache, True, machine).success(measured).failure(self.show_error).run()
+        BackgroundOp(self, measure).success(measured).failure(self.show_error).run()
 
     def _load_selected(self) -> None:
         record = self.model_bar.selected()
@@ -712,11 +823,13 @@ class MainWindow(QMainWindow):
         self.model_bar.checking(record.name)
         for_conversation = context_length is None
         context = self._current_settings().context_length if context_length is None else context_length
-        machine, gpu_layers = self.services.machine, self.settings.gpu_layers
+        machine, gpu_layers, threads = self.services.machine, self.settings.gpu_layers, self.settings.threads
 
         def check() -> Assessment:
-            return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, exact=True,
-                          records=self.store.load_records(), baseline=self._worker_baseline)
+            from app.model_check import assess
+
+            return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, threads=threads,
+                          exact=True, records=self.store.load_records(), baseline=self._worker_baseline)
 
         def failed(error: BaseException) -> None:
             self._load_abandoned(str(error) if isinstance(error, HearthError) else None)
@@ -727,6 +840,8 @@ class MainWindow(QMainWindow):
 
     def _confirm_and_load(self, record: ModelRecord, assessment: Assessment, for_conversation: bool = True) -> None:
         """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
+        from app.forecast import Verdict
+
         result = assessment.forecast
         plan = result.plan
         if result.verdict is Verdict.UNSUPPORTED:
@@ -752,7 +867,7 @@ class MainWindow(QMainWindow):
                 self._load_abandoned()
                 return
         self.services.tracker.expect(record.path, assessment)
-        self.engine.load(record.path, plan=replace(plan, threads=self.settings.threads))
+        self.engine.load(record.path, plan=plan)
 
     def _use_context(self, context_length: int) -> None:
         """The conversation takes the context that fits, so its next message does not ask to reload."""
@@ -923,6 +1038,8 @@ class MainWindow(QMainWindow):
             self.discover_view.show_status(str(error), offline=True)
             self.discover_view.files_failed(repo_id)
 
+        from app.model_check import model_card
+
         token = self.services.downloads.token
         BackgroundOp(self, model_card, repo_id, token=token) \
             .success(lambda text: self.discover_view.show_card(repo_id, text)) \
@@ -932,6 +1049,8 @@ class MainWindow(QMainWindow):
     def _update_catalog(self) -> None:
         """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one
         (or the last fetched) stays when anything goes wrong."""
+        from app.catalog import fetch_newer
+
         url, current = self.settings.catalog_url, self.services.catalog
         if not url or current is None or network.is_offline():
             return
@@ -946,6 +1065,8 @@ class MainWindow(QMainWindow):
 
     def assess_remote_file(self, repo_id: str, group: hub.FileGroup) -> None:
         """The exact forecast for a file before downloading it, from its header alone."""
+        from app.model_check import assess_remote
+
         name = group.first.name
         machine, cache, token = self.services.machine, self.services.paths.cache_dir, self.services.downloads.token
 
@@ -970,6 +1091,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Downloading {group.first.name}…", 4000)
 
     def _download_changed(self, job: JobChanged) -> None:
+        from app.downloads import JobState
+
         self.discover_view.job_changed(job)
         if job.state is JobState.DONE and job.result is not None:
             def added(record: ModelRecord) -> None:
@@ -1041,7 +1164,7 @@ class MainWindow(QMainWindow):
 
         Not when there are conversations either: opening the newest one (``refresh_conversations``, which runs
         at the same time) would take the window back to the chat page a moment later."""
-        if self.settings.welcome_done:
+        if self.settings.welcome_done or not self._attached:  # not attached: closed before its services came
             return
 
         def first_start() -> bool:
@@ -1063,6 +1186,9 @@ class MainWindow(QMainWindow):
         self.welcome_view.first_action().setFocus()
 
     def _fill_welcome(self) -> None:
+        from app.hardware import describe
+        from app.suggestions import suggest
+
         catalog, machine = self.services.catalog, self.services.machine
         self.welcome_view.set_content(
             describe(machine, memory_speed=False), suggest(catalog, machine) if catalog is not None else [],
@@ -1105,17 +1231,23 @@ class MainWindow(QMainWindow):
         """Save a streaming answer, stop the worker in order, and let background saves finish."""
         self._closing = True
         self.hide()
-        self.tasks_view.shutdown()
-        for cancel in self._import_cancels:
-            cancel.set()  # a half-copied model is removed; the import can be done again
-        self.services.downloads.shutdown()  # partial downloads stay and continue next time
-        self.runner.close()
-        self.services.tasks.close()
-        self.compare_view.shutdown()
-        self.services.compare.close()  # stops every comparison worker; what they wrote is saved
-        self.engine.shutdown()
+        if self._attached:
+            self._shut_down(self.services)
         wait_for_background()
         super().closeEvent(event)
+
+    def _shut_down(self, services: Services) -> None:
+        if self._tasks_page.is_built():
+            self.tasks_view.shutdown()
+        for cancel in self._import_cancels:
+            cancel.set()  # a half-copied model is removed; the import can be done again
+        services.downloads.shutdown()  # partial downloads stay and continue next time
+        services.runner.close()
+        services.tasks.close()
+        if self._compare_page.is_built():
+            self.compare_view.shutdown()
+        services.compare.close()  # stops every comparison worker; what they wrote is saved
+        services.engine.shutdown()
 
 
 @dataclass(frozen=True)

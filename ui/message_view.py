@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from app.history import MessageRecord
 
 RENDER_INTERVAL_MS = 50
+RENDER_SHARE = 3  # a long answer is re-laid out at most a third of the time, so the window keeps up with input
 
 FINISH_NOTES = {
     "cancelled": "Stopped.",
@@ -31,6 +34,15 @@ class _Body(QLabel):
 
     def setMarkdown(self, text: str) -> None:
         self.setText(text)
+
+    # QLabel answers these by laying its whole text out at other widths than the one it is given (an "ideal" one,
+    # then the narrowest): two extra layouts of a long answer each time it grows. Its width comes from the
+    # message (it expands) and its height from ``heightForWidth``, so the width it has is the answer to both.
+    def sizeHint(self) -> QSize:
+        return QSize(self.width(), self.heightForWidth(self.width()))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, 0)
 
 
 class MessageView(QFrame):
@@ -77,13 +89,19 @@ class MessageView(QFrame):
         return self._text
 
     def set_streaming_text(self, text: str) -> None:
-        """Re-render at most every 50 ms: Markdown layout of a long answer costs more than a token."""
+        """Re-render at most every 50 ms, or less often as a long answer's layout grows longer: Markdown layout
+        of a long answer costs more than a token."""
         self._text = text
         if not self._render_timer.isActive():
             self._render_timer.start()
 
     def _render(self) -> None:
+        started = time.perf_counter()
         self.body.setMarkdown(self._text if self._text else "…")
+        if self.body.isVisible():
+            self.body.heightForWidth(self.body.width())  # the layout now, to time it (the layout pass reuses it)
+        spent_ms = (time.perf_counter() - started) * 1000
+        self._render_timer.setInterval(max(RENDER_INTERVAL_MS, round(spent_ms * RENDER_SHARE)))
 
     def update_from(self, message: MessageRecord) -> None:
         self._text = message.content

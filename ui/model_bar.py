@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
-from app.engine import protocol as p
 from app.history import ModelRecord
+
+if TYPE_CHECKING:
+    from app.engine import protocol as p
 
 
 class ModelBar(QWidget):
@@ -105,6 +108,7 @@ class ModelBar(QWidget):
     def loading_started(self, name: str) -> None:
         self.loading = True
         self.loaded_path = None
+        self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.progress.show()
         self.status.setText(f"Loading {name}…")
@@ -113,17 +117,28 @@ class ModelBar(QWidget):
     def load_progress(self, fraction: float) -> None:
         self.progress.setValue(int(fraction * 100))
 
+    def load_stage(self, text: str) -> None:
+        """After the file is read, the first load of a model measures its fastest settings for a few seconds."""
+        self.progress.setRange(0, 0)  # busy: that part has no fraction to show
+        self.status.setText(text)
+
     def loaded(self, event: p.Loaded) -> None:
         self.loading = False
         self.loaded_path = event.path
+        self.progress.setRange(0, 100)
         self.progress.hide()
         self.status.setText(f"Ready · {event.context_length:,}-token context")
-        self.status.setToolTip(f"Loaded in {event.load_s:.1f} s\nChat format: {event.chat_format}\n{event.path}")
+        plan = event.plan
+        how = (f"{plan.threads or 'default'} threads, flash attention {'on' if plan.flash_attention else 'off'}"
+               + (" (measured just now as the fastest here)" if event.tuning else ""))
+        self.status.setToolTip(f"Loaded in {event.load_s:.1f} s\nRuns with {how}\nChat format: {event.chat_format}\n"
+                               f"{event.path}")
         self._update_buttons()
 
     def not_loaded(self, reason: str = "No model loaded") -> None:
         self.loading = False
         self.loaded_path = None
+        self.progress.setRange(0, 100)
         self.progress.hide()
         self.status.setText(reason)
         self._update_buttons()

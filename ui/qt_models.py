@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from app.forecast import Verdict
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
-from app.model_check import Assessment
 from app.units import format_bytes, format_count
 
+if TYPE_CHECKING:
+    from app.forecast import Verdict
+    from app.model_check import Assessment
+
 Index = QModelIndex | QPersistentModelIndex
-VERDICT_COLORS = {Verdict.RUNS_WELL: "#2e7d32", Verdict.RUNS_SLOWLY: "#8a6d00", Verdict.TIGHT: "#b35c00",
-                  Verdict.TOO_LARGE: "#c62828", Verdict.UNSUPPORTED: "#c62828"}
+# By the verdict's name: these models are made for the first paint, before the forecast module is imported.
+VERDICT_COLORS = {"RUNS_WELL": "#2e7d32", "RUNS_SLOWLY": "#8a6d00", "TIGHT": "#b35c00", "TOO_LARGE": "#c62828",
+                  "UNSUPPORTED": "#c62828"}
 
 
 def verdict_label(verdict: Verdict) -> str:
@@ -137,7 +140,7 @@ class LibraryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return result.reason
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(VERDICT_COLORS[result.verdict])
+            return QColor(VERDICT_COLORS[result.verdict.name])
         return None
 
     def set_items(self, items: list[ModelRecord]) -> None:

@@ -168,7 +168,8 @@ def document_words(document: Document) -> str:
                        format_bytes(document.size_bytes)))
 
 
-def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[float, float] | None) -> str:
+def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[float, float] | None,
+               busy: float = 0.0) -> str:
     """"38 pages · 21,400 tokens · Qwen2.5 3B reads it in 9 parts (12 model calls) · about 3–6 minutes"."""
     calls = plural(plan.model_calls, "model call")
     if task == "classify":
@@ -182,7 +183,7 @@ def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[flo
             f"{model} reads it in {plural(plan.chunks, 'part')} ({calls})"
     pieces = [whole, f"{plan.document_tokens:,} tokens", how]
     if seconds is not None:
-        pieces.append(duration_words(seconds))
+        pieces.append(duration_words(seconds, busy))
     return " · ".join(pieces)
 
 

@@ -506,8 +506,11 @@ class TasksView(QWidget):
         if self._plan is None:
             self._set_plan_text(f"{prepared.whole} · working out how {record.name} reads it…", problem=False)
             return
+        from app.hardware import processor_share_used
+
+        busy = processor_share_used()
         self._set_plan_text(plan_words(prepared.whole, self._plan, record.name, self.task,
-                                       self._speed_of(record)), problem=False)
+                                       self._speed_of(record, busy), busy), problem=False)
 
     def _set_plan_text(self, text: str, *, problem: bool) -> None:
         self.plan_label.setText(text)
@@ -522,10 +525,10 @@ class TasksView(QWidget):
         self.plan_label.style().unpolish(self.plan_label)
         self.plan_label.style().polish(self.plan_label)
 
-    def _speed_of(self, record: ModelRecord) -> tuple[float, float] | None:
+    def _speed_of(self, record: ModelRecord, busy: float = 0.0) -> tuple[float, float] | None:
         assessment = self.library_model.assessment(record.id)
         speed = assessment.forecast.speed if isinstance(assessment, Assessment) else None
-        return estimate_seconds(self._plan, speed) if self._plan is not None and speed is not None else None
+        return estimate_seconds(self._plan, speed, busy) if self._plan is not None and speed is not None else None
 
     def run_blocker(self) -> str:
         """Why Run cannot be pressed now ("" when it can)."""

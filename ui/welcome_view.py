@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
@@ -21,9 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.catalog import CatalogEntry
-from app.suggestions import Suggestion
 from app.units import format_bytes
+
+if TYPE_CHECKING:  # built at start, before the catalog (and what suggests from it) is imported
+    from app.catalog import CatalogEntry
+    from app.suggestions import Suggestion
 
 CONTENT_WIDTH = 760  # the column's widest; lines of text longer than this are hard to read
 

@@ -71,11 +71,16 @@ def figure_rows(record: ComparisonRecord) -> list[tuple[str, list[str]]]:
 
 
 def concurrency_note(entry: EntryRecord) -> str | None:
+    """Speeds measured while models shared the processor are not each model's own: say so, with the speed the
+    model has alone on this computer where an earlier run measured it."""
     others = int(entry.metrics.get("ran_with") or 0)
     if not others:
         return None
-    return (f"Ran at the same time as {others} other model{'s' if others > 1 else ''}, sharing the processor: "
-            "alone it would be faster.")
+    shared = f"Ran at the same time as {others} other model{'s' if others > 1 else ''}, sharing the processor"
+    alone = entry.metrics.get("alone_tokens_per_s")
+    if alone:
+        return f"{shared}; alone on this computer it writes {_speed(alone)}."
+    return f"{shared}: alone it would be faster."
 
 
 def verdict_text(record: ComparisonRecord) -> str:

@@ -17,7 +17,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,10 @@ from app.compare.spec import CompareRequest, Contender
 from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
 from app.errors import EngineError, HearthError
-from app.forecast import decide_plan, forecast, ram_budget, vram_budget
+from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
 from app.gguf_facts import read_facts
 from app.hardware import Machine, describe
-from app.history import ComparisonRecord, EntryRecord, HistoryStore
+from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
 from app.load_plan import LoadPlan
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
@@ -100,23 +100,38 @@ class _Run:
 
 
 def prepare(request: CompareRequest, machine: Machine, *, gpu_layers: int | None = None,
-            threads: int | None = None) -> list[Prepared]:
-    """Read each model's header and forecast its memory and speed with part 2's estimator."""
+            threads: int | None = None, records: Sequence[LoadRecordData] = ()) -> list[Prepared]:
+    """Read each model's header and forecast its memory and speed with part 2's estimator, with the settings
+    an earlier load of the model measured (no probing here: models running together would disturb it)."""
     prepared = []
     for contender in request.contenders:
         try:
             facts = read_facts(contender.path)
-            plan = decide_plan(facts, machine, context_length=request.context_length, gpu_layers=gpu_layers,
+            base = decide_plan(facts, machine, context_length=request.context_length, gpu_layers=gpu_layers,
                                threads=threads)
+            plan = decide_plan(facts, machine, context_length=request.context_length, gpu_layers=gpu_layers,
+                               threads=threads, tuning=remembered_tuning(records, str(facts.path.resolve()), base))
             fc = forecast(facts, machine, plan)
         except HearthError as error:
             prepared.append(Prepared(contender, None, Need(0), {}, str(error)))
             continue
         estimate = {"ram_bytes": fc.memory.ram_bytes, "vram_bytes": fc.memory.vram_bytes,
                     "verdict": fc.verdict.value,
-                    "tokens_per_s": [fc.speed.low, fc.speed.high] if fc.speed else None}
+                    "tokens_per_s": [fc.speed.low, fc.speed.high] if fc.speed else None,
+                    "alone_tokens_per_s": alone_speed(records, str(facts.path.resolve()))}
         prepared.append(Prepared(contender, fc.plan, Need(fc.memory.ram_bytes, fc.memory.vram_bytes), estimate))
     return prepared
+
+
+def alone_speed(records: Sequence[LoadRecordData], path: str) -> float | None:
+    """The model's generation speed with the machine to itself, as measured here before: the best of its recent
+    loads' answers, else its first load's probe."""
+    own = [r for r in records if r.model_path == path]
+    answered = [r.tokens_per_s for r in own if r.tokens_per_s]
+    if answered:
+        return max(answered[:5])
+    probed = [r.measured["tuning"].get("tokens_per_s") for r in own if isinstance(r.measured.get("tuning"), dict)]
+    return float(probed[0]) if probed and probed[0] else None
 
 
 def plan_groups(request: CompareRequest, prepared: list[Prepared], machine: Machine) -> list[list[int]]:
@@ -176,7 +191,8 @@ class Comparer:
             if self._run is not None:
                 raise EngineError("A comparison is already running. Stop it first.")
             machine = self.machine()
-            prepared = prepare(request, machine, gpu_layers=self.gpu_layers(), threads=self.threads())
+            prepared = prepare(request, machine, gpu_layers=self.gpu_layers(), threads=self.threads(),
+                               records=self.store.load_records(limit=200))
             groups = plan_groups(request, prepared, machine)
             order = list(range(len(request.contenders)))
             if request.blind:
@@ -245,6 +261,7 @@ class Comparer:
                                    "estimate_vram_bytes": item.estimate.get("vram_bytes"),
                                    "estimate_tokens_per_s": item.estimate.get("tokens_per_s"),
                                    "estimate_verdict": item.estimate.get("verdict"),
+                                   "alone_tokens_per_s": item.estimate.get("alone_tokens_per_s"),
                                    "ran_with": together - 1}
         if item.error is not None or item.plan is None:
             self._end_entry(run, position, "failed", "", {}, metrics, item.error or "The model cannot be read.")

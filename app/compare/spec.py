@@ -61,7 +61,9 @@ class CompareRequest:
     input: CompareInput
     sampling: Sampling = field(default_factory=Sampling)
     blind: bool = False
-    one_at_a_time: bool = False  # run each model alone even when they would fit together: fairer speeds
+    # Each model alone, one after another (the default): models run at the same time share the processor, so
+    # neither speed is the model's own, and on a CPU the pair is rarely done sooner (benchmarks/compare_schedule.py).
+    one_at_a_time: bool = True
     context_length: int = 4096
     system_prompt: str = ""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine import protocol as p
+from app.engine.saved_states import remove_files
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
 from app.load_plan import LoadPlan
@@ -52,10 +53,14 @@ class EngineClient:
         log_file: where the worker appends its log lines (the app's log file).
         stop_grace_s: how long a stop may take before the worker is ended and restarted; a stop normally
             lands within one token, but llama.cpp cannot be interrupted while it reads a long prompt.
+        states_dir: where the worker keeps conversations' KV states on disk (``Paths.kv_states_dir``);
+            without it they are kept in the worker's memory only.
     """
 
-    def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5) -> None:
+    def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5,
+                 states_dir: Path | None = None) -> None:
         self._log_file = str(log_file) if log_file else None
+        self._states_dir = states_dir
         self._stop_grace_s = stop_grace_s
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
@@ -108,8 +113,9 @@ class EngineClient:
                 return
             context = multiprocessing.get_context("spawn")
             parent, child = context.Pipe(duplex=True)
-            process = context.Process(target=run_worker, args=(child, self._log_file), name="hearth-engine",
-                                      daemon=True)
+            states_dir = str(self._states_dir) if self._states_dir else None
+            process = context.Process(target=run_worker, args=(child, self._log_file, states_dir),
+                                      name="hearth-engine", daemon=True)
             self._expected_exit = False
             if self.state is EngineState.STOPPED:
                 self.state = EngineState.STARTING
@@ -164,6 +170,8 @@ class EngineClient:
                     self.state = EngineState.IDLE
             elif isinstance(event, p.Loaded):
                 self.state, self.loaded = EngineState.READY, event
+                # A reload after a forced stop takes the settings this load ended with (tuned, not probed again).
+                self._last_load = p.Load(path=event.path, plan=event.plan)
             elif isinstance(event, p.Token) and self._active and self._active.request_id == event.request_id:
                 self._active.text.append(event.text)
             elif isinstance(event, p.Finished | p.Failed | p.TaskFinished):
@@ -193,7 +201,9 @@ class EngineClient:
         self._send(command)
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
-                 top_p: float = 0.95, seed: int | None = None) -> int:
+                 top_p: float = 0.95, seed: int | None = None, conversation: str | None = None) -> int:
+        """Answer ``messages``; ``conversation`` names the conversation they continue, so that the worker keeps
+        its KV cache for the next turn (``protocol.Generate``)."""
         with self._lock:
             if self._active is not None:
                 raise EngineError("The model is still answering. Stop it first.")
@@ -201,8 +211,23 @@ class EngineClient:
             self._active = _Active(request_id, [])
             self.state = EngineState.GENERATING
         self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
-                              temperature=temperature, top_p=top_p, seed=seed))
+                              temperature=temperature, top_p=top_p, seed=seed, conversation=conversation))
         return request_id
+
+    def forget(self, conversation: str) -> None:
+        """Delete what is kept of a conversation's KV cache: the worker does it in order with its other
+        commands (it may be writing that file right now); with no worker running, it is done here."""
+        with self._lock:
+            conn = self._conn if self.running else None
+        if conn is not None:
+            try:
+                with self._send_lock:
+                    conn.send(p.Forget(conversation))
+                return
+            except (OSError, EOFError):
+                pass
+        if self._states_dir is not None:
+            remove_files(self._states_dir, conversation)
 
     def run_task(self, task: TaskInput) -> int:
         """Start a summarize / translate / classify run on the loaded model; ``stop`` ends it, keeping what

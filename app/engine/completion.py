@@ -1,6 +1,6 @@
 """The task runner's view of a loaded ``llama_cpp.Llama``: tokenize, stream one completion with exact token
-counts, and score labels. Only the engine worker imports this (it is the one place besides the worker
-that touches llama.cpp objects)."""
+counts, and score labels. Only the engine worker imports this (with ``llama_kv``, the one place besides the
+worker that touches llama.cpp objects)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from app.engine.llama_kv import ReuseGuard, common_prefix
 from app.tasks.runner import Completion
 
 TOKEN_FLUSH_S = 0.03
@@ -23,16 +24,33 @@ class TokenCounter:
     each token; this costs one Python call per token (well under 0.5% of a token's time, measured by
     ``benchmarks/engine_overhead.py``). llama.cpp's performance counters were tried and do not work: a
     re-evaluated prompt token counts as a generated one.
+
+    It counts the prompt tokens llama.cpp really read (``read``) too, by wrapping ``Llama.eval``: the rest of
+    the prompt was reused from the cache of the previous prompt (``Llama.generate`` keeps the prefix they share).
+
+    It also holds the answer to ``limit`` tokens: llama-cpp-python checks ``max_tokens`` only when a token
+    completes some text, so a model whose tokens never make valid UTF-8 (seen with random weights; a broken
+    model could do the same) would otherwise write until the context is full and llama.cpp fails.
     """
 
-    def __init__(self, llm: Any, cancelled: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, llm: Any, cancelled: Callable[[], bool] = lambda: False, limit: int | None = None) -> None:
         self.llm = llm
         self.cancelled = cancelled
+        self.limit = limit
         self.prompt = 0
+        self.read = 0
         self.sampled = 0
         self.stopped = False
+        self.capped = False
         self._sample = llm.sample
+        self._eval = llm.eval
         llm.sample = self._counting_sample
+        llm.eval = self._counting_eval
+
+    def _counting_eval(self, tokens: Sequence[int]) -> None:
+        if self.sampled == 0:
+            self.read += len(tokens)
+        self._eval(tokens)
 
     def _counting_sample(self, *args: Any, **kwargs: Any) -> Any:
         if self.sampled == 0:
@@ -43,11 +61,15 @@ class TokenCounter:
             # an unfinished character are held back), where the check between chunks is never reached.
             self.stopped = True
             return self.llm.token_eos()
+        if self.limit is not None and self.sampled > self.limit:
+            self.capped = True
+            return self.llm.token_eos()
         return self._sample(*args, **kwargs)
 
     def detach(self) -> None:
-        with contextlib.suppress(AttributeError):
-            del self.llm.sample
+        for name in ("sample", "eval"):
+            with contextlib.suppress(AttributeError):
+                delattr(self.llm, name)
 
 
 class LlamaModel:
@@ -58,6 +80,11 @@ class LlamaModel:
         self.llm = llm
         self.cancelled = cancelled
         self._prompt: list[int] = []
+        # After ``complete``: prompt tokens read (the rest came from the cache), and how many of the tokens
+        # now cached the next turn's prompt will start with (the prompt and the answer as its text
+        # tokenizes, which is how the chat template writes it into the next prompt).
+        self.prompt_read = 0
+        self.reusable_tokens = 0
 
     @property
     def n_ctx(self) -> int:
@@ -82,7 +109,8 @@ class LlamaModel:
         """
         from llama_cpp import LlamaGrammar
 
-        counter = TokenCounter(self.llm, self.cancelled)
+        counter = TokenCounter(self.llm, self.cancelled, limit=max_tokens)
+        guard = ReuseGuard(self.llm)
         try:
             started = time.perf_counter()
             stream = self.llm.create_chat_completion(
@@ -120,13 +148,34 @@ class LlamaModel:
             if pending and on_text is not None:
                 on_text("".join(pending))
             self._prompt = [int(t) for t in self.llm.input_ids[:counter.prompt]] if counter.prompt else []
-            completion = counter.sampled - (1 if finish_reason == "stop" and (counter.stopped or not cancelled) else 0)
+            self.prompt_read = counter.read
+            self.reusable_tokens = self._reusable(counter.prompt, "".join(parts))
+            ended_by_us = counter.stopped or counter.capped
+            completion = counter.sampled - (1 if ended_by_us or (finish_reason == "stop" and not cancelled) else 0)
+            finish_reason = "length" if counter.capped else finish_reason
             return Completion(text="".join(parts), prompt_tokens=counter.prompt, completion_tokens=max(completion, 0),
                               finish_reason="cancelled" if cancelled else finish_reason,
                               generating_s=ended - first_at if first_at is not None else 0.0,
                               ttft_s=first_at - started if first_at is not None else None, total_s=ended - started)
         finally:
+            guard.detach()
             counter.detach()
+
+    def _reusable(self, prompt_tokens: int, text: str) -> int:
+        """The prompt, and the answer's tokens as far as they match how its text tokenizes within the next
+        prompt. The text is tokenized after the prompt's last token, as it will be: alone, a SentencePiece
+        tokenizer would give its start a space, and the context decides merges at the boundary."""
+        if not prompt_tokens:
+            return 0
+        llm = self.llm
+        lead = llm.detokenize([int(llm.input_ids[prompt_tokens - 1])], special=True)
+        lead_tokens = llm.tokenize(lead, add_bos=False, special=True)
+        answer = llm.tokenize(lead + text.encode("utf-8"), add_bos=False, special=True)
+        if answer[:len(lead_tokens)] == lead_tokens:
+            answer = answer[len(lead_tokens):]
+        else:
+            answer = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return prompt_tokens + common_prefix(llm.input_ids[prompt_tokens:llm.n_tokens], answer)
 
     def label_logprobs(self, labels: Sequence[str]) -> list[float]:
         """Score each label token by token after the last prompt, reusing its cached keys and values: the

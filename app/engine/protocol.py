@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.load_plan import LoadPlan
+from app.load_plan import LoadPlan, Tuning
 from app.tasks.spec import ClassifiedText, Metrics, Part, Plan, Progress, TaskInput, TaskResult
 
 # --- commands (app -> worker) ---
@@ -28,12 +28,17 @@ class Load:
 
 @dataclass(frozen=True)
 class Generate:
+    """Answer ``messages``. ``conversation`` names the conversation they continue: the worker keeps that
+    conversation's KV cache (in the model, then set aside in memory or on disk while others run), so the next
+    turn reads only its new tokens. ``None`` for one-off prompts."""
+
     request_id: int
     messages: list[dict[str, str]]
     max_tokens: int = 512
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int | None = None
+    conversation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,14 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Forget:
+    """Delete what the worker keeps of a conversation's KV cache, in memory and on disk (the conversation was
+    deleted). No answer."""
+
+    conversation: str
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -74,7 +87,7 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | RunTask | PlanTask | Stop | Unload | Shutdown
+Command = Load | Generate | RunTask | PlanTask | Stop | Forget | Unload | Shutdown
 
 # --- events (worker -> app) ---
 
@@ -97,6 +110,7 @@ class LoadStarted:
 @dataclass(frozen=True)
 class LoadProgress:
     fraction: float
+    stage: str = ""  # for people, when the load does more than read the file ("Measuring the fastest settings…")
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class Loaded:
     plan: LoadPlan = field(default_factory=LoadPlan)  # what was really used (the context capped, for one)
     buffers: dict[str, Any] = field(default_factory=dict)  # llama.cpp's own sizes: BufferReport.to_dict()
     weights_bytes: int = 0  # llama_model_size: the bytes of every weight tensor
+    tuning: Tuning | None = None  # measured after this load, when its plan asked (``LoadPlan.tune``)
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,8 @@ class GenerationMetrics:
     tokens_per_s: float | None = None
     total_s: float = 0.0
     peak_rss_bytes: int = 0
+    threads: int | None = None  # llama.cpp's threads at the end: fewer than tuned while other programs were busy
+    cached_prompt_tokens: int = 0  # of ``prompt_tokens``, those reused from the KV cache rather than read
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +161,8 @@ class GenerationMetrics:
             "tokens_per_s": self.tokens_per_s,
             "total_s": self.total_s,
             "peak_rss_bytes": self.peak_rss_bytes,
+            "threads": self.threads,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
         }
 
 

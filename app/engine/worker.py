@@ -24,24 +24,31 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel
 from app.engine.memory import peak_rss_bytes, reset_peak
+from app.engine.saved_states import StateStore
 from app.errors import InvalidModelError
 from app.llama_log import capture_llama_log, parse_log
-from app.load_plan import LoadPlan, cpu_has_amx
+from app.load_plan import LoadPlan, Tuning, cpu_has_amx
 
 log = logging.getLogger(__name__)
 
 TOKEN_FLUSH_S = 0.03
 FALLBACK_CHAT_FORMAT = "chatml"
+PROBE_TEXT = ("The old lighthouse keeper climbed the stairs every evening, counting the steps and listening to "
+              "the sea, while the town below lit its windows one by one.")
+# Without flash attention the compute buffer grows with the context: beyond this, only the plan with it is
+# forecast to fit, so the probe does not offer the other.
+FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
 
 
-def run_worker(conn: Connection, log_file: str | None = None) -> None:
-    """Entry point of the worker process."""
+def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | None = None) -> None:
+    """Entry point of the worker process. ``states_dir``: where conversations' KV states spill to disk."""
     _configure_logging(log_file)
     try:
-        _Worker(conn).serve()
+        _Worker(conn, Path(states_dir) if states_dir else None).serve()
     except Exception:
         log.exception("engine worker failed")
         raise
@@ -57,7 +64,7 @@ def _configure_logging(log_file: str | None) -> None:
 
 
 class _Worker:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, states_dir: Path | None = None) -> None:
         self.conn = conn
         self.commands: queue.Queue[p.Command | None] = queue.Queue()
         self.cancelled: set[int] = set()
@@ -65,7 +72,11 @@ class _Worker:
         self.send_lock = threading.Lock()
         self.llm: Any = None
         self.model_path: str | None = None
+        self.governor: Any = None  # engine.tuning.ThreadGovernor of the loaded model
         self.vocab: tuple[str, VocabModel] | None = None
+        self.states = StateStore(states_dir)
+        self.kv_owner: str | None = None  # the conversation the model's KV cache holds now
+        self.kv_reusable = 0  # how many of its cached tokens that conversation's next prompt will start with
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -85,14 +96,19 @@ class _Worker:
                 break
             try:
                 if isinstance(command, p.Load):
+                    self._set_aside_all()
                     self._load(command)
                 elif isinstance(command, p.Generate):
                     self._generate(command)
                 elif isinstance(command, p.RunTask):
+                    self._use_conversation(None)
                     self._run_task(command)
                 elif isinstance(command, p.PlanTask):
                     self._plan_task(command)
+                elif isinstance(command, p.Forget):
+                    self._forget(command.conversation)
                 elif isinstance(command, p.Unload):
+                    self._set_aside_all()
                     self._unload()
                     self.send(p.Unloaded(peak_rss_bytes=peak_rss_bytes()))
             except Exception as error:
@@ -100,6 +116,7 @@ class _Worker:
                 request_id = command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
                 self.send(p.Failed(message=f"The engine hit an internal error: {error}",
                                    request_id=request_id, during=type(command).__name__.lower()))
+        self._set_aside_all()
         self._unload()
 
     def _read_commands(self) -> None:
@@ -153,15 +170,51 @@ class _Worker:
         has_template = "tokenizer.chat_template" in llm.metadata
         if not has_template:
             llm.chat_format = FALLBACK_CHAT_FORMAT
+        tuning = self._tune(llm, plan) if plan.tune else None
+        if tuning is not None:
+            # Flash attention is part of the context just made: a different choice takes effect at the next load.
+            plan = dataclasses.replace(plan, tune=False) if tuning.busy else dataclasses.replace(
+                plan, threads=plan.threads or tuning.threads, batch_threads=plan.batch_threads or tuning.batch_threads,
+                tune=False)
+        self._govern(llm, plan)
         self.llm, self.model_path = llm, command.path
         self.send(p.Loaded(
             path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
             chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
             has_chat_template=has_template, load_s=time.perf_counter() - started,
             rss_bytes=_current_rss(), plan=plan, buffers=parse_log("".join(lines)).to_dict(),
-            weights_bytes=int(llm._model.size())))
+            weights_bytes=int(llm._model.size()), tuning=tuning))
+
+    def _tune(self, llm: Any, plan: LoadPlan) -> Tuning | None:
+        """The first load of a model with this plan measures its fastest settings here (``engine/tuning.py``)."""
+        from app.engine.tuning import probe
+
+        self.send(p.LoadProgress(fraction=1.0, stage="Measuring the fastest settings for this computer…"))
+        try:
+            with capture_llama_log():
+                return probe(llm.model, llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True), _physical_cores(),
+                             flash_attention_allowed=plan.context_length <= FLASH_ATTENTION_OPTIONAL_UP_TO,
+                             fixed_threads=plan.threads, cancelled=self.parent_gone.is_set)
+        except RuntimeError:
+            log.warning("the speed probe failed; keeping the planned settings", exc_info=True)
+            return None
+
+    def _govern(self, llm: Any, plan: LoadPlan) -> None:
+        """Start from the planned threads (never more than the physical cores) and let the governor give a
+        generation fewer while other programs use the processor."""
+        from app.engine.tuning import ThreadGovernor, pace_decodes, set_threads_of
+
+        cores = _physical_cores()
+        most = min(plan.threads or cores, cores)
+        self.governor = ThreadGovernor(set_threads_of(llm), most=most, physical_cores=cores,
+                                       batch_most=plan.batch_threads or most)
+        self.governor.apply()
+        pace_decodes(llm, self.governor)
 
     def _unload(self) -> None:
+        if self.governor is not None:
+            self.governor.close()
+            self.governor = None
         if self.llm is not None:
             self.llm.close()
             self.llm = None
@@ -239,6 +292,7 @@ class _Worker:
             self.send(p.Failed(message="No model is loaded. Choose a model first.",
                                request_id=command.request_id))
             return
+        self._use_conversation(command.conversation)
         messages = _fit_messages(self.llm, command.messages, command.max_tokens)
         while True:
             if messages is None:
@@ -268,27 +322,122 @@ class _Worker:
             self.send(p.Token(request_id=request_id, text=text))
 
         model = LlamaModel(self.llm, lambda: self._stopping(request_id))
+        self.kv_reusable = 0  # until this answer is complete, nothing cached is known to be worth keeping
         try:
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
                                   top_p=command.top_p, seed=command.seed, on_text=on_text)
         finally:
             self.cancelled.discard(request_id)
+        self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
+        log.info("conversation %s: read %d of %d prompt tokens", command.conversation, model.prompt_read,
+                 done.prompt_tokens)
         if dropped and not trim_told:
             self.send(p.ContextTrimmed(request_id=request_id, dropped_messages=dropped))
         completion = done.completion_tokens
         metrics = p.GenerationMetrics(
             prompt_tokens=done.prompt_tokens, completion_tokens=completion, ttft_s=done.ttft_s,
             tokens_per_s=(completion - 1) / done.generating_s if completion > 1 and done.generating_s > 0 else None,
-            total_s=done.total_s, peak_rss_bytes=peak_rss_bytes())
+            total_s=done.total_s, peak_rss_bytes=peak_rss_bytes(),
+            threads=self.governor.threads if self.governor is not None else None,
+            cached_prompt_tokens=max(done.prompt_tokens - model.prompt_read, 0))
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
                              metrics=metrics))
+
+    # --- conversations' KV caches (app/engine/saved_states.py) ---
+
+    def _use_conversation(self, conversation: str | None) -> None:
+        """Make the model's KV cache hold ``conversation`` before its prompt is read: set aside the one it
+        holds, and bring this one's back from memory or disk. With ``None`` (a task, a one-off prompt) the
+        current one is only set aside, as the prompt is about to overwrite the cache.
+
+        Without a saved state the cache is left as it is: a prompt shares whatever prefix it shares with it
+        (a system prompt, say), and the rest is read.
+        """
+        llm = self.llm
+        if llm is None or self.model_path is None:
+            return
+        self.states.use_identity(llama_kv.identity(llm, self.model_path))
+        if conversation is not None and conversation == self.kv_owner:
+            return
+        try:
+            self._set_aside()
+        except Exception:  # the cost is speed later, never this answer
+            log.exception("could not set aside the cache of conversation %s", self.kv_owner)
+        self.kv_owner, self.kv_reusable = conversation, 0
+        saved = self.states.take(conversation) if conversation is not None else None
+        if saved is not None:
+            started = time.perf_counter()
+            try:
+                restored = llama_kv.restore(llm, saved)
+            except Exception:
+                log.exception("could not restore the cache of conversation %s", conversation)
+                llama_kv.clear(llm)
+                restored = False
+            self.kv_reusable = llm.n_tokens
+            log.info("conversation %s: %s its cache (%d tokens) from %s in %.0f ms", conversation,
+                     "restored" if restored else "could not restore", llm.n_tokens,
+                     "disk" if saved.from_disk else "memory", (time.perf_counter() - started) * 1000)
+
+    def _set_aside(self, *, to_disk: bool = False) -> None:
+        """Save the cache of the conversation it holds: the part its next prompt will share, in memory
+        within the budget, else (or with ``to_disk``) in a file. A failure here only costs speed later."""
+        owner, self.kv_owner = self.kv_owner, None
+        llm = self.llm
+        if owner is None or llm is None or self.kv_reusable <= 0 or llm.n_tokens == 0:
+            return
+        started = time.perf_counter()
+        if llama_kv.window_limited(llm):
+            # A restored sliding-window cache can continue from its end only (llama_kv.window_holds), so it
+            # must end where the next prompt will depart from it. Elsewhere the whole cache is kept, and
+            # llama-cpp-python finds what the next prompt shares.
+            llama_kv.truncate(llm, min(self.kv_reusable, llm.n_tokens))
+        size = llama_kv.state_size(llm)
+        data = llama_kv.capture(llm, size) if not to_disk and self.states.reserve(size) else None
+        if data is not None:
+            self.states.keep(owner, llama_kv.cached_tokens(llm), data)
+        else:
+            self.states.write(owner, lambda path: llama_kv.save_file(llm, path), size)
+        log.info("conversation %s: set aside its cache (%d tokens, %.1f MB) %s in %.0f ms", owner, llm.n_tokens,
+                 size / 1e6, "in memory" if data is not None else "on disk" if self.states.folder else "nowhere",
+                 (time.perf_counter() - started) * 1000)
+
+    def _set_aside_all(self) -> None:
+        """The model is about to go (another load, an unload, the end): its conversations go to disk, or
+        nowhere without a folder (memory is not held for a model that is not loaded)."""
+        if self.llm is None:
+            return
+        try:
+            self.states.spill()  # first, so that the live conversation is the most recent file
+            self._set_aside(to_disk=True)
+        except Exception:
+            log.exception("could not set aside the conversations' caches")
+
+    def _forget(self, conversation: str) -> None:
+        """The conversation was deleted: its saved states go, and so do its tokens in the model's cache."""
+        self.states.forget(conversation)
+        if self.kv_owner == conversation:
+            self.kv_owner = None
+            if self.llm is not None:
+                llama_kv.clear(self.llm)
 
 
 def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:
     from llama_cpp import Llama
 
-    with _model_params(report, extra_buffers=plan.extra_buffers):
-        return Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
+    with _model_params(report, extra_buffers=plan.extra_buffers), _context_params(max_outputs=plan.max_outputs):
+        llm = Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
+    _shrink_logits_array(llm)
+    return llm
+
+
+def _shrink_logits_array(llm: Any) -> None:
+    """llama-cpp-python allocates an ``n_batch`` x vocabulary array of logits (512 MiB for a 262k vocabulary)
+    that it writes only with ``logits_all``, which Hearth never sets: sampling reads llama.cpp's own buffer. It
+    is never resident, but Windows counts it against the commit limit and a state snapshot copies it, so one
+    row is kept (the shape the binding's state functions slice to)."""
+    import numpy as np
+
+    llm.scores = np.zeros((1, llm.n_vocab()), dtype=np.single)
 
 
 @contextlib.contextmanager
@@ -323,12 +472,36 @@ def _model_params(report: Callable[[float], None], *, extra_buffers: bool) -> It
         native.llama_model_default_params = original
 
 
+@contextlib.contextmanager
+def _context_params(*, max_outputs: int) -> Iterator[None]:
+    """Set ``n_outputs_max``, which ``Llama(...)`` has no argument for, the way ``_model_params`` sets the
+    model's: llama-cpp-python builds its context parameters from ``llama_context_default_params()``."""
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_context_default_params
+
+    def params_with_outputs() -> Any:
+        params = original()
+        params.n_outputs_max = max_outputs
+        return params
+
+    native.llama_context_default_params = params_with_outputs
+    try:
+        yield
+    finally:
+        native.llama_context_default_params = original
+
+
+TRIM_STEPS = 4  # the kept history is cut in steps of a quarter of the room (see ``_fit_messages``)
+
+
 def _token_estimate(llm: Any, messages: list[dict[str, str]]) -> int:
     """Tokens the formatted prompt will take: each message's text plus a margin for the template."""
-    total = 16
-    for message in messages:
-        total += len(llm.tokenize(message["content"].encode("utf-8"), add_bos=False, special=True)) + 8
-    return total
+    return 16 + sum(_message_estimate(llm, message) for message in messages)
+
+
+def _message_estimate(llm: Any, message: dict[str, str]) -> int:
+    return len(llm.tokenize(message["content"].encode("utf-8"), add_bos=False, special=True)) + 8
 
 
 def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> list[dict[str, str]] | None:
@@ -336,12 +509,33 @@ def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> 
 
     Room is kept for the answer: ``max_tokens``, but at most half the window, so a long conversation with
     a large answer budget still gets answered.
+
+    The cut moves in steps of a quarter of the room, not one turn at a time: the history left out is the
+    fewest oldest turns that make up a whole number of steps. So the kept history starts at the same turn for
+    several turns in a row, and the model's cache of the conversation (usable only while the prompt's start
+    stays the same) is reused instead of read again after every answer. It depends on the messages alone, so
+    every worker cuts a conversation at the same turn and gives the same answer.
     """
-    limit = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2)
-    fitted: list[dict[str, str]] | None = list(messages)
-    while fitted is not None and _token_estimate(llm, fitted) > limit:
+    room = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2)
+    sizes = [_message_estimate(llm, message) for message in messages]
+    total = 16 + sum(sizes)
+    if total <= room:
+        return list(messages)
+    step = max(room // TRIM_STEPS, 1)
+    excess = total - room
+    wanted = -(-excess // step) * step
+    head = 1 if messages[0]["role"] == "system" else 0
+    candidates: list[tuple[list[dict[str, str]], int]] = []  # each cut, with the estimated tokens it drops
+    fitted = _drop_oldest_turn(list(messages))
+    while fitted is not None:
+        start = len(messages) - (len(fitted) - head)  # fitted is messages[:head] + messages[start:]
+        candidates.append((fitted, sum(sizes[head:start])))
         fitted = _drop_oldest_turn(fitted)
-    return fitted
+    for enough in (wanted, excess):
+        for candidate, dropped in candidates:
+            if dropped >= enough:
+                return candidate
+    return None
 
 
 def _drop_oldest_turn(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
@@ -354,6 +548,12 @@ def _drop_oldest_turn(messages: list[dict[str, str]]) -> list[dict[str, str]] | 
     while len(rest) > 1 and rest[0]["role"] != "user":
         rest = rest[1:]
     return head + rest
+
+
+def _physical_cores() -> int:
+    import psutil
+
+    return int(psutil.cpu_count(logical=False) or psutil.cpu_count() or 1)
 
 
 def _current_rss() -> int:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.history.models import (
-    Comparison,
-    ComparisonEntry,
-    Conversation,
-    LibraryModel,
-    LoadRecord,
-    Message,
-    TaskRun,
-)
+if TYPE_CHECKING:  # the rows are only read here; importing the ORM would cost every reader of records SQLAlchemy
+    from app.history.models import (
+        Comparison,
+        ComparisonEntry,
+        Conversation,
+        LibraryModel,
+        LoadRecord,
+        Message,
+        TaskRun,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,260 @@
+"""How to run a model fastest on this machine: measured, not assumed. Only the engine worker imports this.
+
+Two parts:
+
+- ``probe``: the first time a model loads with a plan, a few tokens are decoded with each candidate setting
+  (flash attention on and off, one thread and every physical core) on small contexts of the loaded model,
+  the way llama.cpp's own C API runs them: one decode call and one greedy sampler call per token. The best
+  is reported (``Tuning``) and remembered in the load records, so later loads use it without probing.
+  Flash attention was faster for one small model here and 20-25% slower for another; more threads than
+  physical cores never helps.
+- ``ThreadGovernor``: llama.cpp's OpenMP threads spin while they wait for each other, so when another program
+  (or a second model, in a comparison) uses a core, a generation on every core collapses (3.4 tokens/s on
+  two threads against 14.5 on one, measured on a 2-core machine). The governor watches how much of the
+  processor other programs use while a generation runs and gives llama.cpp only the cores left
+  (``llama_set_n_threads``), up to the probed best.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from app.load_plan import Tuning
+
+PROBE_CONTEXT = 512
+PROBE_PROMPT_TOKENS = 32
+PROBE_TOKENS = 16
+PROBE_BUDGET_S = 1.5  # per setting and round: a large model decodes fewer tokens rather than take longer
+PROBE_ROUNDS = 2  # the settings alternate, and each keeps its best round, so a busy moment counts once
+
+
+@dataclass(frozen=True)
+class DecodeSpeed:
+    generation: float  # tokens per second, one token per decode
+    prompt: float  # tokens per second over the prompt
+
+
+def thread_choices(physical_cores: int) -> list[int]:
+    cores = max(physical_cores, 1)
+    return sorted({1, max(cores // 2, 1), cores})
+
+
+def decode_speed(model: Any, prompt: Sequence[int], *, flash_attention: bool, threads: int,
+                 tokens: int = PROBE_TOKENS, budget_s: float = PROBE_BUDGET_S, n_ctx: int = PROBE_CONTEXT,
+                 context: Any = None) -> DecodeSpeed:
+    """Decode ``prompt`` then up to ``tokens`` greedy tokens on a fresh context of ``model`` (a
+    ``llama_model_p``), timing both. With ``context`` given (one made by ``probe_context``), that context is
+    reused after clearing its memory."""
+    import llama_cpp
+
+    own = context is None
+    ctx = probe_context(model, flash_attention=flash_attention, threads=threads, n_ctx=n_ctx) if own else context
+    if not ctx:
+        raise RuntimeError("llama.cpp could not make a context for the speed probe")
+    sampler = llama_cpp.llama_sampler_init_greedy()
+    try:
+        llama_cpp.llama_set_n_threads(ctx, threads, threads)
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        ids = (llama_cpp.llama_token * len(prompt))(*prompt)
+        started = time.perf_counter()
+        if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(ids, len(prompt))) != 0:
+            raise RuntimeError("llama.cpp could not decode the speed probe's prompt")
+        prompt_s = time.perf_counter() - started
+        token = (llama_cpp.llama_token * 1)()
+        decoded, first_at = 0, 0.0
+        deadline = time.perf_counter() + budget_s
+        while decoded < tokens + 1:
+            token[0] = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+            if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(token, 1)) != 0:
+                break
+            decoded += 1
+            if decoded == 1:
+                first_at = time.perf_counter()  # the first token warms caches; it is not timed
+            elif time.perf_counter() > deadline and decoded >= 3:
+                break
+        elapsed = time.perf_counter() - first_at
+        return DecodeSpeed(generation=(decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0,
+                     prompt=len(prompt) / prompt_s if prompt_s > 0 else 0.0)
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+        if own:
+            llama_cpp.llama_free(ctx)
+
+
+def probe_context(model: Any, *, flash_attention: bool, threads: int, n_ctx: int = PROBE_CONTEXT) -> Any:
+    """A small context of ``model``, set up as Hearth's loads are (one logits row, no full sliding-window
+    cache): its KV cache is a few megabytes, so probing costs little memory beside the loaded model's."""
+    import llama_cpp
+
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = n_ctx
+    params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
+                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    params.swa_full = False
+    params.n_outputs_max = 1
+    return llama_cpp.llama_init_from_model(model, params)
+
+
+def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, flash_attention_allowed: bool = True,
+          fixed_threads: int | None = None, cancelled: Callable[[], bool] = lambda: False) -> Tuning:
+    """The fastest setting for ``model`` here. ``fixed_threads``: the person chose a thread count, so only
+    flash attention is probed. ``flash_attention_allowed=False`` keeps it on (without it the compute buffer
+    grows with the context, and the forecast said only the plan with it fits)."""
+    import llama_cpp
+
+    threads = [fixed_threads] if fixed_threads else thread_choices(physical_cores)
+    attention = [True, False] if flash_attention_allowed else [True]
+    prompt = list(prompt)[:PROBE_PROMPT_TOKENS] or [0]
+    contexts = {fa: probe_context(model, flash_attention=fa, threads=max(threads)) for fa in attention}
+    speeds: dict[tuple[bool, int], DecodeSpeed] = {}
+    watch = OtherPrograms()
+    try:
+        for _round in range(PROBE_ROUNDS):
+            for fa, ctx in contexts.items():
+                for n in threads:
+                    if cancelled() or not ctx:
+                        continue
+                    speed = decode_speed(model, prompt, flash_attention=fa, threads=n, context=ctx)
+                    best = speeds.get((fa, n))
+                    if best is None or speed.generation > best.generation:
+                        speeds[(fa, n)] = speed
+    finally:
+        for ctx in contexts.values():
+            if ctx:
+                llama_cpp.llama_free(ctx)
+    # Another program on a core makes every setting with all cores collapse (below), so a thread count measured
+    # then says nothing about a quiet machine: such a tuning is used for this load only and measured again.
+    busy = watch.cores() > OTHERS_SLACK
+    if not speeds:
+        return Tuning(threads=max(threads), flash_attention=True, tokens_per_s=0.0, prompt_tokens_per_s=0.0,
+                      busy=busy)
+    (fa, n), speed = max(speeds.items(), key=lambda item: item[1].generation)
+    prompt_threads = max((s.prompt, t) for (f, t), s in speeds.items() if f == fa)[1]
+    return Tuning(threads=n, flash_attention=fa, tokens_per_s=speed.generation,
+                  prompt_tokens_per_s=speeds[(fa, prompt_threads)].prompt, batch_threads=prompt_threads,
+                  measured={f"{'fa' if f else 'no-fa'}/{t}": round(s.generation, 2) for (f, t), s in speeds.items()},
+                  busy=busy)
+
+
+# Other programs' use of the processor, in cores, below which llama.cpp keeps every core. Low on purpose: with
+# OpenMP's spinning waits, a program that woke for 10% of one core cut two-thread decoding from 115 to 2-7
+# tokens/s on a 2-core machine (one thread kept 80); measurement noise over a quarter second is about 0.04.
+OTHERS_SLACK = 0.1
+
+
+class OtherPrograms:
+    """How much of the processor other programs used since the last reading, in physical cores' worth: the
+    whole machine's busy time less this process's own CPU time."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.physical = max(psutil.cpu_count(logical=False) or 1, 1)
+        self.logical = max(psutil.cpu_count() or self.physical, self.physical)
+        self._last = self._sample()
+
+    def cores(self) -> float:
+        sample = self._sample()
+        used = between(self._last, sample) * self.physical / self.logical
+        self._last = sample
+        return used
+
+    def _sample(self) -> tuple[float, float, float]:
+        """(wall clock, the machine's busy CPU seconds, this process's CPU seconds)."""
+        machine = psutil.cpu_times()
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        mine = self._process.cpu_times()
+        return time.perf_counter(), busy, mine.user + mine.system
+
+
+def between(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """Logical CPUs' worth other programs used between two ``OtherPrograms`` samples."""
+    wall = after[0] - before[0]
+    if wall <= 0:
+        return 0.0
+    return max(((after[1] - before[1]) - (after[2] - before[2])) / wall, 0.0)
+
+
+class ThreadGovernor:
+    """Gives a running generation the cores other programs leave free (see the module's docstring).
+
+    A background thread reads, every ``interval_s``, how much of the processor other programs used
+    (``OtherPrograms``); any use beyond ``OTHERS_SLACK`` takes a whole core from llama.cpp, which keeps at least
+    one and at most the tuned count. A change needs two readings in a row, so one busy moment does not make the
+    threads flap. The new count is applied between two decodes, on the thread that runs them (``tick``),
+    because llama.cpp reads it when a decode starts.
+    """
+
+    def __init__(self, set_threads: Callable[[int, int], None], most: int, physical_cores: int,
+                 batch_most: int | None = None, interval_s: float = 0.25, watch: bool = True) -> None:
+        self._set_threads = set_threads
+        self.most = max(most, 1)
+        self.batch_most = max(batch_most or most, 1)
+        self.physical = max(physical_cores, 1)
+        self.interval_s = interval_s
+        self.threads = self.most  # what llama.cpp was last given
+        self.wanted = self.most  # what the readings ask for
+        self._candidate: int | None = None
+        self._stop = threading.Event()
+        if watch:
+            threading.Thread(target=self._watch, name="thread-governor", daemon=True).start()
+
+    def apply(self) -> None:
+        """Prompts keep their own tuned count while nothing else runs, and share the cores left otherwise."""
+        self.threads = self.wanted
+        self._set_threads(self.wanted, self.batch_most if self.wanted == self.most else min(self.batch_most,
+                                                                                            self.wanted))
+
+    def tick(self) -> None:
+        if self.wanted != self.threads:
+            self.apply()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def observe(self, others: float) -> None:
+        """One reading: ``others`` physical cores' worth used by other programs."""
+        taken = max(math.ceil(others - OTHERS_SLACK), 0)
+        wanted = min(max(self.physical - taken, 1), self.most)
+        if wanted == self.wanted:
+            self._candidate = None
+        elif wanted == self._candidate:
+            self.wanted, self._candidate = wanted, None
+        else:
+            self._candidate = wanted
+
+    def _watch(self) -> None:
+        others = OtherPrograms()
+        while not self._stop.wait(self.interval_s):
+            self.observe(others.cores())
+
+
+def set_threads_of(llm: Any) -> Callable[[int, int], None]:
+    """The governor's hook for a loaded ``llama_cpp.Llama``: generation and prompt threads."""
+    import llama_cpp
+
+    def apply(threads: int, batch_threads: int) -> None:
+        llama_cpp.llama_set_n_threads(llm.ctx, threads, batch_threads)
+
+    return apply
+
+
+def pace_decodes(llm: Any, governor: ThreadGovernor) -> None:
+    """Let the governor act before each of ``llm``'s decodes (each prompt chunk and each generated token),
+    whatever code drives the generation."""
+    context = llm._ctx
+    decode = context.decode
+
+    def paced(batch: Any) -> None:
+        governor.tick()
+        decode(batch)
+
+    context.decode = paced

@@ -1,0 +1,159 @@
+"""Threads and flash attention chosen by measurement: the probe at a first load, the settings remembered in
+the load records, and the governor that leaves cores to other programs while a generation runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+
+from app.engine import EngineClient
+from app.engine.tuning import ThreadGovernor, between, thread_choices
+from app.forecast import decide_plan, remembered_tuning
+from app.gguf_facts import read_facts
+from app.hardware import detect
+from app.history import HistoryStore, open_database
+from app.load_plan import LoadPlan, Tuning
+from app.load_tracker import LoadTracker
+
+
+class _Calls:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, threads: int, batch: int) -> None:
+        self.calls.append((threads, batch))
+
+
+def test_the_governor_leaves_busy_cores_after_two_readings() -> None:
+    calls = _Calls()
+    governor = ThreadGovernor(calls, most=4, physical_cores=4, batch_most=4, watch=False)
+    governor.apply()
+    assert calls.calls == [(4, 4)]
+    governor.observe(0.8)  # another program used most of one core: one reading is not enough
+    governor.tick()
+    assert governor.threads == 4 and len(calls.calls) == 1
+    governor.observe(0.3)  # even a little of a core costs a whole one: spinning threads wait for it
+    governor.tick()
+    assert governor.threads == 3 and calls.calls[-1] == (3, 3)
+    governor.observe(0.05)  # noise
+    governor.observe(1.05)
+    governor.tick()
+    assert governor.threads == 3, "two different readings are not two in a row"
+    governor.observe(6.0)  # more than every core: still one thread
+    governor.observe(6.0)
+    governor.tick()
+    assert calls.calls[-1] == (1, 1)
+    governor.observe(0.0)
+    governor.observe(0.08)
+    governor.tick()
+    assert calls.calls[-1] == (4, 4), "back to every tuned core once the others are done"
+
+
+def test_the_governor_never_exceeds_the_tuned_threads() -> None:
+    calls = _Calls()
+    governor = ThreadGovernor(calls, most=2, physical_cores=8, batch_most=6, watch=False)
+    governor.observe(0.0)
+    governor.observe(0.0)
+    governor.tick()
+    assert governor.threads == 2 and calls.calls == []
+    governor.observe(7.0)
+    governor.observe(7.0)
+    governor.tick()
+    assert calls.calls == [(1, 1)]
+
+
+def test_others_are_what_the_machine_used_beyond_this_process() -> None:
+    assert between((0.0, 10.0, 1.0), (1.0, 11.8, 1.5)) == pytest.approx(1.3)
+    assert between((0.0, 10.0, 1.0), (1.0, 10.2, 1.5)) == 0.0  # never below nothing
+
+
+def test_thread_choices_never_pass_the_physical_cores() -> None:
+    assert thread_choices(1) == [1]
+    assert thread_choices(2) == [1, 2]
+    assert thread_choices(8) == [1, 4, 8]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> HistoryStore:
+    return HistoryStore(open_database(tmp_path / "history.sqlite3"))
+
+
+@pytest.mark.engine
+def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
+        test_model_path: Path, store: HistoryStore, tmp_path: Path) -> None:
+    machine = detect()
+    facts = read_facts(test_model_path)
+    plan = decide_plan(facts, machine, context_length=1024, tune=True)
+    assert plan.tune and plan.threads is None
+    engine = EngineClient()
+    LoadTracker(store, engine, tmp_path)
+    engine.start()
+    try:
+        loaded = engine.load_blocking(test_model_path, plan=plan)
+        tuning = loaded.tuning
+        assert tuning is not None and tuning.tokens_per_s > 0
+        assert tuning.threads in thread_choices(machine.physical_cores)
+        assert {"fa/1", "no-fa/1"} <= set(tuning.measured), tuning.measured
+        assert not loaded.plan.tune
+        # Measured while other programs were busy, a thread count is not trusted: every core, governed.
+        assert loaded.plan.threads == (None if tuning.busy else tuning.threads)
+        finished = engine.chat_blocking([{"role": "user", "content": "Once upon a time"}], max_tokens=16)
+        assert finished.metrics.threads is not None and 1 <= finished.metrics.threads <= machine.physical_cores
+    finally:
+        engine.shutdown()
+    remembered = remembered_tuning(store.load_records(), str(test_model_path.resolve()), plan)
+    if tuning.busy:
+        assert remembered is None, "a tuning measured on a busy machine is measured again next time"
+        remembered = replace(tuning, busy=False)
+    else:
+        assert remembered == tuning
+    again = decide_plan(facts, machine, context_length=1024, tuning=remembered)
+    assert not again.tune and again.threads == tuning.threads and again.flash_attention == tuning.flash_attention
+    other_context = decide_plan(facts, machine, context_length=2048)
+    assert remembered_tuning(store.load_records(), str(test_model_path.resolve()), other_context) is None
+    chosen = decide_plan(facts, machine, context_length=1024, tuning=remembered, threads=1)
+    assert chosen.threads == 1, "a thread count the person chose is kept"
+
+
+def test_tuning_survives_its_round_trip_and_rejects_damage() -> None:
+    tuning = Tuning(threads=2, flash_attention=False, tokens_per_s=31.5, prompt_tokens_per_s=250.0,
+                    batch_threads=2, measured={"fa/2": 29.0, "no-fa/2": 31.5})
+    assert Tuning.from_dict(tuning.to_dict()) == tuning
+    assert Tuning.from_dict({"threads": "two"}) is None
+    assert tuning.applied_to(LoadPlan(tune=True)) == LoadPlan(threads=2, batch_threads=2, flash_attention=False)
+    busy = replace(tuning, busy=True)
+    assert busy.applied_to(LoadPlan(threads=4, tune=True)) == LoadPlan(threads=4, flash_attention=False)
+
+
+@pytest.fixture
+def busy_core() -> Iterator[None]:
+    """Another program keeping one core busy for as long as the test runs."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+@pytest.mark.engine
+@pytest.mark.skipif((psutil.cpu_count(logical=False) or 1) < 2, reason="needs two cores to leave one free")
+def test_a_generation_leaves_a_core_to_a_busy_program(real_model_path: Path, busy_core: None) -> None:
+    """The outcome, not a speed: with a core taken, the generation ends on fewer threads than cores."""
+    cores = psutil.cpu_count(logical=False) or 1
+    engine = EngineClient()
+    engine.start()
+    try:
+        engine.load_blocking(real_model_path, plan=LoadPlan(context_length=1024, threads=cores, batch_threads=cores))
+        finished = engine.chat_blocking([{"role": "user", "content": "Tell me a long story about a fox."}],
+                                        max_tokens=96, temperature=0.0)
+        assert finished.metrics.completion_tokens > 16
+        assert finished.metrics.threads is not None and finished.metrics.threads <= cores - 1
+    finally:
+        engine.shutdown()
