@@ -279,7 +279,7 @@ def _inspect(args: argparse.Namespace, paths: Paths) -> int:
         f"{result.verdict.value}. {result.reason}",
         f"Memory with a {plan.context_length:,}-token context: {format_bytes(m.ram_bytes)}"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-        + f" ({m.breakdown_words()})",
+        + f" ({m.breakdown_words()}). {m.saved_states_words()}",
         *([reserved] if (reserved := m.reserved_words()) else []),
         f"Longest context that fits now: {result.max_context:,} tokens"
         + (f"; graphics card layers that fit: {result.max_gpu_layers}" if machine.offload_backends else ""),

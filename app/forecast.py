@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.dry_run import DryRun
+from app.engine.saved_states import memory_budget_for
 from app.gguf_facts import ModelFacts
 from app.hardware import Machine
 from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
@@ -83,7 +84,8 @@ class Confidence(enum.Enum):
 
 @dataclass(frozen=True)
 class Memory:
-    """Bytes, split the way the window shows them. ``ram_bytes`` is the resident peak (the verdict's figure);
+    """Bytes, split the way the window shows them. ``ram_bytes`` is the resident peak while a conversation is
+    answered ("estimated X, used Y"); the verdict adds the saved states (``ram_with_saved_states``).
     ``untouched_ram`` is allocated but never written, so only ``reserved_ram_bytes`` counts it."""
 
     weights_ram: int
@@ -96,6 +98,9 @@ class Memory:
     overhead_ram: int
     overhead_vram: int
     untouched_ram: int = 0
+    # Other conversations' caches the worker keeps ready to continue (``engine/saved_states.py``): counted in the
+    # verdict, not in ``ram_bytes``, the peak while one conversation is answered.
+    saved_states: int = 0
 
     @property
     def ram_bytes(self) -> int:
@@ -104,6 +109,10 @@ class Memory:
     @property
     def reserved_ram_bytes(self) -> int:
         return self.ram_bytes + self.untouched_ram
+
+    @property
+    def ram_with_saved_states(self) -> int:
+        return self.ram_bytes + self.saved_states
 
     @property
     def vram_bytes(self) -> int:
@@ -115,6 +124,11 @@ class Memory:
                 f"{format_bytes(self.kv_ram + self.kv_vram)}, working memory "
                 f"{format_bytes(self.compute_ram + self.compute_vram)}, the engine itself "
                 f"{format_bytes(self.overhead_ram + self.overhead_vram + self.output)}")
+
+    def saved_states_words(self) -> str:
+        if not self.saved_states:
+            return ""
+        return f"Up to {format_bytes(self.saved_states)} more keeps your other conversations ready to continue."
 
     def reserved_words(self) -> str:
         """Said only where it differs from what is used: reserving just what is read, Hearth keeps the two
@@ -130,7 +144,7 @@ class Memory:
             "weights_ram": self.weights_ram, "weights_vram": self.weights_vram, "kv_ram": self.kv_ram,
             "kv_vram": self.kv_vram, "compute_ram": self.compute_ram, "compute_vram": self.compute_vram,
             "output": self.output, "overhead_ram": self.overhead_ram, "overhead_vram": self.overhead_vram,
-            "untouched_ram": self.untouched_ram, "ram_bytes": self.ram_bytes,
+            "untouched_ram": self.untouched_ram, "saved_states": self.saved_states, "ram_bytes": self.ram_bytes,
             "reserved_ram_bytes": self.reserved_ram_bytes, "vram_bytes": self.vram_bytes,
         }
 
@@ -365,6 +379,7 @@ def memory_for(facts: ModelFacts, plan: LoadPlan, machine: Machine, dry: DryRun 
         overhead_ram=baseline + runtime_bytes(facts),
         overhead_vram=(0 if unified else GPU_CONTEXT_OVERHEAD) if on_gpu else 0,
         untouched_ram=untouched_compute + 4 * (facts.vocab_size or 0),
+        saved_states=memory_budget_for(kv_cpu + kv_gpu),
     )
 
 
@@ -445,7 +460,7 @@ def largest_context(facts: ModelFacts, machine: Machine, plan: LoadPlan, baselin
 
     def fits(context: int) -> bool:
         memory = memory_for(facts, replace(plan, context_length=context), machine, baseline=baseline)
-        return memory.ram_bytes <= now and (memory.vram_bytes == 0 or memory.vram_bytes <= vram)
+        return memory.ram_with_saved_states <= now and (memory.vram_bytes == 0 or memory.vram_bytes <= vram)
 
     low, high = 0, max(trained // CELL_PADDING, 1)
     while low < high:
@@ -494,7 +509,7 @@ def _verdict(facts: ModelFacts, machine: Machine, plan: LoadPlan, memory: Memory
              dry: DryRun | None) -> tuple[Verdict, str]:
     if dry is not None and not dry.ok:
         return Verdict.UNSUPPORTED, dry.message or "llama.cpp could not read this model."
-    need = memory.ram_bytes
+    need = memory.ram_with_saved_states
     now, ever = ram_budget(machine)
     if need > ever or (memory.vram_bytes and memory.vram_bytes > vram_budget(machine) > 0
                        and plan.gpu_layers > fitting_gpu_layers(facts, machine, plan)):

@@ -14,6 +14,7 @@ from app.dry_run import dry_run
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.engine.client import EventWaiter
+from app.engine.saved_states import MEMORY_BUDGET_BYTES
 from app.forecast import (
     GIB,
     MIB,
@@ -263,3 +264,13 @@ def test_task_time_uses_the_measured_prompt_speed_and_says_when_the_machine_is_b
     assert busy[0] == pytest.approx(2 * quiet[0]) and busy[1] == pytest.approx(2 * quiet[1])
     assert "busy" not in duration_words(quiet) and duration_words(busy, busy=0.5).endswith(
         "(longer than usual: other programs are busy)")
+
+
+def test_other_conversations_saved_states_count_in_the_verdict_up_to_one_context(tmp_path: Path) -> None:
+    facts = read_facts(llama_gqa(tmp_path, ctx=32768))
+    memory = forecast(facts, _machine(16 * GIB, 8 * GIB), LoadPlan(context_length=4096)).memory
+    assert memory.saved_states == memory.kv_ram and memory.saved_states_words().startswith("Up to ")
+    assert memory.ram_with_saved_states == memory.ram_bytes + memory.saved_states
+    huge = replace(facts, block_count=400, head_count_kv_per_layer=(8,) * 400)
+    assert forecast(huge, _machine(64 * GIB, 48 * GIB), LoadPlan(context_length=32768)).memory.saved_states \
+        == MEMORY_BUDGET_BYTES

@@ -134,7 +134,7 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
     lines.append(
         f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-        + f" ({m.breakdown_words()}).")
+        + f" ({m.breakdown_words()}). {escape(m.saved_states_words())}")
     if reserved := m.reserved_words():
         lines.append(f"<span style='color:#85715e'>{escape(reserved)}</span>")
     if assessment.last_used:

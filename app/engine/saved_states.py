@@ -36,8 +36,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Saved states held in the worker's memory, besides the model's own KV cache. The memory forecast adds it to
-# a loaded model's needs; a state bigger than this goes straight to disk without a copy in memory.
+# Saved states held in the worker's memory, besides the model's own KV cache: at most one full context's worth
+# (``memory_budget_for``), so they never outweigh the model, and at most this. The memory forecast shows it beside
+# a loaded model's needs and counts it in the verdict; a state bigger than the budget goes straight to disk.
 MEMORY_BUDGET_BYTES = 256 * 1024 * 1024
 DISK_KEEP = 6  # conversations whose states stay on disk (any model), most recently used first
 DISK_BUDGET_BYTES = 2 * 1024 * 1024 * 1024
@@ -60,6 +61,12 @@ class SavedState:
     @property
     def nbytes(self) -> int:
         return len(self.data) if self.data is not None else 0
+
+
+def memory_budget_for(kv_cache_bytes: int) -> int:
+    """The memory kept for other conversations' states with a model whose own KV cache is ``kv_cache_bytes``:
+    enough to switch between two long conversations without touching the disk."""
+    return min(MEMORY_BUDGET_BYTES, max(kv_cache_bytes, 0))
 
 
 def file_name(conversation: str, identity: str) -> str:

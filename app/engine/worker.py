@@ -28,7 +28,7 @@ from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel
 from app.engine.memory import peak_rss_bytes, reset_peak
-from app.engine.saved_states import StateStore
+from app.engine.saved_states import StateStore, memory_budget_for
 from app.errors import InvalidModelError
 from app.llama_log import capture_llama_log, parse_log
 from app.load_plan import LoadPlan, Tuning, cpu_has_amx
@@ -177,12 +177,14 @@ class _Worker:
                 plan, threads=plan.threads or tuning.threads, batch_threads=plan.batch_threads or tuning.batch_threads,
                 tune=False)
         self._govern(llm, plan)
+        buffers = parse_log("".join(lines))
+        self.states.memory_budget = memory_budget_for(buffers.kv_total)
         self.llm, self.model_path = llm, command.path
         self.send(p.Loaded(
             path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
             chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
             has_chat_template=has_template, load_s=time.perf_counter() - started,
-            rss_bytes=_current_rss(), plan=plan, buffers=parse_log("".join(lines)).to_dict(),
+            rss_bytes=_current_rss(), plan=plan, buffers=buffers.to_dict(),
             weights_bytes=int(llm._model.size()), tuning=tuning))
 
     def _tune(self, llm: Any, plan: LoadPlan) -> Tuning | None:
