@@ -4,6 +4,7 @@ worker that touches llama.cpp objects)."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,59 +18,55 @@ from app.tasks.runner import Completion
 TOKEN_FLUSH_S = 0.03
 
 
-class TokenCounter:
-    """Counts a generation's prompt and sampled tokens exactly, by wrapping ``Llama.sample`` for its length.
+class PromptReads:
+    """Counts the prompt tokens llama.cpp really reads, by wrapping ``Llama.eval`` until the first token is
+    sampled: the rest of the prompt was reused from the cache of the previous one (``Llama.generate`` keeps the
+    prefix they share). llama.cpp's performance counters were tried and do not work: a re-evaluated prompt token
+    counts as a generated one."""
 
-    A logits processor could count too, but it makes llama-cpp-python copy every logit through Python on
-    each token; this costs one Python call per token (well under 0.5% of a token's time, measured by
-    ``benchmarks/engine_overhead.py``). llama.cpp's performance counters were tried and do not work: a
-    re-evaluated prompt token counts as a generated one.
-
-    It counts the prompt tokens llama.cpp really read (``read``) too, by wrapping ``Llama.eval``: the rest of
-    the prompt was reused from the cache of the previous prompt (``Llama.generate`` keeps the prefix they share).
-
-    It also holds the answer to ``limit`` tokens: llama-cpp-python checks ``max_tokens`` only when a token
-    completes some text, so a model whose tokens never make valid UTF-8 (seen with random weights; a broken
-    model could do the same) would otherwise write until the context is full and llama.cpp fails.
-    """
-
-    def __init__(self, llm: Any, cancelled: Callable[[], bool] = lambda: False, limit: int | None = None) -> None:
+    def __init__(self, llm: Any) -> None:
         self.llm = llm
-        self.cancelled = cancelled
-        self.limit = limit
-        self.prompt = 0
         self.read = 0
-        self.sampled = 0
-        self.stopped = False
-        self.capped = False
-        self._sample = llm.sample
+        self.prompt_done = False
         self._eval = llm.eval
-        llm.sample = self._counting_sample
         llm.eval = self._counting_eval
 
     def _counting_eval(self, tokens: Sequence[int]) -> None:
-        if self.sampled == 0:
+        if not self.prompt_done:
             self.read += len(tokens)
         self._eval(tokens)
 
-    def _counting_sample(self, *args: Any, **kwargs: Any) -> Any:
-        if self.sampled == 0:
-            self.prompt = int(self.llm.n_tokens)
-        self.sampled += 1
-        if self.cancelled():
-            # Ending with end-of-text stops even a model whose tokens never make a streamed chunk (bytes of
-            # an unfinished character are held back), where the check between chunks is never reached.
-            self.stopped = True
-            return self.llm.token_eos()
-        if self.limit is not None and self.sampled > self.limit:
-            self.capped = True
-            return self.llm.token_eos()
-        return self._sample(*args, **kwargs)
-
     def detach(self) -> None:
-        for name in ("sample", "eval"):
-            with contextlib.suppress(AttributeError):
-                delattr(self.llm, name)
+        with contextlib.suppress(AttributeError):
+            del self.llm.eval
+
+
+class _StopText:
+    """Holds back the end of the text while it could still become one of the chat format's stop strings
+    (most formats stop on a special token instead, which ends the loop before any text)."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.text = ""
+        self.sent = 0
+
+    def add(self, delta: str) -> tuple[str, bool]:
+        """The text that is safe to show now, and whether a stop string was reached."""
+        start = max(self.sent - self.hold, 0)
+        self.text += delta
+        found = [i for i in (self.text.find(stop, start) for stop in self.stops) if i >= 0]
+        if found:
+            self.text = self.text[:min(found)]
+            return self._release(len(self.text)), True
+        return self._release(max(len(self.text) - self.hold, self.sent)), False
+
+    def rest(self) -> str:
+        return self._release(len(self.text))
+
+    def _release(self, upto: int) -> str:
+        out, self.sent = self.text[self.sent:upto], max(upto, self.sent)
+        return out
 
 
 class LlamaModel:
@@ -103,35 +100,48 @@ class LlamaModel:
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
 
-        Token counts come from ``TokenCounter``: the stream reports none, and its chunks do not map one to
-        one onto tokens (text is held back while it could still become a stop sequence or a multi-byte
-        character, and then llama-cpp-python may sample past ``max_tokens``).
+        The messages are formatted by llama-cpp-python's own chat handler (``_formatted``), but the tokens are
+        driven here, one ``Llama.generate`` step each, with the sampling ``create_chat_completion`` uses. Its
+        own loop decodes every token of the answer again for each new one (quadratic: 5-7% of the speed at 600
+        tokens, more the longer the answer), checks ``max_tokens`` only when a token completes some text (a
+        model whose tokens never do wrote until the context was full and llama.cpp failed), and counts nothing.
         """
+        import random
+
+        import llama_cpp
         from llama_cpp import LlamaGrammar
 
-        counter = TokenCounter(self.llm, self.cancelled, limit=max_tokens)
-        guard = ReuseGuard(self.llm)
+        llm = self.llm
+        prompt, stops = self._formatted(messages)
+        n_ctx = int(llm.n_ctx())
+        if len(prompt) >= n_ctx:
+            raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
+        limit = min(max_tokens if max_tokens > 0 else n_ctx, n_ctx - len(prompt))
+        llm.set_seed(seed if seed is not None else random.randrange(2**32))
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stop_text = _StopText(stops)
+        reads, guard = PromptReads(llm), ReuseGuard(llm)
+        parts: list[str] = []
+        pending: list[str] = []
+        first_at: float | None = None
+        last_sent = 0.0
+        finish_reason, written, stopped = "length", 0, False
+        started = time.perf_counter()
+        tokens = llm.generate(prompt, top_k=40, top_p=top_p, min_p=0.05, typical_p=1.0, temp=temperature,
+                              repeat_penalty=1.0,
+                              grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None)
         try:
-            started = time.perf_counter()
-            stream = self.llm.create_chat_completion(
-                messages=messages, stream=True, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None)
-            parts: list[str] = []
-            pending: list[str] = []
-            first_at: float | None = None
-            last_sent = 0.0
-            finish_reason = "length"
-            cancelled = False
-            iterator: Iterator[Any] = iter(stream)
-            for chunk in iterator:
+            for token in tokens:
+                reads.prompt_done = True
                 if self.cancelled():
-                    cancelled = True
-                    close = getattr(iterator, "close", None)
-                    if close is not None:
-                        close()
+                    finish_reason = "cancelled"
                     break
-                choice = chunk["choices"][0]
-                delta = choice["delta"].get("content")
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish_reason = "stop"
+                    break
+                written += 1
+                delta, stopped = stop_text.add(decoder.decode(llm.detokenize([token])))
                 if delta:
                     now = time.perf_counter()
                     first_at = first_at or now
@@ -141,25 +151,52 @@ class LlamaModel:
                         on_text("".join(pending))
                         pending.clear()
                         last_sent = now
-                if choice.get("finish_reason"):
-                    finish_reason = choice["finish_reason"]
-            ended = time.perf_counter()
-            cancelled = cancelled or counter.stopped
-            if pending and on_text is not None:
-                on_text("".join(pending))
-            self._prompt = [int(t) for t in self.llm.input_ids[:counter.prompt]] if counter.prompt else []
-            self.prompt_read = counter.read
-            self.reusable_tokens = self._reusable(counter.prompt, "".join(parts))
-            ended_by_us = counter.stopped or counter.capped
-            completion = counter.sampled - (1 if ended_by_us or (finish_reason == "stop" and not cancelled) else 0)
-            finish_reason = "length" if counter.capped else finish_reason
-            return Completion(text="".join(parts), prompt_tokens=counter.prompt, completion_tokens=max(completion, 0),
-                              finish_reason="cancelled" if cancelled else finish_reason,
-                              generating_s=ended - first_at if first_at is not None else 0.0,
-                              ttft_s=first_at - started if first_at is not None else None, total_s=ended - started)
+                if stopped:
+                    finish_reason = "stop"
+                    break
+                if written >= limit:
+                    break
         finally:
+            tokens.close()
             guard.detach()
-            counter.detach()
+            reads.detach()
+        ended = time.perf_counter()
+        tail = "" if stopped else stop_text.add(decoder.decode(b"", final=True))[0] + stop_text.rest()
+        if tail:
+            first_at = first_at or ended
+            parts.append(tail)
+            pending.append(tail)
+        if pending and on_text is not None:
+            on_text("".join(pending))
+        self._prompt = list(prompt)
+        self.prompt_read = reads.read
+        self.reusable_tokens = self._reusable(len(prompt), "".join(parts))
+        return Completion(text="".join(parts), prompt_tokens=len(prompt), completion_tokens=written,
+                          finish_reason=finish_reason, generating_s=ended - first_at if first_at is not None else 0.0,
+                          ttft_s=first_at - started if first_at is not None else None, total_s=ended - started)
+
+    def _formatted(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """The prompt's tokens and the stop strings, exactly as ``create_chat_completion`` makes them (the
+        model's own template or the chat format chosen for it): its handler is run with the completion call it
+        ends in replaced by one that only keeps its arguments."""
+        llm = self.llm
+        kept: dict[str, Any] = {}
+
+        def keep(**arguments: Any) -> Iterator[Any]:
+            kept.update(arguments)
+            return iter(())
+
+        llm.create_completion = keep
+        try:
+            for _chunk in llm.create_chat_completion(messages=messages, stream=True):
+                pass
+        finally:
+            del llm.create_completion
+        prompt = kept.get("prompt")
+        if not isinstance(prompt, list):
+            prompt = llm.tokenize(str(prompt or "").encode("utf-8"), add_bos=True, special=True)
+        stop = kept.get("stop") or []
+        return [int(t) for t in prompt], [stop] if isinstance(stop, str) else [str(s) for s in stop]
 
     def _reusable(self, prompt_tokens: int, text: str) -> int:
         """The prompt, and the answer's tokens as far as they match how its text tokenizes within the next

@@ -33,6 +33,7 @@ PROBE_PROMPT_TOKENS = 32
 PROBE_TOKENS = 16
 PROBE_BUDGET_S = 1.5  # per setting and round: a large model decodes fewer tokens rather than take longer
 PROBE_ROUNDS = 2  # the settings alternate, and each keeps its best round, so a busy moment counts once
+FLASH_MARGIN = 1.03  # flash attention off must be this much faster to be chosen: runs differ by about that much
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,10 @@ def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, flash_atten
         return Tuning(threads=max(threads), flash_attention=True, tokens_per_s=0.0, prompt_tokens_per_s=0.0,
                       busy=busy)
     (fa, n), speed = max(speeds.items(), key=lambda item: item[1].generation)
+    with_attention = max(((key, s) for key, s in speeds.items() if key[0]), key=lambda item: item[1].generation,
+                         default=None)
+    if not fa and with_attention is not None and with_attention[1].generation >= speed.generation / FLASH_MARGIN:
+        (fa, n), speed = with_attention  # within the noise: flash attention keeps the compute buffer small
     prompt_threads = max((s.prompt, t) for (f, t), s in speeds.items() if f == fa)[1]
     return Tuning(threads=n, flash_attention=fa, tokens_per_s=speed.generation,
                   prompt_tokens_per_s=speeds[(fa, prompt_threads)].prompt, batch_threads=prompt_threads,
