@@ -102,7 +102,7 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
         assert {"fa/1", "no-fa/1"} <= set(tuning.measured), tuning.measured
         assert not loaded.plan.tune
         # Measured while other programs were busy, a thread count is not trusted: every core, governed.
-        assert loaded.plan.threads == (None if tuning.busy else tuning.threads)
+        assert loaded.plan.threads == (machine.physical_cores if tuning.busy else tuning.threads)
         finished = engine.chat_blocking([{"role": "user", "content": "Once upon a time"}], max_tokens=16)
         assert finished.metrics.threads is not None and 1 <= finished.metrics.threads <= machine.physical_cores
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics
@@ -37,7 +37,7 @@ RECENT = 200
 DELETE_TIP = "Delete the chosen comparison from history (Undo is offered); its vote leaves the leaderboard"
 STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
 
-Index = QModelIndex | QPersistentModelIndex
+Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
 
 def comparison_subtitle(record: ComparisonRecord) -> str:

@@ -315,8 +315,8 @@ class CompareView(QWidget):
         box.addWidget(self.blind)
         self.together = QCheckBox("Run them at the same time when they fit")
         self.together.setToolTip("Otherwise each model runs alone, one after another, so every speed is the model's "
-                                 "own. Together they share the processor: rarely sooner overall, and each writes "
-                                 "slower than it would alone")
+                                 "own. Together they share the processor: the comparison ends sooner, but each "
+                                 "model writes slower than it would alone")
         box.addWidget(self.together)
         scroll.setWidget(form)
         column.addWidget(scroll, 1)

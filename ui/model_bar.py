@@ -128,11 +128,15 @@ class ModelBar(QWidget):
         self.progress.setRange(0, 100)
         self.progress.hide()
         self.status.setText(f"Ready · {event.context_length:,}-token context")
-        plan = event.plan
-        how = (f"{plan.threads or 'default'} threads, flash attention {'on' if plan.flash_attention else 'off'}"
-               + (" (measured just now as the fastest here)" if event.tuning else ""))
-        self.status.setToolTip(f"Loaded in {event.load_s:.1f} s\nRuns with {how}\nChat format: {event.chat_format}\n"
-                               f"{event.path}")
+        plan, tuning = event.plan, event.tuning
+        lines = [f"Loaded in {event.load_s:.1f} s",
+                 f"Runs with up to {plan.threads} threads (fewer while other programs are busy), flash attention "
+                 f"{'on' if plan.flash_attention else 'off'}"]
+        if tuning is not None:
+            lines.append("Measured just now: other programs were busy, so it measures again next time" if tuning.busy
+                         else f"Measured just now as the fastest here: {tuning.threads} threads, flash attention "
+                              f"{'on' if tuning.flash_attention else 'off'}")
+        self.status.setToolTip("\n".join([*lines, f"Chat format: {event.chat_format}", event.path]))
         self._update_buttons()
 
     def not_loaded(self, reason: str = "No model loaded") -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from app.forecast import Verdict
     from app.model_check import Assessment
 
-Index = QModelIndex | QPersistentModelIndex
+Index: TypeAlias = QModelIndex | QPersistentModelIndex
 # By the verdict's name: these models are made for the first paint, before the forecast module is imported.
 VERDICT_COLORS = {"RUNS_WELL": "#2e7d32", "RUNS_SLOWLY": "#8a6d00", "TIGHT": "#b35c00", "TOO_LARGE": "#c62828",
                   "UNSUPPORTED": "#c62828"}

@@ -4,7 +4,7 @@ run: what it read, how, and how long it took."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -26,7 +26,7 @@ from app.tasks.spec import (
 from app.units import format_bytes
 from ui.qt_models import RecordListModel
 
-Index = QModelIndex | QPersistentModelIndex
+Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
 TYPED_NAME = "Typed texts"  # what history calls texts to classify written in the box
 TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}

@@ -61,8 +61,9 @@ class CompareRequest:
     input: CompareInput
     sampling: Sampling = field(default_factory=Sampling)
     blind: bool = False
-    # Each model alone, one after another (the default): models run at the same time share the processor, so
-    # neither speed is the model's own, and on a CPU the pair is rarely done sooner (benchmarks/compare_schedule.py).
+    # Each model alone, one after another (the default): models run at the same time share the processor, so no
+    # speed is the model's own (68-74% of it for two small models on 2 cores, though the pair ended 26% sooner:
+    # benchmarks/compare_schedule.py). Fair figures are what a comparison is for.
     one_at_a_time: bool = True
     context_length: int = 4096
     system_prompt: str = ""

@@ -176,7 +176,8 @@ class _Worker:
             plan = dataclasses.replace(plan, tune=False) if tuning.busy else dataclasses.replace(
                 plan, threads=plan.threads or tuning.threads, batch_threads=plan.batch_threads or tuning.batch_threads,
                 tune=False)
-        self._govern(llm, plan)
+        governor = self._govern(llm, plan)
+        plan = dataclasses.replace(plan, threads=governor.most, batch_threads=governor.batch_most)
         buffers = parse_log("".join(lines))
         self.states.memory_budget = memory_budget_for(buffers.kv_total)
         self.llm, self.model_path = llm, command.path
@@ -201,7 +202,7 @@ class _Worker:
             log.warning("the speed probe failed; keeping the planned settings", exc_info=True)
             return None
 
-    def _govern(self, llm: Any, plan: LoadPlan) -> None:
+    def _govern(self, llm: Any, plan: LoadPlan) -> Any:
         """Start from the planned threads (never more than the physical cores) and let the governor give a
         generation fewer while other programs use the processor."""
         from app.engine.tuning import ThreadGovernor, pace_decodes, set_threads_of
@@ -212,6 +213,7 @@ class _Worker:
                                        batch_most=plan.batch_threads or most)
         self.governor.apply()
         pace_decodes(llm, self.governor)
+        return self.governor
 
     def _unload(self) -> None:
         if self.governor is not None:
