@@ -9,17 +9,22 @@
 - **Without a saved state** (no target, once): the same conversation under a name the worker has kept nothing
   for, after another conversation: what switching back cost before conversations' caches were kept.
 
-Each round measures empty, after a switch and follow-up one after another with the same message, so a busy
-moment of the machine touches all three; medians over ``--runs`` rounds. Every round adds two turns to the
-long conversation, so it is measured between ``--tokens`` and a few hundred more (printed), and must stay
+The same three again with the message *typed*, as the window sends it: after each word the app has the model
+read the draft ahead (``ChatRunner.read_ahead``; each read-ahead is waited for, as typing is slower than
+reading). **Enter after a pause**: the whole message was read ahead before it was sent. **Enter straight
+after the last word**: the last word was not (a follow-up, against an empty conversation typed the same way).
+
+Each round measures all of them one after another with the same message, so a busy moment of the machine
+touches all; medians over ``--runs`` rounds. Every round adds five turns to the long conversation, so it is
+measured between ``--tokens`` and several hundred more (printed), and must stay
 within ``--context`` (a trimmed conversation would be read again). Times are taken on the app's side of
 the pipe, from sending the request to the first streamed text, so setting one cache aside and restoring the
 other count. The tokens the model really read are printed beside each figure.
 
 Targets: follow-up <= 1.3 x empty, after a switch <= 1.5 x empty.
 
-    .venv/bin/python benchmarks/turn_latency.py [--model smollm2|gemma3|PATH ...] [--runs 5] [--tokens 3000]
-                                                [--context 4096] [--flash-attention on|off]
+    .venv/bin/python benchmarks/turn_latency.py [--model smollm2|gemma3|PATH ...] [--runs 4] [--tokens 3000]
+                                                [--context 8192] [--flash-attention on|off]
 """
 
 from __future__ import annotations
@@ -76,6 +81,11 @@ class Results:
     switched: list[Timed] = field(default_factory=list)
     reloaded: list[Timed] = field(default_factory=list)
     uncached: list[Timed] = field(default_factory=list)
+    typed_empty: list[Timed] = field(default_factory=list)
+    typed_follow_up: list[Timed] = field(default_factory=list)
+    typed_switched: list[Timed] = field(default_factory=list)
+    quick_empty: list[Timed] = field(default_factory=list)
+    quick_follow_up: list[Timed] = field(default_factory=list)
 
 
 def timed_turn(engine: EngineClient, conversation: str | None, messages: list[dict[str, str]], text: str,
@@ -99,6 +109,20 @@ def timed_turn(engine: EngineClient, conversation: str | None, messages: list[di
     m = event.metrics
     ended = first if first is not None else time.perf_counter()  # an empty answer: its end is its first token
     return Timed(ended - started, m.prompt_tokens - m.cached_prompt_tokens, m.prompt_tokens)
+
+
+def typed_turn(engine: EngineClient, conversation: str, messages: list[dict[str, str]], text: str, *,
+               pause_before_enter: bool) -> Timed:
+    """``timed_turn`` after the message was typed a word at a time, read ahead after each word (all of them
+    with ``pause_before_enter``, else all but the last)."""
+    words = text.split(" ")
+    for n in range(1, len(words) + (1 if pause_before_enter else 0)):
+        draft = [*messages, {"role": "user", "content": " ".join(words[:n])}]
+        with EventWaiter(engine) as waiter:
+            if not engine.read_ahead(draft, conversation=conversation, max_tokens=ANSWER_TOKENS):
+                raise SystemExit("the engine refused to read ahead")
+            waiter.wait_for((p.ReadAheadDone,), 600)
+    return timed_turn(engine, conversation, messages, text)
 
 
 def build_conversation(engine: EngineClient, tokens: int) -> list[dict[str, str]]:
@@ -126,11 +150,19 @@ def measure(model: Path, runs: int, tokens: int, reloads: int, plan: LoadPlan) -
             timed_turn(engine, None, [], "Hello.")  # the first answer after a load is slower for reasons of its own
             long = build_conversation(engine, tokens)
             length = len(long)
+            timed_turn(engine, "other", [], "Hello.")  # so that the first round, too, switches back to it
+            # Each empty conversation starts with the long one in the cache, so only the system prompt is
+            # shared, as in a new chat; each switch starts with another conversation in it.
             for run in range(runs):
                 question = QUESTIONS[run % len(QUESTIONS)]
-                results.empty.append(timed_turn(engine, f"empty-{run}", [], question))
                 results.switched.append(timed_turn(engine, "long", long, question))
                 results.follow_up.append(timed_turn(engine, "long", long, question))
+                results.quick_follow_up.append(typed_turn(engine, "long", long, question, pause_before_enter=False))
+                results.empty.append(timed_turn(engine, f"empty-{run}", [], question))
+                results.typed_empty.append(typed_turn(engine, f"typed-{run}", [], question, pause_before_enter=True))
+                results.typed_switched.append(typed_turn(engine, "long", long, question, pause_before_enter=True))
+                results.typed_follow_up.append(typed_turn(engine, "long", long, question, pause_before_enter=True))
+                results.quick_empty.append(typed_turn(engine, f"quick-{run}", [], question, pause_before_enter=False))
             timed_turn(engine, "other", [], "Hello.")
             results.uncached.append(timed_turn(engine, "copy", list(long), QUESTIONS[0]))
             for run in range(reloads):
@@ -138,7 +170,7 @@ def measure(model: Path, runs: int, tokens: int, reloads: int, plan: LoadPlan) -
                 engine.load_blocking(model, plan=plan)
                 timed_turn(engine, None, [], "Hello.")
                 results.reloaded.append(timed_turn(engine, "long", long, QUESTIONS[run % len(QUESTIONS)]))
-            assert len(long) == length + 2 * (2 * runs + reloads)
+            assert len(long) == length + 2 * (5 * runs + reloads)
         finally:
             engine.shutdown()
     return results, context
@@ -154,7 +186,7 @@ def line(name: str, values: list[Timed], base: float, target: float | None) -> s
     verdict = "" if target is None else f"  target <= {target:.1f}x  {'OK' if ratio <= target else 'ABOVE'}"
     reads = statistics.median(t.read for t in values)
     runs = ", ".join(f"{t.ttft_s * 1000:.0f}" for t in values)
-    return (f"  {name:<22} {value * 1000:7.0f} ms  {ratio:5.2f}x{verdict:<24}  read {reads:.0f} of "
+    return (f"  {name:<26} {value * 1000:7.0f} ms  {ratio:5.2f}x{verdict:<24}  read {reads:.0f} of "
             f"{values[-1].prompt} tokens  (ms: {runs})")
 
 
@@ -187,8 +219,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="smollm2, gemma3 or a GGUF path (repeatable); "
                                                          "default SmolLM2, else the tiny test model")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--context", type=int, default=8192,
+                        help="room for the conversation to grow by five turns a round without being trimmed")
     parser.add_argument("--flash-attention", choices=("on", "off"), default="on",
                         help="on is the app's default; off shows what attention over the long context costs with it")
     parser.add_argument("--reloads", type=int, default=3)
@@ -196,6 +229,7 @@ def main() -> int:
     args = parser.parse_args()
     models = [resolve(name) for name in args.model] if args.model else [locate_real("smollm2") or locate()]
     worst_follow_up = worst_switch = 0.0
+    worst_typed = [0.0, 0.0, 0.0]
     for model in models:
         if model is None or not model.is_file():
             print(f"model not found: {model} (tests/fetch_test_model.py smollm2 gemma3 fetches the real ones)")
@@ -217,10 +251,23 @@ def main() -> int:
         if results.reloaded:
             print(line("after a reload (disk)", results.reloaded, base, None))
         print(line("without a saved state", results.uncached, base, None))
+        typed = median(results.typed_empty)
+        quick = median(results.quick_empty)
+        typed_ratios = (median(results.typed_follow_up) / typed, median(results.typed_switched) / typed,
+                        median(results.quick_follow_up) / quick)
+        worst_typed = [max(a, b) for a, b in zip(worst_typed, typed_ratios, strict=True)]
+        print("  typed, read ahead as the window does it:")
+        print(line("empty, Enter after a pause", results.typed_empty, typed, None))
+        print(line("follow-up, after a pause", results.typed_follow_up, typed, FOLLOW_UP_TARGET))
+        print(line("after a switch, a pause", results.typed_switched, typed, SWITCH_TARGET))
+        print(line("empty, Enter at once", results.quick_empty, quick, None))
+        print(line("follow-up, Enter at once", results.quick_follow_up, quick, FOLLOW_UP_TARGET))
         print(f"  other programs used {others:.2f} cores on average (load average {load_before:.1f} before"
               f"{', busy' if others > 0.25 else ''})", flush=True)
     print(f"worst: follow-up {worst_follow_up:.2f}x (target <= {FOLLOW_UP_TARGET}), after a switch "
           f"{worst_switch:.2f}x (target <= {SWITCH_TARGET})")
+    print(f"worst, typed: follow-up {worst_typed[0]:.2f}x after a pause, {worst_typed[2]:.2f}x with Enter at once "
+          f"(target <= {FOLLOW_UP_TARGET}); after a switch {worst_typed[1]:.2f}x (target <= {SWITCH_TARGET})")
     return 0
 
 

@@ -415,3 +415,26 @@ def test_discover_loads_more_results(qtbot: QtBot, make_window: MakeWindow, hub:
     qtbot.mouseClick(view.more_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.results.count() == 25, timeout=TIMEOUT)
     assert not view.more_button.isVisible()
+
+
+def test_a_follow_up_is_read_ahead_as_it_is_typed(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    from app.engine import protocol as p
+
+    window = make_window()
+    window.settings.generation.max_tokens = 8
+    _import(qtbot, window, test_model_path)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "Once upon a time")
+    done: list[p.ReadAheadDone] = []
+    unsubscribe = window.engine.subscribe(lambda event: done.append(event) if isinstance(event, p.ReadAheadDone)
+                                          else None)
+    try:
+        qtbot.keyClicks(window.chat_view.composer, "there was a cat")
+        qtbot.waitUntil(lambda: bool(done) and done[-1].cached == done[-1].prompt_tokens, timeout=TIMEOUT)
+        assert done[-1].conversation == f"chat-{window.current.id}"  # type: ignore[union-attr]
+        with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as answered:
+            qtbot.keyClick(window.chat_view.composer, Qt.Key.Key_Return)
+    finally:
+        unsubscribe()
+    message: MessageRecord = answered.args[0].message
+    assert message.finish_reason in ("length", "stop") and message.prompt_tokens == done[-1].prompt_tokens

@@ -18,6 +18,10 @@ from PySide6.QtWidgets import (
 from app.history import MessageRecord
 from ui.message_view import MessageView
 
+# A pause in typing this long sends the draft to the model to read ahead: shorter than the gap people leave
+# before pressing Enter, long enough that a burst of keys is one read-ahead.
+DRAFT_PAUSE_MS = 120
+
 
 class Composer(QPlainTextEdit):
     """Enter sends; Shift+Enter starts a new line."""
@@ -34,6 +38,7 @@ class Composer(QPlainTextEdit):
 
 class ChatView(QWidget):
     sendRequested = Signal(str)
+    draftChanged = Signal(str)  # the message being written, once typing pauses (the model reads ahead)
     stopRequested = Signal()
     regenerateRequested = Signal()
 
@@ -80,6 +85,11 @@ class ChatView(QWidget):
         self.composer.setPlaceholderText("Write a message… (Enter sends, Shift+Enter adds a line)")
         self.composer.setFixedHeight(84)
         self.composer.submitted.connect(self._submit)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_PAUSE_MS)
+        self._draft_timer.timeout.connect(self._draft_paused)
+        self.composer.textChanged.connect(self._draft_timer.start)
         composer_row.addWidget(self.composer, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
@@ -191,6 +201,11 @@ class ChatView(QWidget):
             return
         self.composer.clear()
         self.sendRequested.emit(text)
+
+    def _draft_paused(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if text and not self._busy and self.conversation_id is not None:
+            self.draftChanged.emit(text)
 
     def restore_draft(self, text: str) -> None:
         if not self.composer.toPlainText().strip():

@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
         self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
         self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
         self.chat_view.sendRequested.connect(self.send)
+        self.chat_view.draftChanged.connect(self._read_ahead)
         self.chat_view.stopRequested.connect(self.stop_answer)
         self.chat_view.regenerateRequested.connect(self.regenerate)
         self.model_bar.loadRequested.connect(self.load_model)
@@ -590,6 +591,14 @@ class MainWindow(QMainWindow):
                                         "or open Models on the left."))
             return
         self._dispatch(_PendingSend(conversation_id, text))
+
+    def _read_ahead(self, text: str) -> None:
+        """The model reads the message being typed, so that sending it starts the answer sooner
+        (``ChatRunner.read_ahead``); a failure here costs only that head start."""
+        if self.current is None or self.runner.busy or self._pending is not None or self.engine.loaded is None:
+            return
+        BackgroundOp(self, self.runner.read_ahead, self.current.id, text) \
+            .failure(lambda error: log.warning("reading ahead failed: %s", error)).run()
 
     def _model_to_load(self) -> ModelRecord | None:
         """The model to (re)load before sending: the chosen one when none is loaded, or the loaded one when

@@ -214,6 +214,22 @@ class EngineClient:
                               temperature=temperature, top_p=top_p, seed=seed, conversation=conversation))
         return request_id
 
+    def read_ahead(self, messages: list[dict[str, str]], *, conversation: str, max_tokens: int = 512) -> bool:
+        """Have the idle worker read a draft prompt into ``conversation``'s cache (``protocol.ReadAhead``);
+        ``False``, and nothing sent, while it loads or answers or no model is loaded: a read-ahead is only
+        ever a head start."""
+        with self._lock:
+            conn = self._conn if self.running and self.state is EngineState.READY and self._active is None \
+                else None
+        if conn is None:
+            return False
+        try:
+            with self._send_lock:
+                conn.send(p.ReadAhead(conversation=conversation, messages=messages, max_tokens=max_tokens))
+        except (OSError, EOFError):
+            return False
+        return True
+
     def forget(self, conversation: str) -> None:
         """Delete what is kept of a conversation's KV cache: the worker does it in order with its other
         commands (it may be writing that file right now); with no worker running, it is done here."""

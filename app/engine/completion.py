@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from app.engine.llama_kv import ReuseGuard, common_prefix
+from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
 from app.tasks.runner import Completion
 
 TOKEN_FLUSH_S = 0.03
+READ_AHEAD_CHUNK = 16  # tokens read between checks for a newer command
 
 
 class PromptReads:
@@ -95,16 +96,18 @@ class LlamaModel:
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None,
-                 top_p: float = 0.95) -> Completion:
+                 top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None) -> Completion:
         """Stream one answer, passing coalesced text to ``on_text`` (at most one call per ~30 ms after the
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
 
-        The messages are formatted by llama-cpp-python's own chat handler (``_formatted``), but the tokens are
+        The messages are formatted by llama-cpp-python's own chat handler (``formatted``), but the tokens are
         driven here, one ``Llama.generate`` step each, with the sampling ``create_chat_completion`` uses. Its
         own loop decodes every token of the answer again for each new one (quadratic: 5-7% of the speed at 600
         tokens, more the longer the answer), checks ``max_tokens`` only when a token completes some text (a
         model whose tokens never do wrote until the context was full and llama.cpp failed), and counts nothing.
+        ``formatted``: what ``formatted(messages)`` gave earlier (a read-ahead of the same messages), so a long
+        conversation is not formatted and tokenized again.
         """
         import random
 
@@ -112,7 +115,7 @@ class LlamaModel:
         from llama_cpp import LlamaGrammar
 
         llm = self.llm
-        prompt, stops = self._formatted(messages)
+        prompt, stops = formatted or self.formatted(messages)
         n_ctx = int(llm.n_ctx())
         if len(prompt) >= n_ctx:
             raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
@@ -175,7 +178,32 @@ class LlamaModel:
                           finish_reason=finish_reason, generating_s=ended - first_at if first_at is not None else 0.0,
                           ttft_s=first_at - started if first_at is not None else None, total_s=ended - started)
 
-    def _formatted(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+    def read_ahead(self, prompt: list[int], interrupted: Callable[[], bool]) -> tuple[int, int, int]:
+        """Read a draft prompt (from ``formatted``) into the cache, so that ``complete`` on the same messages
+        reads nothing and samples at once (``Llama.generate`` keeps a whole cached prompt whose logits came from
+        a live decode), and on messages that differ only at the end reads only from where they differ. Read in
+        small chunks, stopping as soon as ``interrupted()`` (a newer command waits): what was read is kept.
+
+        Returns the tokens read now, the prompt tokens the cache holds after it, and the prompt's length.
+        """
+        llm = self.llm
+        shared = common_prefix(llm.input_ids[:llm.n_tokens], prompt) if llm.n_tokens else 0
+        if not prompt or len(prompt) >= int(llm.n_ctx()) or \
+                (shared == len(prompt) == llm.n_tokens and not llm._requires_eval):
+            return 0, shared, len(prompt)  # too long to answer (the answer says so), or nothing left to read
+        keep = min(shared, len(prompt) - 1)  # the last token is decoded again, for its logits
+        if keep > 0 and not window_holds(llm, keep):
+            keep = 0
+        if not truncate(llm, keep):
+            return 0, shared, len(prompt)  # a cache that cannot drop a tail: the answer will read it all
+        read = 0
+        while keep + read < len(prompt) and not interrupted():
+            chunk = prompt[keep + read:keep + read + READ_AHEAD_CHUNK]
+            llm.eval(chunk)
+            read += len(chunk)
+        return read, keep + read, len(prompt)
+
+    def formatted(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """The prompt's tokens and the stop strings, exactly as ``create_chat_completion`` makes them (the
         model's own template or the chat format chosen for it): its handler is run with the completion call it
         ends in replaced by one that only keeps its arguments."""

@@ -78,6 +78,18 @@ class Forget:
 
 
 @dataclass(frozen=True)
+class ReadAhead:
+    """Read a prompt that is still being written (a chat message as it is typed) into the conversation's KV
+    cache, so that only what changes before it is sent is read then: ``messages`` end with the draft, the
+    rest is what ``Generate`` would get. The worker drops it for a newer command, and stops reading when one
+    arrives. Answered by ``ReadAheadDone`` (nothing to wait for: it only tells the tests and the benchmark)."""
+
+    conversation: str
+    messages: list[dict[str, str]]
+    max_tokens: int = 512
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -87,7 +99,7 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | RunTask | PlanTask | Stop | Forget | Unload | Shutdown
+Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | Unload | Shutdown
 
 # --- events (worker -> app) ---
 
@@ -210,6 +222,17 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class ReadAheadDone:
+    """``read`` of the prompt's ``prompt_tokens`` were read now; the cache holds ``cached`` of them (all, unless
+    the read-ahead was cut short by another command or skipped)."""
+
+    conversation: str
+    read: int
+    cached: int
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
 class Unloaded:
     peak_rss_bytes: int
 
@@ -225,5 +248,5 @@ class WorkerExited:
 
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
-    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned
+    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone
 )

@@ -63,6 +63,18 @@ def _configure_logging(log_file: str | None) -> None:
                         handlers=handlers, force=True)
 
 
+@dataclasses.dataclass
+class _Drafted:
+    """A read-ahead's messages as the app sent them, fitted to the context and formatted: when the message
+    sent is that draft, the answer starts without formatting and tokenizing the conversation again."""
+
+    conversation: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    fitted: list[dict[str, str]]
+    formatted: tuple[list[int], list[str]]
+
+
 class _Worker:
     def __init__(self, conn: Connection, states_dir: Path | None = None) -> None:
         self.conn = conn
@@ -77,6 +89,7 @@ class _Worker:
         self.states = StateStore(states_dir)
         self.kv_owner: str | None = None  # the conversation the model's KV cache holds now
         self.kv_reusable = 0  # how many of its cached tokens that conversation's next prompt will start with
+        self.drafted: _Drafted | None = None  # the last read-ahead, for the message it becomes
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -107,6 +120,9 @@ class _Worker:
                     self._plan_task(command)
                 elif isinstance(command, p.Forget):
                     self._forget(command.conversation)
+                elif isinstance(command, p.ReadAhead):
+                    if self.commands.empty():  # else a newer draft, or the message itself, is waiting
+                        self._read_ahead(command)
                 elif isinstance(command, p.Unload):
                     self._set_aside_all()
                     self._unload()
@@ -216,6 +232,7 @@ class _Worker:
         return self.governor
 
     def _unload(self) -> None:
+        self.drafted = None
         if self.governor is not None:
             self.governor.close()
             self.governor = None
@@ -297,7 +314,14 @@ class _Worker:
                                request_id=command.request_id))
             return
         self._use_conversation(command.conversation)
-        messages = _fit_messages(self.llm, command.messages, command.max_tokens)
+        drafted, self.drafted = self.drafted, None
+        formatted: tuple[list[int], list[str]] | None = None
+        messages: list[dict[str, str]] | None
+        if drafted is not None and drafted.conversation == command.conversation and \
+                drafted.max_tokens == command.max_tokens and drafted.messages == command.messages:
+            messages, formatted = drafted.fitted, drafted.formatted  # read ahead: fitted and tokenized already
+        else:
+            messages = _fit_messages(self.llm, command.messages, command.max_tokens)
         while True:
             if messages is None:
                 self.send(p.Failed(
@@ -307,14 +331,15 @@ class _Worker:
                 return
             dropped = len(command.messages) - len(messages)
             try:
-                self._stream(command, messages, dropped)
+                self._stream(command, messages, dropped, formatted)
                 return
             except ValueError as error:
                 if "context window" not in str(error):
                     raise
-                messages = _drop_oldest_turn(messages)
+                messages, formatted = _drop_oldest_turn(messages), None
 
-    def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int) -> None:
+    def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int,
+                formatted: tuple[list[int], list[str]] | None) -> None:
         request_id = command.request_id
         trim_told = False
 
@@ -329,7 +354,7 @@ class _Worker:
         self.kv_reusable = 0  # until this answer is complete, nothing cached is known to be worth keeping
         try:
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
-                                  top_p=command.top_p, seed=command.seed, on_text=on_text)
+                                  top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
@@ -346,6 +371,27 @@ class _Worker:
             cached_prompt_tokens=max(done.prompt_tokens - model.prompt_read, 0))
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
                              metrics=metrics))
+
+    def _read_ahead(self, command: p.ReadAhead) -> None:
+        """Read a draft into its conversation's cache while the person types (``protocol.ReadAhead``). What the
+        cache is known to share with the conversation's next prompt stays what the last answer left: the draft
+        may still change, and a sliding-window cache is cut back to that when set aside."""
+        llm = self.llm
+        if llm is None:
+            return
+        self._use_conversation(command.conversation)
+        messages = _fit_messages(llm, command.messages, command.max_tokens)
+        if messages is None:
+            return
+        model = LlamaModel(llm, lambda: False)
+        formatted = model.formatted(messages)
+        self.drafted = _Drafted(command.conversation, command.messages, command.max_tokens, messages, formatted)
+        reusable = self.kv_reusable
+        self.kv_reusable = 0  # while the cache changes: an error half-way must not keep a mix
+        read, cached, total = model.read_ahead(formatted[0], interrupted=lambda: not self.commands.empty())
+        self.kv_reusable = min(reusable, cached)
+        log.info("conversation %s: read ahead %d tokens, %d of %d cached", command.conversation, read, cached, total)
+        self.send(p.ReadAheadDone(conversation=command.conversation, read=read, cached=cached, prompt_tokens=total))
 
     # --- conversations' KV caches (app/engine/saved_states.py) ---
 
