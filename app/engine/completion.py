@@ -43,27 +43,37 @@ class PromptReads:
 
 
 class _StopText:
-    """Holds back the end of the text while it could still become one of the chat format's stop strings
-    (most formats stop on a special token instead, which ends the loop before any text)."""
+    """Holds back the end of the text only while it could still become one of the chat format's stop strings
+    (its end is the start of one), so the first words are shown as soon as they are generated: a fixed hold
+    of the longest stop's length kept the first text back for two or three tokens, each a decode over the
+    whole conversation. Most formats stop on a special token instead, which ends the loop before any text."""
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = [s for s in stops if s]
-        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.longest = max((len(s) for s in self.stops), default=0)
         self.text = ""
         self.sent = 0
 
     def add(self, delta: str) -> tuple[str, bool]:
         """The text that is safe to show now, and whether a stop string was reached."""
-        start = max(self.sent - self.hold, 0)
+        start = max(self.sent - self.longest, 0)
         self.text += delta
         found = [i for i in (self.text.find(stop, start) for stop in self.stops) if i >= 0]
         if found:
             self.text = self.text[:min(found)]
             return self._release(len(self.text)), True
-        return self._release(max(len(self.text) - self.hold, self.sent)), False
+        return self._release(len(self.text) - self._partial_stop()), False
 
     def rest(self) -> str:
         return self._release(len(self.text))
+
+    def _partial_stop(self) -> int:
+        """How many characters at the end of the text are the start of a stop string."""
+        for n in range(min(self.longest - 1, len(self.text)), 0, -1):
+            tail = self.text[-n:]
+            if any(stop.startswith(tail) for stop in self.stops):
+                return n
+        return 0
 
     def _release(self, upto: int) -> str:
         out, self.sent = self.text[self.sent:upto], max(upto, self.sent)
