@@ -122,7 +122,7 @@ def _library(paths: Paths) -> Any:
 
 
 def _models(args: argparse.Namespace, paths: Paths) -> int:
-    from app.units import format_bytes, format_count
+    from app.words import format_bytes, format_count
 
     if args.models_command in ("search", "files", "pull"):
         return _hub_command(args, paths)
@@ -156,7 +156,7 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
     network.configure(HistoryStore(open_database(paths.database)).add_network_request)
     if Settings.load(paths.settings_file).work_offline:
         network.set_offline(True)
-    from app.units import format_bytes, format_count
+    from app.words import format_bytes, format_count
 
     if args.models_command == "search":
         found = hub.search_models(args.query, sort=args.sort, limit=args.limit)
@@ -192,7 +192,7 @@ def _pull(group: Any, repo_id: str, paths: Paths) -> int:
     from tqdm import tqdm
 
     from app.downloads import DownloadError, DownloadManager, JobState
-    from app.units import format_bytes
+    from app.words import format_bytes
 
     manager = DownloadManager(paths.models_dir / ".downloads", paths.models_dir)
     bar = tqdm(total=group.size, unit="B", unit_scale=True, unit_divisor=1024, desc=group.first.name,
@@ -251,7 +251,7 @@ def _inspect(args: argparse.Namespace, paths: Paths) -> int:
     from app.gguf_facts import read_facts
     from app.gguf_remote import fetch_header, parse_model_reference, write_sparse_copy
     from app.hardware import detect
-    from app.units import format_bytes, format_count
+    from app.words import format_bytes, format_count
 
     url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
     if url is not None:

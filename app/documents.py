@@ -49,7 +49,7 @@ from app.errors import (
     UnsupportedDocumentError,
 )
 from app.tasks.spec import span_location
-from app.units import format_bytes
+from app.words import format_bytes
 
 log = logging.getLogger(__name__)
 

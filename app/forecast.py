@@ -36,7 +36,7 @@ from app.engine.saved_states import memory_budget_for
 from app.gguf_facts import ModelFacts
 from app.hardware import Machine
 from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
-from app.units import format_bytes
+from app.words import format_bytes
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -33,7 +33,7 @@ from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType,
 from gguf.gguf_writer import SHARD_NAME_FORMAT
 
 from app.errors import InvalidModelError
-from app.units import format_bytes, format_count
+from app.words import format_bytes, format_count
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

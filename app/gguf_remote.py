@@ -33,7 +33,7 @@ from huggingface_hub.utils import build_hf_headers, validate_repo_id
 
 from app.errors import HearthError, InvalidModelError
 from app.gguf_facts import HeaderIncomplete, HeaderScan, ModelFacts, read_facts_from_parts, scan_header, split_part_name
-from app.units import format_bytes
+from app.words import format_bytes
 
 log = logging.getLogger(__name__)
 

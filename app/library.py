@@ -16,7 +16,7 @@ from pathlib import Path
 from app.errors import LibraryError, ModelNotFoundError
 from app.gguf_facts import ModelFacts, read_facts
 from app.history import HistoryStore, ModelRecord
-from app.units import format_bytes
+from app.words import format_bytes
 
 CHUNK = 8 * 1024 * 1024
 Progress = Callable[[int, int], None]

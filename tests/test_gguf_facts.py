@@ -29,7 +29,7 @@ from app.gguf_facts import (
     scan_header,
     split_part_name,
 )
-from app.units import format_count
+from app.words import format_count
 
 from gguf_fixtures import (
     CHATML_TEMPLATE,

@@ -59,7 +59,7 @@ from app.model_check import Assessment
 from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.spec import Classify, Passage, Summarize, TaskInput, TaskKind, Translate
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.background import BackgroundOp
 from ui.bridge import CompareBridge
 from ui.compare_history import ComparisonHistory, Leaderboard

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.qt_models import LibraryModel
 
 if TYPE_CHECKING:

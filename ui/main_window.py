@@ -46,7 +46,7 @@ from app.errors import HearthError
 from app.history import ConversationRecord, ModelRecord
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.background import BackgroundOp, wait_for_background
 from ui.chat_view import ChatView
 from ui.collector import GuiThreadCollector

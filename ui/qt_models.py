@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor
 
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
-from app.units import format_bytes, format_count
+from app.words import format_bytes, format_count
 
 if TYPE_CHECKING:
     from app.forecast import Verdict

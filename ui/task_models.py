@@ -23,7 +23,7 @@ from app.tasks.spec import (
     TaskResult,
     Translate,
 )
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.units import format_bytes
+from app.words import format_bytes
 
 if TYPE_CHECKING:  # built at start, before the catalog (and what suggests from it) is imported
     from app.catalog import CatalogEntry
