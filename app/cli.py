@@ -248,8 +248,8 @@ def _hw(args: argparse.Namespace, paths: Paths) -> int:
 def _inspect(args: argparse.Namespace, paths: Paths) -> int:
     from app.dry_run import dry_run
     from app.forecast import decide_plan, forecast
-    from app.gguf_facts import read_facts
-    from app.gguf_remote import fetch_header, parse_model_reference, write_sparse_copy
+    from app.gguf.facts import read_facts
+    from app.gguf.remote import fetch_header, parse_model_reference, write_sparse_copy
     from app.hardware import detect
     from app.words import format_bytes, format_count
 
@@ -319,7 +319,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     settings measured by an earlier load, or measuring them now); the caller shuts the engine down."""
     from app.engine import EngineClient
     from app.forecast import decide_plan, remembered_tuning
-    from app.gguf_facts import read_facts
+    from app.gguf.facts import read_facts
     from app.hardware import detect
     from app.history import HistoryStore, open_database
     from app.library import Library

@@ -33,7 +33,7 @@ from typing import Any
 
 from app.dry_run import DryRun
 from app.engine.saved_states import memory_budget_for
-from app.gguf_facts import ModelFacts
+from app.gguf.facts import ModelFacts
 from app.hardware import Machine
 from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.words import format_bytes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import LibraryError, ModelNotFoundError
-from app.gguf_facts import ModelFacts, read_facts
+from app.gguf.facts import ModelFacts, read_facts
 from app.history import HistoryStore, ModelRecord
 from app.words import format_bytes
 

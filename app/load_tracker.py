@@ -15,7 +15,7 @@ from pathlib import Path
 from app.engine import protocol as p
 from app.engine.client import EngineClient
 from app.forecast import bytes_per_token
-from app.gguf_facts import read_facts
+from app.gguf.facts import read_facts
 from app.hardware import Machine, cached_bandwidth, mark_bandwidth_doubtful, store_engine_baseline
 from app.history import HistoryStore
 from app.model_check import Assessment

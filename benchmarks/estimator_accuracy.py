@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app.forecast import decide_plan, forecast  # noqa: E402
-from app.gguf_facts import read_facts  # noqa: E402
+from app.gguf.facts import read_facts  # noqa: E402
 from app.hardware import detect  # noqa: E402
 from app.words import format_bytes  # noqa: E402
 

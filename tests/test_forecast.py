@@ -31,7 +31,7 @@ from app.forecast import (
     sliding_layers,
     weights_split,
 )
-from app.gguf_facts import ModelFacts, read_facts
+from app.gguf.facts import ModelFacts, read_facts
 from app.hardware import Gpu, Machine, detect
 from app.history import LoadRecordData
 from app.load_plan import LoadPlan

@@ -15,7 +15,7 @@ import pytest
 from app.engine import EngineClient
 from app.engine.tuning import ThreadGovernor, between, thread_choices
 from app.forecast import decide_plan, remembered_tuning
-from app.gguf_facts import read_facts
+from app.gguf.facts import read_facts
 from app.hardware import detect
 from app.history import HistoryStore, open_database
 from app.load_plan import LoadPlan, Tuning

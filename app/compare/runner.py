@@ -28,7 +28,7 @@ from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
 from app.errors import EngineError, HearthError
 from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
-from app.gguf_facts import read_facts
+from app.gguf.facts import read_facts
 from app.hardware import Machine, describe
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
 from app.load_plan import LoadPlan

@@ -135,7 +135,7 @@ class _Worker:
     # --- loading ---
 
     def _load(self, command: p.Load) -> None:
-        from app.gguf_facts import read_facts
+        from app.gguf.facts import read_facts
 
         self._unload()
         reset_peak()  # the peak reported from now on belongs to this model
