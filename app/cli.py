@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.engine.load_plan import KV_TYPES
 from app.errors import HearthError, WorkerCrashedError
-from app.load_plan import KV_TYPES
 from app.paths import Paths
 
 log = logging.getLogger(__name__)

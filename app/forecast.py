@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.dry_run import DryRun
+from app.engine.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.engine.saved_states import memory_budget_for
 from app.gguf.facts import ModelFacts
 from app.hardware import Machine
-from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.words import format_bytes
 
 MIB = 1024 * 1024

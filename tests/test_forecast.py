@@ -14,6 +14,7 @@ from app.dry_run import dry_run
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.engine.client import EventWaiter
+from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import MEMORY_BUDGET_BYTES
 from app.forecast import (
     GIB,
@@ -34,7 +35,6 @@ from app.forecast import (
 from app.gguf.facts import ModelFacts, read_facts
 from app.hardware import Gpu, Machine, detect
 from app.history import LoadRecordData
-from app.load_plan import LoadPlan
 from app.model_check import measured_speed
 from app.tasks.estimate import duration_words, estimate_seconds
 from app.tasks.spec import Plan

@@ -19,7 +19,8 @@ from app.engine.client import EventWaiter
 from app.engine.completion import LlamaModel, VocabModel
 from app.history import HistoryStore, open_database
 from app.tasks import chunking, inputs, prompts
-from app.tasks.runner import Completion, TaskRun, _points, choice_grammar, list_grammar, plan_task
+from app.tasks.model import Completion
+from app.tasks.orchestration import TaskRun, _points, choice_grammar, list_grammar, plan_task
 from app.tasks.session import Source, TaskSession
 from app.tasks.spec import (
     LANGUAGES,
@@ -291,7 +292,7 @@ def test_labels_as_people_write_them() -> None:
 
 
 def test_too_few_labels_is_a_plain_error(tiny: LlamaModel) -> None:
-    from app.tasks.runner import LabelsError
+    from app.tasks.orchestration import LabelsError
 
     with pytest.raises(LabelsError, match="at least two"):
         run(tiny, TaskInput(Classify((Label("only"),)), (Passage("x"),)))

@@ -26,12 +26,12 @@ from app.compare.schedule import Need, schedule
 from app.compare.spec import CompareRequest, Contender
 from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
+from app.engine.load_plan import LoadPlan
 from app.errors import EngineError, HearthError
 from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
 from app.gguf.facts import read_facts
 from app.hardware import Machine, describe
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
-from app.load_plan import LoadPlan
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)

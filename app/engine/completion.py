@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.llama_kv import ReuseGuard, common_prefix
-from app.tasks.runner import Completion
+from app.tasks.model import Completion
 
 TOKEN_FLUSH_S = 0.03
 
