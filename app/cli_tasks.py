@@ -100,7 +100,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
     from app.cli import load_model
     from app.history import HistoryStore, open_database
     from app.settings import Settings
-    from app.tasks.session import RunEnded, RunProgress, TaskSession
+    from app.task_session import RunEnded, RunProgress, TaskSession
     from app.tasks.spec import Classify
 
     settings = Settings.load(paths.settings_file)

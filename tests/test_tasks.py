@@ -18,10 +18,11 @@ from app.engine import protocol as p
 from app.engine.client import EventWaiter
 from app.engine.completion import LlamaModel, VocabModel
 from app.history import HistoryStore, open_database
+from app.task_session import TaskSession
 from app.tasks import chunking, inputs, prompts
+from app.tasks.inputs import Source
 from app.tasks.model import Completion
 from app.tasks.orchestration import TaskRun, _points, choice_grammar, list_grammar, plan_task
-from app.tasks.session import Source, TaskSession
 from app.tasks.spec import (
     LANGUAGES,
     Classify,
@@ -385,7 +386,7 @@ def test_every_run_is_saved_in_history(session: tuple[TaskSession, HistoryStore,
 
 @pytest.mark.engine
 def test_stop_mid_run_saves_the_parts_done(session: tuple[TaskSession, HistoryStore, EngineClient]) -> None:
-    from app.tasks.session import RunPart
+    from app.task_session import RunPart
 
     tasks, store, _ = session
     seen: list[Any] = []

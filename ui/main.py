@@ -53,7 +53,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     from app.history import HistoryStore, open_database
     from app.library import Library
     from app.load_tracker import LoadTracker
-    from app.tasks.session import TaskSession
+    from app.task_session import TaskSession
 
     settings = settings if settings is not None else Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))

@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from app.library import Library
     from app.load_tracker import LoadTracker
     from app.model_check import Assessment
-    from app.tasks.session import TaskSession
+    from app.task_session import TaskSession
     from ui.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.compare_view import CompareView
     from ui.tasks_view import TasksView

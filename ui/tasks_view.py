@@ -36,9 +36,10 @@ from app.errors import HearthError
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
 from app.model_check import Assessment
 from app.settings import Settings
+from app.task_session import RunEnded, TaskSession
 from app.tasks import export, inputs
 from app.tasks.estimate import estimate_seconds
-from app.tasks.session import RunEnded, Source, TaskSession
+from app.tasks.inputs import Source
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
