@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 def _input(args: argparse.Namespace) -> Any:
     from app.cli_tasks import language
     from app.compare.spec import CompareInput
-    from app.documents import read_document
+    from app.documents.reader import read_document
     from app.tasks import inputs
     from app.tasks.spec import Classify, Passage, Summarize, TaskInput, Translate
 

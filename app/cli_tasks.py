@@ -54,7 +54,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
-    from app.documents import read_document
+    from app.documents.reader import read_document
     from app.tasks import inputs
     from app.tasks.spec import Classify, Summarize, TaskInput, Translate
 

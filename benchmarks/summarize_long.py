@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app.documents import read_document  # noqa: E402
+from app.documents.reader import read_document  # noqa: E402
 from app.engine import EngineClient  # noqa: E402
 from app.history import HistoryStore, open_database  # noqa: E402
 from app.task_session import TaskSession  # noqa: E402

@@ -127,7 +127,7 @@ def test_a_long_paragraph_is_cut_after_a_sentence(tiny: LlamaModel) -> None:
 
 
 def test_locations_say_pages_sections_or_paragraphs() -> None:
-    from app.tasks.spec import span_location
+    from app.documents.location import span_location
 
     assert span_location([Passage("a", page=3), Passage("b", page=5)], 0, 1) == "pages 3–5"
     assert span_location([Passage("a", page=2)], 0, 0) == "page 2"

@@ -51,7 +51,8 @@ from app.compare.spec import (
     input_of,
     sampling_of,
 )
-from app.documents import Document, document_from_text
+from app.documents.document import Document
+from app.documents.reader import document_from_text
 from app.errors import HearthError
 from app.forecast import ram_budget
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord

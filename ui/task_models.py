@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from app.documents import PASTED_NAME, Document
+from app.documents.document import PASTED_NAME, Document
 from app.history import TaskRunRecord
 from app.tasks.estimate import duration_words
 from app.tasks.spec import (

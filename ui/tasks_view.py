@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.documents import document_from_text
+from app.documents.reader import document_from_text
 from app.engine import EngineClient, EngineState
 from app.engine import protocol as p
 from app.errors import HearthError

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.documents import Document
+from app.documents.document import Document
 from app.errors import HearthError
 from app.tasks.spec import ClassifiedText, Label, Passage
 

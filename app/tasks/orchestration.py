@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from app.documents.location import HEADING_CHARS, span_location
 from app.errors import ContextTooSmallError, HearthError
 from app.tasks import chunking, prompts
 from app.tasks.chunking import Chunk
 from app.tasks.model import Completion, Model
 from app.tasks.spec import (
-    HEADING_CHARS,
     LANGUAGES,
     ClassifiedText,
     Classify,
@@ -35,7 +35,6 @@ from app.tasks.spec import (
     TaskInput,
     TaskResult,
     Translate,
-    span_location,
     task_name,
 )
 
