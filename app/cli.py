@@ -171,7 +171,7 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
     groups = hub.repo_files(args.repo)
     if args.models_command == "files":
         from app.forecast import size_verdict
-        from app.hardware import detect
+        from app.hardware.detect import detect
 
         machine = detect(cache_dir=paths.cache_dir)
         rows: list[dict[str, Any]] = [
@@ -235,7 +235,8 @@ def _model_json(record: Any) -> dict[str, Any]:
 
 
 def _hw(args: argparse.Namespace, paths: Paths) -> int:
-    from app.hardware import describe, detect
+    from app.hardware.description import describe
+    from app.hardware.detect import detect
 
     machine = detect(cache_dir=paths.cache_dir, measure=True)
     if args.json:
@@ -250,7 +251,7 @@ def _inspect(args: argparse.Namespace, paths: Paths) -> int:
     from app.forecast import decide_plan, forecast
     from app.gguf.facts import read_facts
     from app.gguf.remote import fetch_header, parse_model_reference, write_sparse_copy
-    from app.hardware import detect
+    from app.hardware.detect import detect
     from app.words import format_bytes, format_count
 
     url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
@@ -320,7 +321,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     from app.engine import EngineClient
     from app.forecast import decide_plan, remembered_tuning
     from app.gguf.facts import read_facts
-    from app.hardware import detect
+    from app.hardware.detect import detect
     from app.history import HistoryStore, open_database
     from app.library import Library
     from app.load_tracker import LoadTracker

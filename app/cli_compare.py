@@ -45,7 +45,7 @@ def add_command(commands: Any) -> None:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryChanged, EntryEnded
     from app.compare.spec import MAX_MODELS, MIN_MODELS, CompareRequest, Contender, Sampling
-    from app.hardware import detect, with_memory_now
+    from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
     from app.library import Library
     from app.settings import Settings

@@ -35,7 +35,7 @@ from app.dry_run import DryRun
 from app.engine.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.engine.saved_states import memory_budget_for
 from app.gguf.facts import ModelFacts
-from app.hardware import Machine
+from app.hardware.machine import Machine
 from app.words import format_bytes
 
 MIB = 1024 * 1024

@@ -16,7 +16,9 @@ from app.engine import protocol as p
 from app.engine.client import EngineClient
 from app.forecast import bytes_per_token
 from app.gguf.facts import read_facts
-from app.hardware import Machine, cached_bandwidth, mark_bandwidth_doubtful, store_engine_baseline
+from app.hardware.cache import store_engine_baseline
+from app.hardware.machine import Machine
+from app.hardware.memory_speed import cached_bandwidth, mark_bandwidth_doubtful
 from app.history import HistoryStore
 from app.model_check import Assessment
 

@@ -15,7 +15,7 @@ from app.dry_run import dry_run
 from app.engine.load_plan import LoadPlan
 from app.forecast import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
 from app.gguf.facts import ModelFacts, read_facts
-from app.hardware import Machine
+from app.hardware.machine import Machine
 from app.history import LoadRecordData
 
 MINIMUM_CONTEXT = 512

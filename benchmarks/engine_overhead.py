@@ -35,7 +35,7 @@ from app.engine import protocol as p  # noqa: E402
 from app.engine.client import EventWaiter  # noqa: E402
 from app.forecast import decide_plan  # noqa: E402
 from app.gguf.facts import read_facts  # noqa: E402
-from app.hardware import detect  # noqa: E402
+from app.hardware.detect import detect  # noqa: E402
 
 from fetch_test_model import fetch_real, locate_real  # noqa: E402
 

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app.forecast import decide_plan, forecast  # noqa: E402
 from app.gguf.facts import read_facts  # noqa: E402
-from app.hardware import detect  # noqa: E402
+from app.hardware.detect import detect  # noqa: E402
 from app.words import format_bytes  # noqa: E402
 
 from fetch_test_model import fetch_real, locate, locate_real  # noqa: E402

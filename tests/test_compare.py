@@ -20,7 +20,8 @@ from app.compare.report import render_html, render_markdown, save_report
 from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryText, prepare
 from app.compare.schedule import Need, schedule
 from app.compare.spec import CompareInput, CompareRequest, Contender, Sampling, input_of, sampling_of
-from app.hardware import Machine, detect
+from app.hardware.detect import detect
+from app.hardware.machine import Machine
 from app.history import ComparisonRecord, HistoryStore, open_database
 from app.tasks.spec import Passage, Summarize, TaskInput
 

@@ -33,7 +33,8 @@ from app.forecast import (
     weights_split,
 )
 from app.gguf.facts import ModelFacts, read_facts
-from app.hardware import Gpu, Machine, detect
+from app.hardware.detect import detect
+from app.hardware.machine import Gpu, Machine
 from app.history import LoadRecordData
 from app.model_check import measured_speed
 from app.tasks.estimate import duration_words, estimate_seconds

@@ -8,7 +8,7 @@ import pytest
 
 from app.catalog import CatalogEntry, load_builtin
 from app.forecast import Verdict, size_verdict
-from app.hardware import Gpu, Machine
+from app.hardware.machine import Gpu, Machine
 from app.suggestions import COMFORT, estimated_size, family_group, suggest
 
 GIB = 2**30

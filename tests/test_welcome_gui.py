@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from app.hardware import Machine
+from app.hardware.machine import Machine
 from app.paths import Paths
 from app.suggestions import suggest
 from ui import background

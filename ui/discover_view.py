@@ -31,7 +31,7 @@ from ui.qt_models import VERDICT_COLORS, verdict_label
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
     from app.catalog import CatalogEntry
-    from app.hardware import Machine
+    from app.hardware.machine import Machine
     from app.hub import FileGroup, HubModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1

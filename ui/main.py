@@ -49,7 +49,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     from app.compare.runner import Comparer
     from app.downloads import DownloadManager
     from app.engine import EngineClient
-    from app.hardware import detect, with_memory_now
+    from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
     from app.library import Library
     from app.load_tracker import LoadTracker

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from app.downloads import DownloadManager, JobChanged
     from app.engine import EngineClient
     from app.engine import protocol as p
-    from app.hardware import Machine
+    from app.hardware.machine import Machine
     from app.history import HistoryStore
     from app.library import Library
     from app.load_tracker import LoadTracker
@@ -773,7 +773,7 @@ class MainWindow(QMainWindow):
         busy it tries again later (a timer the window owns, so it ends with the window); after a few tries a
         reading is taken anyway rather than none."""
         from app.engine.client import EngineState
-        from app.hardware import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
+        from app.hardware.memory_speed import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
 
         machine, cache = self.services.machine, self.services.paths.cache_dir
         self._bandwidth_tries += 1
@@ -1186,7 +1186,7 @@ class MainWindow(QMainWindow):
         self.welcome_view.first_action().setFocus()
 
     def _fill_welcome(self) -> None:
-        from app.hardware import describe
+        from app.hardware.description import describe
         from app.suggestions import suggest
 
         catalog, machine = self.services.catalog, self.services.machine

@@ -507,7 +507,7 @@ class TasksView(QWidget):
         if self._plan is None:
             self._set_plan_text(f"{prepared.whole} · working out how {record.name} reads it…", problem=False)
             return
-        from app.hardware import processor_share_used
+        from app.hardware.memory_speed import processor_share_used
 
         busy = processor_share_used()
         self._set_plan_text(plan_words(prepared.whole, self._plan, record.name, self.task,

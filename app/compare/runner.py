@@ -30,7 +30,8 @@ from app.engine.load_plan import LoadPlan
 from app.errors import EngineError, HearthError
 from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
 from app.gguf.facts import read_facts
-from app.hardware import Machine, describe
+from app.hardware.description import describe
+from app.hardware.machine import Machine
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
