@@ -170,7 +170,7 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
         return 0
     groups = hub.repo_files(args.repo)
     if args.models_command == "files":
-        from app.forecast import size_verdict
+        from app.forecast.estimate import size_verdict
         from app.hardware.detect import detect
 
         machine = detect(cache_dir=paths.cache_dir)
@@ -247,8 +247,8 @@ def _hw(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _inspect(args: argparse.Namespace, paths: Paths) -> int:
-    from app.dry_run import dry_run
-    from app.forecast import decide_plan, forecast
+    from app.forecast.dry_run import dry_run
+    from app.forecast.estimate import decide_plan, forecast
     from app.gguf.facts import read_facts
     from app.gguf.remote import fetch_header, parse_model_reference, write_sparse_copy
     from app.hardware.detect import detect
@@ -319,12 +319,12 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     """Start an engine and load ``args.model`` as the window would (the forecast decides the plan, with the
     settings measured by an earlier load, or measuring them now); the caller shuts the engine down."""
     from app.engine import EngineClient
-    from app.forecast import decide_plan, remembered_tuning
+    from app.forecast.estimate import decide_plan, remembered_tuning
+    from app.forecast.load_tracker import LoadTracker
     from app.gguf.facts import read_facts
     from app.hardware.detect import detect
     from app.history import HistoryStore, open_database
     from app.library import Library
-    from app.load_tracker import LoadTracker
 
     store = store or HistoryStore(open_database(paths.database))
     model = Library(store, paths.models_dir).resolve(args.model)

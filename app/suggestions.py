@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.catalog import CatalogEntry
-from app.forecast import Verdict, size_verdict
+from app.forecast.estimate import Verdict, size_verdict
 from app.hardware.machine import Machine
 
 __all__ = ["BITS_PER_WEIGHT", "COMFORT", "Suggestion", "estimated_size", "family_group", "suggest"]

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app.forecast import decide_plan, forecast  # noqa: E402
+from app.forecast.estimate import decide_plan, forecast  # noqa: E402
 from app.gguf.facts import read_facts  # noqa: E402
 from app.hardware.detect import detect  # noqa: E402
 from app.words import format_bytes  # noqa: E402

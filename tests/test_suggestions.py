@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from app.catalog import CatalogEntry, load_builtin
-from app.forecast import Verdict, size_verdict
+from app.forecast.estimate import Verdict, size_verdict
 from app.hardware.machine import Gpu, Machine
 from app.suggestions import COMFORT, estimated_size, family_group, suggest
 

@@ -54,9 +54,9 @@ from app.compare.spec import (
 from app.documents.document import Document
 from app.documents.reader import document_from_text
 from app.errors import HearthError
-from app.forecast import ram_budget
+from app.forecast.estimate import ram_budget
+from app.forecast.model_check import Assessment
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord
-from app.model_check import Assessment
 from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.spec import Classify, Passage, Summarize, TaskInput, TaskKind, Translate

@@ -204,7 +204,7 @@ class DiscoverView(QWidget):
         self.offline_button.setVisible(offline)
 
     def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
-        from app.forecast import Verdict, size_verdict
+        from app.forecast.estimate import Verdict, size_verdict
 
         if repo_id != self.current_repo:
             return

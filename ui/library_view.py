@@ -22,7 +22,7 @@ from app.words import format_bytes
 from ui.qt_models import LibraryModel
 
 if TYPE_CHECKING:
-    from app.model_check import Assessment
+    from app.forecast.model_check import Assessment
 
 
 class LibraryView(QWidget):

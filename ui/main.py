@@ -49,10 +49,10 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     from app.compare.runner import Comparer
     from app.downloads import DownloadManager
     from app.engine import EngineClient
+    from app.forecast.load_tracker import LoadTracker
     from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
     from app.library import Library
-    from app.load_tracker import LoadTracker
     from app.task_session import TaskSession
 
     settings = settings if settings is not None else Settings.load(paths.settings_file)

@@ -67,11 +67,11 @@ if TYPE_CHECKING:
     from app.downloads import DownloadManager, JobChanged
     from app.engine import EngineClient
     from app.engine import protocol as p
+    from app.forecast.load_tracker import LoadTracker
+    from app.forecast.model_check import Assessment
     from app.hardware.machine import Machine
     from app.history import HistoryStore
     from app.library import Library
-    from app.load_tracker import LoadTracker
-    from app.model_check import Assessment
     from app.task_session import TaskSession
     from ui.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.compare_view import CompareView
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
 
     def attach(self, services: Services) -> None:
         """Wires the window to the core and fills it: conversations, models, downloads, the catalog."""
-        from app.forecast import PROCESS_BASELINE
+        from app.forecast.estimate import PROCESS_BASELINE
         from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 
         assert not self._attached and services.settings is self.settings
@@ -751,7 +751,7 @@ class MainWindow(QMainWindow):
         baseline = self._worker_baseline
 
         def assess_all() -> dict[int, Assessment | str]:
-            from app.model_check import assess
+            from app.forecast.model_check import assess
 
             records = self.store.load_records()
             results: dict[int, Assessment | str] = {}
@@ -826,7 +826,7 @@ class MainWindow(QMainWindow):
         machine, gpu_layers, threads = self.services.machine, self.settings.gpu_layers, self.settings.threads
 
         def check() -> Assessment:
-            from app.model_check import assess
+            from app.forecast.model_check import assess
 
             return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, threads=threads,
                           exact=True, records=self.store.load_records(), baseline=self._worker_baseline)
@@ -840,7 +840,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_and_load(self, record: ModelRecord, assessment: Assessment, for_conversation: bool = True) -> None:
         """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
-        from app.forecast import Verdict
+        from app.forecast.estimate import Verdict
 
         result = assessment.forecast
         plan = result.plan
@@ -1038,7 +1038,7 @@ class MainWindow(QMainWindow):
             self.discover_view.show_status(str(error), offline=True)
             self.discover_view.files_failed(repo_id)
 
-        from app.model_check import model_card
+        from app.forecast.model_check import model_card
 
         token = self.services.downloads.token
         BackgroundOp(self, model_card, repo_id, token=token) \
@@ -1065,7 +1065,7 @@ class MainWindow(QMainWindow):
 
     def assess_remote_file(self, repo_id: str, group: hub.FileGroup) -> None:
         """The exact forecast for a file before downloading it, from its header alone."""
-        from app.model_check import assess_remote
+        from app.forecast.model_check import assess_remote
 
         name = group.first.name
         machine, cache, token = self.services.machine, self.services.paths.cache_dir, self.services.downloads.token

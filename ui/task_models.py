@@ -10,8 +10,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from app.documents.document import PASTED_NAME, Document
+from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
-from app.tasks.estimate import duration_words
 from app.tasks.spec import (
     LENGTH_WORDS,
     ClassifiedText,

@@ -33,12 +33,12 @@ from app.documents.reader import document_from_text
 from app.engine import EngineClient, EngineState
 from app.engine import protocol as p
 from app.errors import HearthError
+from app.forecast.model_check import Assessment
+from app.forecast.task_time import estimate_seconds
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
-from app.model_check import Assessment
 from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
 from app.tasks import export, inputs
-from app.tasks.estimate import estimate_seconds
 from app.tasks.inputs import Source
 from app.tasks.spec import (
     ClassifiedText,

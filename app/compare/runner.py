@@ -28,7 +28,7 @@ from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
 from app.engine.load_plan import LoadPlan
 from app.errors import EngineError, HearthError
-from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
+from app.forecast.estimate import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
 from app.gguf.facts import read_facts
 from app.hardware.description import describe
 from app.hardware.machine import Machine

@@ -10,7 +10,7 @@ proportion, and the words say so (a run forecast at 2-8 minutes took 12-16 on a 
 
 from __future__ import annotations
 
-from app.forecast import Speed
+from app.forecast.estimate import Speed
 from app.tasks.spec import Plan
 
 PROMPT_SPEEDUP = (5.0, 20.0)

@@ -11,9 +11,9 @@ import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.dry_run import dry_run
 from app.engine.load_plan import LoadPlan
-from app.forecast import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
+from app.forecast.dry_run import dry_run
+from app.forecast.estimate import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
 from app.gguf.facts import ModelFacts, read_facts
 from app.hardware.machine import Machine
 from app.history import LoadRecordData

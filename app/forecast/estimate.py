@@ -5,7 +5,7 @@ Two tiers, as the study in ``shared/notes/memory-forecast.md`` recommends:
 - **analytic**: llama.cpp's allocation rules as formulas over the GGUF header (weights per layer from the
   tensor table, KV cache per layer, compute and output buffers, the engine's own overhead). Instant, runs
   anywhere.
-- **exact**: a dry run of the installed llama.cpp (``app.dry_run``) replaces the KV and compute figures
+- **exact**: a dry run of the installed llama.cpp (``app.forecast.dry_run``) replaces the KV and compute figures
   with the sizes llama.cpp itself computed for this build and device, and proves the architecture loads.
 
 Memory is forecast as two figures. **Resident** is what the operating system really gives the engine worker
@@ -31,9 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.dry_run import DryRun
 from app.engine.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.engine.saved_states import memory_budget_for
+from app.forecast.dry_run import DryRun
 from app.gguf.facts import ModelFacts
 from app.hardware.machine import Machine
 from app.words import format_bytes
