@@ -149,8 +149,9 @@ def _models(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
-    from app import hub, network
+    from app import network
     from app.history import HistoryStore, open_database
+    from app.hub import search as hub
     from app.settings import Settings
 
     network.configure(HistoryStore(open_database(paths.database)).add_network_request)
@@ -191,7 +192,7 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
 def _pull(group: Any, repo_id: str, paths: Paths) -> int:
     from tqdm import tqdm
 
-    from app.downloads import DownloadError, DownloadManager, JobState
+    from app.hub.downloads import DownloadError, DownloadManager, JobState
     from app.words import format_bytes
 
     manager = DownloadManager(paths.models_dir / ".downloads", paths.models_dir)

@@ -14,9 +14,9 @@ from app import task_session as tasks
 from app.chat import ChatRunner
 from app.compare import runner as compare
 from app.compare.runner import Comparer
-from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.engine import protocol as p
+from app.hub.downloads import DownloadManager
 from app.task_session import TaskSession
 
 

@@ -41,9 +41,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, credentials, hub, network
+from app import __version__, network
 from app.errors import HearthError
 from app.history import ConversationRecord, ModelRecord
+from app.hub import credentials
+from app.hub import search as hub
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
 from app.words import format_bytes
@@ -61,16 +63,16 @@ from ui.settings_dialog import ConversationSettingsDialog
 from ui.welcome_view import WelcomeView
 
 if TYPE_CHECKING:
-    from app.catalog import Catalog, CatalogEntry
     from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
     from app.compare.runner import Comparer
-    from app.downloads import DownloadManager, JobChanged
     from app.engine import EngineClient
     from app.engine import protocol as p
     from app.forecast.load_tracker import LoadTracker
     from app.forecast.model_check import Assessment
     from app.hardware.machine import Machine
     from app.history import HistoryStore
+    from app.hub.catalog import Catalog, CatalogEntry
+    from app.hub.downloads import DownloadManager, JobChanged
     from app.library import Library
     from app.task_session import TaskSession
     from ui.bridge import CompareBridge, EngineBridge, TaskBridge
@@ -1049,7 +1051,7 @@ class MainWindow(QMainWindow):
     def _update_catalog(self) -> None:
         """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one
         (or the last fetched) stays when anything goes wrong."""
-        from app.catalog import fetch_newer
+        from app.hub.catalog import fetch_newer
 
         url, current = self.settings.catalog_url, self.services.catalog
         if not url or current is None or network.is_offline():
@@ -1091,7 +1093,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Downloading {group.first.name}…", 4000)
 
     def _download_changed(self, job: JobChanged) -> None:
-        from app.downloads import JobState
+        from app.hub.downloads import JobState
 
         self.discover_view.job_changed(job)
         if job.state is JobState.DONE and job.result is not None:
@@ -1187,7 +1189,7 @@ class MainWindow(QMainWindow):
 
     def _fill_welcome(self) -> None:
         from app.hardware.description import describe
-        from app.suggestions import suggest
+        from app.hub.suggestions import suggest
 
         catalog, machine = self.services.catalog, self.services.machine
         self.welcome_view.set_content(

@@ -1,7 +1,7 @@
 """The welcome page: this computer in plain words, three catalog models that fit it, and a model from disk.
 
 It shows what the window gives it (``set_content``) and says what the person chose through signals; the
-choosing of models is ``app.suggestions.suggest`` and the words about the computer
+choosing of models is ``app.hub.suggestions.suggest`` and the words about the computer
 ``app.hardware.description.describe``.
 """
 
@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 from app.words import format_bytes
 
 if TYPE_CHECKING:  # built at start, before the catalog (and what suggests from it) is imported
-    from app.catalog import CatalogEntry
-    from app.suggestions import Suggestion
+    from app.hub.catalog import CatalogEntry
+    from app.hub.suggestions import Suggestion
 
 CONTENT_WIDTH = 760  # the column's widest; lines of text longer than this are hard to read
 
