@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.cli import main as cli_main
+from app.cli.main import main as cli_main
 from app.compare.figures import FIGURES, concurrency_note, figure_rows, label, shown_entries
 from app.compare.report import render_html, render_markdown, save_report
 from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryText, prepare

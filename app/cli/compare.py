@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli.tasks import language
 from app.paths import Paths
 
+COMMANDS = ("compare",)
 
-def add_command(commands: Any) -> None:
+
+def add_commands(commands: Any) -> None:
     compare = commands.add_parser("compare", help="run one prompt or document task on 2–4 models, side by side")
     compare.add_argument("models", nargs="+", metavar="MODEL", help="2 to 4 models: library ids, names or .gguf paths")
     given = compare.add_mutually_exclusive_group(required=True)
@@ -105,7 +108,6 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _input(args: argparse.Namespace) -> Any:
-    from app.cli_tasks import language
     from app.compare.spec import CompareInput
     from app.documents.reader import read_document
     from app.tasks import inputs

@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli.loading import load_model
 from app.paths import Paths
 from app.tasks.spec import LANGUAGES
+
+COMMANDS = ("summarize", "translate", "classify")
 
 
 def add_commands(commands: Any) -> None:
@@ -97,7 +100,6 @@ def language(name: str) -> str:
 
 
 def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> int:
-    from app.cli import load_model
     from app.history import HistoryStore, open_database
     from app.settings import Settings
     from app.task_session import RunEnded, RunProgress, TaskSession
