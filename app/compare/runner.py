@@ -154,7 +154,7 @@ class Comparer:
     """Starts comparisons, one at a time, and saves them.
 
     Args:
-        machine: returns this computer with its free memory read now (``hardware.with_memory_now``).
+        machine: returns this computer with its free memory read now (``hardware.detect.with_memory_now``).
         gpu_layers, threads: the person's load settings (None: decided by the forecast / llama.cpp).
     """
 

@@ -42,7 +42,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 CELL_PADDING = 256
 # The engine worker before any model (Python, numpy and llama_cpp imported), until this machine's own worker
-# has been measured (``Ready.rss_bytes``, kept by ``hardware.engine_baseline``). Linux: measured here, 48 MiB
+# has been measured (``Ready.rss_bytes``, kept by ``hardware.cache.engine_baseline``). Linux: measured here, 48 MiB
 # in a virtualenv; the others are the Linux figure plus a margin until measured on them.
 PROCESS_BASELINE = {"linux": 50 * MIB, "darwin": 60 * MIB, "win32": 60 * MIB}.get(sys.platform, 60 * MIB)
 # What llama.cpp keeps beside its logged buffers once a model is loaded, measured on Linux as the worker's peak

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class LoadTracker:
     """Args:
-        cache_dir, machine: where this machine's measurements are kept (``hardware``), and the machine, so that
+        cache_dir, machine: where this machine's measurements are kept (``hardware.cache``), and the machine, so that
             a generation faster than the kept memory-speed readings allow marks them for measuring again.
     """
 
