@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import LibraryError, ModelNotFoundError
-from app.gguf_facts import ModelFacts, read_facts
+from app.gguf.facts import ModelFacts, read_facts
 from app.history import HistoryStore, ModelRecord
-from app.units import format_bytes
+from app.words import format_bytes
 
 CHUNK = 8 * 1024 * 1024
 Progress = Callable[[int, int], None]

@@ -141,7 +141,7 @@ def check_history(folder: Path, say: Say) -> None:
 def check_document_reader(folder: Path, say: Say) -> None:
     """A web page, because HTML (like PDF and Word) is parsed in a spawned child: the second kind of process a
     frozen app must be able to start."""
-    from app.documents import read_document
+    from app.documents.reader import read_document
 
     with checking("document reader"):
         folder.mkdir(parents=True, exist_ok=True)

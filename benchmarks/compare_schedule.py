@@ -21,8 +21,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app.compare.runner import Comparer  # noqa: E402
 from app.compare.spec import CompareInput, CompareRequest, Contender, Sampling  # noqa: E402
-from app.forecast import GIB  # noqa: E402
-from app.hardware import detect, with_memory_now  # noqa: E402
+from app.forecast.estimate import GIB  # noqa: E402
+from app.hardware.detect import detect, with_memory_now  # noqa: E402
 from app.history import HistoryStore, open_database  # noqa: E402
 
 from fetch_test_model import fetch_real, locate_real  # noqa: E402

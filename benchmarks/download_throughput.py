@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app.downloads import DownloadManager, JobState  # noqa: E402
+from app.hub.downloads import DownloadManager, JobState  # noqa: E402
 
 from hub_stand_in import Fault, start_hub, use_stand_in, write_big_gguf  # noqa: E402
 

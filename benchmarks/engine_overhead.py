@@ -33,9 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from app.engine import EngineClient  # noqa: E402
 from app.engine import protocol as p  # noqa: E402
 from app.engine.client import EventWaiter  # noqa: E402
-from app.forecast import decide_plan  # noqa: E402
-from app.gguf_facts import read_facts  # noqa: E402
-from app.hardware import detect  # noqa: E402
+from app.forecast.estimate import decide_plan  # noqa: E402
+from app.gguf.facts import read_facts  # noqa: E402
+from app.hardware.detect import detect  # noqa: E402
 
 from fetch_test_model import fetch_real, locate_real  # noqa: E402
 

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app.forecast import decide_plan, forecast  # noqa: E402
-from app.gguf_facts import read_facts  # noqa: E402
-from app.hardware import detect  # noqa: E402
-from app.units import format_bytes  # noqa: E402
+from app.forecast.estimate import decide_plan, forecast  # noqa: E402
+from app.gguf.facts import read_facts  # noqa: E402
+from app.hardware.detect import detect  # noqa: E402
+from app.words import format_bytes  # noqa: E402
 
 from fetch_test_model import fetch_real, locate, locate_real  # noqa: E402
 from peak_memory import measure  # noqa: E402

@@ -19,13 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from app.documents import read_document  # noqa: E402
+from app.documents.reader import read_document  # noqa: E402
 from app.engine import EngineClient  # noqa: E402
 from app.history import HistoryStore, open_database  # noqa: E402
+from app.task_session import TaskSession  # noqa: E402
 from app.tasks.inputs import passages_of, source_of  # noqa: E402
-from app.tasks.session import TaskSession  # noqa: E402
 from app.tasks.spec import Summarize, TaskInput  # noqa: E402
-from app.units import format_bytes  # noqa: E402
+from app.words import format_bytes  # noqa: E402
 
 from document_builders import text_pdf  # noqa: E402
 from fetch_test_model import locate  # noqa: E402

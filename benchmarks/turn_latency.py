@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from app.engine import EngineClient  # noqa: E402
 from app.engine import protocol as p  # noqa: E402
 from app.engine.client import EventWaiter  # noqa: E402
-from app.load_plan import LoadPlan  # noqa: E402
+from app.engine.load_plan import LoadPlan  # noqa: E402
 
 from fetch_test_model import REAL_MODELS, locate, locate_real  # noqa: E402
 

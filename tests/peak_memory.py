@@ -15,7 +15,7 @@ from pathlib import Path
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.engine.client import EventWaiter
-from app.load_plan import LoadPlan
+from app.engine.load_plan import LoadPlan
 
 PHRASE = "once upon a time there was a little fox "
 READY_TIMEOUT_S = 60

@@ -24,8 +24,8 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.utils import validate_repo_id
 
-from app import catalog as catalog_module
-from app.catalog import (
+from app.hub import catalog as catalog_module
+from app.hub.catalog import (
     BUILTIN,
     CACHE_FILE,
     MAX_CATALOG_BYTES,
@@ -449,7 +449,7 @@ def test_invalid_catalog_is_ignored(server: CatalogServer, builtin: Catalog, doc
         assert isinstance(reply, bytes)
         body = reply
     url = server.publish("catalog.json", body)
-    with caplog.at_level(logging.WARNING, logger="app.catalog"):
+    with caplog.at_level(logging.WARNING, logger="app.hub.catalog"):
         assert fetch_newer(url, builtin, cache_dir=tmp_path) is None
     assert logged in caplog.text
     assert not (tmp_path / CACHE_FILE).exists()  # nothing of it is kept
@@ -460,7 +460,7 @@ def test_invalid_catalog_is_ignored(server: CatalogServer, builtin: Catalog, doc
 def test_http_errors_are_ignored(server: CatalogServer, builtin: Catalog, document: dict[str, Any],
                                  status: int, caplog: pytest.LogCaptureFixture) -> None:
     url = server.publish("catalog.json", _dated(document, builtin.updated + timedelta(days=1)), status=status)
-    with caplog.at_level(logging.WARNING, logger="app.catalog"):
+    with caplog.at_level(logging.WARNING, logger="app.hub.catalog"):
         assert fetch_newer(url, builtin) is None
     assert str(status) in caplog.text
 
@@ -470,7 +470,7 @@ def test_unreachable_server_is_ignored(builtin: Catalog, caplog: pytest.LogCaptu
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with caplog.at_level(logging.WARNING, logger="app.catalog"):
+    with caplog.at_level(logging.WARNING, logger="app.hub.catalog"):
         assert fetch_newer(f"http://127.0.0.1:{port}/catalog.json", builtin, timeout=2) is None
     assert "not used" in caplog.text
 
@@ -487,7 +487,7 @@ def test_offline_switch_is_honoured(server: CatalogServer, builtin: Catalog, doc
 @pytest.mark.parametrize("url", ["http://example.org/catalog.json", "ftp://127.0.0.1/catalog.json", "catalog.json",
                                  "https://", "file:///etc/passwd"])
 def test_insecure_or_odd_urls_are_not_fetched(builtin: Catalog, url: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.catalog"):
+    with caplog.at_level(logging.WARNING, logger="app.hub.catalog"):
         assert fetch_newer(url, builtin) is None
     assert "only https://" in caplog.text
 
@@ -542,7 +542,7 @@ def test_corrupt_cache_falls_back_to_builtin(tmp_path: Path, builtin: Catalog, d
         del broken["models"][0]["repo"]
         content = json.dumps({"source": "https://example.org/catalog.json", "catalog": broken})
     (tmp_path / CACHE_FILE).write_text(content, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="app.catalog"):
+    with caplog.at_level(logging.WARNING, logger="app.hub.catalog"):
         assert cached_or_builtin(tmp_path) == builtin
     assert "Ignoring the cached catalog" in caplog.text
     assert not (tmp_path / CACHE_FILE).exists()  # removed, so the warning is not repeated at every start

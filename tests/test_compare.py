@@ -14,13 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.cli import main as cli_main
+from app.cli.main import main as cli_main
 from app.compare.figures import FIGURES, concurrency_note, figure_rows, label, shown_entries
 from app.compare.report import render_html, render_markdown, save_report
 from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryText, prepare
 from app.compare.schedule import Need, schedule
 from app.compare.spec import CompareInput, CompareRequest, Contender, Sampling, input_of, sampling_of
-from app.hardware import Machine, detect
+from app.hardware.detect import detect
+from app.hardware.machine import Machine
 from app.history import ComparisonRecord, HistoryStore, open_database
 from app.tasks.spec import Passage, Summarize, TaskInput
 

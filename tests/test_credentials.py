@@ -10,8 +10,8 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from app import credentials
-from app.downloads import DownloadManager, JobState
+from app.hub import credentials
+from app.hub.downloads import DownloadManager, JobState
 
 from hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
 

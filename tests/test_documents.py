@@ -17,17 +17,10 @@ from pathlib import Path
 
 import pytest
 
-import app.documents as documents
-from app.documents import (
-    FILE_DIALOG_FILTER,
-    MAX_PDF_PAGES,
-    SUPPORTED_SUFFIXES,
-    Document,
-    Paragraph,
-    document_from_text,
-    read_document,
-    run_isolated,
-)
+import app.documents.reader as documents
+from app.documents.document import MAX_PDF_PAGES, Document, Paragraph
+from app.documents.isolated import run_isolated
+from app.documents.reader import FILE_DIALOG_FILTER, SUPPORTED_SUFFIXES, document_from_text, read_document
 from app.errors import (
     DamagedDocumentError,
     DocumentError,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.downloads import DownloadManager, JobState, RemoteFile
+from app.hub.downloads import DownloadManager, JobState, RemoteFile
 
 from range_server import RangeServer, serve_folder
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from app.dry_run import dry_run
 from app.engine import EngineClient
 from app.engine import protocol as p
 from app.engine.client import EventWaiter
+from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import MEMORY_BUDGET_BYTES
-from app.forecast import (
+from app.forecast.dry_run import dry_run
+from app.forecast.estimate import (
     GIB,
     MIB,
     PROCESS_BASELINE,
@@ -31,12 +32,12 @@ from app.forecast import (
     sliding_layers,
     weights_split,
 )
-from app.gguf_facts import ModelFacts, read_facts
-from app.hardware import Gpu, Machine, detect
+from app.forecast.model_check import measured_speed
+from app.forecast.task_time import duration_words, estimate_seconds
+from app.gguf.facts import ModelFacts, read_facts
+from app.hardware.detect import detect
+from app.hardware.machine import Gpu, Machine
 from app.history import LoadRecordData
-from app.load_plan import LoadPlan
-from app.model_check import measured_speed
-from app.tasks.estimate import duration_words, estimate_seconds
 from app.tasks.spec import Plan
 
 from model_builders import Vocabulary, llama_gqa, mixture_of_experts, odd_heads, sharded, sliding_window

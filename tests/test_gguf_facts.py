@@ -18,18 +18,9 @@ import pytest
 from gguf import GGUFEndian, GGUFReader, GGUFValueType, GGUFWriter, LlamaFileType
 
 from app.errors import InvalidModelError
-from app.gguf_facts import (
-    HeaderIncomplete,
-    HeaderScan,
-    ModelFacts,
-    TensorInfo,
-    read_facts,
-    read_facts_from_bytes,
-    read_facts_from_parts,
-    scan_header,
-    split_part_name,
-)
-from app.units import format_count
+from app.gguf.facts import ModelFacts, TensorInfo, read_facts, read_facts_from_bytes, read_facts_from_parts
+from app.gguf.header import HeaderIncomplete, HeaderScan, scan_header, split_part_name
+from app.words import format_count
 
 from gguf_fixtures import (
     CHATML_TEMPLATE,
@@ -228,7 +219,7 @@ def test_bad_file_messages_say_what_is_wrong(tmp_path: Path, kind: str, words: s
 
 
 def test_absurd_header_is_refused_before_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.gguf_facts as module
+    import app.gguf.header as module
 
     def explode(*_args: object) -> None:
         raise AssertionError("the header parser must not see this file")

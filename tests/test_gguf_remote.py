@@ -17,14 +17,8 @@ from gguf import GGUFWriter
 from huggingface_hub import constants
 
 from app.errors import HearthError, InvalidModelError
-from app.gguf_facts import ModelFacts, read_facts
-from app.gguf_remote import (
-    RemoteModelError,
-    fetch_header,
-    hub_file_url,
-    parse_model_reference,
-    write_sparse_copy,
-)
+from app.gguf.facts import ModelFacts, read_facts
+from app.gguf.remote import RemoteModelError, fetch_header, hub_file_url, parse_model_reference, write_sparse_copy
 
 from range_server import RangeServer, serve_folder
 

@@ -16,19 +16,19 @@ from typing import Any
 import psutil
 import pytest
 
-from app import hardware
-from app.hardware import (
+from app.hardware import cache, llama_probe, memory_speed
+from app.hardware import probes as hardware_probes
+from app.hardware.description import describe
+from app.hardware.detect import detect
+from app.hardware.llama_probe import GgmlDevice, ggml_devices_from_library
+from app.hardware.machine import Gpu, Machine
+from app.hardware.memory_speed import bandwidth, cached_bandwidth
+from app.hardware.probes import (
     REAL_PROBES,
     DrmRecord,
-    GgmlDevice,
-    Machine,
     NvmlRecord,
     Probes,
-    bandwidth,
-    cached_bandwidth,
-    describe,
-    detect,
-    ggml_devices_from_library,
+    features_from_system_info,
     metal_working_set,
     parse_system_info,
 )
@@ -124,7 +124,7 @@ def test_to_dict_is_json(here: Machine) -> None:
 
 
 def test_ggml_device_list_through_ctypes_lists_the_cpu() -> None:
-    devices = ggml_devices_from_library(hardware._ggml_library())
+    devices = ggml_devices_from_library(llama_probe._ggml_library())
     assert [d.kind for d in devices] == ["cpu"] and devices[0].backend == "CPU"
     assert devices[0].memory_total is None  # RAM comes from psutil, never from ggml
 
@@ -247,7 +247,7 @@ def test_nvml_reader_turns_handles_into_records(monkeypatch: pytest.MonkeyPatch)
         nvmlDeviceGetMemoryBusWidth=no_bus_width, nvmlDeviceGetMaxClockInfo=lambda h, kind: 7501,
     )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert hardware._read_nvml() == [NvmlRecord("NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB, None, 7501)]
+    assert hardware_probes._read_nvml() == [NvmlRecord("NVIDIA GeForce RTX 3060", 12 * GIB, 11 * GIB, None, 7501)]
     assert shut == [True]
 
 
@@ -268,7 +268,7 @@ def test_system_info_sections_and_feature_split() -> None:
     sections = parse_system_info(text)
     assert sections["Metal"] == {"EMBED_LIBRARY": "1", "BF16": "1"}
     assert sections["CPU"]["SVE_CNT"] == "16"
-    assert hardware.features_from_system_info(sections) == (("NEON", "I8MM", "SVE", "DOTPROD"), ("KLEIDIAI", "REPACK"))
+    assert features_from_system_info(sections) == (("NEON", "I8MM", "SVE", "DOTPROD"), ("KLEIDIAI", "REPACK"))
     assert parse_system_info("") == {}
 
 
@@ -288,7 +288,7 @@ def _counting_measure(monkeypatch: pytest.MonkeyPatch, value: float) -> list[flo
         calls.append(seconds)
         return value
 
-    monkeypatch.setattr(hardware, "measure_bandwidth", fake)
+    monkeypatch.setattr(memory_speed, "measure_bandwidth", fake)
     return calls
 
 
@@ -300,7 +300,7 @@ def test_bandwidth_is_measured_once_then_read_from_the_cache(tmp_path: Path, mon
     assert bandwidth(tmp_path, machine=machine) == 38.2e9
     assert len(calls) == 1
     stored = json.loads((tmp_path / "hardware.json").read_text())
-    assert stored["bandwidth"][hardware.machine_key(machine)]["readings"][0]["bytes_per_s"] == 38.2e9
+    assert stored["bandwidth"][memory_speed.machine_key(machine)]["readings"][0]["bytes_per_s"] == 38.2e9
     assert detect(probes_from(recording("nvidia-rtx4070-cuda")["probes"]), cache_dir=tmp_path).bandwidth_bytes_per_s \
         == 38.2e9
     assert len(calls) == 1
@@ -326,10 +326,10 @@ def test_an_unreadable_cache_is_measured_again(tmp_path: Path, monkeypatch: pyte
     assert cached_bandwidth(tmp_path, machine) == 20e9 and len(calls) == 1
 
 
-def _reading(value: float, when: str, *, busy: bool = False, version: str = "") -> hardware.BandwidthReading:
+def _reading(value: float, when: str, *, busy: bool = False, version: str = "") -> memory_speed.BandwidthReading:
     from app import __version__
 
-    return hardware.BandwidthReading(value, when, busy, version or __version__)
+    return memory_speed.BandwidthReading(value, when, busy, version or __version__)
 
 
 def test_the_best_of_several_readings_is_kept_and_a_busy_one_asks_for_another(tmp_path: Path) -> None:
@@ -340,57 +340,57 @@ def test_the_best_of_several_readings_is_kept_and_a_busy_one_asks_for_another(tm
                 (10e9, False)]
 
     def take(value: float, busy: bool) -> float:
-        return hardware.measure_and_store_bandwidth(tmp_path, machine, measure=lambda: value, busy=lambda: busy)
+        return memory_speed.measure_and_store_bandwidth(tmp_path, machine, measure=lambda: value, busy=lambda: busy)
 
-    assert hardware.bandwidth_wanted(tmp_path, machine)
+    assert memory_speed.bandwidth_wanted(tmp_path, machine)
     take(*readings[0])
-    assert cached_bandwidth(tmp_path, machine) == 4.1e9 and hardware.bandwidth_wanted(tmp_path, machine)
+    assert cached_bandwidth(tmp_path, machine) == 4.1e9 and memory_speed.bandwidth_wanted(tmp_path, machine)
     for value, busy in readings[1:]:
         take(value, busy)
-    kept = hardware.bandwidth_readings(tmp_path, machine)
-    assert len(kept) == hardware.READINGS_KEPT and cached_bandwidth(tmp_path, machine) == 15e9  # the best stays
-    assert not hardware.bandwidth_wanted(tmp_path, machine)
+    kept = memory_speed.bandwidth_readings(tmp_path, machine)
+    assert len(kept) == memory_speed.READINGS_KEPT and cached_bandwidth(tmp_path, machine) == 15e9  # the best stays
+    assert not memory_speed.bandwidth_wanted(tmp_path, machine)
 
 
 def test_an_update_or_a_faster_generation_asks_for_a_new_reading(tmp_path: Path) -> None:
     machine = recorded_machine("apple-m2-metal")
     old = _reading(60e9, "2026-01-01T00:00:00", version="0.0.1")
-    hardware._update_cache(tmp_path, "bandwidth", hardware.machine_key(machine), {"readings": [old.to_dict()]})
-    assert cached_bandwidth(tmp_path, machine) == 60e9 and hardware.bandwidth_wanted(tmp_path, machine)
+    cache.update_cache(tmp_path, "bandwidth", memory_speed.machine_key(machine), {"readings": [old.to_dict()]})
+    assert cached_bandwidth(tmp_path, machine) == 60e9 and memory_speed.bandwidth_wanted(tmp_path, machine)
     now = _reading(61e9, "2026-02-01T00:00:00")
-    hardware._update_cache(tmp_path, "bandwidth", hardware.machine_key(machine),
+    cache.update_cache(tmp_path, "bandwidth", memory_speed.machine_key(machine),
                            {"readings": [old.to_dict(), now.to_dict()]})
-    assert not hardware.bandwidth_wanted(tmp_path, machine)
-    hardware.mark_bandwidth_doubtful(tmp_path, machine)
-    assert hardware.bandwidth_wanted(tmp_path, machine) and cached_bandwidth(tmp_path, machine) == 61e9
+    assert not memory_speed.bandwidth_wanted(tmp_path, machine)
+    memory_speed.mark_bandwidth_doubtful(tmp_path, machine)
+    assert memory_speed.bandwidth_wanted(tmp_path, machine) and cached_bandwidth(tmp_path, machine) == 61e9
 
 
 def test_a_cache_from_before_readings_were_kept_still_reads(tmp_path: Path) -> None:
     machine = recorded_machine("apple-m2-metal")
-    (tmp_path / "hardware.json").write_text(json.dumps({"bandwidth": {hardware.machine_key(machine): {
+    (tmp_path / "hardware.json").write_text(json.dumps({"bandwidth": {memory_speed.machine_key(machine): {
         "bytes_per_s": 42e9, "measured_at": "2026-11-01T10:00:00+0000"}}}))
     assert cached_bandwidth(tmp_path, machine) == 42e9
-    assert hardware.bandwidth_wanted(tmp_path, machine), "its busy or quiet state is unknown: measured again"
+    assert memory_speed.bandwidth_wanted(tmp_path, machine), "its busy or quiet state is unknown: measured again"
 
 
 def test_the_engine_baseline_is_kept_per_platform_and_read_into_the_machine(tmp_path: Path) -> None:
-    assert hardware.engine_baseline(tmp_path) is None
-    hardware.store_engine_baseline(tmp_path, 51 * 2**20, "0.3.36")
-    assert hardware.engine_baseline(tmp_path) == 51 * 2**20
+    assert cache.engine_baseline(tmp_path) is None
+    cache.store_engine_baseline(tmp_path, 51 * 2**20, "0.3.36")
+    assert cache.engine_baseline(tmp_path) == 51 * 2**20
     machine = detect(probes_from(recording("apple-m2-metal")["probes"]), cache_dir=tmp_path)
     assert machine.engine_baseline_bytes == 51 * 2**20
 
 
 def test_measure_bandwidth_gives_a_plausible_figure() -> None:
-    measured = hardware.measure_bandwidth(seconds=0.2)
+    measured = memory_speed.measure_bandwidth(seconds=0.2)
     assert 5e8 < measured < 5e12
 
 
 def test_probe_buffer_outgrows_caches_but_stays_small_next_to_free_memory() -> None:
-    assert hardware.probe_size(64 * GIB, threads=2) == 256 * 2**20
-    assert hardware.probe_size(64 * GIB, threads=32) == GIB
-    assert hardware.probe_size(2 * GIB, threads=8) == 128 * 2**20
-    assert hardware.probe_size(100 * 2**20, threads=8) == 64 * 2**20
+    assert memory_speed.probe_size(64 * GIB, threads=2) == 256 * 2**20
+    assert memory_speed.probe_size(64 * GIB, threads=32) == GIB
+    assert memory_speed.probe_size(2 * GIB, threads=8) == 128 * 2**20
+    assert memory_speed.probe_size(100 * 2**20, threads=8) == 64 * 2**20
 
 
 # --- plain words --------------------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ def test_describe_warns_about_a_processor_without_avx2() -> None:
     assert sentences[-1] == "Memory speed: about 6.4 GB/s."
 
 
-def _gpu_names(gpus: Sequence[hardware.Gpu]) -> list[str]:
+def _gpu_names(gpus: Sequence[Gpu]) -> list[str]:
     return [gpu.name for gpu in gpus]
 
 

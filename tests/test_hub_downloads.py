@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app import hub as hub_api
-from app.downloads import DownloadManager, JobState, resolve_file
 from app.engine import EngineClient
+from app.hub import search as hub_api
+from app.hub.downloads import DownloadManager, JobState, resolve_file
 from app.library import Library
 
 from hub_stand_in import Fault, HubStandIn, hub_fixture, write_big_gguf  # noqa: F401
@@ -96,7 +96,7 @@ def test_wrong_bytes_are_caught_by_the_checksum(hub: HubStandIn, tmp_path: Path,
 
 def test_server_errors_give_up_with_a_message(hub: HubStandIn, tmp_path: Path, big: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.downloads as downloads_module
+    import app.hub.downloads as downloads_module
 
     monkeypatch.setattr(downloads_module, "BACKOFF_S", (0.01,) * 5)
     hub.add_repo("owner/big-GGUF", {big.name: big})
@@ -112,7 +112,7 @@ def test_killed_process_resumes_in_a_new_one(hub: HubStandIn, tmp_path: Path, bi
     hub.fail(f"*/{big.name}", Fault.slow(bytes_per_second=8 * MIB), times=1)
     home = tmp_path / "home"
     script = (f"import sys; sys.path[:0] = [{str(ROOT)!r}]\n"
-              "from pathlib import Path\nfrom app.downloads import DownloadManager\n"
+              "from pathlib import Path\nfrom app.hub.downloads import DownloadManager\n"
               f"m = DownloadManager(Path({str(home / 'models' / '.downloads')!r}), Path({str(home / 'models')!r}))\n"
               f"m.wait(m.enqueue('owner/big-GGUF', [{big.name!r}]))\n")
     child = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from gguf import GGMLQuantizationType, GGUFReader
 
-from app.gguf_facts import read_facts
+from app.gguf.facts import read_facts
 
 from model_builders import (
     ALL_BUILDERS,

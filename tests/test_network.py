@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app import hub as hub_api
 from app import network
 from app.history import HistoryStore, open_database
+from app.hub import search as hub_api
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 

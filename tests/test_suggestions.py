@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from app.catalog import CatalogEntry, load_builtin
-from app.forecast import Verdict, size_verdict
-from app.hardware import Gpu, Machine
-from app.suggestions import COMFORT, estimated_size, family_group, suggest
+from app.forecast.estimate import Verdict, size_verdict
+from app.hardware.machine import Gpu, Machine
+from app.hub.catalog import CatalogEntry, load_builtin
+from app.hub.suggestions import COMFORT, estimated_size, family_group, suggest
 
 GIB = 2**30
 GB = 10**9

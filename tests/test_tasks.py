@@ -18,9 +18,11 @@ from app.engine import protocol as p
 from app.engine.client import EventWaiter
 from app.engine.completion import LlamaModel, VocabModel
 from app.history import HistoryStore, open_database
+from app.task_session import TaskSession
 from app.tasks import chunking, inputs, prompts
-from app.tasks.runner import Completion, TaskRun, _points, choice_grammar, list_grammar, plan_task
-from app.tasks.session import Source, TaskSession
+from app.tasks.inputs import Source
+from app.tasks.model import Completion
+from app.tasks.orchestration import TaskRun, _points, choice_grammar, list_grammar, plan_task
 from app.tasks.spec import (
     LANGUAGES,
     Classify,
@@ -125,7 +127,7 @@ def test_a_long_paragraph_is_cut_after_a_sentence(tiny: LlamaModel) -> None:
 
 
 def test_locations_say_pages_sections_or_paragraphs() -> None:
-    from app.tasks.spec import span_location
+    from app.documents.location import span_location
 
     assert span_location([Passage("a", page=3), Passage("b", page=5)], 0, 1) == "pages 3–5"
     assert span_location([Passage("a", page=2)], 0, 0) == "page 2"
@@ -291,7 +293,7 @@ def test_labels_as_people_write_them() -> None:
 
 
 def test_too_few_labels_is_a_plain_error(tiny: LlamaModel) -> None:
-    from app.tasks.runner import LabelsError
+    from app.tasks.orchestration import LabelsError
 
     with pytest.raises(LabelsError, match="at least two"):
         run(tiny, TaskInput(Classify((Label("only"),)), (Passage("x"),)))
@@ -384,7 +386,7 @@ def test_every_run_is_saved_in_history(session: tuple[TaskSession, HistoryStore,
 
 @pytest.mark.engine
 def test_stop_mid_run_saves_the_parts_done(session: tuple[TaskSession, HistoryStore, EngineClient]) -> None:
-    from app.tasks.session import RunPart
+    from app.task_session import RunPart
 
     tasks, store, _ = session
     seen: list[Any] = []

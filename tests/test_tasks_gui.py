@@ -17,8 +17,8 @@ from pytestqt.qtbot import QtBot
 
 from app.history import TaskRunRecord
 from app.paths import Paths
+from app.task_session import RunEnded
 from app.tasks.export import result_text
-from app.tasks.session import RunEnded
 from app.tasks.spec import KeyPoint, Part, Progress, TaskResult
 from ui import background
 from ui.main import build_services

@@ -13,13 +13,13 @@ import psutil
 import pytest
 
 from app.engine import EngineClient
+from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.tuning import ThreadGovernor, between, thread_choices
-from app.forecast import decide_plan, remembered_tuning
-from app.gguf_facts import read_facts
-from app.hardware import detect
+from app.forecast.estimate import decide_plan, remembered_tuning
+from app.forecast.load_tracker import LoadTracker
+from app.gguf.facts import read_facts
+from app.hardware.detect import detect
 from app.history import HistoryStore, open_database
-from app.load_plan import LoadPlan, Tuning
-from app.load_tracker import LoadTracker
 
 
 class _Calls:

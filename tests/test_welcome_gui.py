@@ -13,9 +13,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from app.hardware import Machine
+from app.hardware.machine import Machine
+from app.hub.suggestions import suggest
 from app.paths import Paths
-from app.suggestions import suggest
 from ui import background
 from ui.main import build_services, open_window
 from ui.main_window import MainWindow, Services

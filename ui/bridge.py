@@ -10,14 +10,14 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app import chat
+from app import task_session as tasks
 from app.chat import ChatRunner
 from app.compare import runner as compare
 from app.compare.runner import Comparer
-from app.downloads import DownloadManager
 from app.engine import EngineClient
 from app.engine import protocol as p
-from app.tasks import session as tasks
-from app.tasks.session import TaskSession
+from app.hub.downloads import DownloadManager
+from app.task_session import TaskSession
 
 
 class EngineBridge(QObject):
@@ -101,7 +101,7 @@ class TaskBridge(QObject):
     runProgress = Signal(int, object)  # run id, tasks.spec.Progress
     runText = Signal(int, str)  # run id, the text of the model call now running, so far
     runPart = Signal(int, object, object)  # run id, Part or None, ClassifiedText or None
-    runEnded = Signal(object)  # tasks.session.RunEnded
+    runEnded = Signal(object)  # task_session.RunEnded
 
     def __init__(self, session: TaskSession, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -26,7 +26,7 @@ from app.compare.figures import STATUS_WORDS, verdict_text
 from app.compare.spec import KIND_WORDS, KINDS
 from app.errors import HearthError
 from app.history import ComparisonRecord, HistoryStore, LeaderRow
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.background import BackgroundOp
 from ui.qt_models import RecordListModel, RecordRole
 from ui.undo_bar import UndoBar

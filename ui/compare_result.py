@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.compare.figures import FIGURES, STATUS_WORDS, concurrency_note, label, shown_entries, verdict_text
 from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.compare_chart import CompareChart
 
 RENDER_INTERVAL_MS = 50

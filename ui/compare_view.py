@@ -51,15 +51,16 @@ from app.compare.spec import (
     input_of,
     sampling_of,
 )
-from app.documents import Document, document_from_text
+from app.documents.document import Document
+from app.documents.reader import document_from_text
 from app.errors import HearthError
-from app.forecast import ram_budget
+from app.forecast.estimate import ram_budget
+from app.forecast.model_check import Assessment
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord
-from app.model_check import Assessment
 from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.spec import Classify, Passage, Summarize, TaskInput, TaskKind, Translate
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.background import BackgroundOp
 from ui.bridge import CompareBridge
 from ui.compare_history import ComparisonHistory, Leaderboard

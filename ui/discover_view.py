@@ -25,14 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.downloads import JobChanged, JobState
-from app.units import format_bytes, format_count
+from app.hub.downloads import JobChanged, JobState
+from app.words import format_bytes, format_count
 from ui.qt_models import VERDICT_COLORS, verdict_label
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
-    from app.catalog import CatalogEntry
-    from app.hardware import Machine
-    from app.hub import FileGroup, HubModel
+    from app.hardware.machine import Machine
+    from app.hub.catalog import CatalogEntry
+    from app.hub.search import FileGroup, HubModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -204,7 +204,7 @@ class DiscoverView(QWidget):
         self.offline_button.setVisible(offline)
 
     def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
-        from app.forecast import Verdict, size_verdict
+        from app.forecast.estimate import Verdict, size_verdict
 
         if repo_id != self.current_repo:
             return

@@ -22,7 +22,7 @@ def main() -> int:
 
         return run_self_test(sys.argv[1:])
     if len(sys.argv) > 1:
-        from app.cli import main as cli_main
+        from app.cli.main import main as cli_main
 
         return cli_main(sys.argv[1:])
     from ui.main import run_app

@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.qt_models import LibraryModel
 
 if TYPE_CHECKING:
-    from app.model_check import Assessment
+    from app.forecast.model_check import Assessment
 
 
 class LibraryView(QWidget):

@@ -43,17 +43,18 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     """Open history and settings (unless the ``settings`` already read are given), look at the hardware (bandwidth
     from the cache only: measuring takes a second and happens later, off the GUI thread) and make the engine;
     raises HistoryError if the history cannot open. Slow (it imports most of the core): off the GUI thread."""
-    from app import credentials, network
-    from app.catalog import CatalogError, cached_or_builtin
+    from app import network
     from app.chat import ChatRunner
     from app.compare.runner import Comparer
-    from app.downloads import DownloadManager
     from app.engine import EngineClient
-    from app.hardware import detect, with_memory_now
+    from app.forecast.load_tracker import LoadTracker
+    from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
+    from app.hub import credentials
+    from app.hub.catalog import CatalogError, cached_or_builtin
+    from app.hub.downloads import DownloadManager
     from app.library import Library
-    from app.load_tracker import LoadTracker
-    from app.tasks.session import TaskSession
+    from app.task_session import TaskSession
 
     settings = settings if settings is not None else Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))

@@ -41,12 +41,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, credentials, hub, network
+from app import __version__, network
 from app.errors import HearthError
 from app.history import ConversationRecord, ModelRecord
+from app.hub import credentials
+from app.hub import search as hub
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.background import BackgroundOp, wait_for_background
 from ui.chat_view import ChatView
 from ui.collector import GuiThreadCollector
@@ -61,18 +63,18 @@ from ui.settings_dialog import ConversationSettingsDialog
 from ui.welcome_view import WelcomeView
 
 if TYPE_CHECKING:
-    from app.catalog import Catalog, CatalogEntry
     from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
     from app.compare.runner import Comparer
-    from app.downloads import DownloadManager, JobChanged
     from app.engine import EngineClient
     from app.engine import protocol as p
-    from app.hardware import Machine
+    from app.forecast.load_tracker import LoadTracker
+    from app.forecast.model_check import Assessment
+    from app.hardware.machine import Machine
     from app.history import HistoryStore
+    from app.hub.catalog import Catalog, CatalogEntry
+    from app.hub.downloads import DownloadManager, JobChanged
     from app.library import Library
-    from app.load_tracker import LoadTracker
-    from app.model_check import Assessment
-    from app.tasks.session import TaskSession
+    from app.task_session import TaskSession
     from ui.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.compare_view import CompareView
     from ui.tasks_view import TasksView
@@ -160,7 +162,7 @@ class MainWindow(QMainWindow):
 
     def attach(self, services: Services) -> None:
         """Wires the window to the core and fills it: conversations, models, downloads, the catalog."""
-        from app.forecast import PROCESS_BASELINE
+        from app.forecast.estimate import PROCESS_BASELINE
         from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 
         assert not self._attached and services.settings is self.settings
@@ -760,7 +762,7 @@ class MainWindow(QMainWindow):
         baseline = self._worker_baseline
 
         def assess_all() -> dict[int, Assessment | str]:
-            from app.model_check import assess
+            from app.forecast.model_check import assess
 
             records = self.store.load_records()
             results: dict[int, Assessment | str] = {}
@@ -782,7 +784,7 @@ class MainWindow(QMainWindow):
         busy it tries again later (a timer the window owns, so it ends with the window); after a few tries a
         reading is taken anyway rather than none."""
         from app.engine.client import EngineState
-        from app.hardware import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
+        from app.hardware.memory_speed import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
 
         machine, cache = self.services.machine, self.services.paths.cache_dir
         self._bandwidth_tries += 1
@@ -835,7 +837,7 @@ class MainWindow(QMainWindow):
         machine, gpu_layers, threads = self.services.machine, self.settings.gpu_layers, self.settings.threads
 
         def check() -> Assessment:
-            from app.model_check import assess
+            from app.forecast.model_check import assess
 
             return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, threads=threads,
                           exact=True, records=self.store.load_records(), baseline=self._worker_baseline)
@@ -849,7 +851,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_and_load(self, record: ModelRecord, assessment: Assessment, for_conversation: bool = True) -> None:
         """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
-        from app.forecast import Verdict
+        from app.forecast.estimate import Verdict
 
         result = assessment.forecast
         plan = result.plan
@@ -1047,7 +1049,7 @@ class MainWindow(QMainWindow):
             self.discover_view.show_status(str(error), offline=True)
             self.discover_view.files_failed(repo_id)
 
-        from app.model_check import model_card
+        from app.forecast.model_check import model_card
 
         token = self.services.downloads.token
         BackgroundOp(self, model_card, repo_id, token=token) \
@@ -1058,7 +1060,7 @@ class MainWindow(QMainWindow):
     def _update_catalog(self) -> None:
         """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one
         (or the last fetched) stays when anything goes wrong."""
-        from app.catalog import fetch_newer
+        from app.hub.catalog import fetch_newer
 
         url, current = self.settings.catalog_url, self.services.catalog
         if not url or current is None or network.is_offline():
@@ -1074,7 +1076,7 @@ class MainWindow(QMainWindow):
 
     def assess_remote_file(self, repo_id: str, group: hub.FileGroup) -> None:
         """The exact forecast for a file before downloading it, from its header alone."""
-        from app.model_check import assess_remote
+        from app.forecast.model_check import assess_remote
 
         name = group.first.name
         machine, cache, token = self.services.machine, self.services.paths.cache_dir, self.services.downloads.token
@@ -1100,7 +1102,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Downloading {group.first.name}…", 4000)
 
     def _download_changed(self, job: JobChanged) -> None:
-        from app.downloads import JobState
+        from app.hub.downloads import JobState
 
         self.discover_view.job_changed(job)
         if job.state is JobState.DONE and job.result is not None:
@@ -1195,8 +1197,8 @@ class MainWindow(QMainWindow):
         self.welcome_view.first_action().setFocus()
 
     def _fill_welcome(self) -> None:
-        from app.hardware import describe
-        from app.suggestions import suggest
+        from app.hardware.description import describe
+        from app.hub.suggestions import suggest
 
         catalog, machine = self.services.catalog, self.services.machine
         self.welcome_view.set_content(

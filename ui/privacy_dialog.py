@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.network import RequestRecord
-from app.units import format_bytes
+from app.words import format_bytes
 
 
 class PrivacyDialog(QDialog):

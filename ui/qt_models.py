@@ -8,11 +8,11 @@ from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex,
 from PySide6.QtGui import QColor
 
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
-from app.units import format_bytes, format_count
+from app.words import format_bytes, format_count
 
 if TYPE_CHECKING:
-    from app.forecast import Verdict
-    from app.model_check import Assessment
+    from app.forecast.estimate import Verdict
+    from app.forecast.model_check import Assessment
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 # By the verdict's name: these models are made for the first paint, before the forecast module is imported.

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.documents import FILE_DIALOG_FILTER, Document, read_document
+from app.documents.document import Document
+from app.documents.reader import FILE_DIALOG_FILTER, read_document
 from app.errors import DocumentError, EncryptedDocumentError, HearthError
 from app.tasks import inputs
 from app.tasks.inputs import parse_labels

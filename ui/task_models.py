@@ -9,9 +9,9 @@ from typing import Any, TypeAlias
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from app.documents import PASTED_NAME, Document
+from app.documents.document import PASTED_NAME, Document
+from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
-from app.tasks.estimate import duration_words
 from app.tasks.spec import (
     LENGTH_WORDS,
     ClassifiedText,
@@ -23,7 +23,7 @@ from app.tasks.spec import (
     TaskResult,
     Translate,
 )
-from app.units import format_bytes
+from app.words import format_bytes
 from ui.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex

@@ -29,16 +29,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.documents import document_from_text
+from app.documents.reader import document_from_text
 from app.engine import EngineClient, EngineState
 from app.engine import protocol as p
 from app.errors import HearthError
+from app.forecast.model_check import Assessment
+from app.forecast.task_time import estimate_seconds
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
-from app.model_check import Assessment
 from app.settings import Settings
+from app.task_session import RunEnded, TaskSession
 from app.tasks import export, inputs
-from app.tasks.estimate import estimate_seconds
-from app.tasks.session import RunEnded, Source, TaskSession
+from app.tasks.inputs import Source
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
@@ -506,7 +507,7 @@ class TasksView(QWidget):
         if self._plan is None:
             self._set_plan_text(f"{prepared.whole} · working out how {record.name} reads it…", problem=False)
             return
-        from app.hardware import processor_share_used
+        from app.hardware.memory_speed import processor_share_used
 
         busy = processor_share_used()
         self._set_plan_text(plan_words(prepared.whole, self._plan, record.name, self.task,

@@ -1,7 +1,8 @@
 """The welcome page: this computer in plain words, three catalog models that fit it, and a model from disk.
 
 It shows what the window gives it (``set_content``) and says what the person chose through signals; the
-choosing of models is ``app.suggestions.suggest`` and the words about the computer ``app.hardware.describe``.
+choosing of models is ``app.hub.suggestions.suggest`` and the words about the computer
+``app.hardware.description.describe``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.units import format_bytes
+from app.words import format_bytes
 
 if TYPE_CHECKING:  # built at start, before the catalog (and what suggests from it) is imported
-    from app.catalog import CatalogEntry
-    from app.suggestions import Suggestion
+    from app.hub.catalog import CatalogEntry
+    from app.hub.suggestions import Suggestion
 
 CONTENT_WIDTH = 760  # the column's widest; lines of text longer than this are hard to read
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.history import ComparisonRecord, EntryRecord
-from app.units import format_bytes
+from app.words import format_bytes
 
 STATUS_WORDS = {"waiting": "Waiting", "running": "Running", "done": "Done", "cancelled": "Stopped",
                 "failed": "Failed", "interrupted": "Interrupted"}

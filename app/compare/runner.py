@@ -26,12 +26,13 @@ from app.compare.schedule import Need, schedule
 from app.compare.spec import CompareRequest, Contender
 from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
+from app.engine.load_plan import LoadPlan
 from app.errors import EngineError, HearthError
-from app.forecast import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
-from app.gguf_facts import read_facts
-from app.hardware import Machine, describe
+from app.forecast.estimate import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
+from app.gguf.facts import read_facts
+from app.hardware.description import describe
+from app.hardware.machine import Machine
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
-from app.load_plan import LoadPlan
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class Comparer:
     """Starts comparisons, one at a time, and saves them.
 
     Args:
-        machine: returns this computer with its free memory read now (``hardware.with_memory_now``).
+        machine: returns this computer with its free memory read now (``hardware.detect.with_memory_now``).
         gpu_layers, threads: the person's load settings (None: decided by the forecast / llama.cpp).
     """
 

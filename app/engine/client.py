@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from app.engine import protocol as p
+from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import remove_files
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
-from app.load_plan import LoadPlan
 from app.tasks.spec import TaskInput
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
-from app.tasks.runner import Completion
+from app.tasks.model import Completion
 
 TOKEN_FLUSH_S = 0.03
 READ_AHEAD_CHUNK = 16  # tokens read between checks for a newer command
@@ -81,7 +81,7 @@ class _StopText:
 
 
 class LlamaModel:
-    """Implements ``app.tasks.runner.Model`` over a loaded model. ``cancelled`` is polled after every
+    """Implements ``app.tasks.model.Model`` over a loaded model. ``cancelled`` is polled after every
     streamed chunk, as in a chat answer."""
 
     def __init__(self, llm: Any, cancelled: Callable[[], bool]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.load_plan import LoadPlan, Tuning
+from app.engine.load_plan import LoadPlan, Tuning
 from app.tasks.spec import ClassifiedText, Metrics, Part, Plan, Progress, TaskInput, TaskResult
 
 # --- commands (app -> worker) ---

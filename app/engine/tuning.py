@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from app.load_plan import Tuning
+from app.engine.load_plan import Tuning
 
 PROBE_CONTEXT = 512
 PROBE_PROMPT_TOKENS = 32
@@ -263,3 +263,13 @@ def pace_decodes(llm: Any, governor: ThreadGovernor) -> None:
         decode(batch)
 
     context.decode = paced
+
+
+def cpu_has_amx(system_info: str | None = None) -> bool:
+    """Whether llama.cpp's CPU backend uses AMX here (it reports ``AMX_INT8 = 1`` in its system info): the worker
+    then loads without llama.cpp's extra weight layouts (``LoadPlan.extra_buffers``)."""
+    if system_info is None:
+        import llama_cpp
+
+        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return "AMX_INT8 = 1" in system_info

@@ -27,11 +27,12 @@ from typing import Any
 from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel
+from app.engine.llama_log import capture_llama_log, parse_log
+from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.memory import peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
+from app.engine.tuning import cpu_has_amx
 from app.errors import InvalidModelError
-from app.llama_log import capture_llama_log, parse_log
-from app.load_plan import LoadPlan, Tuning, cpu_has_amx
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class _Worker:
     # --- loading ---
 
     def _load(self, command: p.Load) -> None:
-        from app.gguf_facts import read_facts
+        from app.gguf.facts import read_facts
 
         self._unload()
         reset_peak()  # the peak reported from now on belongs to this model
@@ -246,7 +247,7 @@ class _Worker:
 
     def _run_task(self, command: p.RunTask) -> None:
         from app.errors import HearthError
-        from app.tasks.runner import TaskRun
+        from app.tasks.orchestration import TaskRun
 
         request_id = command.request_id
         if self.llm is None:
@@ -273,7 +274,7 @@ class _Worker:
 
     def _plan_task(self, command: p.PlanTask) -> None:
         from app.errors import HearthError
-        from app.tasks.runner import plan_task
+        from app.tasks.orchestration import plan_task
 
         loaded = self.llm is not None and self.model_path == command.path and \
             self.llm.n_ctx() == command.context_length

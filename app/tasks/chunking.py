@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.tasks.spec import Passage, span_location
+from app.documents.location import span_location
+from app.tasks.spec import Passage
 
 Tokenize = Callable[[str], list[int]]
 Detokenize = Callable[[list[int]], str]

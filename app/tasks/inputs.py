@@ -4,16 +4,31 @@ record history keeps of it; and classify results back out as CSV."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from app.documents import Document
+from app.documents.document import Document
 from app.errors import HearthError
-from app.tasks.session import Source
 from app.tasks.spec import ClassifiedText, Label, Passage
 
 MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a run reads, as history records it."""
+
+    name: str
+    kind: str  # "pdf", "docx", "txt", "md", "html", "pasted", "csv", "lines"
+    size_bytes: int
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
 class InputError(HearthError):

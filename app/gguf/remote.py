@@ -32,8 +32,9 @@ from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, validate_repo_id
 
 from app.errors import HearthError, InvalidModelError
-from app.gguf_facts import HeaderIncomplete, HeaderScan, ModelFacts, read_facts_from_parts, scan_header, split_part_name
-from app.units import format_bytes
+from app.gguf.facts import ModelFacts, read_facts_from_parts
+from app.gguf.header import HeaderIncomplete, HeaderScan, scan_header, split_part_name
+from app.words import format_bytes
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from app.llama_log import BufferReport, capture_llama_log, parse_log
-from app.load_plan import KV_TYPES, LoadPlan
+from app.engine.llama_log import BufferReport, capture_llama_log, parse_log
+from app.engine.load_plan import KV_TYPES, LoadPlan
 
 log = logging.getLogger(__name__)
 

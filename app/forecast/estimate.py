@@ -5,7 +5,7 @@ Two tiers, as the study in ``shared/notes/memory-forecast.md`` recommends:
 - **analytic**: llama.cpp's allocation rules as formulas over the GGUF header (weights per layer from the
   tensor table, KV cache per layer, compute and output buffers, the engine's own overhead). Instant, runs
   anywhere.
-- **exact**: a dry run of the installed llama.cpp (``app.dry_run``) replaces the KV and compute figures
+- **exact**: a dry run of the installed llama.cpp (``app.forecast.dry_run``) replaces the KV and compute figures
   with the sizes llama.cpp itself computed for this build and device, and proves the architecture loads.
 
 Memory is forecast as two figures. **Resident** is what the operating system really gives the engine worker
@@ -31,18 +31,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.dry_run import DryRun
+from app.engine.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
 from app.engine.saved_states import memory_budget_for
-from app.gguf_facts import ModelFacts
-from app.hardware import Machine
-from app.load_plan import KV_BYTES_PER_ELEMENT, LoadPlan, Tuning
-from app.units import format_bytes
+from app.forecast.dry_run import DryRun
+from app.gguf.facts import ModelFacts
+from app.hardware.machine import Machine
+from app.words import format_bytes
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 CELL_PADDING = 256
 # The engine worker before any model (Python, numpy and llama_cpp imported), until this machine's own worker
-# has been measured (``Ready.rss_bytes``, kept by ``hardware.engine_baseline``). Linux: measured here, 48 MiB
+# has been measured (``Ready.rss_bytes``, kept by ``hardware.cache.engine_baseline``). Linux: measured here, 48 MiB
 # in a virtualenv; the others are the Linux figure plus a margin until measured on them.
 PROCESS_BASELINE = {"linux": 50 * MIB, "darwin": 60 * MIB, "win32": 60 * MIB}.get(sys.platform, 60 * MIB)
 # What llama.cpp keeps beside its logged buffers once a model is loaded, measured on Linux as the worker's peak

@@ -10,7 +10,7 @@ proportion, and the words say so (a run forecast at 2-8 minutes took 12-16 on a 
 
 from __future__ import annotations
 
-from app.forecast import Speed
+from app.forecast.estimate import Speed
 from app.tasks.spec import Plan
 
 PROMPT_SPEEDUP = (5.0, 20.0)
@@ -21,7 +21,7 @@ BUSY_WORTH_SAYING = 0.2  # the share of the processor other programs use before 
 
 def estimate_seconds(plan: Plan, speed: Speed | None, busy: float = 0.0) -> tuple[float, float] | None:
     """(fastest, slowest) seconds, or None without a speed forecast. ``busy``: the share of the processor
-    other programs use now (``hardware.processor_share_used``)."""
+    other programs use now (``hardware.memory_speed.processor_share_used``)."""
     if speed is None or speed.low <= 0 or speed.high <= 0:
         return None
     if speed.prompt_tokens_per_s:

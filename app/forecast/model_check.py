@@ -11,12 +11,12 @@ import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.dry_run import dry_run
-from app.forecast import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
-from app.gguf_facts import ModelFacts, read_facts
-from app.hardware import Machine
+from app.engine.load_plan import LoadPlan
+from app.forecast.dry_run import dry_run
+from app.forecast.estimate import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
+from app.gguf.facts import ModelFacts, read_facts
+from app.hardware.machine import Machine
 from app.history import LoadRecordData
-from app.load_plan import LoadPlan
 
 MINIMUM_CONTEXT = 512
 
@@ -97,7 +97,7 @@ def assess_remote(repo_id: str, filename: str, machine: Machine, cache_dir: Path
                   context_length: int | None = None) -> Assessment:
     """The forecast for a file not downloaded yet: only its header is fetched (HTTP Range), written as a
     sparse copy the size of the real file, and sized by llama.cpp's dry run like a local model."""
-    from app.gguf_remote import fetch_header, hub_file_url, write_sparse_copy
+    from app.gguf.remote import fetch_header, hub_file_url, write_sparse_copy
 
     remote = fetch_header(hub_file_url(repo_id, filename), token=token)
     sparse = write_sparse_copy(remote, cache_dir / "headers" / repo_id.replace("/", "--") / Path(filename).name)

@@ -1,4 +1,5 @@
-"""Numbers as people read them: sizes and parameter counts, one way everywhere."""
+"""How figures are said to people: sizes and parameter counts, one way everywhere (the window, the reports and
+the terminal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every load's forecast beside what it really used, kept in history.
 
 The window shows "estimated X, used Y" from these records, and the measured speeds calibrate later speed
-forecasts on this machine. The worker's own size when it starts is kept too (``hardware.engine_baseline``),
+forecasts on this machine. The worker's own size when it starts is kept too (``hardware.cache.engine_baseline``),
 so every forecast here, in the window or the terminal, starts from this computer's real engine. Listens to
 the engine on its reader thread, so the writes never touch the GUI thread.
 """
@@ -14,18 +14,20 @@ from pathlib import Path
 
 from app.engine import protocol as p
 from app.engine.client import EngineClient
-from app.forecast import bytes_per_token
-from app.gguf_facts import read_facts
-from app.hardware import Machine, cached_bandwidth, mark_bandwidth_doubtful, store_engine_baseline
+from app.forecast.estimate import bytes_per_token
+from app.forecast.model_check import Assessment
+from app.gguf.facts import read_facts
+from app.hardware.cache import store_engine_baseline
+from app.hardware.machine import Machine
+from app.hardware.memory_speed import cached_bandwidth, mark_bandwidth_doubtful
 from app.history import HistoryStore
-from app.model_check import Assessment
 
 log = logging.getLogger(__name__)
 
 
 class LoadTracker:
     """Args:
-        cache_dir, machine: where this machine's measurements are kept (``hardware``), and the machine, so that
+        cache_dir, machine: where this machine's measurements are kept (``hardware.cache``), and the machine, so that
             a generation faster than the kept memory-speed readings allow marks them for measuring again.
     """
 

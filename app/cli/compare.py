@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli.tasks import language
 from app.paths import Paths
 
+COMMANDS = ("compare",)
 
-def add_command(commands: Any) -> None:
+
+def add_commands(commands: Any) -> None:
     compare = commands.add_parser("compare", help="run one prompt or document task on 2–4 models, side by side")
     compare.add_argument("models", nargs="+", metavar="MODEL", help="2 to 4 models: library ids, names or .gguf paths")
     given = compare.add_mutually_exclusive_group(required=True)
@@ -45,7 +48,7 @@ def add_command(commands: Any) -> None:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryChanged, EntryEnded
     from app.compare.spec import MAX_MODELS, MIN_MODELS, CompareRequest, Contender, Sampling
-    from app.hardware import detect, with_memory_now
+    from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
     from app.library import Library
     from app.settings import Settings
@@ -105,9 +108,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _input(args: argparse.Namespace) -> Any:
-    from app.cli_tasks import language
     from app.compare.spec import CompareInput
-    from app.documents import read_document
+    from app.documents.reader import read_document
     from app.tasks import inputs
     from app.tasks.spec import Classify, Passage, Summarize, TaskInput, Translate
 

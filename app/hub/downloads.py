@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
-from app.units import format_bytes
+from app.words import format_bytes
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.catalog import CatalogEntry
-from app.forecast import Verdict, size_verdict
-from app.hardware import Machine
+from app.forecast.estimate import Verdict, size_verdict
+from app.hardware.machine import Machine
+from app.hub.catalog import CatalogEntry
 
 __all__ = ["BITS_PER_WEIGHT", "COMFORT", "Suggestion", "estimated_size", "family_group", "suggest"]
 

@@ -99,11 +99,3 @@ class Tuning:
         return dataclasses.replace(plan, threads=self.threads, batch_threads=self.batch_threads,
                                    flash_attention=self.flash_attention, tune=False)
 
-
-def cpu_has_amx(system_info: str | None = None) -> bool:
-    """Whether llama.cpp's CPU backend uses AMX here (it reports ``AMX_INT8 = 1`` in its system info)."""
-    if system_info is None:
-        import llama_cpp
-
-        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    return "AMX_INT8 = 1" in system_info

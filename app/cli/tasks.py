@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli.loading import load_model
 from app.paths import Paths
 from app.tasks.spec import LANGUAGES
+
+COMMANDS = ("summarize", "translate", "classify")
 
 
 def add_commands(commands: Any) -> None:
@@ -54,7 +57,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
-    from app.documents import read_document
+    from app.documents.reader import read_document
     from app.tasks import inputs
     from app.tasks.spec import Classify, Summarize, TaskInput, Translate
 
@@ -97,10 +100,9 @@ def language(name: str) -> str:
 
 
 def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> int:
-    from app.cli import load_model
     from app.history import HistoryStore, open_database
     from app.settings import Settings
-    from app.tasks.session import RunEnded, RunProgress, TaskSession
+    from app.task_session import RunEnded, RunProgress, TaskSession
     from app.tasks.spec import Classify
 
     settings = Settings.load(paths.settings_file)

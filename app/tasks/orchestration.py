@@ -1,10 +1,11 @@
-"""Run one task against a loaded model: summarize (map-reduce over as many levels as needed), translate
-(part by part) or classify (row by row, the answer held to the labels by a grammar).
+"""The orchestration of one task run inside the engine worker: summarize (map-reduce over as many levels as
+needed), translate (part by part) or classify (row by row, the answer held to the labels by a grammar).
 
 This runs inside the engine worker, next to llama.cpp, and talks to the model only through the small
-``Model`` protocol (``app.engine.completion`` implements it over ``llama_cpp.Llama``), so it never imports
-llama.cpp itself. It reports progress, streamed text and each finished part through callbacks; the worker
-turns them into protocol events. A cancelled run returns what it has so far.
+``Model`` protocol (``app.tasks.model``; ``app.engine.completion`` implements it over ``llama_cpp.Llama``), so
+it never imports llama.cpp itself, and the app's side of a run (``app.task_session``) never imports this.
+It reports progress, streamed text and each finished part through callbacks; the worker turns them into
+protocol events. A cancelled run returns what it has so far.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from app.documents.location import HEADING_CHARS, span_location
 from app.errors import ContextTooSmallError, HearthError
 from app.tasks import chunking, prompts
 from app.tasks.chunking import Chunk
+from app.tasks.model import Completion, Model
 from app.tasks.spec import (
-    HEADING_CHARS,
     LANGUAGES,
     ClassifiedText,
     Classify,
@@ -34,40 +35,12 @@ from app.tasks.spec import (
     TaskInput,
     TaskResult,
     Translate,
-    span_location,
     task_name,
 )
 
 TEMPLATE_MARGIN = 32  # the chat template's own tokens around the system and user text, and rounding
 LABEL_OVERHEAD = 16  # "Part 3 (pages 5–7):" in front of each summary that is combined
 DETECT_TOKENS = 200
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop", "length" or "cancelled"
-    generating_s: float  # from the first token to the last
-    ttft_s: float | None = None
-    total_s: float = 0.0
-
-
-class Model(Protocol):
-    @property
-    def n_ctx(self) -> int: ...
-
-    def tokenize(self, text: str) -> list[int]: ...
-
-    def detokenize(self, tokens: list[int]) -> str: ...
-
-    def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
-                 grammar: str | None = None, on_text: Callable[[str], None] | None = None) -> Completion: ...
-
-    def label_logprobs(self, labels: Sequence[str]) -> list[float]:
-        """Log-probability of each label as the answer to the prompt of the last ``complete`` call."""
-        ...
 
 
 class Cancelled(Exception):

@@ -1,5 +1,9 @@
 """The app's side of a task run: start it on the engine, relay its events, and save it in history.
 
+It sits above ``app.tasks`` (what a task is and how it runs over any ``Model``, inside the engine worker),
+the engine and history, as the chat runner (``app.chat``) does for conversations: ``app.tasks`` never
+imports the engine, so the engine can host the task orchestration without a cycle between the two.
+
 Like the chat runner, this listens on the engine's reader thread, so a run is saved whatever the window
 does: the row is written as ``running`` when the run starts and finished as ``done``, ``cancelled`` (with
 the parts done so far), ``failed`` or ``interrupted`` (the worker died). Listeners (the Qt bridge, the CLI)
@@ -8,7 +12,6 @@ get ``TaskEvent``s on that same thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -20,23 +23,10 @@ from app.engine import protocol as p
 from app.engine.client import EngineClient
 from app.errors import EngineError, WorkerCrashedError
 from app.history import HistoryStore, TaskRunRecord
+from app.tasks.inputs import Source
 from app.tasks.spec import ClassifiedText, Metrics, Part, Progress, TaskInput, TaskResult, task_name
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Source:
-    """What a run reads, as history records it."""
-
-    name: str
-    kind: str  # "pdf", "docx", "txt", "md", "html", "pasted", "csv", "lines"
-    size_bytes: int
-    text: str
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""The `hearth` command line: the same core as the window, from a terminal (`ui/entry.py` opens the
+window when `hearth` runs without arguments).
+
+One module per command group (``models``, ``hw``, ``inspect_model``, ``chat``, ``tasks``, ``compare``): each adds
+its commands to the parser and runs them, and builds the objects it needs (paths, settings, history, library,
+engine) the way ``ui/main.py`` does for the window; ``loading`` holds what several of them share. This module
+only parses and dispatches, and no group imports it. Expected failures print one plain sentence to stderr and
+exit 1; anything else is a bug and keeps its traceback (also in the log file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.cli import chat, compare, hw, inspect_model, models, tasks
+from app.errors import HearthError
+from app.paths import Paths
+
+log = logging.getLogger(__name__)
+
+GROUPS = (models, hw, inspect_model, chat, tasks, compare)  # in the order `hearth --help` lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="Run small language models on this computer.")
+    parser.add_argument("--version", action="version", version=f"Hearth {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    for group in GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    paths = Paths.from_environment().ensure()
+    from app.logs import configure_logging
+
+    configure_logging(paths)
+    group = next(group for group in GROUPS if args.command in group.COMMANDS)
+    try:
+        return group.run(args, paths)
+    except HearthError as error:
+        print(f"hearth: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
