@@ -8,7 +8,6 @@ bridge) get ``ChatEvent``s on that same thread.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +17,9 @@ from pathlib import Path
 from app.engine import protocol as p
 from app.engine.client import EngineClient
 from app.errors import EngineError
+from app.events import Listeners
 from app.history import HistoryStore, MessageRecord
 from app.settings import GenerationSettings
-
-log = logging.getLogger(__name__)
 
 TITLE_LENGTH = 48
 
@@ -90,19 +88,15 @@ class ChatRunner:
         self.flush_interval_s = flush_interval_s
         self._lock = threading.RLock()
         self._streaming: _Streaming | None = None
-        self._listeners: list[Callable[[ChatEvent], None]] = []
+        self._listeners: Listeners[ChatEvent] = Listeners()
         self._model_names: dict[str, str] = {}
         engine.subscribe(self._on_engine_event)
 
-    def subscribe(self, listener: Callable[[ChatEvent], None]) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[[ChatEvent], None]) -> Callable[[], None]:
+        return self._listeners.subscribe(listener)
 
     def _emit(self, event: ChatEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("chat listener failed on %r", type(event).__name__)
+        self._listeners.emit(event)
 
     @property
     def busy(self) -> bool:

@@ -12,7 +12,6 @@ get ``TaskEvent``s on that same thread.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -22,11 +21,10 @@ from typing import Any
 from app.engine import protocol as p
 from app.engine.client import EngineClient
 from app.errors import EngineError, WorkerCrashedError
+from app.events import Listeners
 from app.history import HistoryStore, TaskRunRecord
 from app.tasks.inputs import Source
 from app.tasks.spec import ClassifiedText, Metrics, Part, Progress, TaskInput, TaskResult, task_name
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,19 +82,14 @@ class TaskSession:
         self.save_text = save_text
         self._lock = threading.RLock()
         self._running: _Running | None = None
-        self._listeners: list[Callable[[TaskEvent], None]] = []
+        self._listeners: Listeners[TaskEvent] = Listeners()
         engine.subscribe(self._on_engine_event)
 
     def subscribe(self, listener: Callable[[TaskEvent], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.subscribe(listener)
 
     def _emit(self, event: TaskEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("task listener failed on %r", type(event).__name__)
+        self._listeners.emit(event)
 
     @property
     def busy(self) -> bool:

@@ -62,7 +62,7 @@ class EngineBridge(QObject):
             self.engineFailed.emit(event)
         elif isinstance(event, p.TaskPlanned):
             self.taskPlanned.emit(event.request_id, event.plan)
-        elif isinstance(event, p.Failed) and event.during in ("plan", "plantask"):  # "plantask": an internal error
+        elif isinstance(event, p.Failed) and event.during is p.During.PLAN:
             self.planFailed.emit(event.request_id, event.message)
         elif isinstance(event, p.WorkerExited):
             self.workerExited.emit(event)

@@ -925,7 +925,9 @@ class MainWindow(QMainWindow):
                 self.chat_view.restore_draft(pending.text)
 
     def _engine_failed(self, event: p.Failed) -> None:
-        if event.during == "load":
+        from app.engine.protocol import During
+
+        if event.during is During.LOAD:
             self._loading = None
             self.model_bar.not_loaded("Not loaded")
             self._drop_pending(event.message)

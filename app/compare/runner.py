@@ -28,6 +28,7 @@ from app.engine import protocol as p
 from app.engine.client import EngineClient, EventWaiter
 from app.engine.load_plan import LoadPlan
 from app.errors import EngineError, HearthError
+from app.events import Listeners
 from app.forecast.estimate import decide_plan, forecast, ram_budget, remembered_tuning, vram_budget
 from app.gguf.facts import read_facts
 from app.hardware.description import describe
@@ -167,18 +168,13 @@ class Comparer:
         self.gpu_layers, self.threads = gpu_layers, threads
         self._lock = threading.Lock()
         self._run: _Run | None = None
-        self._listeners: list[Callable[[CompareEvent], None]] = []
+        self._listeners: Listeners[CompareEvent] = Listeners()
 
     def subscribe(self, listener: Callable[[CompareEvent], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.subscribe(listener)
 
     def _emit(self, event: CompareEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("compare listener failed on %r", type(event).__name__)
+        self._listeners.emit(event)
 
     @property
     def busy(self) -> bool:

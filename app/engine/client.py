@@ -24,6 +24,7 @@ from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import remove_files
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
+from app.events import Listeners
 from app.tasks.spec import TaskInput
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class EngineClient:
         self._log_file = str(log_file) if log_file else None
         self._states_dir = states_dir
         self._stop_grace_s = stop_grace_s
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[p.Event] = Listeners()
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
         self._process: Any = None
@@ -78,24 +79,10 @@ class EngineClient:
     # --- subscription ---
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     def _emit(self, event: p.Event) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("engine event listener failed on %r", type(event).__name__)
+        self._listeners.emit(event)
 
     # --- process ---
 
@@ -178,9 +165,9 @@ class EngineClient:
                 if event.request_id is not None and self._active and \
                         self._active.request_id == event.request_id:
                     self._active = None
-                if isinstance(event, p.Failed) and event.during == "plan":
+                if isinstance(event, p.Failed) and event.during is p.During.PLAN:
                     return
-                if isinstance(event, p.Failed) and event.during == "load":
+                if isinstance(event, p.Failed) and event.during is p.During.LOAD:
                     self.state, self.loaded = EngineState.IDLE, None
                 else:
                     self.state = EngineState.READY if self.loaded else EngineState.IDLE

@@ -12,6 +12,7 @@ most one per ~30 ms after the first, so the pipe never slows generation), then e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from app.engine.load_plan import LoadPlan, Tuning
@@ -102,6 +103,22 @@ class Shutdown:
 Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | Unload | Shutdown
 
 # --- events (worker -> app) ---
+
+
+class During(StrEnum):
+    """What the worker was doing when a command failed."""
+
+    LOAD = "load"
+    GENERATE = "generate"
+    TASK = "task"
+    PLAN = "plan"
+    READ_AHEAD = "read ahead"
+    FORGET = "forget"
+    UNLOAD = "unload"
+
+    @classmethod
+    def of(cls, command: Command) -> During:
+        return _DURING[type(command)]
 
 
 @dataclass(frozen=True)
@@ -214,11 +231,12 @@ class TaskPlanned:
 
 @dataclass(frozen=True)
 class Failed:
-    """A command failed. ``request_id`` is set when it was a generation; ``message`` is for people."""
+    """A command failed. ``request_id`` is set when it was a generation, a task or a plan; ``message`` is for
+    people; ``during`` says which command, so that the client knows what state the engine is left in."""
 
     message: str
     request_id: int | None = None
-    during: str = "generate"  # "load", "generate" or "unload"
+    during: During = During.GENERATE
 
 
 @dataclass(frozen=True)
@@ -245,6 +263,11 @@ class WorkerExited:
     expected: bool
     message: str
 
+
+_DURING: dict[type, During] = {
+    Load: During.LOAD, Generate: During.GENERATE, RunTask: During.TASK, PlanTask: During.PLAN,
+    ReadAhead: During.READ_AHEAD, Forget: During.FORGET, Unload: During.UNLOAD,
+}
 
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited

@@ -132,7 +132,7 @@ class _Worker:
                 log.exception("engine command %r failed", type(command).__name__)
                 request_id = command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
                 self.send(p.Failed(message=f"The engine hit an internal error: {error}",
-                                   request_id=request_id, during=type(command).__name__.lower()))
+                                   request_id=request_id, during=p.During.of(command)))
         self._set_aside_all()
         self._unload()
 
@@ -160,7 +160,7 @@ class _Worker:
         try:
             facts = read_facts(Path(command.path))
         except InvalidModelError as error:
-            self.send(p.Failed(message=str(error), during="load"))
+            self.send(p.Failed(message=str(error), during=p.During.LOAD))
             return
         trained = facts.context_length or command.plan.context_length
         plan = dataclasses.replace(command.plan, context_length=max(64, min(command.plan.context_length, trained)),
@@ -182,7 +182,7 @@ class _Worker:
             self.send(p.Failed(
                 message=f"Could not load “{name}”. The file may be damaged, or it uses a model type "
                         "this version of llama.cpp does not support.",
-                during="load"))
+                during=p.During.LOAD))
             return
         has_template = "tokenizer.chat_template" in llm.metadata
         if not has_template:
@@ -263,7 +263,7 @@ class _Worker:
         try:
             result = run.run()
         except HearthError as error:
-            self.send(p.Failed(message=str(error), request_id=request_id, during="task"))
+            self.send(p.Failed(message=str(error), request_id=request_id, during=p.During.TASK))
             return
         finally:
             self.cancelled.discard(request_id)
@@ -285,12 +285,12 @@ class _Worker:
                 vocab = self._vocab_model(command.path, command.context_length)
                 plan = plan_task(vocab, command.task)
         except HearthError as error:
-            self.send(p.Failed(message=str(error), request_id=command.request_id, during="plan"))
+            self.send(p.Failed(message=str(error), request_id=command.request_id, during=p.During.PLAN))
             return
         except (ValueError, RuntimeError, OSError) as error:
             log.warning("cannot plan a task for %s: %s", command.path, error)
             self.send(p.Failed(message=f"Could not read the tokenizer of “{Path(command.path).name}”.",
-                               request_id=command.request_id, during="plan"))
+                               request_id=command.request_id, during=p.During.PLAN))
             return
         self.send(p.TaskPlanned(command.request_id, plan))
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
+from app.events import Listeners
 from app.words import format_bytes
 
 log = logging.getLogger(__name__)
@@ -145,13 +146,13 @@ class DownloadManager:
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[JobChanged] = Listeners()
         self._threads: dict[int, threading.Thread] = {}
 
     # --- public ---
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self._listeners.subscribe(listener)
 
     def enqueue(self, repo_id: str, filenames: list[str] | tuple[str, ...], revision: str = "main") -> int:
         with self._lock:
@@ -452,12 +453,7 @@ class DownloadManager:
                           job.bytes_per_s, job.error, job.result)
 
     def _changed(self, job: _Job) -> None:
-        snapshot = self._snapshot(job)
-        for listener in list(self._listeners):
-            try:
-                listener(snapshot)
-            except Exception:
-                log.exception("download listener failed")
+        self._listeners.emit(self._snapshot(job))
 
 
 class _Sink:
