@@ -30,7 +30,7 @@ class BackgroundOp(QObject):
 
     def __init__(self, parent: QObject | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(parent)
-        self._call = lambda: fn(*args, **kwargs)
+        self._call: Callable[[], Any] = lambda: fn(*args, **kwargs)
         self._on_success: Callable[[Any], None] | None = None
         self._on_failure: Callable[[BaseException], None] | None = None
         self._done.connect(self._finished)

@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(paths)
     group = next(group for group in GROUPS if args.command in group.COMMANDS)
     try:
-        return group.run(args, paths)
+        code: int = group.run(args, paths)
+        return code
     except HearthError as error:
         print(f"hearth: {error}", file=sys.stderr)
         return 1

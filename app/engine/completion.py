@@ -122,7 +122,7 @@ class LlamaModel:
         import random
 
         import llama_cpp
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         llm = self.llm
         prompt, stops = formatted or self.formatted(messages)

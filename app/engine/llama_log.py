@@ -104,9 +104,10 @@ def capture_llama_log() -> Iterator[list[str]]:
 
     lines: list[str] = []
 
-    @llama_cpp.llama_log_callback
-    def collect(_level: int, text: bytes, _data: Any) -> None:
+    def on_line(_level: int, text: bytes, _data: Any) -> None:
         lines.append(text.decode("utf-8", "replace"))
+
+    collect = llama_cpp.llama_log_callback(on_line)  # kept referenced while llama.cpp may call it
 
     llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
     try:

@@ -29,7 +29,10 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx2
 from huggingface_hub import constants, get_session, hf_hub_url
 from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
-from huggingface_hub.utils import build_hf_headers, validate_repo_id
+from huggingface_hub.utils import (  # type: ignore[attr-defined]  # exported without __all__
+    build_hf_headers,
+    validate_repo_id,
+)
 
 from app.errors import HearthError, InvalidModelError
 from app.gguf.facts import ModelFacts, read_facts_from_parts

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -233,12 +233,12 @@ def _ggml_library() -> ctypes.CDLL:
     try:
         from llama_cpp import _ggml
 
-        return _ggml.libggml
+        return cast(ctypes.CDLL, _ggml.libggml)
     except (ImportError, OSError, AttributeError, RuntimeError):
         log.debug("llama_cpp._ggml is not available; asking libllama for ggml's symbols", exc_info=True)
         from llama_cpp import llama_cpp as low_level
 
-        return low_level._lib
+        return cast(ctypes.CDLL, low_level._lib)
 
 
 # --- ggml's device list through ctypes -----------------------------------------------------------------------

@@ -39,7 +39,7 @@ import httpx2
 import jsonschema
 from huggingface_hub import get_session
 from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]  # exported without __all__
 
 from app.errors import HearthError
 from app.paths import resources_dir
