@@ -29,3 +29,33 @@ def format_count(count: int | None) -> str:
         if float(text) < 1000:
             return text.removesuffix(".0") + suffix
     return text.removesuffix(".0") + "T"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 part", "3 parts", "2 boxes" (``words`` where adding an s is wrong), with thousands separated."""
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def duration(seconds: float) -> str:
+    """A measured time: "4.2 s", "1m 40s", "2h 05m"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def rough_duration(seconds: float) -> str:
+    """A time still to go, where precision would be false: "40 s", "12 min", "1.5 h"."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def context_trimmed(dropped: int) -> str:
+    """What the chat says when the oldest turns did not fit the context window, in the window and the terminal."""
+    return f"{plural(dropped, 'older message')} left out to fit the context window."

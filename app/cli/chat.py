@@ -11,6 +11,7 @@ from typing import Any
 from app.cli.loading import load_model
 from app.errors import HearthError, WorkerCrashedError
 from app.paths import Paths
+from app.words import context_trimmed
 
 COMMANDS = ("chat",)
 
@@ -119,7 +120,7 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
 
 
 def _say_trimmed(dropped: int) -> None:
-    print(f"[{dropped} older message{'s' if dropped != 1 else ''} left out to fit the context window]",
+    print(f"[{context_trimmed(dropped).rstrip('.')}]",
           file=sys.stderr)
 
 

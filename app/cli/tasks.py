@@ -16,6 +16,7 @@ from typing import Any
 from app.cli.loading import load_model
 from app.paths import Paths
 from app.tasks.spec import LANGUAGES
+from app.words import plural
 
 COMMANDS = ("summarize", "translate", "classify")
 
@@ -146,7 +147,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
         print(result.text)
     covered = f"{result.covered_tokens:,} of {result.document_tokens:,} tokens"
     speed = f", {metrics.tokens_per_s:.1f} tokens/s" if metrics.tokens_per_s else ""
-    print(f"\n[{result.chunks} part{'s' if result.chunks != 1 else ''}, {covered} read, "
+    print(f"\n[{plural(result.chunks, 'part')}, {covered} read, "
           f"{result.model_tokens_processed:,} tokens processed, {metrics.total_s:.1f}s{speed}]", file=sys.stderr)
     return 0
 

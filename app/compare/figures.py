@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.history import ComparisonRecord, EntryRecord
-from app.words import format_bytes
+from app.words import format_bytes, plural
 
 STATUS_WORDS = {"waiting": "Waiting", "running": "Running", "done": "Done", "cancelled": "Stopped",
                 "failed": "Failed", "interrupted": "Interrupted"}
@@ -76,7 +76,7 @@ def concurrency_note(entry: EntryRecord) -> str | None:
     others = int(entry.metrics.get("ran_with") or 0)
     if not others:
         return None
-    shared = f"Ran at the same time as {others} other model{'s' if others > 1 else ''}, sharing the processor"
+    shared = f"Ran at the same time as {plural(others, 'other model')}, sharing the processor"
     alone = entry.metrics.get("alone_tokens_per_s")
     if alone:
         return f"{shared}; alone on this computer it writes {_speed(alone)}."

@@ -4,6 +4,7 @@ matter for models (the welcome page, the Models page, ``hearth hw``)."""
 from __future__ import annotations
 
 from app.hardware.machine import GIB, Gpu, Machine
+from app.words import plural
 
 _HEADLINE_FEATURES = (("AVX2", "AVX2"), ("AVX512", "AVX-512"), ("AMX_INT8", "AMX"), ("NEON", "NEON"),
                       ("DOTPROD", "DotProd"), ("I8MM", "I8MM"), ("SVE", "SVE"), ("SME", "SME"))
@@ -39,7 +40,7 @@ def _gigabytes(n: int) -> str:
 
 
 def _processor_sentence(machine: Machine) -> str:
-    cores = f"{machine.physical_cores} core{'s' if machine.physical_cores != 1 else ''}"
+    cores = plural(machine.physical_cores, 'core')
     if machine.logical_cores != machine.physical_cores:
         cores += f" ({machine.logical_cores} threads)"
     headline = [label for name, label in _HEADLINE_FEATURES if name in machine.cpu_features]

@@ -43,6 +43,7 @@ from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
 
 from app.errors import HearthError
 from app.paths import resources_dir
+from app.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def _catalog_from_document(document: Any, source: str) -> Catalog:
     errors = sorted(_validator().iter_errors(document), key=lambda error: _path_key(error.absolute_path))
     if errors:
         more = len(errors) - 1
-        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        extra = f" (and {plural(more, 'more problem')})" if more else ""
         raise CatalogError(f"{_title(source)} cannot be used: {_describe(errors[0], document)}{extra}.")
 
     models = document["models"]
