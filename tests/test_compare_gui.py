@@ -18,11 +18,11 @@ from pytestqt.qtbot import QtBot
 from app.compare.figures import FIGURES, label, shown_entries
 from app.history import ComparisonRecord
 from app.paths import Paths
-from ui import background
 from ui.compare_result import schedule_words
 from ui.compare_view import CompareView
 from ui.main import build_services
 from ui.main_window import COMPARE_PAGE, MainWindow
+from ui.qt import background
 
 from model_builders import llama_gqa
 

@@ -18,7 +18,7 @@ from app.history import ConversationRecord, MessageRecord
 from app.paths import Paths
 from ui.main import build_services
 from ui.main_window import MainWindow, Services
-from ui.qt_models import ConversationListModel, LibraryModel
+from ui.qt.qt_models import ConversationListModel, LibraryModel
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 

@@ -20,9 +20,9 @@ from pytestqt.qtbot import QtBot
 from app.history import HistoryStore, open_database
 from app.paths import Paths
 from app.settings import Settings
-from ui import background
 from ui.main import start_window
 from ui.main_window import MainWindow
+from ui.qt import background
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60_000
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import QApplication
 import ui.entry
 import ui.main as start
 from app.settings import Settings
-from ui.first_paint import is_shown
+from ui.qt.first_paint import is_shown
 
 app = QApplication([])
 start.apply_style(app)

@@ -20,9 +20,9 @@ from app.paths import Paths
 from app.tasks.export import result_text
 from app.tasks.session import RunEnded
 from app.tasks.spec import KeyPoint, Part, Progress, TaskResult
-from ui import background
 from ui.main import build_services
 from ui.main_window import TASKS_PAGE, MainWindow
+from ui.qt import background
 from ui.tasks_view import TasksView
 
 from document_builders import word_document

@@ -16,9 +16,9 @@ from pytestqt.qtbot import QtBot
 from app.hardware import Machine
 from app.paths import Paths
 from app.suggestions import suggest
-from ui import background
 from ui.main import build_services, open_window
 from ui.main_window import MainWindow, Services
+from ui.qt import background
 from ui.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401

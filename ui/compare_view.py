@@ -60,11 +60,11 @@ from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.spec import Classify, Passage, Summarize, TaskInput, TaskKind, Translate
 from app.units import format_bytes
-from ui.background import BackgroundOp
-from ui.bridge import CompareBridge
 from ui.compare_history import ComparisonHistory, Leaderboard
 from ui.compare_result import ComparisonPanel, LiveState, schedule_words
-from ui.qt_models import LibraryModel, verdict_label
+from ui.qt.background import BackgroundOp
+from ui.qt.bridge import CompareBridge
+from ui.qt.qt_models import LibraryModel, verdict_label
 from ui.task_inputs import PREVIEW_CHARS, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
 from ui.task_models import TYPED_NAME, plural, title_of
 

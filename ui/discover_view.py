@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.downloads import JobChanged, JobState
 from app.units import format_bytes, format_count
-from ui.qt_models import VERDICT_COLORS, verdict_label
+from ui.qt.qt_models import VERDICT_COLORS, verdict_label
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
     from app.catalog import CatalogEntry

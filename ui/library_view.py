@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.history import ModelRecord
 from app.units import format_bytes
-from ui.qt_models import LibraryModel
+from ui.qt.qt_models import LibraryModel
 
 if TYPE_CHECKING:
     from app.model_check import Assessment

@@ -47,16 +47,16 @@ from app.history import ConversationRecord, ModelRecord
 from app.paths import Paths
 from app.settings import GenerationSettings, Settings
 from app.units import format_bytes
-from ui.background import BackgroundOp, wait_for_background
 from ui.chat_view import ChatView
-from ui.collector import GuiThreadCollector
 from ui.discover_view import DiscoverView
-from ui.input_gate import InputGate
-from ui.lazy_page import LazyPage
 from ui.library_view import LibraryView
 from ui.model_bar import ModelBar
 from ui.privacy_dialog import PrivacyDialog
-from ui.qt_models import ConversationListModel, LibraryModel, RecordRole
+from ui.qt.background import BackgroundOp, wait_for_background
+from ui.qt.collector import GuiThreadCollector
+from ui.qt.input_gate import InputGate
+from ui.qt.lazy_page import LazyPage
+from ui.qt.qt_models import ConversationListModel, LibraryModel, RecordRole
 from ui.settings_dialog import ConversationSettingsDialog
 from ui.welcome_view import WelcomeView
 
@@ -73,8 +73,8 @@ if TYPE_CHECKING:
     from app.load_tracker import LoadTracker
     from app.model_check import Assessment
     from app.tasks.session import TaskSession
-    from ui.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.compare_view import CompareView
+    from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.tasks_view import TasksView
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
     def attach(self, services: Services) -> None:
         """Wires the window to the core and fills it: conversations, models, downloads, the catalog."""
         from app.forecast import PROCESS_BASELINE
-        from ui.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
+        from ui.qt.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 
         assert not self._attached and services.settings is self.settings
         if self._closing:  # closed while they were being built: nothing was started with them yet

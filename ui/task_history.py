@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 from app.errors import HearthError
 from app.history import HistoryStore, TaskRunRecord
 from app.settings import Settings
-from ui.background import BackgroundOp
-from ui.qt_models import RecordRole
+from ui.qt.background import BackgroundOp
+from ui.qt.qt_models import RecordRole
 from ui.task_models import TaskRunListModel, run_title
 from ui.undo_bar import UndoBar
 

@@ -34,7 +34,7 @@ from app.errors import DocumentError, EncryptedDocumentError, HearthError
 from app.tasks import inputs
 from app.tasks.inputs import parse_labels
 from app.tasks.spec import LANGUAGES, LENGTH_WORDS, Classify, Summarize, TaskKind, Translate
-from ui.background import BackgroundOp
+from ui.qt.background import BackgroundOp
 from ui.task_models import document_words, plural
 
 log = logging.getLogger(__name__)

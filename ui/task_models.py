@@ -24,7 +24,7 @@ from app.tasks.spec import (
     Translate,
 )
 from app.units import format_bytes
-from ui.qt_models import RecordListModel
+from ui.qt.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 

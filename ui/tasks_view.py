@@ -52,9 +52,9 @@ from app.tasks.spec import (
     Translate,
     task_name,
 )
-from ui.background import BackgroundOp
-from ui.bridge import EngineBridge, TaskBridge
-from ui.qt_models import LibraryModel
+from ui.qt.background import BackgroundOp
+from ui.qt.bridge import EngineBridge, TaskBridge
+from ui.qt.qt_models import LibraryModel
 from ui.task_history import RunHistory
 from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
 from ui.task_models import (
