@@ -29,7 +29,7 @@ from app.history import ComparisonRecord, HistoryStore, LeaderRow
 from app.units import format_bytes
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordListModel, RecordRole
-from ui.undo_bar import UndoBar
+from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 

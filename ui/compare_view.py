@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -51,22 +50,32 @@ from app.compare.spec import (
     input_of,
     sampling_of,
 )
-from app.documents import Document, document_from_text
 from app.errors import HearthError
 from app.forecast import ram_budget
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord
 from app.model_check import Assessment
 from app.settings import Settings
 from app.tasks import inputs
-from app.tasks.spec import Classify, Passage, Summarize, TaskInput, TaskKind, Translate
+from app.tasks.input_form import (
+    TYPED_NAME,
+    FormInput,
+    build,
+    input_blocker,
+    options_blocker,
+    plural,
+    reading_blocker,
+)
+from app.tasks.spec import Classify, Passage, TaskInput, TaskKind
 from app.units import format_bytes
 from ui.compare_history import ComparisonHistory, Leaderboard
 from ui.compare_result import ComparisonPanel, LiveState, schedule_words
 from ui.qt.background import BackgroundOp
 from ui.qt.bridge import CompareBridge
 from ui.qt.qt_models import LibraryModel, verdict_label
-from ui.task_inputs import PREVIEW_CHARS, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
-from ui.task_models import TYPED_NAME, plural, title_of
+from ui.widgets.document_form import DocumentForm, TextInput, local_files
+from ui.widgets.labels import section_title
+from ui.widgets.segmented_picker import SegmentedPicker
+from ui.widgets.task_options import TaskOptions
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +105,7 @@ class _Ask:
     kind: str
     task_kind: TaskKind | None
     prompt: str
-    document: Document | None  # an opened document
-    csv: tuple[str, list[str]] | None  # an opened table: its name and the chosen column's texts
-    text: str  # the text box
+    given: FormInput | None  # the document form, when what it holds is the input (not a saved comparison's)
     saved: _Saved | None
     contenders: tuple[Contender, ...]
     sampling: Sampling
@@ -113,31 +120,18 @@ def compare_input(ask: _Ask) -> CompareInput:
     if ask.kind == "chat" or ask.task_kind is None:
         return CompareInput.prompt(ask.prompt.strip())
     kind = ask.task_kind
-    classify = isinstance(kind, Classify)
     if ask.saved is not None:
         saved = ask.saved
         passages = saved.passages
-        if classify and saved.kind != "classify":
+        if isinstance(kind, Classify) and saved.kind != "classify":
             passages = tuple(Passage(row) for row in inputs.rows_from_lines(saved.text))
         return CompareInput(saved.name, saved.input_kind, saved.text, TaskInput(kind, passages, title=saved.title))
-    if ask.csv is not None:
-        name, rows = ask.csv
-        return _rows_input(kind, rows, name, "csv")
-    if ask.document is not None:
-        document = ask.document
-    elif classify:
-        return _rows_input(kind, inputs.rows_from_lines(ask.text), TYPED_NAME, "lines")
-    else:
-        document = document_from_text(ask.text)
-    if classify:
-        return _rows_input(kind, inputs.rows_from_lines(document.text), document.name, "lines")
-    task = TaskInput(kind, inputs.passages_of(document), title=title_of(document))
-    return CompareInput(name=document.name, input_kind=document.kind, text=document.text, task=task)
-
-
-def _rows_input(kind: TaskKind, rows: list[str], name: str, input_kind: str) -> CompareInput:
-    task = TaskInput(kind, tuple(Passage(row) for row in rows), title=name)
-    return CompareInput(name=name, input_kind=input_kind, text="\n".join(rows), task=task)
+    assert ask.given is not None
+    built = build(ask.given)
+    if isinstance(built, str):
+        raise HearthError(built)
+    source = built.source
+    return CompareInput(name=source.name, input_kind=source.kind, text=source.text, task=built.task)
 
 
 def start_comparison(comparer: Comparer, ask: _Ask) -> tuple[ComparisonRecord, int]:
@@ -242,7 +236,7 @@ class CompareView(QWidget):
         box.setSpacing(8)
 
         heading = QHBoxLayout()
-        heading.addWidget(_section("Models"))
+        heading.addWidget(section_title("Models", fixed_height=True))
         heading.addStretch(1)
         self.count_label = QLabel()
         self.count_label.setObjectName("hint")
@@ -273,7 +267,7 @@ class CompareView(QWidget):
         hint_column.addLayout(hint_row)
         box.addWidget(self.few_models)
 
-        self.input_title = _section("Prompt")
+        self.input_title = section_title("Prompt", fixed_height=True)
         box.addWidget(self.input_title)
         self.prompt = TextInput()
         self.prompt.setObjectName("taskText")
@@ -282,16 +276,16 @@ class CompareView(QWidget):
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(90)
         box.addWidget(self.prompt, 1)
-        self.inputs = InputPanel()
+        self.inputs = DocumentForm()
         self.drop_zone, self.text_input = self.inputs.drop_zone, self.inputs.text_input
         self.inputs.setMinimumHeight(230)
         box.addWidget(self.inputs, 1)
-        self.task_title = _section("Task")
+        self.task_title = section_title("Task", fixed_height=True)
         box.addWidget(self.task_title)
         self.options = TaskOptions()
         box.addWidget(self.options)
 
-        box.addWidget(_section("Options"))
+        box.addWidget(section_title("Options", fixed_height=True))
         self.deterministic = QCheckBox("Deterministic (temperature 0)")
         self.deterministic.setChecked(True)
         self.deterministic.setToolTip("Each model gives its single most likely answer: the fairest way to compare. "
@@ -410,11 +404,7 @@ class CompareView(QWidget):
         self.input_title.setText("Prompt" if chat else "Texts to label" if kind == "classify" else "Document")
         if not chat:
             self.options.set_task(kind)
-            self.text_input.setPlaceholderText(
-                "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was "
-                "quick!" if kind == "classify" else "Write or paste the text here…")
-            self.text_input.setLineWrapMode(TextInput.LineWrapMode.NoWrap if kind == "classify" else
-                                            TextInput.LineWrapMode.WidgetWidth)
+            self.inputs.set_task(kind)
         self._update_run_button()
 
     def _models_changed(self) -> None:
@@ -548,15 +538,10 @@ class CompareView(QWidget):
 
     def _show_saved(self, saved: _Saved) -> None:
         """A saved comparison's document in the drop zone, with its text below, as an opened file shows."""
-        self.inputs.remove_file()
-        self._saved = saved
         things = plural(len(saved.passages), "text") if saved.kind == "classify" else \
             plural(len(saved.passages), "paragraph")
-        self.drop_zone.show_file(saved.name, f"From the saved comparison · {things}")
-        self.text_input.hide()
-        self.inputs.preview.show()
-        self.inputs.preview.setPlainText(saved.text[:PREVIEW_CHARS] + ("\n…" if len(saved.text) > PREVIEW_CHARS
-                                                                       else ""))
+        self.inputs.show_saved(saved.name, f"From the saved comparison · {things}", saved.text)
+        self._saved = saved
         self._update_run_button()
 
     # --- running ---
@@ -571,25 +556,11 @@ class CompareView(QWidget):
         if self.kind == "chat":
             return "" if self.prompt.toPlainText().strip() else "Write a prompt for the models to answer."
         kind = self.options.kind(self.kind)
-        if isinstance(kind, Classify) and len(kind.labels) < 2:
-            return "Write at least two labels to choose from, one per line."
-        if isinstance(kind, Translate) and kind.source == kind.target:
-            return f"The text is already in {kind.target}: choose another language to translate it into."
-        if self._saved is not None:
-            return ""
-        given = self.inputs
-        if given.reading:
-            return f"Reading “{given.reading}”…"
-        file = given.file
-        if file is not None and file.document is None:
-            if not isinstance(kind, Classify):
-                return (f"“{file.path.name}” is a table: choose Classify to label its rows, or open a document to "
-                        f"{self.kind} it.")
-            return "" if given.csv_rows is not None else "Choose the column that holds the texts."
-        if file is None and not given.text().strip():
-            return ("Write one text per line in the box, or open a CSV file." if isinstance(kind, Classify)
-                    else "Open a document, drop one here, or write or paste some text.")
-        return ""
+        why = options_blocker(kind)
+        if why or self._saved is not None:
+            return why
+        given = self.inputs.form_input(self.kind, kind)
+        return reading_blocker(given) or input_blocker(given)
 
     def _update_run_button(self) -> None:
         why = self.run_blocker()
@@ -600,17 +571,14 @@ class CompareView(QWidget):
         self.blocker.setVisible(bool(why) and idle)
 
     def _ask(self) -> _Ask:
-        file = self.inputs.file
-        document = file.document if file is not None and self._saved is None else None
-        csv = (file.path.name, list(self.inputs.csv_rows)) if (
-            file is not None and file.document is None and self.inputs.csv_rows is not None
-            and self._saved is None) else None
+        task_kind = None if self.kind == "chat" else self.options.kind(self.kind)
+        given = self.inputs.form_input(self.kind, task_kind) if task_kind is not None and self._saved is None \
+            else None
         contenders = tuple(Contender(m.name, Path(m.path), m.file_size) for m in self.chosen_models())
         sampling = replace(self._base_sampling(), seed=self.seed.value(),
                            deterministic=self.deterministic.isChecked())
         context = self._context_length or self.settings.generation.context_length
-        return _Ask(self.kind, None if self.kind == "chat" else self.options.kind(self.kind),
-                    self.prompt.toPlainText(), document, csv, self.inputs.text(), self._saved, contenders, sampling,
+        return _Ask(self.kind, task_kind, self.prompt.toPlainText(), given, self._saved, contenders, sampling,
                     self.blind.isChecked(), not self.together.isChecked(), context,
                     self._system_prompt or self.settings.generation.system_prompt)
 
@@ -874,17 +842,7 @@ class CompareView(QWidget):
             self.prompt.setPlainText(record.input_text)
             return
         task = saved_input.task
-        kind = task.kind
-        if isinstance(kind, Summarize):
-            self.options.length.setCurrentIndex(max(self.options.length.findData(kind.length), 0))
-            self.options.focus.setText(kind.focus)
-        elif isinstance(kind, Translate):
-            self.options.target.setCurrentText(kind.target)
-            self.options.source.setCurrentIndex(max(self.options.source.findData(kind.source), 0))
-        elif isinstance(kind, Classify):
-            self.options.labels.setPlainText("\n".join(f"{label.name}: {label.description}" if label.description
-                                                       else label.name for label in kind.labels))
-            self.options.multi.setChecked(kind.multi)
+        self.options.set_kind(task.kind)
         if record.input_kind == "pasted" or (record.input_kind == "lines" and record.input_name == TYPED_NAME):
             self.inputs.remove_file()
             self._saved = None
@@ -915,9 +873,3 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         return a == b
 
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("sectionTitle")
-    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-    return label

@@ -26,7 +26,7 @@ from app.settings import Settings
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordRole
 from ui.task_models import TaskRunListModel, run_title
-from ui.undo_bar import UndoBar
+from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 

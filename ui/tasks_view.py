@@ -29,125 +29,59 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.documents import document_from_text
 from app.engine import EngineClient, EngineState
 from app.engine import protocol as p
 from app.errors import HearthError
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
 from app.model_check import Assessment
 from app.settings import Settings
-from app.tasks import export, inputs
+from app.tasks import export
 from app.tasks.estimate import estimate_seconds
-from app.tasks.session import RunEnded, Source, TaskSession
+from app.tasks.input_form import BuiltInput, build
+from app.tasks.session import RunEnded, TaskSession
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
     Part,
-    Passage,
     Plan,
     Progress,
-    TaskInput,
-    TaskKind,
     TaskResult,
-    Translate,
     task_name,
 )
 from ui.qt.background import BackgroundOp
 from ui.qt.bridge import EngineBridge, TaskBridge
 from ui.qt.qt_models import LibraryModel
 from ui.task_history import RunHistory
-from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
 from ui.task_models import (
-    TYPED_NAME,
     input_words,
     metrics_line,
     options_words,
     plan_words,
-    plural,
     result_from_dict,
     run_options,
     run_title,
-    size_words,
     status_notice,
-    title_of,
     verb_of,
 )
 from ui.task_results import ResultPanel
+from ui.widgets.document_form import DocumentForm, local_files
+from ui.widgets.labels import section_title
+from ui.widgets.segmented_picker import SegmentedPicker
+from ui.widgets.task_options import TaskOptions
 
 log = logging.getLogger(__name__)
 
 PLAN_DELAY_MS = 300
 RECENT_RUNS = 200
 SAVE_FILTERS = {"Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt", "Word document (*.docx)": ".docx"}
+TASK_BUTTONS = {"summarize": "Summarize", "translate": "Translate", "classify": "Classify"}
 EMPTY_OUTPUT = ("Choose what to do, give Hearth a document or some text, and press Run.\n\n"
                 "The result appears here. Everything stays on this computer.")
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """A run ready to go: the task, what history records of its input, and the input in words."""
-
-    task: TaskInput
-    source: Source
-    whole: str  # "38 pages", "12 paragraphs", "40 texts"
-    pages: int | None
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """What the person has given, read off the widgets, for ``prepare`` to work on away from them."""
-
-    task: str
-    kind: TaskKind
-    file: InputFile | None
-    csv_rows: list[str] | None
-    text: str  # the text box, when no file is chosen
-    reading: str | None  # the name of a file still being read
-
-
-def prepare(ask: _Ask) -> _Prepared | str:
-    """The run the page would start, or why there is none (in words for the person)."""
-    if ask.reading:
-        return f"Reading “{ask.reading}”…"
-    kind = ask.kind
-    if isinstance(kind, Classify) and len(kind.labels) < 2:
-        return "Write at least two labels to choose from, one per line."
-    if isinstance(kind, Translate) and kind.source == kind.target:
-        return f"The text is already in {kind.target}: choose another language to translate it into."
-    file = ask.file
-    try:
-        if file is not None and file.document is None:
-            if not isinstance(kind, Classify):
-                return (f"“{file.path.name}” is a table: choose Classify to label its rows, or open a document to "
-                        f"{ask.task} it.")
-            if ask.csv_rows is None:
-                return "Choose the column that holds the texts."
-            return _rows(kind, ask.csv_rows, file.path.name, "csv")
-        if file is not None and file.document is not None:
-            document = file.document
-        else:
-            if not ask.text.strip():
-                return ("Write one text per line in the box, or open a CSV file." if isinstance(kind, Classify)
-                        else "Open a document, drop one here, or write or paste some text.")
-            if isinstance(kind, Classify):
-                return _rows(kind, inputs.rows_from_lines(ask.text), TYPED_NAME, "lines")
-            document = document_from_text(ask.text)
-        if isinstance(kind, Classify):
-            return _rows(kind, inputs.rows_from_lines(document.text), document.name, "lines")
-    except HearthError as error:
-        return str(error)
-    task = TaskInput(kind, inputs.passages_of(document), title=title_of(document))
-    return _Prepared(task, inputs.source_of(document), size_words(document), document.pages)
-
-
-def _rows(kind: Classify, rows: list[str], name: str, source_kind: str) -> _Prepared:
-    task = TaskInput(kind, tuple(Passage(row) for row in rows), title=name)
-    return _Prepared(task, inputs.rows_source(rows, name, source_kind), plural(len(rows), "text"), None)
-
-
-@dataclass(frozen=True)
 class _Pending:
-    prepared: _Prepared
+    prepared: BuiltInput
     model: ModelRecord
 
 
@@ -163,7 +97,7 @@ class TasksView(QWidget):
         self.settings, self.settings_file = settings, settings_file
         self.library_model = library_model
         self.task = "summarize"
-        self._prepared: _Prepared | str | None = None  # ready, or why not
+        self._prepared: BuiltInput | str | None = None  # ready, or why not
         self._plan_request: int | None = None
         self._plan: Plan | None = None
         self._plan_error = ""
@@ -173,7 +107,7 @@ class TasksView(QWidget):
         self._phase = "idle"  # idle, loading (the model), starting, running, stopping
         self._pending: _Pending | None = None
         self._stop_asked = False
-        self._live: _Prepared | None = None  # the run this page started, and what it has shown so far
+        self._live: BuiltInput | None = None  # the run this page started, and what it has shown so far
         self._live_heading = ("", "")
         self._live_parts: list[Part] = []
         self._live_rows: list[ClassifiedText] = []
@@ -246,11 +180,11 @@ class TasksView(QWidget):
         column = QVBoxLayout(panel)
         column.setContentsMargins(20, 12, 16, 4)
         column.setSpacing(8)
-        self.inputs = InputPanel()
+        self.inputs = DocumentForm()
         self.drop_zone, self.text_input, self.input_error = (
             self.inputs.drop_zone, self.inputs.text_input, self.inputs.error_label)
         column.addWidget(self.inputs, 1)
-        column.addWidget(_section("Options"))
+        column.addWidget(section_title("Options"))
         self.options = TaskOptions()
         column.addWidget(self.options)
         return panel
@@ -330,11 +264,7 @@ class TasksView(QWidget):
         self.task = task
         self.picker.choose(task)
         self.options.set_task(task)
-        self.text_input.setPlaceholderText(
-            "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was quick!"
-            if task == "classify" else "Write or paste the text here…")
-        self.text_input.setLineWrapMode(TextInput.LineWrapMode.NoWrap if task == "classify" else
-                                        TextInput.LineWrapMode.WidgetWidth)  # a line is a text: show it as one
+        self.inputs.set_task(task)
         self._changed()
 
     def selected_model(self) -> ModelRecord | None:
@@ -449,10 +379,9 @@ class TasksView(QWidget):
         self._plan_timer.stop()
         self._asks += 1
         ticket = self._asks
-        given = self.inputs
-        ask = _Ask(self.task, self.options.kind(self.task), given.file, given.csv_rows, given.text(), given.reading)
+        given = self.inputs.form_input(self.task, self.options.kind(self.task))
 
-        def ready(prepared: _Prepared | str) -> None:
+        def ready(prepared: BuiltInput | str) -> None:
             if ticket != self._asks or self._closed:
                 return  # the person changed something since: a newer answer is on its way
             self._answered = ticket
@@ -461,7 +390,7 @@ class TasksView(QWidget):
             record = self.selected_model()
             if self._phase != "idle":
                 self._replan = True  # the engine answers after the run; ask again then
-            elif isinstance(prepared, _Prepared) and record is not None:
+            elif isinstance(prepared, BuiltInput) and record is not None:
                 try:
                     self._plan_request = self.engine.plan_task(record.path, self._context_for(record), prepared.task)
                 except HearthError as error:
@@ -476,7 +405,7 @@ class TasksView(QWidget):
             ready("Hearth could not prepare this input because of an unexpected problem. Details are in the log "
                   "file.")
 
-        BackgroundOp(self, prepare, ask).success(ready).failure(failed).run()
+        BackgroundOp(self, build, given).success(ready).failure(failed).run()
 
     def _fresh(self) -> bool:
         """Whether the prepared run and its plan are of what the page shows now."""
@@ -496,7 +425,7 @@ class TasksView(QWidget):
         prepared, record = self._prepared, self.selected_model()
         if self._phase != "idle":
             return
-        if not isinstance(prepared, _Prepared) or record is None:
+        if not isinstance(prepared, BuiltInput) or record is None:
             why = self.run_blocker()
             self._set_plan_text(why if why != self.inputs.error else "", problem=False)
             return
@@ -557,7 +486,7 @@ class TasksView(QWidget):
             return
         why = self.run_blocker()
         record = self.selected_model()
-        if why or record is None or not isinstance(self._prepared, _Prepared):
+        if why or record is None or not isinstance(self._prepared, BuiltInput):
             self._update_run_button()
             self._say(why, kind="info")  # Ctrl+Enter with nothing to run: the result on show stays
             return
@@ -574,7 +503,7 @@ class TasksView(QWidget):
             self._progress_text(f"Loading {record.name}…")
             self.loadRequested.emit(record, self._context_for(record))
 
-    def _begin(self, prepared: _Prepared, record: ModelRecord) -> None:
+    def _begin(self, prepared: BuiltInput, record: ModelRecord) -> None:
         self._live, self._run_id, self._stop_asked = prepared, None, False
         self._live_heading = (f"{verb_of(self.task)} {input_words(prepared.source.name)}…",
                               f"{options_words(prepared.task)} · {record.name}")
@@ -598,7 +527,7 @@ class TasksView(QWidget):
             self.output.add_row(row)
         self.output.stream(self._live_text, self._live_step)
 
-    def _start(self, prepared: _Prepared, record: ModelRecord) -> None:
+    def _start(self, prepared: BuiltInput, record: ModelRecord) -> None:
         self._set_phase("starting")
         self._progress_text("Starting…")
 
@@ -879,8 +808,3 @@ class TasksView(QWidget):
         else:
             self.output.set_notice(text, kind)
 
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("sectionTitle")
-    return label
