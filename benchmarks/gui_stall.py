@@ -421,8 +421,8 @@ def measure(args: argparse.Namespace, model: Path, folder: Path) -> int:
     start_download(window)
     wait_until(lambda: download_state(window) == "downloading", "the download to start")
     click(window.tasks_tab)
-    window.tasks_view.open_file(document)
-    details = window.tasks_view.drop_zone.details
+    window.tasks.open_file(document)
+    details = window.tasks.view.drop_zone.details
     wait_until(lambda: details.text().startswith("PDF · "), "the document to be read")
     read_at.append(time.perf_counter())
     wait_until(lambda: download_state(window) == "done", "the download to finish")

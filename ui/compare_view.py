@@ -178,6 +178,10 @@ class CompareView(QWidget):
         self.leaderboard.refresh()
         self.panel.show_empty(EMPTY_TEXT)
 
+    @property
+    def view(self) -> CompareView:
+        return self
+
     def _base_sampling(self) -> Sampling:
         if self._sampling is not None:
             return self._sampling

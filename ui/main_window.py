@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from app.tasks.session import TaskSession
     from ui.compare_view import CompareView
     from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
-    from ui.tasks_view import TasksView
+    from ui.tasks.page import TasksPage
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.library_view)
         self.discover_view = DiscoverView()
         self.stack.addWidget(self.discover_view)
-        self._tasks_page = LazyPage(self._make_tasks_view)
+        self._tasks_page = LazyPage(self._make_tasks_page)
         self.stack.addWidget(self._tasks_page)
         self._compare_page = LazyPage(self._make_compare_view)
         self.stack.addWidget(self._compare_page)
@@ -273,23 +273,24 @@ class MainWindow(QMainWindow):
         self._undo_timer.timeout.connect(self._hide_undo)
 
     @property
-    def tasks_view(self) -> TasksView:
+    def tasks(self) -> TasksPage:
         return self._tasks_page.content()
 
     @property
     def compare_view(self) -> CompareView:
         return self._compare_page.content()
 
-    def _make_tasks_view(self) -> TasksView:
-        from ui.tasks_view import TasksView
+    def _make_tasks_page(self) -> TasksPage:
+        from ui.tasks.page import TasksPage
 
-        view = TasksView(
+        page = TasksPage(
             store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
             settings_file=self.services.paths.settings_file, library_model=self.library_model,
-            engine_bridge=self.bridge, task_bridge=self.task_bridge)
-        view.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
-        view.chatRequested.connect(self.chat_about)
-        return view
+            engine_bridge=self.bridge, task_bridge=self.task_bridge, parent=self)
+        page.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
+        page.chatRequested.connect(self.chat_about)
+        page.statusMessage.connect(self.statusBar().showMessage)
+        return page
 
     def _make_compare_view(self) -> CompareView:
         from ui.compare_view import CompareView
@@ -389,15 +390,15 @@ class MainWindow(QMainWindow):
         # These act on the Tasks page only; elsewhere they are off, so Esc and Ctrl+Enter keep their usual jobs.
         # (The page is named at the time of the action: it is built after the first paint.)
         self.task_actions = [
-            self._action(tasks_menu, "&Run the task", "Ctrl+Return", lambda: self.tasks_view.run()),
-            self._action(tasks_menu, "&Cancel the task", "Esc", lambda: self.tasks_view.cancel()),
-            self._action(tasks_menu, "&Copy the result", "Ctrl+Shift+C", lambda: self.tasks_view.copy_result()),
-            self._action(tasks_menu, "&Save the result as…", "Ctrl+Shift+S", lambda: self.tasks_view.save_result_as()),
-            self._action(tasks_menu, "Open the result in a c&hat", None, lambda: self.tasks_view.open_in_chat()),
+            self._action(tasks_menu, "&Run the task", "Ctrl+Return", lambda: self.tasks.run()),
+            self._action(tasks_menu, "&Cancel the task", "Esc", lambda: self.tasks.cancel()),
+            self._action(tasks_menu, "&Copy the result", "Ctrl+Shift+C", lambda: self.tasks.copy_result()),
+            self._action(tasks_menu, "&Save the result as…", "Ctrl+Shift+S", lambda: self.tasks.save_result_as()),
+            self._action(tasks_menu, "Open the result in a c&hat", None, lambda: self.tasks.open_in_chat()),
         ]
         self.task_actions.append(QAction(self))
         self.task_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
-        self.task_actions[-1].triggered.connect(lambda: self.tasks_view.run())
+        self.task_actions[-1].triggered.connect(lambda: self.tasks.run())
         self.addAction(self.task_actions[-1])
         compare_menu = self.menuBar().addMenu("C&ompare")
         # Like the Tasks menu: on the Compare page only.
@@ -445,7 +446,7 @@ class MainWindow(QMainWindow):
 
     def _open_task_document(self) -> None:
         self._show_page(TASKS_PAGE)
-        self.tasks_view.choose_file()
+        self.tasks.choose_file()
 
     # --- errors ---
 
@@ -650,7 +651,7 @@ class MainWindow(QMainWindow):
         if pending is not None:
             self.chat_view.restore_draft(pending.text)
         if self._tasks_page.is_built():
-            self.tasks_view.pending_dropped(reason)
+            self.tasks.pending_dropped(reason)
 
     def _start_send(self, conversation_id: int, text: str) -> None:
         self.chat_view.set_busy(True)
@@ -1247,7 +1248,7 @@ class MainWindow(QMainWindow):
 
     def _shut_down(self, services: Services) -> None:
         if self._tasks_page.is_built():
-            self.tasks_view.shutdown()
+            self.tasks.shutdown()
         for cancel in self._import_cancels:
             cancel.set()  # a half-copied model is removed; the import can be done again
         services.downloads.shutdown()  # partial downloads stay and continue next time

@@ -25,7 +25,7 @@ from app.history import HistoryStore, TaskRunRecord
 from app.settings import Settings
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordRole
-from ui.task_models import TaskRunListModel, run_title
+from ui.tasks.run_models import TaskRunListModel, run_title
 from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
