@@ -106,7 +106,7 @@ def test_pages_built_on_demand_show_at_once(qtbot: QtBot, started: tuple[MainWin
     with qtbot.waitSignal(window.ready, timeout=TIMEOUT):
         pass
     qtbot.mouseClick(window.compare_tab, Qt.MouseButton.LeftButton)
-    assert window._compare_page.is_built() and window.compare_view.isVisible()
+    assert window._compare_page.is_built() and window.compare.view.isVisible()
 
 
 def test_closing_before_the_services_come_starts_nothing(qtbot: QtBot, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from app.load_tracker import LoadTracker
     from app.model_check import Assessment
     from app.tasks.session import TaskSession
-    from ui.compare_view import CompareView
+    from ui.compare.page import ComparePage
     from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.tasks.page import TasksPage
 
@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.discover_view)
         self._tasks_page = LazyPage(self._make_tasks_page)
         self.stack.addWidget(self._tasks_page)
-        self._compare_page = LazyPage(self._make_compare_view)
+        self._compare_page = LazyPage(self._make_compare_page)
         self.stack.addWidget(self._compare_page)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
         return self._tasks_page.content()
 
     @property
-    def compare_view(self) -> CompareView:
+    def compare(self) -> ComparePage:
         return self._compare_page.content()
 
     def _make_tasks_page(self) -> TasksPage:
@@ -292,15 +292,16 @@ class MainWindow(QMainWindow):
         page.statusMessage.connect(self.statusBar().showMessage)
         return page
 
-    def _make_compare_view(self) -> CompareView:
-        from ui.compare_view import CompareView
+    def _make_compare_page(self) -> ComparePage:
+        from ui.compare.page import ComparePage
 
-        view = CompareView(
+        page = ComparePage(
             store=self.store, comparer=self.services.compare, settings=self.settings,
-            library_model=self.library_model, bridge=self.compare_bridge)
-        view.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
-        view.addModelRequested.connect(self.add_model)
-        return view
+            library_model=self.library_model, bridge=self.compare_bridge, parent=self)
+        page.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
+        page.addModelRequested.connect(self.add_model)
+        page.statusMessage.connect(self.statusBar().showMessage)
+        return page
 
     def build_pages(self, then: Callable[[], None] | None = None) -> None:
         """Builds the pages a start leaves out of the first paint, one per event-loop turn (so that no turn is long),
@@ -403,14 +404,14 @@ class MainWindow(QMainWindow):
         compare_menu = self.menuBar().addMenu("C&ompare")
         # Like the Tasks menu: on the Compare page only.
         self.compare_actions = [
-            self._action(compare_menu, "&Run the comparison", "Ctrl+Return", lambda: self.compare_view.run()),
-            self._action(compare_menu, "&Stop the comparison", "Esc", lambda: self.compare_view.stop()),
-            self._action(compare_menu, "Save the &report…", "Ctrl+Shift+S", lambda: self.compare_view.save_report_as()),
-            self._action(compare_menu, "Run &again with the same input", None, lambda: self.compare_view.run_again()),
+            self._action(compare_menu, "&Run the comparison", "Ctrl+Return", lambda: self.compare.run()),
+            self._action(compare_menu, "&Stop the comparison", "Esc", lambda: self.compare.stop()),
+            self._action(compare_menu, "Save the &report…", "Ctrl+Shift+S", lambda: self.compare.save_report_as()),
+            self._action(compare_menu, "Run &again with the same input", None, lambda: self.compare.run_again()),
         ]
         self.compare_actions.append(QAction(self))
         self.compare_actions[-1].setShortcut(QKeySequence("Ctrl+Enter"))  # Enter on the keypad
-        self.compare_actions[-1].triggered.connect(lambda: self.compare_view.run())
+        self.compare_actions[-1].triggered.connect(lambda: self.compare.run())
         self.addAction(self.compare_actions[-1])
         view_menu = self.menuBar().addMenu("&View")
         for i, name in enumerate(PAGES):
@@ -1255,7 +1256,7 @@ class MainWindow(QMainWindow):
         services.runner.close()
         services.tasks.close()
         if self._compare_page.is_built():
-            self.compare_view.shutdown()
+            self.compare.shutdown()
         services.compare.close()  # stops every comparison worker; what they wrote is saved
         services.engine.shutdown()
 
