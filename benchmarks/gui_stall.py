@@ -247,7 +247,7 @@ class Answers(QObject):
         window.bridge.answerFinished.connect(self._finished)
 
     def ask(self, text: str) -> None:
-        composer = self.window.chat_view.composer
+        composer = self.window.chat.view.composer
         composer.setFocus()
         type_text(composer, text)
         QTest.keyClick(composer, Qt.Key.Key_Return)
@@ -256,7 +256,7 @@ class Answers(QObject):
         """Back to the chat and Stop, as a person ends an answer; returns when it has ended."""
         self.stopping = True
         click(self.window.chats_tab)
-        stop = self.window.chat_view.stop_button
+        stop = self.window.chat.view.stop_button
         if stop.isVisible():
             finished = self.finished
             click(stop)
@@ -278,7 +278,7 @@ class Answers(QObject):
             QTimer.singleShot(0, lambda: self._again(event.message.id))
 
     def _again(self, message_id: int) -> None:
-        view = self.window.chat_view.message_view(message_id)
+        view = self.window.chat.view.message_view(message_id)
         if view is not None and not self.stopping:
             QTest.mouseClick(view.regenerate_button, Qt.MouseButton.LeftButton)
 
@@ -324,10 +324,10 @@ def add_models(window: MainWindow, models: list[Path]) -> None:
 
 def load_for_chat(window: MainWindow, model: Path) -> None:
     record = next(m for m in window.library_model.items() if Path(m.path) == model)
-    window.model_bar.select(record.id)
+    window.chat.view.model_bar.select(record.id)
     loaded: list[object] = []
     window.bridge.modelLoaded.connect(loaded.append)
-    click(window.model_bar.load_button)
+    click(window.chat.view.model_bar.load_button)
     wait_until(lambda: bool(loaded), f"{model.name} to load")
 
 

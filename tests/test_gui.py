@@ -17,8 +17,9 @@ from app.engine import EngineState
 from app.history import ConversationRecord, MessageRecord
 from app.paths import Paths
 from ui.main import build_services
-from ui.main_window import MainWindow, Services
+from ui.main_window import MainWindow
 from ui.qt.qt_models import ConversationListModel, LibraryModel
+from ui.services import Services
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 
@@ -56,11 +57,11 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
 
 def _import(qtbot: QtBot, window: MainWindow, model: Path) -> None:
     window.import_model(model, copy=True)
-    qtbot.waitUntil(lambda: window.model_bar.combo.count() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.chat.view.model_bar.combo.count() == 1, timeout=TIMEOUT)
 
 
 def _type_and_send(qtbot: QtBot, window: MainWindow, text: str) -> None:
-    composer = window.chat_view.composer
+    composer = window.chat.view.composer
     composer.setFocus()
     qtbot.keyClicks(composer, text)
     qtbot.keyClick(composer, Qt.Key.Key_Return)
@@ -68,7 +69,7 @@ def _type_and_send(qtbot: QtBot, window: MainWindow, text: str) -> None:
 
 def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
-    assert window.conversations.rowCount() == 0
+    assert window.chat.conversations.rowCount() == 0
     _import(qtbot, window, test_model_path)
     assert window.library_model.rowCount() == 1
 
@@ -76,38 +77,38 @@ def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow
     window.bridge.answerDelta.connect(lambda _conversation, _message, text: streamed.append(text))
     with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Once upon a time")  # no model loaded yet: it loads, then sends
-    assert window.chat_view.composer.toPlainText() == ""
-    assert window.engine.loaded is not None and window.chat_view.stop_button.isVisible()
-    assert window.model_bar.load_button.text() == "Unload"
+    assert window.chat.view.composer.toPlainText() == ""
+    assert window.engine.loaded is not None and window.chat.view.stop_button.isVisible()
+    assert window.chat.view.model_bar.load_button.text() == "Unload"
     # A stop right after the first word may land before a second token: wait for a few, so the speed exists.
     qtbot.waitUntil(lambda: len(streamed[-1]) >= 40, timeout=TIMEOUT)
 
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
-        qtbot.mouseClick(window.chat_view.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.chat.view.stop_button, Qt.MouseButton.LeftButton)
     answer: MessageRecord = finished.args[0].message
     assert answer.finish_reason == "cancelled" and answer.content
-    view = window.chat_view.message_view(answer.id)
+    view = window.chat.view.message_view(answer.id)
     assert view is not None and view.text == answer.content
     assert "Stopped." in view.figures.text() and "tokens/s" in view.figures.text()
-    assert window.chat_view.send_button.isVisible() and not window.chat_view.stop_button.isVisible()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    assert window.chat.view.send_button.isVisible() and not window.chat.view.stop_button.isVisible()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
     window.close()
     assert window.engine.state is EngineState.STOPPED
 
     reopened = make_window()
-    qtbot.waitUntil(lambda: len(reopened.chat_view.message_ids()) == 2, timeout=TIMEOUT)
-    conversation: ConversationRecord | None = reopened.conversations.record(0)
+    qtbot.waitUntil(lambda: len(reopened.chat.view.message_ids()) == 2, timeout=TIMEOUT)
+    conversation: ConversationRecord | None = reopened.chat.conversations.record(0)
     assert conversation is not None and conversation.title == "Once upon a time"
-    views = [reopened.chat_view.message_view(i) for i in reopened.chat_view.message_ids()]
+    views = [reopened.chat.view.message_view(i) for i in reopened.chat.view.message_ids()]
     assert [v.role for v in views if v] == ["user", "assistant"]
     assert views[0] is not None and views[0].text == "Once upon a time"
     assert views[1] is not None and views[1].text == answer.content
-    assert reopened.model_bar.selected() is not None  # the last model is chosen again
+    assert reopened.chat.view.model_bar.selected() is not None  # the last model is chosen again
 
 
 def test_shift_enter_adds_a_line(qtbot: QtBot, make_window: MakeWindow) -> None:
     window = make_window()
-    composer = window.chat_view.composer
+    composer = window.chat.view.composer
     qtbot.keyClicks(composer, "first")
     qtbot.keyClick(composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     qtbot.keyClicks(composer, "second")
@@ -117,19 +118,19 @@ def test_shift_enter_adds_a_line(qtbot: QtBot, make_window: MakeWindow) -> None:
 def test_sending_without_any_model_explains_what_to_do(qtbot: QtBot, make_window: MakeWindow) -> None:
     window = make_window()
     _type_and_send(qtbot, window, "Hello")
-    assert "Add a model first" in window.chat_view.banner.text() and window.chat_view.banner.isVisible()
-    assert window.chat_view.composer.toPlainText() == "Hello"  # the draft is kept
+    assert "Add a model first" in window.chat.view.banner.text() and window.chat.view.banner.isVisible()
+    assert window.chat.view.composer.toPlainText() == "Hello"  # the draft is kept
 
 
 def test_delete_then_undo(qtbot: QtBot, make_window: MakeWindow) -> None:
     window = make_window()
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    window.delete_current()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 0, timeout=TIMEOUT)
-    assert window.undo_button.isVisible()
-    qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    window.chat.delete_current()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 0, timeout=TIMEOUT)
+    assert window.chat.undo_button.isVisible()
+    qtbot.mouseClick(window.chat.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
 
 
 def test_worker_crash_is_reported_and_the_app_carries_on(
@@ -141,13 +142,13 @@ def test_worker_crash_is_reported_and_the_app_carries_on(
     assert window.engine.pid is not None
     with qtbot.waitSignal(window.bridge.workerExited, timeout=TIMEOUT):
         os.kill(window.engine.pid, signal.SIGKILL)
-    assert "stopped unexpectedly" in window.chat_view.banner.text()
-    assert window.model_bar.load_button.text() == "Load" and window.chat_view.send_button.isVisible()
-    message = window.store.messages(window.current.id)[-1]  # type: ignore[union-attr]
+    assert "stopped unexpectedly" in window.chat.view.banner.text()
+    assert window.chat.view.model_bar.load_button.text() == "Load" and window.chat.view.send_button.isVisible()
+    message = window.store.messages(window.chat.current.id)[-1]  # type: ignore[union-attr]
     assert message.finish_reason == "interrupted" and message.content
 
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
-        qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.chat.view.model_bar.load_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Again")
         qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT).wait()
@@ -173,9 +174,9 @@ def test_qt_models_follow_the_rules(qtmodeltester: object, make_window: MakeWind
                                     test_model_path: Path) -> None:
     window = make_window()
     _import(qtbot, window, test_model_path)
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    for model in (window.conversations, window.library_model):
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    for model in (window.chat.conversations, window.library_model):
         assert isinstance(model, ConversationListModel | LibraryModel)
         qtmodeltester.check(model)  # type: ignore[attr-defined]
 
@@ -196,25 +197,25 @@ def test_regenerate_and_rename(qtbot: QtBot, make_window: MakeWindow, test_model
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as first:
         _type_and_send(qtbot, window, "Say something")
     old: MessageRecord = first.args[0].message
-    last = window.chat_view.message_view(old.id)
+    last = window.chat.view.message_view(old.id)
     assert last is not None and last.regenerate_button.isVisible()
 
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as second:
         qtbot.mouseClick(last.regenerate_button, Qt.MouseButton.LeftButton)
     new: MessageRecord = second.args[0].message
     assert new.finish_reason == "length"
-    views = [window.chat_view.message_view(i) for i in window.chat_view.message_ids()]
+    views = [window.chat.view.message_view(i) for i in window.chat.view.message_ids()]
     assert [v.role for v in views if v] == ["user", "assistant"]
     assert views[1] is not None and views[1].text == new.content
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  My chat  ", True))
-    window.rename_current()
-    qtbot.waitUntil(lambda: window.conversations.record(0).title == "My chat", timeout=TIMEOUT)  # type: ignore[union-attr]
+    window.chat.rename_current()
+    qtbot.waitUntil(lambda: window.chat.conversations.record(0).title == "My chat", timeout=TIMEOUT)  # type: ignore[union-attr]
 
 
 def test_conversation_settings_are_saved_per_conversation(
         qtbot: QtBot, make_window: MakeWindow, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui.settings_dialog import ConversationSettingsDialog
+    from ui.chat.settings_dialog import ConversationSettingsDialog
 
     def accept_with_changes(dialog: ConversationSettingsDialog) -> int:
         dialog.system_prompt.setPlainText("Answer like a pirate.")
@@ -225,11 +226,11 @@ def test_conversation_settings_are_saved_per_conversation(
 
     monkeypatch.setattr(ConversationSettingsDialog, "exec", accept_with_changes)
     window = make_window()
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.current is not None, timeout=TIMEOUT)
-    assert window.current is not None
-    conversation_id = window.current.id
-    window.edit_settings()
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.current is not None, timeout=TIMEOUT)
+    assert window.chat.current is not None
+    conversation_id = window.chat.current.id
+    window.chat.edit_settings()
     qtbot.waitUntil(lambda: window.store.get_conversation(conversation_id).system_prompt == "Answer like a pirate.",
                     timeout=TIMEOUT)
     saved = window.store.get_conversation(conversation_id).settings
@@ -242,10 +243,10 @@ def test_stop_while_the_model_loads_puts_the_message_back(
     window = make_window()
     _import(qtbot, window, test_model_path)
     _type_and_send(qtbot, window, "Wait for me")  # starts the load; the message waits for it
-    assert window.chat_view.stop_button.isVisible()
-    qtbot.mouseClick(window.chat_view.stop_button, Qt.MouseButton.LeftButton)
-    assert window.chat_view.composer.toPlainText() == "Wait for me"
-    assert window.chat_view.send_button.isVisible()
+    assert window.chat.view.stop_button.isVisible()
+    qtbot.mouseClick(window.chat.view.stop_button, Qt.MouseButton.LeftButton)
+    assert window.chat.view.composer.toPlainText() == "Wait for me"
+    assert window.chat.view.send_button.isVisible()
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
         pass
     qtbot.wait(200)
@@ -258,19 +259,19 @@ def test_a_message_waiting_for_the_model_goes_to_the_chat_it_was_written_in(
     window = make_window()
     window.settings.generation.max_tokens = 8
     _import(qtbot, window, test_model_path)
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    first = window.current
-    window.new_conversation()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 2, timeout=TIMEOUT)
-    second = window.current
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    first = window.chat.current
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 2, timeout=TIMEOUT)
+    second = window.chat.current
     assert first is not None and second is not None and first.id != second.id
-    window.conversation_list.setCurrentIndex(window.conversations.index(window.conversations.row_of(first.id)))
-    qtbot.waitUntil(lambda: window.current is not None and window.current.id == first.id, timeout=TIMEOUT)
+    window.chat.sidebar.list.setCurrentIndex(window.chat.conversations.index(window.chat.conversations.row_of(first.id)))
+    qtbot.waitUntil(lambda: window.chat.current is not None and window.chat.current.id == first.id, timeout=TIMEOUT)
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
         _type_and_send(qtbot, window, "For the first chat")
-        window.conversation_list.setCurrentIndex(
-            window.conversations.index(window.conversations.row_of(second.id)))  # switch while it loads
+        window.chat.sidebar.list.setCurrentIndex(
+            window.chat.conversations.index(window.chat.conversations.row_of(second.id)))  # switch while it loads
     assert finished.args[0].conversation_id == first.id
     assert window.store.messages(first.id)[0].content == "For the first chat"
     assert window.store.messages(second.id) == []
@@ -284,10 +285,11 @@ def test_a_conversation_with_another_context_length_reloads_the_model(
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "First")
     assert window.engine.loaded is not None and window.engine.loaded.context_length == 2048
-    assert window.current is not None
-    window.current = window.store_record_with(
-        window.current, window._current_settings().__class__(**{**window.current.settings, "context_length": 512}))
-    window.store.update_conversation(window.current.id, settings=window.current.settings)
+    chat = window.chat
+    assert chat.current is not None
+    chat.current = chat.store_record_with(
+        chat.current, chat.current_settings().__class__(**{**chat.current.settings, "context_length": 512}))
+    window.store.update_conversation(chat.current.id, settings=chat.current.settings)
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Second")
     assert window.engine.loaded is not None and window.engine.loaded.context_length == 512
@@ -324,15 +326,15 @@ def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWin
         return 0
 
     monkeypatch.setattr(QMessageBox, "exec", answer)
-    qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.chat.view.model_bar.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)
     assert asked[0].startswith("Tight")
-    qtbot.waitUntil(lambda: not window.model_bar.loading, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window.chat.view.model_bar.loading, timeout=TIMEOUT)
     assert window.engine.loaded is None
 
     choice["button"] = "Load anyway"
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
-        qtbot.mouseClick(window.model_bar.load_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(window.chat.view.model_bar.load_button, Qt.MouseButton.LeftButton)
     assert len(asked) == 2
     qtbot.waitUntil(lambda: bool(window.store.load_records()), timeout=TIMEOUT)
     record = window.store.load_records()[0]
@@ -429,11 +431,11 @@ def test_a_follow_up_is_read_ahead_as_it_is_typed(qtbot: QtBot, make_window: Mak
     unsubscribe = window.engine.subscribe(lambda event: done.append(event) if isinstance(event, p.ReadAheadDone)
                                           else None)
     try:
-        qtbot.keyClicks(window.chat_view.composer, "there was a cat")
+        qtbot.keyClicks(window.chat.view.composer, "there was a cat")
         qtbot.waitUntil(lambda: bool(done) and done[-1].cached == done[-1].prompt_tokens, timeout=TIMEOUT)
-        assert done[-1].conversation == f"chat-{window.current.id}"  # type: ignore[union-attr]
+        assert done[-1].conversation == f"chat-{window.chat.current.id}"  # type: ignore[union-attr]
         with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as answered:
-            qtbot.keyClick(window.chat_view.composer, Qt.Key.Key_Return)
+            qtbot.keyClick(window.chat.view.composer, Qt.Key.Key_Return)
     finally:
         unsubscribe()
     message: MessageRecord = answered.args[0].message

@@ -86,15 +86,16 @@ def test_a_start_shows_the_window_then_fills_it_in(qtbot: QtBot, started: tuple[
                                                    ) -> None:
     window, failures = started
     assert not background._running  # nothing is built before the first paint
-    composer = window.chat_view.composer
+    composer = window.chat.view.composer
     qtbot.keyClicks(composer, "too early")
     assert composer.toPlainText() == ""  # until the window can act on input, it takes none
-    assert window.conversations.rowCount() == 0 and not window.no_chats.isVisible()  # no "no conversations" yet
+    chat = window.chat
+    assert chat.conversations.rowCount() == 0 and not chat.sidebar.no_chats.isVisible()  # no "no conversations" yet
 
     with qtbot.waitSignal(window.ready, timeout=TIMEOUT):
         pass
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    assert window.conversations.record(0).title == "An earlier chat"  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    assert window.chat.conversations.record(0).title == "An earlier chat"  # type: ignore[union-attr]
     assert failures == []
     qtbot.keyClicks(composer, "now")
     assert composer.toPlainText() == "now"

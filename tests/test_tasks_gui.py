@@ -253,13 +253,13 @@ def test_open_in_chat_starts_a_conversation_with_the_result(qtbot: QtBot, make_w
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentIndex() == 0 and window.chats_tab.isChecked()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    assert window.current is not None
-    messages = window.store.messages(window.current.id)
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    assert window.chat.current is not None
+    messages = window.store.messages(window.chat.current.id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[0].content.startswith("Summary of the pasted text (Key points):\n\n")
     assert result_text(event.result) in messages[0].content
-    assert window.current.title.startswith("Summary of the pasted text")
+    assert window.chat.current.title.startswith("Summary of the pasted text")
 
 
 def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
@@ -383,7 +383,7 @@ def test_classify_a_csv_column_and_the_page_shortcuts(qtbot: QtBot, make_window:
     window._show_page(0)
     with qtbot.waitActive(window, timeout=TIMEOUT):
         window.activateWindow()
-    qtbot.keyClick(window.chat_view.composer, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.chat.view.composer, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.stack.currentIndex() == TASKS_PAGE and window.tasks_tab.isChecked()
     assert not window.stop_action.isEnabled()  # Esc cancels the task here, not the chat's answer
     page = _tasks_page(qtbot, window, test_model_path)

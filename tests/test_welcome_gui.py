@@ -17,8 +17,9 @@ from app.hardware import Machine
 from app.paths import Paths
 from app.suggestions import suggest
 from ui.main import build_services, open_window
-from ui.main_window import MainWindow, Services
+from ui.main_window import MainWindow
 from ui.qt import background
+from ui.services import Services
 from ui.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
@@ -101,7 +102,7 @@ def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, open_hear
 
 def test_not_offered_to_someone_who_has_chatted_before(qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth(lambda services: services.store.create_conversation("Old chat", {}))
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not background._running, timeout=TIMEOUT)  # the start's decisions are all made
     assert window.stack.currentIndex() == 0 and not window.settings.welcome_done
     _welcome_action(window).trigger()  # still there when asked for
@@ -187,7 +188,7 @@ def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: Op
     qtbot.waitUntil(lambda: view.close_button.text() == "Start chatting", timeout=TIMEOUT)
     _click(qtbot, view.close_button)
     assert window.stack.currentIndex() == 0
-    assert window.model_bar.selected() is not None
+    assert window.chat.view.model_bar.selected() is not None
 
 
 def test_the_help_menu_brings_it_back(qtbot: QtBot, open_hearth: OpenWindow) -> None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QButtonGroup,
     QFileDialog,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QListView,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -43,36 +41,31 @@ from PySide6.QtWidgets import (
 
 from app import __version__, credentials, hub, network
 from app.errors import HearthError
-from app.history import ConversationRecord, ModelRecord
-from app.paths import Paths
-from app.settings import GenerationSettings, Settings
+from app.history import ModelRecord
+from app.settings import Settings
 from app.units import format_bytes
-from ui.chat_view import ChatView
+from ui.chat.page import ChatPage
 from ui.discover_view import DiscoverView
 from ui.library_view import LibraryView
-from ui.model_bar import ModelBar
+from ui.model_loader import ModelLoader
 from ui.privacy_dialog import PrivacyDialog
 from ui.qt.background import BackgroundOp, wait_for_background
 from ui.qt.collector import GuiThreadCollector
 from ui.qt.input_gate import InputGate
 from ui.qt.lazy_page import LazyPage
-from ui.qt.qt_models import ConversationListModel, LibraryModel, RecordRole
-from ui.settings_dialog import ConversationSettingsDialog
+from ui.qt.qt_models import LibraryModel
+from ui.services import Services
 from ui.welcome_view import WelcomeView
 
 if TYPE_CHECKING:
     from app.catalog import Catalog, CatalogEntry
-    from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
-    from app.compare.runner import Comparer
-    from app.downloads import DownloadManager, JobChanged
+    from app.chat import ChatRunner
+    from app.downloads import JobChanged
     from app.engine import EngineClient
     from app.engine import protocol as p
-    from app.hardware import Machine
     from app.history import HistoryStore
     from app.library import Library
-    from app.load_tracker import LoadTracker
     from app.model_check import Assessment
-    from app.tasks.session import TaskSession
     from ui.compare.page import ComparePage
     from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.tasks.page import TasksPage
@@ -87,24 +80,6 @@ TASKS_PAGE = 3
 COMPARE_PAGE = 4
 
 
-@dataclass
-class Services:
-    """Everything the window needs, built in one place (``ui/main.py``, or a test fixture)."""
-
-    paths: Paths
-    settings: Settings
-    store: HistoryStore
-    library: Library
-    engine: EngineClient
-    runner: ChatRunner
-    tracker: LoadTracker
-    machine: Machine
-    downloads: DownloadManager
-    catalog: Catalog | None
-    tasks: TaskSession
-    compare: Comparer
-
-
 class MainWindow(QMainWindow):
     """``MainWindow(services)`` is ready at once (tests); a start makes ``MainWindow(settings=...)``, shows it and
     calls ``attach`` when the services are built, and until then the window takes no input (``InputGate``)."""
@@ -116,6 +91,7 @@ class MainWindow(QMainWindow):
     library: Library
     engine: EngineClient
     runner: ChatRunner
+    loader: ModelLoader
     bridge: EngineBridge
     task_bridge: TaskBridge
     compare_bridge: CompareBridge
@@ -130,10 +106,6 @@ class MainWindow(QMainWindow):
         if icon is not None:
             self.setWindowIcon(icon)
         self.resize(1180, 780)
-        self.current: ConversationRecord | None = None
-        self._pending: _PendingSend | None = None  # a message waiting for its model to load
-        self._loading: ModelRecord | None = None
-        self._deleted: list[int] = []
         self._closing = False
         self._attached = False
         self._import_cancels: set[threading.Event] = set()
@@ -147,7 +119,6 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             GuiThreadCollector.install(app)
-        self.conversations = ConversationListModel()
         self.library_model = LibraryModel()
         self._build()
         self._build_menus()
@@ -177,13 +148,15 @@ class MainWindow(QMainWindow):
         self.task_bridge = TaskBridge(services.tasks, self)
         self.compare_bridge = CompareBridge(services.compare, self)
         self.download_bridge = DownloadBridge(services.downloads, self)
+        self.loader = ModelLoader(services, self.bridge, lambda: self._worker_baseline, self)
+        self.chat.attach(services, self.bridge, self.loader, self.library_model)
         self.discover_view.machine = services.machine
         if services.catalog is not None:
             self.discover_view.set_catalog(list(services.catalog.entries()))
         self.offline_action.setChecked(network.is_offline())
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
-        self.refresh_conversations(select_first=True)
+        self.chat.refresh_conversations(select_first=True)
         self.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self._measure_bandwidth)
         QTimer.singleShot(2000, self._update_catalog)
@@ -223,34 +196,12 @@ class MainWindow(QMainWindow):
             nav.addWidget(button, i // 2, i % 2, 1, 2 if alone else 1)
         self.chats_tab.setChecked(True)
         side.addLayout(nav)
-        self.new_chat_button = QPushButton("+  New chat")
-        self.new_chat_button.setObjectName("primary")
-        self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
-        side.addWidget(self.new_chat_button)
-        self.conversation_list = QListView()
-        self.conversation_list.setObjectName("conversationList")
-        self.conversation_list.setModel(self.conversations)
-        self.conversation_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        side.addWidget(self.conversation_list, 1)
-        self.no_chats = QLabel("No conversations yet.")
-        self.no_chats.setObjectName("hint")
-        self.no_chats.hide()  # until the history says so
-        side.addWidget(self.no_chats)
+        self.chat = ChatPage(self.settings, self)
+        side.addWidget(self.chat.sidebar, 1)
         row.addWidget(sidebar)
 
         self.stack = QStackedWidget()
-        chat_page = QWidget()
-        chat_layout = QVBoxLayout(chat_page)
-        chat_layout.setContentsMargins(0, 0, 0, 0)
-        chat_layout.setSpacing(0)
-        self.model_bar = ModelBar()
-        chat_layout.addWidget(self.model_bar)
-        self.chat_view = ChatView()
-        chat_layout.addWidget(self.chat_view, 1)
-        self.stack.addWidget(chat_page)
+        self.stack.addWidget(self.chat.view)
         self.library_view = LibraryView(self.library_model)
         self.stack.addWidget(self.library_view)
         self.discover_view = DiscoverView()
@@ -266,11 +217,7 @@ class MainWindow(QMainWindow):
         self.offline_label.setToolTip("Hearth makes no network requests (File → Work offline).")
         self.statusBar().addPermanentWidget(self.offline_label)
         self.offline_label.setVisible(self.settings.work_offline)
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.hide()
-        self.statusBar().addPermanentWidget(self.undo_button)
-        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
-        self._undo_timer.timeout.connect(self._hide_undo)
+        self.statusBar().addPermanentWidget(self.chat.undo_button)
 
     @property
     def tasks(self) -> TasksPage:
@@ -287,8 +234,8 @@ class MainWindow(QMainWindow):
             store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
             settings_file=self.services.paths.settings_file, library_model=self.library_model,
             engine_bridge=self.bridge, task_bridge=self.task_bridge, parent=self)
-        page.loadRequested.connect(lambda record, context: self.load_model(record, context_length=context))
-        page.chatRequested.connect(self.chat_about)
+        page.loadRequested.connect(self.loader.load)
+        page.chatRequested.connect(self.chat.chat_about)
         page.statusMessage.connect(self.statusBar().showMessage)
         return page
 
@@ -317,21 +264,18 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
-        self.new_chat_button.clicked.connect(self.new_conversation)
-        self.conversation_list.selectionModel().currentChanged.connect(self._conversation_selected)
-        self.conversation_list.customContextMenuRequested.connect(self._conversation_menu)
-        self.chat_view.sendRequested.connect(self.send)
-        self.chat_view.draftChanged.connect(self._read_ahead)
-        self.chat_view.stopRequested.connect(self.stop_answer)
-        self.chat_view.regenerateRequested.connect(self.regenerate)
-        self.model_bar.loadRequested.connect(self.load_model)
-        self.model_bar.unloadRequested.connect(self._unload)
-        self.model_bar.settingsRequested.connect(self.edit_settings)
-        self.model_bar.addModelRequested.connect(self.add_model)
+        chat, loader = self.chat, self.loader
+        chat.showRequested.connect(lambda: self._show_page(0))
+        chat.failed.connect(self.show_error)
+        chat.statusMessage.connect(self.statusBar().showMessage)
+        chat.settingsChanged.connect(self._save_settings)
+        chat.view.model_bar.addModelRequested.connect(self.add_model)
+        loader.failed.connect(self.show_error)
+        loader.settingsChanged.connect(self._save_settings)
+        loader.dropped.connect(self._pending_dropped)
         self.library_view.addRequested.connect(self.add_model)
-        self.library_view.chatRequested.connect(self._chat_with)
+        self.library_view.chatRequested.connect(chat.chat_with)
         self.library_view.removeRequested.connect(self.remove_model)
-        self.undo_button.clicked.connect(self._undo_delete)
         d = self.discover_view
         d.searchRequested.connect(self.search_hub)
         d.moreRequested.connect(self.more_results)
@@ -346,23 +290,11 @@ class MainWindow(QMainWindow):
         for job in self.services.downloads.jobs():
             d.job_changed(job)
 
-        b = self.bridge
-        b.workerReady.connect(self._worker_ready)
-        b.loadStarted.connect(self._load_started)
-        b.loadProgress.connect(self.model_bar.load_progress)
-        b.loadStage.connect(self.model_bar.load_stage)
-        b.modelLoaded.connect(self._model_loaded)
-        b.modelUnloaded.connect(lambda: self.model_bar.not_loaded())
-        b.engineFailed.connect(self._engine_failed)
-        b.workerExited.connect(self._worker_exited)
-        b.answerStarted.connect(self._answer_started)
-        b.answerDelta.connect(self._answer_delta)
-        b.contextNotice.connect(self._context_notice)
-        b.answerFinished.connect(self._answer_finished)
+        self.bridge.workerReady.connect(self._worker_ready)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.new_conversation)
+        self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.chat.new_conversation)
         self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.add_model)
         file_menu.addSeparator()
         self.offline_action = self._action(file_menu, "Work &offline", None, self.set_offline)
@@ -378,14 +310,15 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         chat_menu = self.menuBar().addMenu("&Chat")
-        self._action(chat_menu, "&Load the chosen model", "Ctrl+L", self._load_selected)
-        self.stop_action = self._action(chat_menu, "&Stop the answer", "Esc", self.stop_answer)
-        self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", self.regenerate)
-        self._action(chat_menu, "Conversation &settings…", "Ctrl+,", self.edit_settings)
+        chat = self.chat
+        self._action(chat_menu, "&Load the chosen model", "Ctrl+L", chat.load_selected)
+        self.stop_action = self._action(chat_menu, "&Stop the answer", "Esc", chat.stop_answer)
+        self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", chat.regenerate)
+        self._action(chat_menu, "Conversation &settings…", "Ctrl+,", chat.edit_settings)
         chat_menu.addSeparator()
-        self._action(chat_menu, "Re&name conversation…", "F2", self.rename_current)
-        self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, self.delete_current,
-                     widget_only=self.conversation_list)
+        self._action(chat_menu, "Re&name conversation…", "F2", chat.rename_current)
+        self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, chat.delete_current,
+                     widget_only=chat.sidebar.list)
         tasks_menu = self.menuBar().addMenu("&Tasks")
         self._action(tasks_menu, "&Open a document…", QKeySequence.StandardKey.Open, self._open_task_document)
         # These act on the Tasks page only; elsewhere they are off, so Esc and Ctrl+Enter keep their usual jobs.
@@ -453,292 +386,13 @@ class MainWindow(QMainWindow):
 
     def show_error(self, error: BaseException) -> None:
         if isinstance(error, HearthError):
-            self.chat_view.show_banner(str(error))
+            self.chat.view.show_banner(str(error))
             self.statusBar().showMessage(str(error), 8000)
         else:
             log.error("unexpected error", exc_info=error)
             QMessageBox.critical(self, "Something went wrong",
                                  f"Hearth hit an unexpected problem: {error}\n\nDetails are in the log file: "
                                  f"{self.services.paths.log_file}")
-
-    # --- conversations ---
-
-    def refresh_conversations(self, select_first: bool = False, select_id: int | None = None) -> None:
-        def show(items: list[ConversationRecord]) -> None:
-            keep = select_id if select_id is not None else (self.current.id if self.current else None)
-            self.conversations.set_items(items)
-            self.no_chats.setVisible(not items)
-            row = self.conversations.row_of(keep) if keep is not None else -1
-            if row < 0 and select_first and items:
-                row = 0
-            if row < 0:
-                if not items:
-                    self.current = None
-                    self.chat_view.show_empty("Start a new chat with the button on the left, or just type below.")
-                return
-            record = self.conversations.record(row)
-            self.conversation_list.setCurrentIndex(self.conversations.index(row))  # opens it if it is new
-            if record is not None and self.current is not None and self.current.id == record.id:
-                self.current = record  # the fresh copy: title and settings as saved
-
-        BackgroundOp(self, self.store.list_conversations).success(show).failure(self.show_error).run()
-
-    def _conversation_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        record = current.data(RecordRole) if current.isValid() else None
-        if record is not None and (self.current is None or record.id != self.current.id):
-            self._open(record)
-
-    def _open(self, record: ConversationRecord | None) -> None:
-        if record is None:
-            return
-        self.current = record
-        self._show_page(0)
-
-        def show(messages: list[Any]) -> None:
-            if self.current is not None and self.current.id == record.id:
-                self.chat_view.show_conversation(record.id, messages)
-                self.chat_view.set_busy(self.runner.busy)
-
-        BackgroundOp(self, self.store.messages, record.id).success(show).failure(self.show_error).run()
-
-    def new_conversation(self, then_send: str | None = None) -> None:
-        self._show_page(0)
-        defaults = self.settings.generation.to_dict()
-
-        def created(record: ConversationRecord) -> None:
-            self.current = record
-            self.chat_view.show_conversation(record.id, [])
-            self.chat_view.composer.setFocus()
-            self.refresh_conversations(select_id=record.id)
-            if then_send:
-                self._start_send(record.id, then_send)
-
-        BackgroundOp(self, self.store.create_conversation, "New chat", defaults).success(created) \
-            .failure(self.show_error).run()
-
-    def _conversation_menu(self, point: QPoint) -> None:
-        index = self.conversation_list.indexAt(point)
-        record = index.data(RecordRole) if index.isValid() else None
-        if record is None:
-            return
-        menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self.rename(record))
-        menu.addAction("Delete", lambda: self.delete(record))
-        menu.exec(self.conversation_list.viewport().mapToGlobal(point))
-
-    def rename_current(self) -> None:
-        if self.current is not None:
-            self.rename(self.current)
-
-    def rename(self, record: ConversationRecord) -> None:
-        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=record.title)
-        title = title.strip()
-        if ok and title:
-            BackgroundOp(self, self.store.rename_conversation, record.id, title) \
-                .success(lambda _: self.refresh_conversations()).failure(self.show_error).run()
-
-    def delete_current(self) -> None:
-        if self.current is not None:
-            self.delete(self.current)
-
-    def delete(self, record: ConversationRecord) -> None:
-        if self.runner.streaming_conversation() == record.id:
-            self.show_error(HearthError("This conversation is still being answered. Stop the answer first."))
-            return
-
-        def deleted(_: object) -> None:
-            self._deleted.append(record.id)
-            if self.current is not None and self.current.id == record.id:
-                self.current = None
-            self.conversations.remove(record.id)
-            self.statusBar().showMessage(f"Deleted “{record.title}”.", UNDO_SECONDS * 1000)
-            self.undo_button.show()
-            self._undo_timer.start()
-            self.refresh_conversations(select_first=True)
-
-        BackgroundOp(self, self.runner.delete_conversation, record.id).success(deleted) \
-            .failure(self.show_error).run()
-
-    def _undo_delete(self) -> None:
-        if not self._deleted:
-            return
-        conversation_id = self._deleted.pop()
-        self._hide_undo()
-        BackgroundOp(self, self.store.restore_conversation, conversation_id) \
-            .success(lambda _: self.refresh_conversations(select_id=conversation_id)) \
-            .failure(self.show_error).run()
-        self.statusBar().showMessage("Conversation restored.", 4000)
-
-    def _hide_undo(self) -> None:
-        self.undo_button.setVisible(False)
-
-    # --- sending ---
-
-    def send(self, text: str) -> None:
-        self.chat_view.show_banner("")
-        if self.runner.busy or self._pending is not None:
-            self.chat_view.restore_draft(text)
-            return
-        conversation_id = self.current.id if self.current else None
-        record = self._model_to_load()
-        if record is not None:
-            self._pending = _PendingSend(conversation_id, text)
-            self.chat_view.set_busy(True)
-            if self._loading is None:
-                self.load_model(record)
-            return
-        if self.engine.loaded is None:
-            self.chat_view.restore_draft(text)
-            self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, "
-                                        "or open Models on the left."))
-            return
-        self._dispatch(_PendingSend(conversation_id, text))
-
-    def _read_ahead(self, text: str) -> None:
-        """The model reads the message being typed, so that sending it starts the answer sooner
-        (``ChatRunner.read_ahead``); a failure here costs only that head start."""
-        if self.current is None or self.runner.busy or self._pending is not None or self.engine.loaded is None:
-            return
-        BackgroundOp(self, self.runner.read_ahead, self.current.id, text) \
-            .failure(lambda error: log.warning("reading ahead failed: %s", error)).run()
-
-    def _model_to_load(self) -> ModelRecord | None:
-        """The model to (re)load before sending: the chosen one when none is loaded, or the loaded one when
-        this conversation asks for another context length than it was loaded with."""
-        loaded = self.engine.loaded
-        if loaded is None:
-            return self._loading or self.model_bar.selected()
-        wanted = min(self._current_settings().context_length, loaded.trained_context_length)
-        if wanted == loaded.context_length:
-            return None
-        return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None)
-
-    def _dispatch(self, pending: _PendingSend) -> None:
-        if pending.conversation_id is None:
-            self.new_conversation(then_send=pending.text)
-        else:
-            self._start_send(pending.conversation_id, pending.text)
-
-    def chat_about(self, text: str) -> None:
-        """A new conversation that starts with ``text`` (a task's result), sent as if typed: the model answers
-        it, so the conversation goes on as any other (some chat templates refuse two user turns in a row)."""
-        if self.runner.busy or self._pending is not None:
-            self._show_page(0)
-            self.show_error(HearthError("Wait for the current answer to finish, then open the result in a chat."))
-            return
-        if self._model_to_load() is None and self.engine.loaded is None:
-            self.show_error(HearthError("Add a model first: press “Add a model from disk…” above, or open Models "
-                                        "on the left."))
-            return
-        self.current = None
-        self.conversation_list.clearSelection()
-        self.chat_view.show_empty("")
-        self._show_page(0)
-        self.send(text)
-
-    def stop_answer(self) -> None:
-        """Stop the answer; a message still waiting for its model goes back into the box instead."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.chat_view.set_busy(False)
-            self.chat_view.restore_draft(pending.text)
-            return
-        self.runner.stop()
-
-    def _drop_pending(self, reason: str | None = None) -> None:
-        """The model will not load: what waited for it (a message, a task run) goes back to the person."""
-        pending, self._pending = self._pending, None
-        self.chat_view.set_busy(self.runner.busy)
-        if pending is not None:
-            self.chat_view.restore_draft(pending.text)
-        if self._tasks_page.is_built():
-            self.tasks.pending_dropped(reason)
-
-    def _start_send(self, conversation_id: int, text: str) -> None:
-        self.chat_view.set_busy(True)
-
-        def failed(error: BaseException) -> None:
-            self.chat_view.set_busy(self.runner.busy)
-            self.chat_view.restore_draft(text)
-            self.show_error(error)
-
-        BackgroundOp(self, self.runner.send, conversation_id, text).failure(failed).run()
-
-    def regenerate(self) -> None:
-        if self._pending is not None or self.chat_view.is_busy():
-            return
-        if self.current is None or self.runner.busy or self.engine.loaded is None:
-            if self.engine.loaded is None and self.current is not None:
-                self.show_error(HearthError("Load a model first, then regenerate."))
-            return
-        self.chat_view.set_busy(True)
-
-        def failed(error: BaseException) -> None:
-            self.chat_view.set_busy(False)
-            self.show_error(error)
-
-        BackgroundOp(self, self.runner.regenerate, self.current.id).failure(failed).run()
-
-    def _answer_started(self, event: AnswerStarted) -> None:
-        self.chat_view.set_busy(True)
-        if self.chat_view.conversation_id == event.conversation_id:
-            self.chat_view.answer_started(event.user_message, event.assistant_message)
-        self.refresh_conversations()
-
-    def _answer_delta(self, conversation_id: int, message_id: int, text: str) -> None:
-        if self.chat_view.conversation_id == conversation_id:
-            self.chat_view.answer_delta(message_id, text)
-
-    def _context_notice(self, event: ContextNotice) -> None:
-        if self.chat_view.conversation_id == event.conversation_id:
-            n = event.dropped_messages
-            self.chat_view.answer_notice(
-                event.message_id, f"{n} older message{'s' if n != 1 else ''} left out to fit the context window.")
-
-    def _answer_finished(self, event: AnswerFinished) -> None:
-        self.chat_view.set_busy(False)
-        if self.chat_view.conversation_id == event.conversation_id:
-            self.chat_view.answer_finished(event.message)
-        if event.message.finish_reason == "error" and event.message.error:
-            self.statusBar().showMessage(event.message.error, 8000)
-        self.refresh_conversations()
-
-    # --- conversation settings ---
-
-    def _current_settings(self) -> GenerationSettings:
-        if self.current is not None:
-            return GenerationSettings.from_dict(self.current.settings)
-        return self.settings.generation
-
-    def edit_settings(self) -> None:
-        dialog = ConversationSettingsDialog(self._current_settings(), self)
-        if dialog.exec() != ConversationSettingsDialog.DialogCode.Accepted:
-            return
-        chosen = dialog.result_settings()
-        if dialog.make_default.isChecked() or self.current is None:
-            self.settings.generation = chosen
-            self._save_settings()
-        if self.current is None:
-            return
-        old_context = self._current_settings().context_length
-        conversation_id = self.current.id
-
-        def saved(_: object) -> None:
-            if self.current is not None and self.current.id == conversation_id:
-                self.current = self.store_record_with(self.current, chosen)
-            loaded = self.engine.loaded
-            if loaded is not None and chosen.context_length != old_context and not self.runner.busy:
-                record = self.model_bar.selected()
-                if record is not None and Path(record.path).resolve() == Path(loaded.path):
-                    self.load_model(record)
-            self.statusBar().showMessage("Settings saved for this conversation.", 4000)
-
-        BackgroundOp(self, self.store.update_conversation, conversation_id, settings=chosen.to_dict()) \
-            .success(saved).failure(self.show_error).run()
-
-    @staticmethod
-    def store_record_with(record: ConversationRecord, settings: GenerationSettings) -> ConversationRecord:
-        return replace(record, settings=settings.to_dict(), system_prompt=settings.system_prompt)
 
     def _save_settings(self) -> None:
         settings, path = self.settings, self.services.paths.settings_file
@@ -749,7 +403,7 @@ class MainWindow(QMainWindow):
     def refresh_models(self, select_id: int | None = None) -> None:
         def show(models: list[ModelRecord]) -> None:
             self.library_model.set_items(models)
-            self.model_bar.set_models(models, select_id)
+            self.chat.set_models(models, select_id)
             self.refresh_assessments()
 
         BackgroundOp(self, self.library.models).success(show).failure(self.show_error).run()
@@ -808,146 +462,11 @@ class MainWindow(QMainWindow):
 
         BackgroundOp(self, measure).success(measured).failure(self.show_error).run()
 
-    def _load_selected(self) -> None:
-        record = self.model_bar.selected()
-        if record is not None and self._loading is None:
-            self.load_model(record)
-
-    def load_model(self, record: ModelRecord, context_length: int | None = None) -> None:
-        """Check that ``record`` fits, ask when it is tight, and load it with ``context_length`` (default: the
-        current conversation's)."""
-        if self.runner.busy or self.services.tasks.busy:
-            busy = "Stop the current answer" if self.runner.busy else "Cancel the running task"
-            self._drop_pending(f"{busy} before loading another model.")
-            self.show_error(HearthError(f"{busy} before loading another model."))
-            return
-        if not Path(record.path).is_file():
-            missing = (f"The file of “{record.name}” is no longer at {record.path}. Remove it from the library and "
-                       "add it again.")
-            self._drop_pending(missing)
-            self.show_error(HearthError(missing))
-            return
-        self._loading = record
-        self.chat_view.show_banner("")
-        self.settings.last_model_id = record.id
-        self._save_settings()
-        self.model_bar.checking(record.name)
-        for_conversation = context_length is None
-        context = self._current_settings().context_length if context_length is None else context_length
-        machine, gpu_layers, threads = self.services.machine, self.settings.gpu_layers, self.settings.threads
-
-        def check() -> Assessment:
-            from app.model_check import assess
-
-            return assess(Path(record.path), machine, context_length=context, gpu_layers=gpu_layers, threads=threads,
-                          exact=True, records=self.store.load_records(), baseline=self._worker_baseline)
-
-        def failed(error: BaseException) -> None:
-            self._load_abandoned(str(error) if isinstance(error, HearthError) else None)
-            self.show_error(error)
-
-        BackgroundOp(self, check).success(lambda a: self._confirm_and_load(record, a, for_conversation)) \
-            .failure(failed).run()
-
-    def _confirm_and_load(self, record: ModelRecord, assessment: Assessment, for_conversation: bool = True) -> None:
-        """Load with the plan the forecast was made for; ask first when it will not fit comfortably."""
-        from app.forecast import Verdict
-
-        result = assessment.forecast
-        plan = result.plan
-        if result.verdict is Verdict.UNSUPPORTED:
-            self._load_abandoned(f"{result.verdict.value}. {result.reason}")
-            self.show_error(HearthError(f"{result.verdict.value}. {result.reason}"))
-            return
-        if assessment.needs_confirmation:
-            box = QMessageBox(QMessageBox.Icon.Warning, result.verdict.value, f"{result.verdict.value}.", parent=self)
-            box.setInformativeText(result.reason + " Loading it anyway may make this computer very slow until "
-                                                   "the model is unloaded.")
-            fit = assessment.fitting
-            fit_button = box.addButton(f"Load with a {fit.context_length:,}-token context",
-                                       QMessageBox.ButtonRole.AcceptRole) if fit else None
-            anyway = box.addButton("Load anyway", QMessageBox.ButtonRole.DestructiveRole)
-            box.addButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            clicked = box.clickedButton()
-            if fit is not None and clicked is fit_button:
-                plan = fit
-                if for_conversation:
-                    self._use_context(fit.context_length)
-            elif clicked is not anyway:
-                self._load_abandoned()
-                return
-        self.services.tracker.expect(record.path, assessment)
-        self.engine.load(record.path, plan=plan)
-
-    def _use_context(self, context_length: int) -> None:
-        """The conversation takes the context that fits, so its next message does not ask to reload."""
-        if self.current is None:
-            return
-        chosen = replace(self._current_settings(), context_length=context_length)
-        self.current = self.store_record_with(self.current, chosen)
-        BackgroundOp(self, self.store.update_conversation, self.current.id, settings=chosen.to_dict()) \
-            .failure(self.show_error).run()
-
-    def _load_abandoned(self, reason: str | None = None) -> None:
-        self._loading = None
-        self.model_bar.not_loaded()
-        self._drop_pending(reason)
-
-    def _unload(self) -> None:
-        if self.runner.busy or self.services.tasks.busy:
-            self.show_error(HearthError("Stop the current answer before unloading the model." if self.runner.busy
-                                        else "Cancel the running task before unloading the model."))
-            return
-        self.engine.unload()
-
     def _worker_ready(self, event: p.Ready) -> None:
         """A measured correction: forecasts use this machine's real engine size rather than a typical one."""
         if event.rss_bytes and event.rss_bytes != self._worker_baseline:
             self._worker_baseline = event.rss_bytes
             self.refresh_assessments()
-
-    def _load_started(self, event: p.LoadStarted) -> None:
-        """Every load shows, also the one the engine starts by itself after a forced stop."""
-        record = next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(event.path)), None)
-        self.model_bar.loading_started(record.name if record else Path(event.path).stem)
-
-    def _model_loaded(self, event: p.Loaded) -> None:
-        self._loading = None
-        self.model_bar.loaded(event)
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.chat_view.set_busy(False)
-            if pending.conversation_id is None or self.conversations.row_of(pending.conversation_id) >= 0 \
-                    or (self.current is not None and self.current.id == pending.conversation_id):
-                self._dispatch(pending)
-            else:  # that conversation was deleted while the model loaded
-                self.chat_view.restore_draft(pending.text)
-
-    def _engine_failed(self, event: p.Failed) -> None:
-        if event.during == "load":
-            self._loading = None
-            self.model_bar.not_loaded("Not loaded")
-            self._drop_pending(event.message)
-        self.show_error(HearthError(event.message))
-
-    def _worker_exited(self, event: p.WorkerExited) -> None:
-        if self._closing or event.expected:
-            return
-        self._loading = None
-        self.model_bar.not_loaded("The engine stopped. Load a model to continue.")
-        self._drop_pending(event.message)
-        self.chat_view.set_busy(False)
-        self.show_error(HearthError(event.message))
-
-    def _chat_with(self, record: ModelRecord) -> None:
-        self.model_bar.select(record.id)
-        self._show_page(0)
-        loaded = self.engine.loaded
-        if loaded is None or Path(record.path).resolve() != Path(loaded.path):
-            self.load_model(record)
-        if self.current is None:
-            self.new_conversation()
 
     def add_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model from disk", str(Path.home()),
@@ -1243,9 +762,15 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.hide()
         if self._attached:
+            self.loader.closing = True
             self._shut_down(self.services)
         wait_for_background()
         super().closeEvent(event)
+
+    def _pending_dropped(self, _pending: object, reason: str | None) -> None:
+        """The model will not load: a task run waiting for it is not started (the chat takes its message back)."""
+        if self._tasks_page.is_built():
+            self.tasks.pending_dropped(reason)
 
     def _shut_down(self, services: Services) -> None:
         if self._tasks_page.is_built():
@@ -1259,12 +784,6 @@ class MainWindow(QMainWindow):
             self.compare.shutdown()
         services.compare.close()  # stops every comparison worker; what they wrote is saved
         services.engine.shutdown()
-
-
-@dataclass(frozen=True)
-class _PendingSend:
-    conversation_id: int | None  # None: start a new conversation with it
-    text: str
 
 
 class _ProgressRelay:
