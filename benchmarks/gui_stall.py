@@ -318,7 +318,7 @@ def open_window(folder: Path, max_tokens: int) -> MainWindow:
 
 def add_models(window: MainWindow, models: list[Path]) -> None:
     for count, model in enumerate(models, start=1):
-        window.import_model(model, copy=False)
+        window.library.import_model(model, copy=False)
         wait_until(lambda count=count: window.library_model.rowCount() == count, f"{model.name} in the library")  # type: ignore[misc]
 
 

@@ -73,7 +73,7 @@ def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _compare_page(qtbot: QtBot, window: MainWindow, models: list[Path]) -> ComparePage:
     for count, model in enumerate(models, start=1):
-        window.import_model(model, copy=False)
+        window.library.import_model(model, copy=False)
         qtbot.waitUntil(lambda count=count: window.library_model.rowCount() == count, timeout=TIMEOUT)
     window._show_page(COMPARE_PAGE)
     page = window.compare

@@ -56,7 +56,7 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
 
 
 def _import(qtbot: QtBot, window: MainWindow, model: Path) -> None:
-    window.import_model(model, copy=True)
+    window.library.import_model(model, copy=True)
     qtbot.waitUntil(lambda: window.chat.view.model_bar.combo.count() == 1, timeout=TIMEOUT)
 
 
@@ -164,7 +164,7 @@ def test_a_bad_file_is_refused_with_a_message(
     window = make_window()
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model")
-    window.import_model(bad, copy=True)
+    window.library.import_model(bad, copy=True)
     qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
     assert "is not a GGUF model file" in shown[0]
     assert window.library_model.rowCount() == 0
@@ -301,8 +301,8 @@ def test_library_shows_what_each_model_needs(qtbot: QtBot, make_window: MakeWind
     model = window.library_model
     qtbot.waitUntil(lambda: str(model.index(0, 1).data()).startswith("Runs well"), timeout=TIMEOUT)
     window._show_page(1)
-    qtbot.waitUntil(lambda: "Memory with a" in window.library_view.details.text(), timeout=TIMEOUT)
-    assert "Longest context that fits now" in window.library_view.details.text()
+    qtbot.waitUntil(lambda: "Memory with a" in window.library.view.details.text(), timeout=TIMEOUT)
+    assert "Longest context that fits now" in window.library.view.details.text()
 
 
 def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,

@@ -71,7 +71,7 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
 
 def _tasks_page(qtbot: QtBot, window: MainWindow, model: Path | None) -> TasksPage:
     if model is not None:
-        window.import_model(model, copy=True)
+        window.library.import_model(model, copy=True)
         qtbot.waitUntil(lambda: window.library_model.rowCount() == 1, timeout=TIMEOUT)
     window._show_page(TASKS_PAGE)
     return window.tasks

@@ -12,9 +12,7 @@ engine) are imported where they are used, all of which runs after ``attach``, wh
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +21,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySeq
 from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QInputDialog,
@@ -32,7 +29,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressDialog,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -46,7 +42,7 @@ from app.settings import Settings
 from app.units import format_bytes
 from ui.chat.page import ChatPage
 from ui.discover_view import DiscoverView
-from ui.library_view import LibraryView
+from ui.library.page import LibraryPage
 from ui.model_loader import ModelLoader
 from ui.privacy_dialog import PrivacyDialog
 from ui.qt.background import BackgroundOp, wait_for_background
@@ -62,9 +58,7 @@ if TYPE_CHECKING:
     from app.chat import ChatRunner
     from app.downloads import JobChanged
     from app.engine import EngineClient
-    from app.engine import protocol as p
     from app.history import HistoryStore
-    from app.library import Library
     from app.model_check import Assessment
     from ui.compare.page import ComparePage
     from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
@@ -88,7 +82,6 @@ class MainWindow(QMainWindow):
 
     services: Services
     store: HistoryStore
-    library: Library
     engine: EngineClient
     runner: ChatRunner
     loader: ModelLoader
@@ -108,13 +101,7 @@ class MainWindow(QMainWindow):
         self.resize(1180, 780)
         self._closing = False
         self._attached = False
-        self._import_cancels: set[threading.Event] = set()
         self._pager: hub.SearchPager | None = None
-        self._worker_baseline = 0  # the engine's size in memory, for forecasts: known from attach on
-        self._bandwidth_tries = 0
-        self._bandwidth_timer = QTimer(self)
-        self._bandwidth_timer.setSingleShot(True)
-        self._bandwidth_timer.timeout.connect(self._measure_bandwidth)
 
         app = QApplication.instance()
         if app is not None:
@@ -131,7 +118,6 @@ class MainWindow(QMainWindow):
 
     def attach(self, services: Services) -> None:
         """Wires the window to the core and fills it: conversations, models, downloads, the catalog."""
-        from app.forecast import PROCESS_BASELINE
         from ui.qt.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
 
         assert not self._attached and services.settings is self.settings
@@ -140,15 +126,13 @@ class MainWindow(QMainWindow):
             return
         self._attached = True
         self.services = services
-        self.store, self.library, self.engine, self.runner = (
-            services.store, services.library, services.engine, services.runner)
-        # The engine worker last measured here, replaced by this run's own once its worker has started.
-        self._worker_baseline = services.machine.engine_baseline_bytes or PROCESS_BASELINE
+        self.store, self.engine, self.runner = services.store, services.engine, services.runner
         self.bridge = EngineBridge(self.engine, self.runner, self)
         self.task_bridge = TaskBridge(services.tasks, self)
         self.compare_bridge = CompareBridge(services.compare, self)
         self.download_bridge = DownloadBridge(services.downloads, self)
-        self.loader = ModelLoader(services, self.bridge, lambda: self._worker_baseline, self)
+        self.library.attach(services, self.bridge)
+        self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
         self.discover_view.machine = services.machine
         if services.catalog is not None:
@@ -157,8 +141,8 @@ class MainWindow(QMainWindow):
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
         self.chat.refresh_conversations(select_first=True)
-        self.refresh_models(select_id=self.settings.last_model_id)
-        QTimer.singleShot(1500, self._measure_bandwidth)
+        self.library.refresh_models(select_id=self.settings.last_model_id)
+        QTimer.singleShot(1500, self.library.measure_bandwidth)
         QTimer.singleShot(2000, self._update_catalog)
         if self._gate is not None:
             self._gate.open()
@@ -202,8 +186,8 @@ class MainWindow(QMainWindow):
 
         self.stack = QStackedWidget()
         self.stack.addWidget(self.chat.view)
-        self.library_view = LibraryView(self.library_model)
-        self.stack.addWidget(self.library_view)
+        self.library = LibraryPage(self.library_model, self.settings, self)
+        self.stack.addWidget(self.library.view)
         self.discover_view = DiscoverView()
         self.stack.addWidget(self.discover_view)
         self._tasks_page = LazyPage(self._make_tasks_page)
@@ -246,7 +230,7 @@ class MainWindow(QMainWindow):
             store=self.store, comparer=self.services.compare, settings=self.settings,
             library_model=self.library_model, bridge=self.compare_bridge, parent=self)
         page.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
-        page.addModelRequested.connect(self.add_model)
+        page.addModelRequested.connect(self.library.add_model)
         page.statusMessage.connect(self.statusBar().showMessage)
         return page
 
@@ -269,13 +253,15 @@ class MainWindow(QMainWindow):
         chat.failed.connect(self.show_error)
         chat.statusMessage.connect(self.statusBar().showMessage)
         chat.settingsChanged.connect(self._save_settings)
-        chat.view.model_bar.addModelRequested.connect(self.add_model)
+        library = self.library
+        library.modelsListed.connect(chat.set_models)
+        library.chatRequested.connect(chat.chat_with)
+        library.failed.connect(self.show_error)
+        library.statusMessage.connect(self.statusBar().showMessage)
+        chat.view.model_bar.addModelRequested.connect(library.add_model)
         loader.failed.connect(self.show_error)
         loader.settingsChanged.connect(self._save_settings)
         loader.dropped.connect(self._pending_dropped)
-        self.library_view.addRequested.connect(self.add_model)
-        self.library_view.chatRequested.connect(chat.chat_with)
-        self.library_view.removeRequested.connect(self.remove_model)
         d = self.discover_view
         d.searchRequested.connect(self.search_hub)
         d.moreRequested.connect(self.more_results)
@@ -285,17 +271,16 @@ class MainWindow(QMainWindow):
         d.pauseRequested.connect(self.services.downloads.pause)
         d.resumeRequested.connect(self.services.downloads.resume)
         d.cancelRequested.connect(self.services.downloads.cancel)
-        d.addFromDiskRequested.connect(self.add_model)
+        d.addFromDiskRequested.connect(library.add_model)
         self.download_bridge.jobChanged.connect(self._download_changed)
         for job in self.services.downloads.jobs():
             d.job_changed(job)
 
-        self.bridge.workerReady.connect(self._worker_ready)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.chat.new_conversation)
-        self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.add_model)
+        self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.library.add_model)
         file_menu.addSeparator()
         self.offline_action = self._action(file_menu, "Work &offline", None, self.set_offline)
         self.offline_action.setCheckable(True)
@@ -400,141 +385,6 @@ class MainWindow(QMainWindow):
 
     # --- models ---
 
-    def refresh_models(self, select_id: int | None = None) -> None:
-        def show(models: list[ModelRecord]) -> None:
-            self.library_model.set_items(models)
-            self.chat.set_models(models, select_id)
-            self.refresh_assessments()
-
-        BackgroundOp(self, self.library.models).success(show).failure(self.show_error).run()
-
-    def refresh_assessments(self) -> None:
-        """The library's "On this computer" column: the analytic forecast for each model (no dry runs)."""
-        models, machine = self.library_model.items(), self.services.machine
-        context = self.settings.generation.context_length
-
-        baseline = self._worker_baseline
-
-        def assess_all() -> dict[int, Assessment | str]:
-            from app.model_check import assess
-
-            records = self.store.load_records()
-            results: dict[int, Assessment | str] = {}
-            for model in models:
-                try:
-                    results[model.id] = assess(Path(model.path), machine, context_length=context,
-                                               gpu_layers=self.settings.gpu_layers, records=records,
-                                               baseline=baseline)
-                except HearthError as error:
-                    results[model.id] = str(error)
-            return results
-
-        BackgroundOp(self, assess_all).success(self.library_model.set_assessments).failure(self.show_error).run()
-
-    def _measure_bandwidth(self) -> None:
-        """Memory speed bounds generation speed. A reading is taken when the machine is quiet (other programs
-        and Hearth's own engine idle), again after an update or when a generation outran it, and the best kept
-        reading is used: one taken on a busy machine read a quarter of the quiet figure. While the machine stays
-        busy it tries again later (a timer the window owns, so it ends with the window); after a few tries a
-        reading is taken anyway rather than none."""
-        from app.engine.client import EngineState
-        from app.hardware import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
-
-        machine, cache = self.services.machine, self.services.paths.cache_dir
-        self._bandwidth_tries += 1
-        force = self._bandwidth_tries > BANDWIDTH_TRIES and not machine.bandwidth_bytes_per_s
-        generating = self.engine.state is EngineState.GENERATING
-
-        def measure() -> float | None:
-            if not bandwidth_wanted(cache, machine):
-                return None
-            if generating or (processor_busy() and not force):
-                return -1.0
-            return measure_and_store_bandwidth(cache, machine)
-
-        def measured(value: float | None) -> None:
-            if value == -1.0:
-                if self._bandwidth_tries <= BANDWIDTH_TRIES:
-                    self._bandwidth_timer.start(BANDWIDTH_RETRY_MS)
-            elif value and value != self.services.machine.bandwidth_bytes_per_s:
-                self.services.machine = replace(self.services.machine, bandwidth_bytes_per_s=value)
-                self.refresh_assessments()
-
-        BackgroundOp(self, measure).success(measured).failure(self.show_error).run()
-
-    def _worker_ready(self, event: p.Ready) -> None:
-        """A measured correction: forecasts use this machine's real engine size rather than a typical one."""
-        if event.rss_bytes and event.rss_bytes != self._worker_baseline:
-            self._worker_baseline = event.rss_bytes
-            self.refresh_assessments()
-
-    def add_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a model from disk", str(Path.home()),
-                                              "GGUF models (*.gguf);;All files (*)")
-        if not path:
-            return
-        box = QMessageBox(QMessageBox.Icon.Question, "Add a model", f"Add “{Path(path).name}” to your library?",
-                          parent=self)
-        box.setInformativeText("Copying it into Hearth's models folder keeps it working if you move or delete "
-                               "the original. Using it where it is saves disk space.")
-        copy_button = box.addButton("Copy into Hearth", QMessageBox.ButtonRole.AcceptRole)
-        in_place_button = box.addButton("Use it where it is", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(copy_button if self.settings.copy_imported_models else in_place_button)
-        box.exec()
-        if box.clickedButton() not in (copy_button, in_place_button):
-            return
-        self.import_model(Path(path), copy=box.clickedButton() is copy_button)
-
-    def import_model(self, path: Path, copy: bool) -> None:
-        cancel = threading.Event()
-        self._import_cancels.add(cancel)
-        dialog = QProgressDialog(f"Adding {path.name}…", "Cancel", 0, 1000, self)
-        dialog.setWindowTitle("Adding a model")
-        dialog.setMinimumDuration(400)
-        dialog.setAutoClose(False)
-        dialog.canceled.connect(cancel.set)
-        self.bridge_progress = _ProgressRelay(dialog)
-
-        def finish_dialog() -> None:
-            self._import_cancels.discard(cancel)
-            dialog.canceled.disconnect(cancel.set)  # closing a progress dialog emits canceled
-            dialog.close()
-            dialog.deleteLater()
-
-        def done(record: ModelRecord) -> None:
-            finish_dialog()
-            self.statusBar().showMessage(f"Added “{record.name}” to the library.", 6000)
-            self.refresh_models(select_id=record.id if self.engine.loaded is None else None)
-
-        def failed(error: BaseException) -> None:
-            finish_dialog()
-            if isinstance(error, HearthError) and not cancel.is_set():
-                QMessageBox.warning(self, "Could not add the model", str(error))
-            elif not cancel.is_set():
-                self.show_error(error)
-
-        BackgroundOp(self, self.library.import_model, path, copy=copy, progress=self.bridge_progress.report,
-                     cancel=cancel).success(done).failure(failed).run()
-
-    def remove_model(self, record: ModelRecord) -> None:
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove model", f"Remove “{record.name}” from the library?",
-                          parent=self)
-        remove = box.addButton("Remove from the library", QMessageBox.ButtonRole.AcceptRole)
-        delete = None if record.in_place else box.addButton("Remove and delete the file",
-                                                           QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        if not record.in_place:
-            box.setInformativeText(f"Deleting the file frees {record.file_size / 1e9:.1f} GB and cannot be undone.")
-        box.exec()
-        clicked = box.clickedButton()
-        if clicked not in (remove, delete):
-            return
-        if self.engine.loaded is not None and Path(self.engine.loaded.path) == Path(record.path).resolve():
-            self.engine.unload()
-        BackgroundOp(self, self.library.remove, record.id, delete_file=clicked is delete) \
-            .success(lambda _: self.refresh_models()).failure(self.show_error).run()
-
     # --- discover and download ---
 
     def search_hub(self, query: str, sort: str) -> None:
@@ -627,9 +477,9 @@ class MainWindow(QMainWindow):
         if job.state is JobState.DONE and job.result is not None:
             def added(record: ModelRecord) -> None:
                 self.statusBar().showMessage(f"“{record.name}” is downloaded and in your library.", 6000)
-                self.refresh_models(select_id=record.id if self.engine.loaded is None else None)
+                self.library.model_added(record)
 
-            BackgroundOp(self, self.library.register_download, job.result).success(added) \
+            BackgroundOp(self, self.services.library.register_download, job.result).success(added) \
                 .failure(self.show_error).run()
 
     # --- privacy ---
@@ -683,7 +533,7 @@ class MainWindow(QMainWindow):
         self._on_welcome = False
         w = self.welcome_view
         w.getRequested.connect(self._get_suggested)
-        w.addFromDiskRequested.connect(self.add_model)
+        w.addFromDiskRequested.connect(self.library.add_model)
         w.closeRequested.connect(lambda: self._show_page(0))
         self.stack.currentChanged.connect(self._welcome_page_changed)  # after _page_changed: it has the last word
         self.offline_action.toggled.connect(self._refill_welcome)
@@ -698,7 +548,7 @@ class MainWindow(QMainWindow):
             return
 
         def first_start() -> bool:
-            return not self.library.models() and not self.store.list_conversations()
+            return not self.services.library.models() and not self.store.list_conversations()
 
         def decided(first: bool) -> None:
             if first and not self._closing and self.stack.currentIndex() == 0:  # nothing chosen meanwhile
@@ -775,8 +625,7 @@ class MainWindow(QMainWindow):
     def _shut_down(self, services: Services) -> None:
         if self._tasks_page.is_built():
             self.tasks.shutdown()
-        for cancel in self._import_cancels:
-            cancel.set()  # a half-copied model is removed; the import can be done again
+        self.library.shutdown()  # a half-copied model is removed; the import can be done again
         services.downloads.shutdown()  # partial downloads stay and continue next time
         services.runner.close()
         services.tasks.close()
@@ -785,18 +634,3 @@ class MainWindow(QMainWindow):
         services.compare.close()  # stops every comparison worker; what they wrote is saved
         services.engine.shutdown()
 
-
-class _ProgressRelay:
-    """Moves copy progress from the import thread to the dialog through a queued signal."""
-
-    def __init__(self, dialog: QProgressDialog) -> None:
-        from PySide6.QtCore import QObject, Signal
-
-        class Relay(QObject):
-            progressed = Signal(int)
-
-        self._relay = Relay(dialog)
-        self._relay.progressed.connect(dialog.setValue)
-
-    def report(self, done: int, total: int) -> None:
-        self._relay.progressed.emit(int(done * 1000 / max(total, 1)))

@@ -1,4 +1,5 @@
-"""The library page: the models on this computer, with the facts read from their files."""
+"""The Models page's layout: the models on this computer, with the facts read from their files. It shows and asks
+(``addRequested``, ``chatRequested``, ``removeRequested``); ``LibraryPage`` decides."""
 
 from __future__ import annotations
 
