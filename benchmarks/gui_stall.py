@@ -333,7 +333,7 @@ def load_for_chat(window: MainWindow, model: Path) -> None:
 
 def start_download(window: MainWindow) -> None:
     click(window.discover_tab)
-    view = window.discover_view
+    view = window.discover.view
     type_text(view.query, "responsive")
     click(next(b for b in view.findChildren(QPushButton) if b.text() == "Search"))
     wait_until(lambda: view.results.count() == 1 and REPO in view.results.item(0).text(), "the Hub search")

@@ -352,4 +352,4 @@ def test_too_few_models_says_so(qtbot: QtBot, make_window: MakeWindow, test_mode
     assert view.few_models.isVisible() and "your library has 1 model" in view.few_label.text()
     assert not view.run_button.isEnabled() and "Add at least 2 models" in view.run_button.toolTip()
     qtbot.mouseClick(view.discover_button, Qt.MouseButton.LeftButton)
-    assert window.stack.currentWidget() is window.discover_view
+    assert window.stack.currentWidget() is window.discover.view

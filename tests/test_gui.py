@@ -348,7 +348,7 @@ def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window:
                  downloads=42, card="# Stories\n\nA tiny model that writes **children's stories**.")
     window = make_window()
     window._show_page(2)
-    view = window.discover_view
+    view = window.discover.view
     assert view.results.count() >= 20  # the curated catalog is shown first
     view.query.setText("stories")
     qtbot.mouseClick(next(b for b in view.findChildren(QPushButton) if b.text() == "Search"),
@@ -376,10 +376,10 @@ def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window:
 def test_discover_says_offline_plainly(qtbot: QtBot, make_window: MakeWindow) -> None:
     window = make_window()  # the suite runs with HF_HUB_OFFLINE set: the Hub is out of reach
     window._show_page(2)
-    window.discover_view.query.setText("llama")
-    window.discover_view._search()
-    qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
-    assert window.discover_view.offline_button.isVisible()
+    window.discover.view.query.setText("llama")
+    window.discover.view._search()
+    qtbot.waitUntil(lambda: "offline" in window.discover.view.status.text(), timeout=TIMEOUT)
+    assert window.discover.view.offline_button.isVisible()
 
 
 def test_privacy_lists_requests_and_work_offline_blocks_them(
@@ -391,7 +391,7 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     window = make_window()
-    window.search_hub("", "downloads")
+    window.discover.search_hub("", "downloads")
     qtbot.waitUntil(lambda: bool(window.store.network_requests()), timeout=TIMEOUT)
     shown: list[PrivacyDialog] = []
     monkeypatch.setattr(PrivacyDialog, "exec", lambda dialog: shown.append(dialog) or 0)
@@ -400,8 +400,8 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
     assert shown[0].table.item(0, 2).text() == "Searching for models"  # type: ignore[union-attr]
     shown[0].offline.setChecked(True)  # the switch on the Privacy page
     assert window.offline_action.isChecked() and window.offline_label.isVisible() and window.settings.work_offline
-    window.search_hub("", "downloads")
-    qtbot.waitUntil(lambda: "offline" in window.discover_view.status.text(), timeout=TIMEOUT)
+    window.discover.search_hub("", "downloads")
+    qtbot.waitUntil(lambda: "offline" in window.discover.view.status.text(), timeout=TIMEOUT)
     assert len(window.store.network_requests()) == 1
 
 
@@ -410,9 +410,9 @@ def test_discover_loads_more_results(qtbot: QtBot, make_window: MakeWindow, hub:
     for i in range(25):
         hub.add_repo(f"owner/model-{i}-GGUF", {"m-Q4_K_M.gguf": test_model_path}, downloads=100 - i)
     window = make_window()
-    view = window.discover_view
+    view = window.discover.view
     window._show_page(2)
-    window.search_hub("model", "downloads")
+    window.discover.search_hub("model", "downloads")
     qtbot.waitUntil(lambda: view.results.count() == 20 and view.more_button.isVisible(), timeout=TIMEOUT)
     qtbot.mouseClick(view.more_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.results.count() == 25, timeout=TIMEOUT)

@@ -151,7 +151,7 @@ def test_get_it_opens_discover_on_the_model_and_the_download_lands_in_the_librar
                               f"{stem}-{first.recommended_quant}.gguf": test_model_path})
 
     _click(qtbot, window.welcome_view.get_buttons[0])
-    discover = window.discover_view
+    discover = window.discover.view
     assert window.stack.currentWidget() is discover and window.discover_tab.isChecked()
     assert window.settings.welcome_done
     assert discover.current_repo == first.repo and discover.results.currentItem() is not None

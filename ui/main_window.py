@@ -35,13 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, credentials, hub, network
+from app import __version__, credentials, network
 from app.errors import HearthError
-from app.history import ModelRecord
 from app.settings import Settings
-from app.units import format_bytes
 from ui.chat.page import ChatPage
-from ui.discover_view import DiscoverView
+from ui.discover.page import DiscoverPage
 from ui.library.page import LibraryPage
 from ui.model_loader import ModelLoader
 from ui.privacy_dialog import PrivacyDialog
@@ -54,12 +52,10 @@ from ui.services import Services
 from ui.welcome_view import WelcomeView
 
 if TYPE_CHECKING:
-    from app.catalog import Catalog, CatalogEntry
+    from app.catalog import CatalogEntry
     from app.chat import ChatRunner
-    from app.downloads import JobChanged
     from app.engine import EngineClient
     from app.history import HistoryStore
-    from app.model_check import Assessment
     from ui.compare.page import ComparePage
     from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
     from ui.tasks.page import TasksPage
@@ -101,7 +97,6 @@ class MainWindow(QMainWindow):
         self.resize(1180, 780)
         self._closing = False
         self._attached = False
-        self._pager: hub.SearchPager | None = None
 
         app = QApplication.instance()
         if app is not None:
@@ -134,16 +129,14 @@ class MainWindow(QMainWindow):
         self.library.attach(services, self.bridge)
         self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
-        self.discover_view.machine = services.machine
-        if services.catalog is not None:
-            self.discover_view.set_catalog(list(services.catalog.entries()))
+        self.discover.attach(services, self.download_bridge)
         self.offline_action.setChecked(network.is_offline())
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
         self.chat.refresh_conversations(select_first=True)
         self.library.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self.library.measure_bandwidth)
-        QTimer.singleShot(2000, self._update_catalog)
+        QTimer.singleShot(2000, self.discover.update_catalog)
         if self._gate is not None:
             self._gate.open()
             self._gate = None
@@ -188,8 +181,8 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.chat.view)
         self.library = LibraryPage(self.library_model, self.settings, self)
         self.stack.addWidget(self.library.view)
-        self.discover_view = DiscoverView()
-        self.stack.addWidget(self.discover_view)
+        self.discover = DiscoverPage(self.settings, self)
+        self.stack.addWidget(self.discover.view)
         self._tasks_page = LazyPage(self._make_tasks_page)
         self.stack.addWidget(self._tasks_page)
         self._compare_page = LazyPage(self._make_compare_page)
@@ -262,19 +255,11 @@ class MainWindow(QMainWindow):
         loader.failed.connect(self.show_error)
         loader.settingsChanged.connect(self._save_settings)
         loader.dropped.connect(self._pending_dropped)
-        d = self.discover_view
-        d.searchRequested.connect(self.search_hub)
-        d.moreRequested.connect(self.more_results)
-        d.repoChosen.connect(self.show_repo_files)
-        d.downloadRequested.connect(self.download)
-        d.fileChosen.connect(self.assess_remote_file)
-        d.pauseRequested.connect(self.services.downloads.pause)
-        d.resumeRequested.connect(self.services.downloads.resume)
-        d.cancelRequested.connect(self.services.downloads.cancel)
-        d.addFromDiskRequested.connect(library.add_model)
-        self.download_bridge.jobChanged.connect(self._download_changed)
-        for job in self.services.downloads.jobs():
-            d.job_changed(job)
+        discover = self.discover
+        discover.modelAdded.connect(library.model_added)
+        discover.failed.connect(self.show_error)
+        discover.statusMessage.connect(self.statusBar().showMessage)
+        discover.view.addFromDiskRequested.connect(library.add_model)
 
 
     def _build_menus(self) -> None:
@@ -384,103 +369,6 @@ class MainWindow(QMainWindow):
         BackgroundOp(self, settings.save, path).failure(self.show_error).run()
 
     # --- models ---
-
-    # --- discover and download ---
-
-    def search_hub(self, query: str, sort: str) -> None:
-        self._pager = hub.SearchPager(query, sort=sort, token=self.services.downloads.token)
-        self._next_results(append=False)
-
-    def more_results(self) -> None:
-        if self._pager is not None:
-            self._next_results(append=True)
-
-    def _next_results(self, *, append: bool) -> None:
-        pager = self._pager
-        if pager is None:
-            return
-
-        def shown(found: list[hub.HubModel]) -> None:
-            if pager is self._pager:
-                self.discover_view.show_search(found, more=not pager.exhausted, append=append)
-
-        def offline(error: BaseException) -> None:
-            self.discover_view.show_status(str(error), offline=True)
-
-        BackgroundOp(self, pager.next_page).success(shown).failure(offline).run()
-
-    def show_repo_files(self, repo_id: str) -> None:
-        def shown(groups: list[hub.FileGroup]) -> None:
-            self.discover_view.files_loaded(repo_id)
-            self.discover_view.show_files(repo_id, groups)
-
-        def offline(error: BaseException) -> None:
-            self.discover_view.show_status(str(error), offline=True)
-            self.discover_view.files_failed(repo_id)
-
-        from app.model_check import model_card
-
-        token = self.services.downloads.token
-        BackgroundOp(self, model_card, repo_id, token=token) \
-            .success(lambda text: self.discover_view.show_card(repo_id, text)) \
-            .failure(lambda _error: self.discover_view.show_card(repo_id, "The model card could not be read.")).run()
-        BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(offline).run()
-
-    def _update_catalog(self) -> None:
-        """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one
-        (or the last fetched) stays when anything goes wrong."""
-        from app.catalog import fetch_newer
-
-        url, current = self.settings.catalog_url, self.services.catalog
-        if not url or current is None or network.is_offline():
-            return
-
-        def newer(catalog: Catalog | None) -> None:
-            if catalog is not None:
-                self.services.catalog = catalog
-                self.discover_view.set_catalog(list(catalog.entries()))
-
-        BackgroundOp(self, fetch_newer, url, current, cache_dir=self.services.paths.cache_dir).success(newer) \
-            .failure(self.show_error).run()
-
-    def assess_remote_file(self, repo_id: str, group: hub.FileGroup) -> None:
-        """The exact forecast for a file before downloading it, from its header alone."""
-        from app.model_check import assess_remote
-
-        name = group.first.name
-        machine, cache, token = self.services.machine, self.services.paths.cache_dir, self.services.downloads.token
-
-        def shown(assessment: Assessment) -> None:
-            result = assessment.forecast
-            m = result.memory
-            speed = f" Expected speed: {result.speed.words()}." if result.speed else ""
-            self.discover_view.show_file_details(repo_id, name, (
-                f"<b>{result.verdict.value}.</b> {result.reason} It needs {format_bytes(m.ram_bytes)} with a "
-                f"{result.plan.context_length:,}-token context"
-                + (f" and {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-                + f"; the longest context that fits now is {result.max_context:,} tokens.{speed}"))
-
-        def failed(error: BaseException) -> None:
-            self.discover_view.show_file_details(repo_id, name, f"Could not read this file's header: {error}")
-
-        BackgroundOp(self, assess_remote, repo_id, name, machine, cache, token=token).success(shown) \
-            .failure(failed).run()
-
-    def download(self, repo_id: str, group: hub.FileGroup) -> None:
-        self.services.downloads.enqueue(repo_id, [f.name for f in group.files])
-        self.statusBar().showMessage(f"Downloading {group.first.name}…", 4000)
-
-    def _download_changed(self, job: JobChanged) -> None:
-        from app.downloads import JobState
-
-        self.discover_view.job_changed(job)
-        if job.state is JobState.DONE and job.result is not None:
-            def added(record: ModelRecord) -> None:
-                self.statusBar().showMessage(f"“{record.name}” is downloaded and in your library.", 6000)
-                self.library.model_added(record)
-
-            BackgroundOp(self, self.services.library.register_download, job.result).success(added) \
-                .failure(self.show_error).run()
 
     # --- privacy ---
 
@@ -593,7 +481,7 @@ class MainWindow(QMainWindow):
     def _get_suggested(self, entry: CatalogEntry) -> None:
         """Discover with the model's files listed and the recommended one chosen; Download goes on from there."""
         self._show_page(PAGES.index("Discover"))
-        self.discover_view.show_entry(entry.repo)
+        self.discover.show_entry(entry.repo)
 
     # --- misc ---
 

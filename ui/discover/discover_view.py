@@ -1,5 +1,6 @@
-"""The Discover page: the curated catalog and Hub search, a model's files by quantization with a fit badge
-for this computer, and the download queue (pause, resume, cancel, retry) with progress."""
+"""The Discover page's layout: the curated catalog and Hub search, a model's files by quantization with a fit badge
+for this computer, and the download queue (pause, resume, cancel, retry) with progress. It shows and asks
+(``searchRequested``, ``downloadRequested``, …); ``DiscoverPage`` decides."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class DiscoverView(QWidget):
     moreRequested = Signal()
     repoChosen = Signal(str)  # repo id
     downloadRequested = Signal(str, object)  # repo id, FileGroup
-    fileChosen = Signal(str, object)  # repo id, FileGroup: the window reads its header for an exact forecast
+    fileChosen = Signal(str, object)  # repo id, FileGroup: the page reads its header for an exact forecast
     pauseRequested = Signal(int)
     resumeRequested = Signal(int)
     cancelRequested = Signal(int)
