@@ -49,7 +49,7 @@ from ui.qt.input_gate import InputGate
 from ui.qt.lazy_page import LazyPage
 from ui.qt.qt_models import LibraryModel
 from ui.services import Services
-from ui.welcome_view import WelcomeView
+from ui.welcome.page import WelcomePage
 
 if TYPE_CHECKING:
     from app.catalog import CatalogEntry
@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._build_welcome()
+        self.stack.currentChanged.connect(self._page_changed)
+        self._page_changed(self.stack.currentIndex())
         self._gate: InputGate | None = None
         if services is not None:
             self.attach(services)
@@ -130,6 +132,7 @@ class MainWindow(QMainWindow):
         self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
         self.discover.attach(services, self.download_bridge)
+        self.welcome.attach(services)
         self.offline_action.setChecked(network.is_offline())
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
@@ -322,8 +325,6 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Welcome", None, self.show_welcome)
         self._action(help_menu, "&About Hearth", None, self._about)
-        self.stack.currentChanged.connect(self._page_changed)
-        self._page_changed(self.stack.currentIndex())
 
     def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any, widget_only: QWidget | None = None) -> QAction:
         action = QAction(text, self)
@@ -341,12 +342,15 @@ class MainWindow(QMainWindow):
         self.nav_group.button(index).setChecked(True)
 
     def _page_changed(self, index: int) -> None:
-        on_tasks = index == TASKS_PAGE
+        """The Tasks and Compare menus act on their pages only; elsewhere they are off, so Esc and Ctrl+Enter keep
+        their usual jobs (on the welcome page Esc leaves the page)."""
+        on_welcome = self.stack.widget(index) is self.welcome.view
         for action in self.task_actions:
-            action.setEnabled(on_tasks)
+            action.setEnabled(index == TASKS_PAGE)
         for action in self.compare_actions:
             action.setEnabled(index == COMPARE_PAGE)
-        self.stop_action.setEnabled(index not in (TASKS_PAGE, COMPARE_PAGE))
+        self.stop_action.setEnabled(index not in (TASKS_PAGE, COMPARE_PAGE) and not on_welcome)
+        self.welcome.page_changed(on_welcome)
 
     def _open_task_document(self) -> None:
         self._show_page(TASKS_PAGE)
@@ -416,67 +420,34 @@ class MainWindow(QMainWindow):
     def _build_welcome(self) -> None:
         """The welcome page goes last in the stack, after every page with a navigation button, so that the
         buttons' ids stay the pages' indexes."""
-        self.welcome_view = WelcomeView()
-        self.stack.addWidget(self.welcome_view)
-        self._on_welcome = False
-        w = self.welcome_view
-        w.getRequested.connect(self._get_suggested)
-        w.addFromDiskRequested.connect(self.library.add_model)
-        w.closeRequested.connect(lambda: self._show_page(0))
-        self.stack.currentChanged.connect(self._welcome_page_changed)  # after _page_changed: it has the last word
-        self.offline_action.toggled.connect(self._refill_welcome)
-        self.library_model.modelReset.connect(self._refill_welcome)
+        self.welcome = WelcomePage(self.settings, self.library_model, self)
+        self.stack.addWidget(self.welcome.view)
+        w = self.welcome
+        w.view.getRequested.connect(self._get_suggested)
+        w.view.addFromDiskRequested.connect(self.library.add_model)
+        w.view.closeRequested.connect(lambda: self._show_page(0))
+        w.firstStart.connect(self._first_start)
+        w.failed.connect(self.show_error)
+        w.settingsChanged.connect(self._save_settings)
+        self.offline_action.toggled.connect(w.refill)
 
     def offer_welcome(self) -> None:
-        """At start: the welcome page, when the library is empty and the welcome was never left before.
+        """At start: the welcome page, when the library is empty and the welcome was never left before."""
+        if self._attached:  # not attached: closed before its services came
+            self.welcome.offer()
 
-        Not when there are conversations either: opening the newest one (``refresh_conversations``, which runs
-        at the same time) would take the window back to the chat page a moment later."""
-        if self.settings.welcome_done or not self._attached:  # not attached: closed before its services came
-            return
-
-        def first_start() -> bool:
-            return not self.services.library.models() and not self.store.list_conversations()
-
-        def decided(first: bool) -> None:
-            if first and not self._closing and self.stack.currentIndex() == 0:  # nothing chosen meanwhile
-                self.show_welcome()
-
-        BackgroundOp(self, first_start).success(decided).failure(self.show_error).run()
+    def _first_start(self) -> None:
+        if not self._closing and self.stack.currentIndex() == 0:  # nothing chosen meanwhile
+            self.show_welcome()
 
     def show_welcome(self) -> None:
-        self._fill_welcome()
+        self.welcome.fill()
         self.nav_group.setExclusive(False)  # no navigation button stands for this page
         for button in self.nav_group.buttons():
             button.setChecked(False)
         self.nav_group.setExclusive(True)
-        self.stack.setCurrentWidget(self.welcome_view)
-        self.welcome_view.first_action().setFocus()
-
-    def _fill_welcome(self) -> None:
-        from app.hardware import describe
-        from app.suggestions import suggest
-
-        catalog, machine = self.services.catalog, self.services.machine
-        self.welcome_view.set_content(
-            describe(machine, memory_speed=False), suggest(catalog, machine) if catalog is not None else [],
-            catalog_available=catalog is not None, offline=network.is_offline(),
-            has_models=self.library_model.rowCount() > 0)
-
-    def _refill_welcome(self) -> None:
-        """Going offline or online, or a model landing in the library, changes what the page offers."""
-        if self._on_welcome:
-            self._fill_welcome()
-
-    def _welcome_page_changed(self, index: int) -> None:
-        """Leaving the welcome page, by any way, means it was seen: it opens by itself no more."""
-        on_welcome = self.stack.widget(index) is self.welcome_view
-        if on_welcome:
-            self.stop_action.setEnabled(False)  # Esc leaves this page instead
-        elif self._on_welcome and not self.settings.welcome_done:
-            self.settings.welcome_done = True
-            self._save_settings()
-        self._on_welcome = on_welcome
+        self.stack.setCurrentWidget(self.welcome.view)
+        self.welcome.view.first_action().setFocus()
 
     def _get_suggested(self, entry: CatalogEntry) -> None:
         """Discover with the model's files listed and the recommended one chosen; Download goes on from there."""

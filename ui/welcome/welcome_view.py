@@ -1,6 +1,6 @@
 """The welcome page: this computer in plain words, three catalog models that fit it, and a model from disk.
 
-It shows what the window gives it (``set_content``) and says what the person chose through signals; the
+It shows what ``WelcomePage`` gives it (``set_content``) and says what the person chose through signals; the
 choosing of models is ``app.suggestions.suggest`` and the words about the computer ``app.hardware.describe``.
 """
 
