@@ -202,7 +202,7 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
     qtbot.mouseClick(columns[0].vote_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.shown() is not None and page.shown().verdict is not None,  # type: ignore[union-attr]
                     timeout=TIMEOUT)
-    saved = window.store.get_comparison(record.id)
+    saved = window.services.store.get_comparison(record.id)
     assert saved.verdict == "winner" and saved.winner_position == winner.position
     assert _titles(view) == [e.model_name for e in shown_entries(saved)]
     assert columns[0].vote_button.isChecked() and not columns[1].vote_button.isChecked()
@@ -217,7 +217,7 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
     qtmodeltester.check(view.leaderboard.model)  # type: ignore[attr-defined]
 
     qtbot.mouseClick(view.panel.tie_button, Qt.MouseButton.LeftButton)  # a vote can be changed
-    qtbot.waitUntil(lambda: window.store.get_comparison(record.id).verdict == "tie", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.services.store.get_comparison(record.id).verdict == "tie", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: view.panel.tie_button.isChecked() and not columns[0].vote_button.isChecked(),
                     timeout=TIMEOUT)
     qtbot.waitUntil(lambda: leader(view) is not None and leader(view)[1] == 0, timeout=TIMEOUT)  # type: ignore[index]
@@ -259,7 +259,7 @@ def test_stop_cancels_and_every_worker_is_gone(qtbot: QtBot, make_window: MakeWi
     assert panel.notice.isVisible() and panel.notice.text().startswith("Stopped.")
     assert [c.status.text() for c in panel.columns.values()] == ["Stopped", "Stopped"]
     assert view.run_button.isVisible() and view.run_button.isEnabled() and not view.stop_button.isVisible()
-    assert window.store.get_comparison(record.id).status == "cancelled"
+    assert window.services.store.get_comparison(record.id).status == "cancelled"
 
 
 def test_save_report_writes_the_outputs_and_figures(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,

@@ -78,7 +78,7 @@ def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow
     with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Once upon a time")  # no model loaded yet: it loads, then sends
     assert window.chat.view.composer.toPlainText() == ""
-    assert window.engine.loaded is not None and window.chat.view.stop_button.isVisible()
+    assert window.services.engine.loaded is not None and window.chat.view.stop_button.isVisible()
     assert window.chat.view.model_bar.load_button.text() == "Unload"
     # A stop right after the first word may land before a second token: wait for a few, so the speed exists.
     qtbot.waitUntil(lambda: len(streamed[-1]) >= 40, timeout=TIMEOUT)
@@ -93,7 +93,7 @@ def test_chat_stop_close_and_find_it_again(qtbot: QtBot, make_window: MakeWindow
     assert window.chat.view.send_button.isVisible() and not window.chat.view.stop_button.isVisible()
     qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
     window.close()
-    assert window.engine.state is EngineState.STOPPED
+    assert window.services.engine.state is EngineState.STOPPED
 
     reopened = make_window()
     qtbot.waitUntil(lambda: len(reopened.chat.view.message_ids()) == 2, timeout=TIMEOUT)
@@ -139,12 +139,12 @@ def test_worker_crash_is_reported_and_the_app_carries_on(
     _import(qtbot, window, test_model_path)
     with qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Tell me a long story")
-    assert window.engine.pid is not None
+    assert window.services.engine.pid is not None
     with qtbot.waitSignal(window.bridge.workerExited, timeout=TIMEOUT):
-        os.kill(window.engine.pid, signal.SIGKILL)
+        os.kill(window.services.engine.pid, signal.SIGKILL)
     assert "stopped unexpectedly" in window.chat.view.banner.text()
     assert window.chat.view.model_bar.load_button.text() == "Load" and window.chat.view.send_button.isVisible()
-    message = window.store.messages(window.chat.current.id)[-1]  # type: ignore[union-attr]
+    message = window.services.store.messages(window.chat.current.id)[-1]  # type: ignore[union-attr]
     assert message.finish_reason == "interrupted" and message.content
 
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
@@ -152,7 +152,7 @@ def test_worker_crash_is_reported_and_the_app_carries_on(
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Again")
         qtbot.waitSignal(window.bridge.answerDelta, timeout=TIMEOUT).wait()
-        window.runner.stop()
+        window.services.runner.stop()
 
 
 def test_a_bad_file_is_refused_with_a_message(
@@ -231,9 +231,10 @@ def test_conversation_settings_are_saved_per_conversation(
     assert window.chat.current is not None
     conversation_id = window.chat.current.id
     window.chat.edit_settings()
-    qtbot.waitUntil(lambda: window.store.get_conversation(conversation_id).system_prompt == "Answer like a pirate.",
+    store = window.services.store
+    qtbot.waitUntil(lambda: store.get_conversation(conversation_id).system_prompt == "Answer like a pirate.",
                     timeout=TIMEOUT)
-    saved = window.store.get_conversation(conversation_id).settings
+    saved = store.get_conversation(conversation_id).settings
     assert saved["temperature"] == 0.2 and saved["seed"] == 1234
     assert window.settings.generation.system_prompt != "Answer like a pirate."  # defaults untouched
 
@@ -250,8 +251,8 @@ def test_stop_while_the_model_loads_puts_the_message_back(
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
         pass
     qtbot.wait(200)
-    assert not window.runner.busy
-    assert all(not window.store.messages(c.id) for c in window.store.list_conversations())
+    assert not window.services.runner.busy
+    assert all(not window.services.store.messages(c.id) for c in window.services.store.list_conversations())
 
 
 def test_a_message_waiting_for_the_model_goes_to_the_chat_it_was_written_in(
@@ -273,8 +274,8 @@ def test_a_message_waiting_for_the_model_goes_to_the_chat_it_was_written_in(
         window.chat.sidebar.list.setCurrentIndex(
             window.chat.conversations.index(window.chat.conversations.row_of(second.id)))  # switch while it loads
     assert finished.args[0].conversation_id == first.id
-    assert window.store.messages(first.id)[0].content == "For the first chat"
-    assert window.store.messages(second.id) == []
+    assert window.services.store.messages(first.id)[0].content == "For the first chat"
+    assert window.services.store.messages(second.id) == []
 
 
 def test_a_conversation_with_another_context_length_reloads_the_model(
@@ -284,15 +285,15 @@ def test_a_conversation_with_another_context_length_reloads_the_model(
     _import(qtbot, window, test_model_path)
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "First")
-    assert window.engine.loaded is not None and window.engine.loaded.context_length == 2048
+    assert window.services.engine.loaded is not None and window.services.engine.loaded.context_length == 2048
     chat = window.chat
     assert chat.current is not None
     chat.current = chat.store_record_with(
         chat.current, chat.current_settings().__class__(**{**chat.current.settings, "context_length": 512}))
-    window.store.update_conversation(chat.current.id, settings=chat.current.settings)
+    window.services.store.update_conversation(chat.current.id, settings=chat.current.settings)
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Second")
-    assert window.engine.loaded is not None and window.engine.loaded.context_length == 512
+    assert window.services.engine.loaded is not None and window.services.engine.loaded.context_length == 512
 
 
 def test_library_shows_what_each_model_needs(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
@@ -330,14 +331,14 @@ def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWin
     qtbot.waitUntil(lambda: bool(asked), timeout=TIMEOUT)
     assert asked[0].startswith("Tight")
     qtbot.waitUntil(lambda: not window.chat.view.model_bar.loading, timeout=TIMEOUT)
-    assert window.engine.loaded is None
+    assert window.services.engine.loaded is None
 
     choice["button"] = "Load anyway"
     with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
         qtbot.mouseClick(window.chat.view.model_bar.load_button, Qt.MouseButton.LeftButton)
     assert len(asked) == 2
-    qtbot.waitUntil(lambda: bool(window.store.load_records()), timeout=TIMEOUT)
-    record = window.store.load_records()[0]
+    qtbot.waitUntil(lambda: bool(window.services.store.load_records()), timeout=TIMEOUT)
+    record = window.services.store.load_records()[0]
     assert record.estimate["verdict"].startswith("Tight") and record.measured["weights_bytes"] > 0
 
 
@@ -386,23 +387,23 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
         qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
-    from ui.privacy_dialog import PrivacyDialog
+    from ui.privacy.privacy_dialog import PrivacyDialog
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     window = make_window()
     window.discover.search_hub("", "downloads")
-    qtbot.waitUntil(lambda: bool(window.store.network_requests()), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(window.services.store.network_requests()), timeout=TIMEOUT)
     shown: list[PrivacyDialog] = []
     monkeypatch.setattr(PrivacyDialog, "exec", lambda dialog: shown.append(dialog) or 0)
-    window.show_privacy()
+    window.privacy.show_dialog()
     qtbot.waitUntil(lambda: shown[0].table.rowCount() == 1, timeout=TIMEOUT)
     assert shown[0].table.item(0, 2).text() == "Searching for models"  # type: ignore[union-attr]
     shown[0].offline.setChecked(True)  # the switch on the Privacy page
     assert window.offline_action.isChecked() and window.offline_label.isVisible() and window.settings.work_offline
     window.discover.search_hub("", "downloads")
     qtbot.waitUntil(lambda: "offline" in window.discover.view.status.text(), timeout=TIMEOUT)
-    assert len(window.store.network_requests()) == 1
+    assert len(window.services.store.network_requests()) == 1
 
 
 def test_discover_loads_more_results(qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn,
@@ -428,8 +429,8 @@ def test_a_follow_up_is_read_ahead_as_it_is_typed(qtbot: QtBot, make_window: Mak
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         _type_and_send(qtbot, window, "Once upon a time")
     done: list[p.ReadAheadDone] = []
-    unsubscribe = window.engine.subscribe(lambda event: done.append(event) if isinstance(event, p.ReadAheadDone)
-                                          else None)
+    unsubscribe = window.services.engine.subscribe(
+        lambda event: done.append(event) if isinstance(event, p.ReadAheadDone) else None)
     try:
         qtbot.keyClicks(window.chat.view.composer, "there was a cat")
         qtbot.waitUntil(lambda: bool(done) and done[-1].cached == done[-1].prompt_tokens, timeout=TIMEOUT)

@@ -122,7 +122,7 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     assert output.summary_view.toPlainText().strip()
     assert output.metrics.text().startswith("Read all 4 paragraphs (") and "tokens processed" in output.metrics.text()
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
-    saved: TaskRunRecord = window.store.task_runs()[0]
+    saved: TaskRunRecord = window.services.store.task_runs()[0]
     assert saved.status == "done" and saved.task == "summarize" and saved.input_kind == "pasted"
 
     qtbot.mouseClick(output.copy_button, Qt.MouseButton.LeftButton)
@@ -180,7 +180,7 @@ def test_cancel_keeps_the_parts_read(qtbot: QtBot, make_window: MakeWindow, test
         qtbot.keyClick(view.text_input, Qt.Key.Key_Escape)  # Esc cancels on this page
     event: RunEnded = ended.args[0]
     assert event.record.status == "cancelled" and event.result is not None and event.result.parts
-    assert window.engine.loaded is not None and window.engine.loaded.context_length == 512
+    assert window.services.engine.loaded is not None and window.services.engine.loaded.context_length == 512
     parts = view.output.parts
     assert [p.index for p in parts] == [p.index for p in event.result.parts]
     assert "Part 1" in view.output.parts_view.toPlainText() and view.output.parts_box.isVisible()
@@ -255,7 +255,7 @@ def test_open_in_chat_starts_a_conversation_with_the_result(qtbot: QtBot, make_w
     assert window.stack.currentIndex() == 0 and window.chats_tab.isChecked()
     qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
     assert window.chat.current is not None
-    messages = window.store.messages(window.chat.current.id)
+    messages = window.services.store.messages(window.chat.current.id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[0].content.startswith("Summary of the pasted text (Key points):\n\n")
     assert result_text(event.result) in messages[0].content
@@ -275,10 +275,10 @@ def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_mode
     qtbot.waitUntil(lambda: history.runs.rowCount() == 0, timeout=TIMEOUT)
     assert view.history.undo_bar.isVisible() and view.history.empty.isVisible()
     assert view.output.stack.currentIndex() == 0  # the deleted run is no longer shown
-    assert window.store.task_runs() == []
+    assert window.services.store.task_runs() == []
     qtbot.mouseClick(view.history.undo_bar.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
-    assert not view.history.undo_bar.isVisible() and window.store.task_runs()[0].id == event.run_id
+    assert not view.history.undo_bar.isVisible() and window.services.store.task_runs()[0].id == event.run_id
     assert view.output.title.text() == "Summary of the pasted text"
 
 
@@ -292,9 +292,9 @@ def test_a_worker_crash_mid_run_is_reported_with_the_parts_done(
     _planned(qtbot, view, " parts (")
     with qtbot.waitSignal(window.task_bridge.runPart, timeout=TIMEOUT):
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-    assert window.engine.pid is not None
+    assert window.services.engine.pid is not None
     with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT) as ended:
-        os.kill(window.engine.pid, signal.SIGKILL)
+        os.kill(window.services.engine.pid, signal.SIGKILL)
     assert ended.args[0].record.status == "interrupted"
     assert view.output.notice.text().startswith("Interrupted: The model engine stopped unexpectedly")
     assert "What was done before is shown." in view.output.notice.text() and view.output.parts
@@ -417,4 +417,4 @@ def test_a_context_too_small_is_said_before_running(qtbot: QtBot, make_window: M
     _planned(qtbot, view, "too small to summarize")
     assert view.plan_label.property("problem") is True
     assert view.plan_label.text().startswith("The context window (256 tokens) is too small")
-    assert window.engine.loaded is None  # the plan reads only the model's vocabulary
+    assert window.services.engine.loaded is None  # the plan reads only the model's vocabulary

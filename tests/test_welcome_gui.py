@@ -214,14 +214,14 @@ def test_offline_the_file_from_disk_comes_first_and_downloads_wait(
     column = view.column
     assert column.indexOf(view.disk_row) > column.indexOf(view.suggestions_box)
 
-    window.set_offline(True)  # File → Work offline, with the page open
+    window.privacy.set_offline(True)  # File → Work offline, with the page open
     assert len(view.get_buttons) == 3 and not any(b.isEnabled() for b in view.get_buttons)
     assert view.note.text() == OFFLINE_NOTE
     assert column.indexOf(view.disk_row) < column.indexOf(view.suggestions_box)
     assert view.add_button.objectName() == "primary" and view.first_action() is view.add_button
     assert "connection" in view.get_buttons[0].toolTip()
 
-    window.set_offline(False)
+    window.privacy.set_offline(False)
     assert all(b.isEnabled() for b in view.get_buttons) and view.note.text() == ONLINE_NOTE
 
 

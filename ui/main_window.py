@@ -1,12 +1,15 @@
-"""The main window: sidebar (chats and models), the chat, library, discover and tasks pages.
-
-It wires views to the core: every database or file call goes through ``BackgroundOp``, every model call
-through the engine client, and results come back as signals. Nothing here waits.
+"""The main window, a shell that composes the pages: the sidebar (the page buttons and the chat page's list of
+conversations), the stack of pages, the menus and the status bar. It routes what one page asks of another (a task's
+result to a new chat, a download to the library, a model to load), shows errors, saves the settings, and closes
+everything in order. The pages do the work, each in its own package (``ui/chat``, ``ui/library``, ``ui/discover``,
+``ui/welcome``, ``ui/tasks``, ``ui/compare``, ``ui/privacy``); a page never imports another: what passes between
+two pages goes through a signal connected here. Loading a model is ``ModelLoader``'s, whoever asks for it.
 
 A start shows the window before the core is ready: the widgets first (``MainWindow(settings=...)``), then the
-services, built off the GUI thread, are attached (``attach``) and the lists fill in. So this module imports only
-Qt and plain records at the top; the core's heavy modules (the forecast, the hardware probes, the bridges to the
-engine) are imported where they are used, all of which runs after ``attach``, when the services have loaded them.
+services, built off the GUI thread, are attached (``attach``) and the lists fill in. So this module and the pages it
+imports import only Qt and plain records at the top; the core's heavy modules (the forecast, the hardware probes,
+the bridges to the engine) are imported where they are used, all of which runs after ``attach``, when the services
+have loaded them. The Tasks and Compare pages are built after the first paint (``LazyPage``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -35,14 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__, credentials, network
+from app import __version__, network
 from app.errors import HearthError
 from app.settings import Settings
 from ui.chat.page import ChatPage
 from ui.discover.page import DiscoverPage
 from ui.library.page import LibraryPage
 from ui.model_loader import ModelLoader
-from ui.privacy_dialog import PrivacyDialog
+from ui.privacy.page import PrivacyPage
 from ui.qt.background import BackgroundOp, wait_for_background
 from ui.qt.collector import GuiThreadCollector
 from ui.qt.input_gate import InputGate
@@ -53,19 +54,14 @@ from ui.welcome.page import WelcomePage
 
 if TYPE_CHECKING:
     from app.catalog import CatalogEntry
-    from app.chat import ChatRunner
-    from app.engine import EngineClient
-    from app.history import HistoryStore
     from ui.compare.page import ComparePage
-    from ui.qt.bridge import CompareBridge, EngineBridge, TaskBridge
+    from ui.qt.bridge import CompareBridge, DownloadBridge, EngineBridge, TaskBridge
     from ui.tasks.page import TasksPage
 
 log = logging.getLogger(__name__)
 
-UNDO_SECONDS = 10
-BANDWIDTH_TRIES = 6  # waits for a quiet machine to measure memory speed, half a minute apart
-BANDWIDTH_RETRY_MS = 30_000
 PAGES = ("Chats", "Models", "Discover", "Tasks", "Compare")
+DISCOVER_PAGE = 2
 TASKS_PAGE = 3
 COMPARE_PAGE = 4
 
@@ -77,13 +73,11 @@ class MainWindow(QMainWindow):
     ready = Signal()  # the services are attached: the window acts on input from now on
 
     services: Services
-    store: HistoryStore
-    engine: EngineClient
-    runner: ChatRunner
     loader: ModelLoader
     bridge: EngineBridge
     task_bridge: TaskBridge
     compare_bridge: CompareBridge
+    download_bridge: DownloadBridge
 
     def __init__(self, services: Services | None = None, icon: QIcon | None = None, *,
                  settings: Settings | None = None) -> None:
@@ -101,7 +95,8 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             GuiThreadCollector.install(app)
-        self.library_model = LibraryModel()
+        self.library_model = LibraryModel()  # the library, shared by every page that chooses a model
+        self.privacy = PrivacyPage(self.settings, self)
         self._build()
         self._build_menus()
         self._build_welcome()
@@ -123,16 +118,16 @@ class MainWindow(QMainWindow):
             return
         self._attached = True
         self.services = services
-        self.store, self.engine, self.runner = services.store, services.engine, services.runner
-        self.bridge = EngineBridge(self.engine, self.runner, self)
+        self.bridge = EngineBridge(services.engine, services.runner, self)
         self.task_bridge = TaskBridge(services.tasks, self)
         self.compare_bridge = CompareBridge(services.compare, self)
         self.download_bridge = DownloadBridge(services.downloads, self)
+        self.discover.attach(services, self.download_bridge)
+        self.welcome.attach(services)
+        self.privacy.attach(services)
         self.library.attach(services, self.bridge)
         self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
-        self.discover.attach(services, self.download_bridge)
-        self.welcome.attach(services)
         self.offline_action.setChecked(network.is_offline())
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
@@ -180,7 +175,7 @@ class MainWindow(QMainWindow):
         side.addWidget(self.chat.sidebar, 1)
         row.addWidget(sidebar)
 
-        self.stack = QStackedWidget()
+        self.stack = QStackedWidget()  # the pages, in the order of their buttons (their ids are the indexes)
         self.stack.addWidget(self.chat.view)
         self.library = LibraryPage(self.library_model, self.settings, self)
         self.stack.addWidget(self.library.view)
@@ -210,9 +205,10 @@ class MainWindow(QMainWindow):
     def _make_tasks_page(self) -> TasksPage:
         from ui.tasks.page import TasksPage
 
+        services = self.services
         page = TasksPage(
-            store=self.store, engine=self.engine, session=self.services.tasks, settings=self.settings,
-            settings_file=self.services.paths.settings_file, library_model=self.library_model,
+            store=services.store, engine=services.engine, session=services.tasks, settings=self.settings,
+            settings_file=services.paths.settings_file, library_model=self.library_model,
             engine_bridge=self.bridge, task_bridge=self.task_bridge, parent=self)
         page.loadRequested.connect(self.loader.load)
         page.chatRequested.connect(self.chat.chat_about)
@@ -223,9 +219,9 @@ class MainWindow(QMainWindow):
         from ui.compare.page import ComparePage
 
         page = ComparePage(
-            store=self.store, comparer=self.services.compare, settings=self.settings,
+            store=self.services.store, comparer=self.services.compare, settings=self.settings,
             library_model=self.library_model, bridge=self.compare_bridge, parent=self)
-        page.discoverRequested.connect(lambda: self._show_page(PAGES.index("Discover")))
+        page.discoverRequested.connect(lambda: self._show_page(DISCOVER_PAGE))
         page.addModelRequested.connect(self.library.add_model)
         page.statusMessage.connect(self.statusBar().showMessage)
         return page
@@ -242,39 +238,44 @@ class MainWindow(QMainWindow):
         elif then is not None:
             then()
 
+    # --- routing: what the pages ask of the window and of each other ---
+
     def _connect(self) -> None:
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
-        chat, loader = self.chat, self.loader
+        chat, library, discover, loader, privacy = self.chat, self.library, self.discover, self.loader, self.privacy
+        for page in (chat, library, discover, loader, privacy):
+            page.failed.connect(self.show_error)
+        for page in (chat, library, discover, privacy):
+            page.statusMessage.connect(self.statusBar().showMessage)
+        for page in (chat, loader, privacy):
+            page.settingsChanged.connect(self._save_settings)
         chat.showRequested.connect(lambda: self._show_page(0))
-        chat.failed.connect(self.show_error)
-        chat.statusMessage.connect(self.statusBar().showMessage)
-        chat.settingsChanged.connect(self._save_settings)
-        library = self.library
+        chat.view.model_bar.addModelRequested.connect(library.add_model)
         library.modelsListed.connect(chat.set_models)
         library.chatRequested.connect(chat.chat_with)
-        library.failed.connect(self.show_error)
-        library.statusMessage.connect(self.statusBar().showMessage)
-        chat.view.model_bar.addModelRequested.connect(library.add_model)
-        loader.failed.connect(self.show_error)
-        loader.settingsChanged.connect(self._save_settings)
         loader.dropped.connect(self._pending_dropped)
-        discover = self.discover
         discover.modelAdded.connect(library.model_added)
-        discover.failed.connect(self.show_error)
-        discover.statusMessage.connect(self.statusBar().showMessage)
         discover.view.addFromDiskRequested.connect(library.add_model)
+        privacy.offlineChanged.connect(self.offline_action.setChecked)
+        privacy.offlineChanged.connect(self.offline_label.setVisible)
 
+    def _pending_dropped(self, _pending: object, reason: str | None) -> None:
+        """The model will not load: a task run waiting for it is not started (the chat takes its message back)."""
+        if self._tasks_page.is_built():
+            self.tasks.pending_dropped(reason)
+
+    # --- menus and pages ---
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.chat.new_conversation)
         self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.library.add_model)
         file_menu.addSeparator()
-        self.offline_action = self._action(file_menu, "Work &offline", None, self.set_offline)
+        self.offline_action = self._action(file_menu, "Work &offline", None, self.privacy.set_offline)
         self.offline_action.setCheckable(True)
         self.offline_action.setChecked(self.settings.work_offline)  # asking huggingface_hub waits for attach
-        self._action(file_menu, "&Privacy: network requests…", None, self.show_privacy)
-        self._action(file_menu, "Hugging Face &token…", None, self.edit_token)
+        self._action(file_menu, "&Privacy: network requests…", None, self.privacy.show_dialog)
+        self._action(file_menu, "Hugging Face &token…", None, self.privacy.edit_token)
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -343,7 +344,7 @@ class MainWindow(QMainWindow):
 
     def _page_changed(self, index: int) -> None:
         """The Tasks and Compare menus act on their pages only; elsewhere they are off, so Esc and Ctrl+Enter keep
-        their usual jobs (on the welcome page Esc leaves the page)."""
+        their usual jobs (on the welcome page, Esc leaves the page)."""
         on_welcome = self.stack.widget(index) is self.welcome.view
         for action in self.task_actions:
             action.setEnabled(index == TASKS_PAGE)
@@ -356,66 +357,7 @@ class MainWindow(QMainWindow):
         self._show_page(TASKS_PAGE)
         self.tasks.choose_file()
 
-    # --- errors ---
-
-    def show_error(self, error: BaseException) -> None:
-        if isinstance(error, HearthError):
-            self.chat.view.show_banner(str(error))
-            self.statusBar().showMessage(str(error), 8000)
-        else:
-            log.error("unexpected error", exc_info=error)
-            QMessageBox.critical(self, "Something went wrong",
-                                 f"Hearth hit an unexpected problem: {error}\n\nDetails are in the log file: "
-                                 f"{self.services.paths.log_file}")
-
-    def _save_settings(self) -> None:
-        settings, path = self.settings, self.services.paths.settings_file
-        BackgroundOp(self, settings.save, path).failure(self.show_error).run()
-
-    # --- models ---
-
-    # --- privacy ---
-
-    def set_offline(self, offline: bool) -> None:
-        network.set_offline(offline)
-        self.offline_action.setChecked(offline)
-        self.offline_label.setVisible(offline)
-        self.settings.work_offline = offline
-        self._save_settings()
-        self.statusBar().showMessage("Working offline: no network requests." if offline else "Online.", 4000)
-
-    def edit_token(self) -> None:
-        """Gated and private models need the person's Hugging Face token; it goes to the system's password
-        store, never to Hearth's files."""
-        token, ok = QInputDialog.getText(
-            self, "Hugging Face token", "Paste a read token from huggingface.co/settings/tokens (leave empty to "
-            "remove the saved one):", QLineEdit.EchoMode.Password)
-        if not ok:
-            return
-        token = token.strip()
-
-        def saved(_: object) -> None:
-            self.services.downloads.token = token or None
-            self.statusBar().showMessage("Token saved in the system's password store." if token else
-                                         "Token removed.", 5000)
-
-        def failed(error: BaseException) -> None:
-            if isinstance(error, HearthError):
-                QMessageBox.warning(self, "Hugging Face token", str(error))
-            else:
-                self.show_error(error)
-
-        action = (lambda: credentials.set_token(token)) if token else credentials.clear_token
-        BackgroundOp(self, action).success(saved).failure(failed).run()
-
-    def show_privacy(self) -> None:
-        dialog = PrivacyDialog(network.is_offline(), self)
-        dialog.offlineToggled.connect(self.set_offline)
-        BackgroundOp(dialog, self.store.network_requests).success(dialog.show_requests) \
-            .failure(self.show_error).run()
-        dialog.exec()
-
-    # --- welcome ---
+    # --- the welcome page ---
 
     def _build_welcome(self) -> None:
         """The welcome page goes last in the stack, after every page with a navigation button, so that the
@@ -451,10 +393,24 @@ class MainWindow(QMainWindow):
 
     def _get_suggested(self, entry: CatalogEntry) -> None:
         """Discover with the model's files listed and the recommended one chosen; Download goes on from there."""
-        self._show_page(PAGES.index("Discover"))
+        self._show_page(DISCOVER_PAGE)
         self.discover.show_entry(entry.repo)
 
-    # --- misc ---
+    # --- errors, settings, the rest ---
+
+    def show_error(self, error: BaseException) -> None:
+        if isinstance(error, HearthError):
+            self.chat.view.show_banner(str(error))
+            self.statusBar().showMessage(str(error), 8000)
+        else:
+            log.error("unexpected error", exc_info=error)
+            QMessageBox.critical(self, "Something went wrong",
+                                 f"Hearth hit an unexpected problem: {error}\n\nDetails are in the log file: "
+                                 f"{self.services.paths.log_file}")
+
+    def _save_settings(self) -> None:
+        settings, path = self.settings, self.services.paths.settings_file
+        BackgroundOp(self, settings.save, path).failure(self.show_error).run()
 
     def _open_folder(self, folder: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
@@ -466,6 +422,8 @@ class MainWindow(QMainWindow):
                           f"<p>History: {self.services.paths.database}<br>Models: {self.services.paths.models_dir}"
                           f"<br>Logs: {self.services.paths.logs_dir}</p>")
 
+    # --- closing ---
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save a streaming answer, stop the worker in order, and let background saves finish."""
         self._closing = True
@@ -475,11 +433,6 @@ class MainWindow(QMainWindow):
             self._shut_down(self.services)
         wait_for_background()
         super().closeEvent(event)
-
-    def _pending_dropped(self, _pending: object, reason: str | None) -> None:
-        """The model will not load: a task run waiting for it is not started (the chat takes its message back)."""
-        if self._tasks_page.is_built():
-            self.tasks.pending_dropped(reason)
 
     def _shut_down(self, services: Services) -> None:
         if self._tasks_page.is_built():
@@ -492,4 +445,3 @@ class MainWindow(QMainWindow):
             self.compare.shutdown()
         services.compare.close()  # stops every comparison worker; what they wrote is saved
         services.engine.shutdown()
-
