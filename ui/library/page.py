@@ -108,7 +108,7 @@ class LibraryPage(QObject):
         """Memory speed bounds generation speed. A reading is taken when the machine is quiet (other programs
         and Hearth's own engine idle), again after an update or when a generation outran it, and the best kept
         reading is used: one taken on a busy machine read a quarter of the quiet figure. While the machine stays
-        busy it tries again later (a timer the window owns, so it ends with the window); after a few tries a
+        busy it tries again later (a timer of this page, so it ends with the window); after a few tries a
         reading is taken anyway rather than none."""
         from app.engine.client import EngineState
         from app.hardware import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
