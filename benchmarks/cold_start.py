@@ -4,7 +4,7 @@ Every start is a fresh process, offscreen unless a display is set, with a privat
 folder. Hearth starts through its real entry point (``python -m ui.entry``, what the ``hearth`` command runs) with
 ``HEARTH_EXIT_AFTER_START=1``: the start runs as a double-click runs it, prints when the window was shown and when
 it was ready (services attached), and closes. The bare window prints its figure through the same function
-(``ui.first_paint.seconds_until_shown``, which ``--self-test`` reports too), so both are measured the same way.
+(``ui.qt.first_paint.seconds_until_shown``, which ``--self-test`` reports too), so both are measured the same way.
 
 Hearth starts two ways: a first start (an empty folder: the history is created and migrated, the welcome page
 offered) and a start on an existing history (conversations, the test model in the library, the migrations
@@ -42,7 +42,7 @@ READY = re.compile(r"^ready in ([0-9.]+) s after launch$", re.MULTILINE)
 BARE = """
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from ui.first_paint import seconds_until_shown
+from ui.qt.first_paint import seconds_until_shown
 
 app = QApplication([])
 window = QMainWindow()

@@ -247,7 +247,7 @@ class Answers(QObject):
         window.bridge.answerFinished.connect(self._finished)
 
     def ask(self, text: str) -> None:
-        composer = self.window.chat_view.composer
+        composer = self.window.chat.view.composer
         composer.setFocus()
         type_text(composer, text)
         QTest.keyClick(composer, Qt.Key.Key_Return)
@@ -256,7 +256,7 @@ class Answers(QObject):
         """Back to the chat and Stop, as a person ends an answer; returns when it has ended."""
         self.stopping = True
         click(self.window.chats_tab)
-        stop = self.window.chat_view.stop_button
+        stop = self.window.chat.view.stop_button
         if stop.isVisible():
             finished = self.finished
             click(stop)
@@ -278,7 +278,7 @@ class Answers(QObject):
             QTimer.singleShot(0, lambda: self._again(event.message.id))
 
     def _again(self, message_id: int) -> None:
-        view = self.window.chat_view.message_view(message_id)
+        view = self.window.chat.view.message_view(message_id)
         if view is not None and not self.stopping:
             QTest.mouseClick(view.regenerate_button, Qt.MouseButton.LeftButton)
 
@@ -318,22 +318,22 @@ def open_window(folder: Path, max_tokens: int) -> MainWindow:
 
 def add_models(window: MainWindow, models: list[Path]) -> None:
     for count, model in enumerate(models, start=1):
-        window.import_model(model, copy=False)
+        window.library.import_model(model, copy=False)
         wait_until(lambda count=count: window.library_model.rowCount() == count, f"{model.name} in the library")  # type: ignore[misc]
 
 
 def load_for_chat(window: MainWindow, model: Path) -> None:
     record = next(m for m in window.library_model.items() if Path(m.path) == model)
-    window.model_bar.select(record.id)
+    window.chat.view.model_bar.select(record.id)
     loaded: list[object] = []
     window.bridge.modelLoaded.connect(loaded.append)
-    click(window.model_bar.load_button)
+    click(window.chat.view.model_bar.load_button)
     wait_until(lambda: bool(loaded), f"{model.name} to load")
 
 
 def start_download(window: MainWindow) -> None:
     click(window.discover_tab)
-    view = window.discover_view
+    view = window.discover.view
     type_text(view.query, "responsive")
     click(next(b for b in view.findChildren(QPushButton) if b.text() == "Search"))
     wait_until(lambda: view.results.count() == 1 and REPO in view.results.item(0).text(), "the Hub search")
@@ -421,8 +421,8 @@ def measure(args: argparse.Namespace, model: Path, folder: Path) -> int:
     start_download(window)
     wait_until(lambda: download_state(window) == "downloading", "the download to start")
     click(window.tasks_tab)
-    window.tasks_view.open_file(document)
-    details = window.tasks_view.drop_zone.details
+    window.tasks.open_file(document)
+    details = window.tasks.view.drop_zone.details
     wait_until(lambda: details.text().startswith("PDF · "), "the document to be read")
     read_at.append(time.perf_counter())
     wait_until(lambda: download_state(window) == "done", "the download to finish")

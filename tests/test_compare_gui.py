@@ -18,11 +18,12 @@ from pytestqt.qtbot import QtBot
 from app.compare.figures import FIGURES, label, shown_entries
 from app.history import ComparisonRecord
 from app.paths import Paths
-from ui import background
-from ui.compare_result import schedule_words
-from ui.compare_view import CompareView
+from ui.compare.compare_view import CompareView
+from ui.compare.page import ComparePage
+from ui.compare.result import schedule_words
 from ui.main import build_services
 from ui.main_window import COMPARE_PAGE, MainWindow
+from ui.qt import background
 
 from model_builders import llama_gqa
 
@@ -70,14 +71,14 @@ def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return llama_gqa(tmp_path_factory.mktemp("models"), n_embd=256, n_layer=4)
 
 
-def _compare_page(qtbot: QtBot, window: MainWindow, models: list[Path]) -> CompareView:
+def _compare_page(qtbot: QtBot, window: MainWindow, models: list[Path]) -> ComparePage:
     for count, model in enumerate(models, start=1):
-        window.import_model(model, copy=False)
+        window.library.import_model(model, copy=False)
         qtbot.waitUntil(lambda count=count: window.library_model.rowCount() == count, timeout=TIMEOUT)
     window._show_page(COMPARE_PAGE)
-    view = window.compare_view
-    qtbot.waitUntil(lambda: view.model_list.count() == len(models), timeout=TIMEOUT)
-    return view
+    page = window.compare
+    qtbot.waitUntil(lambda: page.view.model_list.count() == len(models), timeout=TIMEOUT)
+    return page
 
 
 def _tick_all(view: CompareView) -> None:
@@ -86,7 +87,7 @@ def _tick_all(view: CompareView) -> None:
 
 
 def _run(qtbot: QtBot, window: MainWindow) -> ComparisonRecord:
-    view = window.compare_view
+    view = window.compare.view
     assert view.run_button.isEnabled(), view.run_button.toolTip()
     with qtbot.waitSignal(window.compare_bridge.compareEnded, timeout=TIMEOUT) as ended:
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
@@ -102,7 +103,8 @@ def test_a_chat_comparison_shows_both_outputs_and_figures(qtbot: QtBot, make_win
                                                            test_model_path: Path, second_model: Path,
                                                            qtmodeltester: object) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
     assert not view.few_models.isVisible()
     assert not view.run_button.isEnabled() and "Tick 2 to 4 models" in view.run_button.toolTip()
     _tick_all(view)
@@ -117,7 +119,7 @@ def test_a_chat_comparison_shows_both_outputs_and_figures(qtbot: QtBot, make_win
     assert record.settings["deterministic"] and record.settings["seed"] == view.seed.value()
     assert texts and {position for position, _ in texts} == {0, 1}  # both streamed
     entries = shown_entries(record)
-    assert [e.model_name for e in entries] == [m.name for m in view.chosen_models()]  # the order ticked
+    assert [e.model_name for e in entries] == [m.name for m in page.chosen_models()]  # the order ticked
     assert sorted(e.model_name for e in entries) == sorted(["stories260K", "hearth-test llama-gqa-f16"])
     assert all(e.status == "done" and e.output for e in entries)
 
@@ -156,14 +158,15 @@ def test_a_chat_comparison_shows_both_outputs_and_figures(qtbot: QtBot, make_win
 def test_a_summarize_comparison_of_a_document(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                               second_model: Path, tmp_path: Path) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
     _tick_all(view)
     qtbot.mouseClick(view.picker.buttons["summarize"], Qt.MouseButton.LeftButton)
-    assert view.kind == "summarize" and view.inputs.isVisible() and not view.prompt.isVisible()
+    assert page.kind == "summarize" and view.form.isVisible() and not view.prompt.isVisible()
     assert "Open a document" in view.run_button.toolTip()
     notes = tmp_path / "garden.md"
     notes.write_text("# The garden\n\n" + STORY, encoding="utf-8")
-    view.open_file(notes)
+    page.open_file(notes)
     qtbot.waitUntil(lambda: view.drop_zone.details.text().startswith("Markdown · "), timeout=TIMEOUT)
     assert view.run_button.isEnabled()
 
@@ -181,7 +184,8 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
                                                                  test_model_path: Path, second_model: Path,
                                                                  qtmodeltester: object) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
     _tick_all(view)
     view.prompt.setPlainText(PROMPT)
     view.blind.setChecked(True)
@@ -196,9 +200,9 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
 
     winner = shown_entries(record)[0]  # the column shown first, whichever model the shuffle put there
     qtbot.mouseClick(columns[0].vote_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: view.shown() is not None and view.shown().verdict is not None,  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: page.shown() is not None and page.shown().verdict is not None,  # type: ignore[union-attr]
                     timeout=TIMEOUT)
-    saved = window.store.get_comparison(record.id)
+    saved = window.services.store.get_comparison(record.id)
     assert saved.verdict == "winner" and saved.winner_position == winner.position
     assert _titles(view) == [e.model_name for e in shown_entries(saved)]
     assert columns[0].vote_button.isChecked() and not columns[1].vote_button.isChecked()
@@ -213,7 +217,7 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
     qtmodeltester.check(view.leaderboard.model)  # type: ignore[attr-defined]
 
     qtbot.mouseClick(view.panel.tie_button, Qt.MouseButton.LeftButton)  # a vote can be changed
-    qtbot.waitUntil(lambda: window.store.get_comparison(record.id).verdict == "tie", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.services.store.get_comparison(record.id).verdict == "tie", timeout=TIMEOUT)
     qtbot.waitUntil(lambda: view.panel.tie_button.isChecked() and not columns[0].vote_button.isChecked(),
                     timeout=TIMEOUT)
     qtbot.waitUntil(lambda: leader(view) is not None and leader(view)[1] == 0, timeout=TIMEOUT)  # type: ignore[index]
@@ -222,10 +226,10 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
 
     window.close()  # and start again on the same data
     again = make_window()
-    qtbot.waitUntil(lambda: leader(again.compare_view) == (winner.model_name, 1, 1), timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: again.compare_view.history.model.rowCount() == 1, timeout=TIMEOUT)
-    again.compare_view.history.list.setCurrentIndex(again.compare_view.history.model.index(0))
-    assert _titles(again.compare_view) == [e.model_name for e in shown_entries(saved)]  # revealed for good
+    qtbot.waitUntil(lambda: leader(again.compare.view) == (winner.model_name, 1, 1), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: again.compare.view.history.model.rowCount() == 1, timeout=TIMEOUT)
+    again.compare.view.history.list.setCurrentIndex(again.compare.view.history.model.index(0))
+    assert _titles(again.compare.view) == [e.model_name for e in shown_entries(saved)]  # revealed for good
 
 
 def test_stop_cancels_and_every_worker_is_gone(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
@@ -233,7 +237,8 @@ def test_stop_cancels_and_every_worker_is_gone(qtbot: QtBot, make_window: MakeWi
     window = make_window()
     window.settings.generation.max_tokens = 1800  # long answers, so Stop lands mid-answer
     window.settings.generation.context_length = 2048
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
     _tick_all(view)
     view.prompt.setPlainText(PROMPT)
     view.together.setChecked(False)  # the second model waits for the first: Stop keeps it from starting
@@ -254,14 +259,15 @@ def test_stop_cancels_and_every_worker_is_gone(qtbot: QtBot, make_window: MakeWi
     assert panel.notice.isVisible() and panel.notice.text().startswith("Stopped.")
     assert [c.status.text() for c in panel.columns.values()] == ["Stopped", "Stopped"]
     assert view.run_button.isVisible() and view.run_button.isEnabled() and not view.stop_button.isVisible()
-    assert window.store.get_comparison(record.id).status == "cancelled"
+    assert window.services.store.get_comparison(record.id).status == "cancelled"
 
 
 def test_save_report_writes_the_outputs_and_figures(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                                     second_model: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
     _tick_all(view)
     view.prompt.setPlainText(PROMPT)
     with qtbot.waitSignal(window.compare_bridge.compareEnded, timeout=TIMEOUT) as ended:
@@ -279,13 +285,13 @@ def test_save_report_writes_the_outputs_and_figures(qtbot: QtBot, make_window: M
     target = tmp_path / "report.html"
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
     assert asked[1] == "Web page (*.html);;Markdown (*.md)" and Path(asked[0]).name.startswith("Comparison – ")
-    page = target.read_text(encoding="utf-8")
+    report = target.read_text(encoding="utf-8")
     for entry in record.entries:
-        assert html.escape(entry.output) in page and html.escape(entry.model_name) in page
-        assert f"<td>{html.escape(FIGURES[2].show(entry.metrics['tokens_per_s']))}</td>" in page
-    assert "Peak memory (measured)" in page and "data:image/png;base64," in page
+        assert html.escape(entry.output) in report and html.escape(entry.model_name) in report
+        assert f"<td>{html.escape(FIGURES[2].show(entry.metrics['tokens_per_s']))}</td>" in report
+    assert "Peak memory (measured)" in report and "data:image/png;base64," in report
 
-    view.save_report(tmp_path / "report.md")
+    page.save_report(tmp_path / "report.md")
     qtbot.waitUntil((tmp_path / "report.md").exists, timeout=TIMEOUT)
     assert "| Speed |" in (tmp_path / "report.md").read_text(encoding="utf-8")
 
@@ -294,13 +300,14 @@ def test_run_again_fills_the_form_from_a_saved_comparison(qtbot: QtBot, make_win
                                                          test_model_path: Path, second_model: Path,
                                                          tmp_path: Path) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path, second_model])
-    view.set_chosen([m.id for m in reversed(window.library_model.items())])  # not the list's order
-    view.set_kind("summarize")
+    page = _compare_page(qtbot, window, [test_model_path, second_model])
+    view = page.view
+    page.set_chosen([m.id for m in reversed(window.library_model.items())])  # not the list's order
+    page.set_kind("summarize")
     view.options.length.setCurrentIndex(view.options.length.findData("short"))
     notes = tmp_path / "garden.md"
     notes.write_text(STORY, encoding="utf-8")
-    view.open_file(notes)
+    page.open_file(notes)
     qtbot.waitUntil(view.run_button.isEnabled, timeout=TIMEOUT)
     view.deterministic.setChecked(False)
     view.seed.setValue(4242)
@@ -308,21 +315,21 @@ def test_run_again_fills_the_form_from_a_saved_comparison(qtbot: QtBot, make_win
     assert first.status == "done" and first.entries[0].model_name == "stories260K"
 
     # The person moves on: another kind, other models, another input.
-    view.set_kind("chat")
+    page.set_kind("chat")
     view.prompt.setPlainText("Something else")
-    view.set_chosen([])
+    page.set_chosen([])
     view.deterministic.setChecked(True)
     view.seed.setValue(7)
-    view.inputs.remove_file()
+    view.form.remove_file()
     notes.unlink()  # the document itself is gone: the comparison kept its text
 
     view.tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: view.history.model.rowCount() == 1, timeout=TIMEOUT)
     view.history.list.setCurrentIndex(view.history.model.index(0))
-    assert view.shown() is not None and view.shown().id == first.id  # type: ignore[union-attr]
+    assert page.shown() is not None and page.shown().id == first.id  # type: ignore[union-attr]
     qtbot.mouseClick(view.panel.again_button, Qt.MouseButton.LeftButton)
-    assert view.tabs.currentIndex() == 0 and view.kind == "summarize"
-    assert [m.name for m in view.chosen_models()] == [e.model_name for e in sorted(first.entries,
+    assert view.tabs.currentIndex() == 0 and page.kind == "summarize"
+    assert [m.name for m in page.chosen_models()] == [e.model_name for e in sorted(first.entries,
                                                                                    key=lambda e: e.position)]
     assert view.options.length.currentData() == "short"
     assert view.drop_zone.headline.text() == "garden.md" and "From the saved comparison" in \
@@ -340,8 +347,9 @@ def test_run_again_fills_the_form_from_a_saved_comparison(qtbot: QtBot, make_win
 
 def test_too_few_models_says_so(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
-    view = _compare_page(qtbot, window, [test_model_path])
+    page = _compare_page(qtbot, window, [test_model_path])
+    view = page.view
     assert view.few_models.isVisible() and "your library has 1 model" in view.few_label.text()
     assert not view.run_button.isEnabled() and "Add at least 2 models" in view.run_button.toolTip()
     qtbot.mouseClick(view.discover_button, Qt.MouseButton.LeftButton)
-    assert window.stack.currentWidget() is window.discover_view
+    assert window.stack.currentWidget() is window.discover.view

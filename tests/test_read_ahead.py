@@ -119,7 +119,7 @@ def test_the_chat_runner_reads_ahead_the_conversation_with_its_draft(engine: Eng
 
 @pytest.mark.gui
 def test_the_composer_reports_its_draft_once_typing_pauses(qtbot: QtBot) -> None:
-    from ui.chat_view import ChatView
+    from ui.chat.chat_view import ChatView
 
     view = ChatView()
     qtbot.addWidget(view)

@@ -20,9 +20,9 @@ from pytestqt.qtbot import QtBot
 from app.history import HistoryStore, open_database
 from app.paths import Paths
 from app.settings import Settings
-from ui import background
 from ui.main import start_window
 from ui.main_window import MainWindow
+from ui.qt import background
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60_000
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import QApplication
 import ui.entry
 import ui.main as start
 from app.settings import Settings
-from ui.first_paint import is_shown
+from ui.qt.first_paint import is_shown
 
 app = QApplication([])
 start.apply_style(app)
@@ -86,15 +86,16 @@ def test_a_start_shows_the_window_then_fills_it_in(qtbot: QtBot, started: tuple[
                                                    ) -> None:
     window, failures = started
     assert not background._running  # nothing is built before the first paint
-    composer = window.chat_view.composer
+    composer = window.chat.view.composer
     qtbot.keyClicks(composer, "too early")
     assert composer.toPlainText() == ""  # until the window can act on input, it takes none
-    assert window.conversations.rowCount() == 0 and not window.no_chats.isVisible()  # no "no conversations" yet
+    chat = window.chat
+    assert chat.conversations.rowCount() == 0 and not chat.sidebar.no_chats.isVisible()  # no "no conversations" yet
 
     with qtbot.waitSignal(window.ready, timeout=TIMEOUT):
         pass
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    assert window.conversations.record(0).title == "An earlier chat"  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    assert window.chat.conversations.record(0).title == "An earlier chat"  # type: ignore[union-attr]
     assert failures == []
     qtbot.keyClicks(composer, "now")
     assert composer.toPlainText() == "now"
@@ -106,7 +107,7 @@ def test_pages_built_on_demand_show_at_once(qtbot: QtBot, started: tuple[MainWin
     with qtbot.waitSignal(window.ready, timeout=TIMEOUT):
         pass
     qtbot.mouseClick(window.compare_tab, Qt.MouseButton.LeftButton)
-    assert window._compare_page.is_built() and window.compare_view.isVisible()
+    assert window._compare_page.is_built() and window.compare.view.isVisible()
 
 
 def test_closing_before_the_services_come_starts_nothing(qtbot: QtBot, tmp_path: Path) -> None:

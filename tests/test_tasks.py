@@ -314,6 +314,37 @@ def test_csv_rows_and_export(tmp_path: Path) -> None:
     assert exported.splitlines() == ["input,labels,confidence bug,confidence praise", '"a, b",bug,0.750,0.250']
 
 
+def test_the_document_form_becomes_a_task_input_or_says_why_not() -> None:
+    """The one builder both the Tasks and the Compare page use (``app.tasks.input_form``)."""
+    from app.documents.reader import document_from_text
+    from app.tasks.input_form import TYPED_NAME, BuiltInput, FormInput, build
+
+    summarize, labels = Summarize("points"), Classify((Label("bug"), Label("praise")))
+    assert build(FormInput("summarize", summarize, "   ")) == \
+        "Open a document, drop one here, or write or paste some text."
+    assert build(FormInput("summarize", summarize, "x", reading="report.pdf")) == "Reading “report.pdf”…"
+    assert build(FormInput("classify", Classify((Label("bug"),)), "a")) == \
+        "Write at least two labels to choose from, one per line."
+    same = build(FormInput("translate", Translate("French", "French"), "Bonjour"))
+    assert isinstance(same, str) and same.startswith("The text is already in French")
+    assert build(FormInput("summarize", summarize, table="feedback.csv")) == (
+        "“feedback.csv” is a table: choose Classify to label its rows, or open a document to summarize it.")
+    assert build(FormInput("classify", labels, table="feedback.csv")) == "Choose the column that holds the texts."
+
+    typed = build(FormInput("summarize", summarize, STORY))
+    assert isinstance(typed, BuiltInput) and typed.whole == "1 paragraph" and typed.source.kind == "pasted"
+    assert typed.task.title == "the text" and typed.task.passages[0].text == STORY.strip()
+    lines = build(FormInput("classify", labels, "It crashes\n\nI love it\n"))
+    assert isinstance(lines, BuiltInput) and lines.whole == "2 texts"
+    assert (lines.source.name, lines.source.kind, lines.source.text) == (TYPED_NAME, "lines", "It crashes\nI love it")
+    table = build(FormInput("classify", labels, table="feedback.csv", rows=["a", "b", "c"]))
+    assert isinstance(table, BuiltInput) and (table.source.kind, table.task.title, table.whole) == \
+        ("csv", "feedback.csv", "3 texts")
+    document = document_from_text("# Notes\n\nFirst.\n\nSecond.", name="notes.md")
+    opened = build(FormInput("classify", labels, "ignored", document=document))
+    assert isinstance(opened, BuiltInput) and opened.source.name == "notes.md" and opened.whole == "3 texts"
+
+
 # --- prompts are data ---
 
 

@@ -20,10 +20,11 @@ from app.paths import Paths
 from app.task_session import RunEnded
 from app.tasks.export import result_text
 from app.tasks.spec import KeyPoint, Part, Progress, TaskResult
-from ui import background
 from ui.main import build_services
 from ui.main_window import TASKS_PAGE, MainWindow
-from ui.tasks_view import TasksView
+from ui.qt import background
+from ui.tasks.page import TasksPage
+from ui.tasks.tasks_view import TasksView
 
 from document_builders import word_document
 
@@ -68,12 +69,12 @@ def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
     gc.collect()  # here, on the GUI thread: a closed window must not be collected on a worker thread
 
 
-def _tasks_page(qtbot: QtBot, window: MainWindow, model: Path | None) -> TasksView:
+def _tasks_page(qtbot: QtBot, window: MainWindow, model: Path | None) -> TasksPage:
     if model is not None:
-        window.import_model(model, copy=True)
+        window.library.import_model(model, copy=True)
         qtbot.waitUntil(lambda: window.library_model.rowCount() == 1, timeout=TIMEOUT)
     window._show_page(TASKS_PAGE)
-    return window.tasks_view
+    return window.tasks
 
 
 def _planned(qtbot: QtBot, view: TasksView, words: str) -> None:
@@ -83,7 +84,7 @@ def _planned(qtbot: QtBot, view: TasksView, words: str) -> None:
 
 
 def _run(qtbot: QtBot, window: MainWindow) -> RunEnded:
-    view = window.tasks_view
+    view = window.tasks.view
     with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT) as ended:
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     event: RunEnded = ended.args[0]
@@ -97,7 +98,8 @@ def _story(paragraphs: int) -> str:
 def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                              tmp_path: Path) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     qtbot.waitUntil(lambda: "write or paste" in view.run_button.toolTip(), timeout=TIMEOUT)
     assert not view.run_button.isEnabled()
     view.text_input.setPlainText(_story(4))
@@ -120,13 +122,13 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     assert output.summary_view.toPlainText().strip()
     assert output.metrics.text().startswith("Read all 4 paragraphs (") and "tokens processed" in output.metrics.text()
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
-    saved: TaskRunRecord = window.store.task_runs()[0]
+    saved: TaskRunRecord = window.services.store.task_runs()[0]
     assert saved.status == "done" and saved.task == "summarize" and saved.input_kind == "pasted"
 
     qtbot.mouseClick(output.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == result_text(event.result) and output.copy_button.text() == "Copied"
     target = tmp_path / "summary.md"
-    view.save_result(target)
+    page.save_result(target)
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
     assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{event.result.text.strip()}\n"
 
@@ -134,10 +136,11 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
 def test_documents_open_as_a_drop_opens_them(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                              tmp_path: Path) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     report = word_document(tmp_path / "report.docx", [("Title", "Garden report"), ("Heading 1", "Spring"),
                                                       *(("", s) for s in SENTENCES)])
-    view.open_file(report)
+    page.open_file(report)
     qtbot.waitUntil(lambda: view.drop_zone.details.text().startswith("Word document · 7 paragraphs · "),
                     timeout=TIMEOUT)
     assert view.drop_zone.headline.text() == "report.docx" and not view.text_input.isVisible()
@@ -155,7 +158,7 @@ def test_documents_open_as_a_drop_opens_them(qtbot: QtBot, make_window: MakeWind
 
     odd = tmp_path / "minutes.odt"
     odd.write_bytes(b"PK\x03\x04 not really")
-    view.open_file(odd)
+    page.open_file(odd)
     qtbot.waitUntil(view.input_error.isVisible, timeout=TIMEOUT)
     assert "“minutes.odt”" in view.input_error.text()
     _planned(qtbot, view, "")
@@ -165,7 +168,8 @@ def test_documents_open_as_a_drop_opens_them(qtbot: QtBot, make_window: MakeWind
 def test_cancel_keeps_the_parts_read(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
     window.settings.generation.context_length = 512
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     view.text_input.setPlainText(_story(60))
     _planned(qtbot, view, " parts (")
     with qtbot.waitSignal(window.task_bridge.runPart, timeout=TIMEOUT):
@@ -176,7 +180,7 @@ def test_cancel_keeps_the_parts_read(qtbot: QtBot, make_window: MakeWindow, test
         qtbot.keyClick(view.text_input, Qt.Key.Key_Escape)  # Esc cancels on this page
     event: RunEnded = ended.args[0]
     assert event.record.status == "cancelled" and event.result is not None and event.result.parts
-    assert window.engine.loaded is not None and window.engine.loaded.context_length == 512
+    assert window.services.engine.loaded is not None and window.services.engine.loaded.context_length == 512
     parts = view.output.parts
     assert [p.index for p in parts] == [p.index for p in event.result.parts]
     assert "Part 1" in view.output.parts_view.toPlainText() and view.output.parts_box.isVisible()
@@ -187,8 +191,9 @@ def test_cancel_keeps_the_parts_read(qtbot: QtBot, make_window: MakeWindow, test
 def test_classify_fills_the_table_and_exports_csv(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                                   tmp_path: Path, qtmodeltester: object) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, test_model_path)
-    view.set_task("classify")
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
+    page.set_task("classify")
     view.text_input.setPlainText("I love this garden\nThe rain ruined my day\n")
     _planned(qtbot, view, "")
     assert "at least two labels" in view.run_button.toolTip()
@@ -206,7 +211,7 @@ def test_classify_fills_the_table_and_exports_csv(qtbot: QtBot, make_window: Mak
     qtmodeltester.check(view.history.runs)  # type: ignore[attr-defined]
 
     target = tmp_path / "labels.csv"
-    view.export_csv(target)
+    page.export_csv(target)
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
     rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
     assert rows[0] == ["input", "labels", "confidence happy", "confidence sad"]
@@ -215,8 +220,9 @@ def test_classify_fills_the_table_and_exports_csv(qtbot: QtBot, make_window: Mak
 
 def test_translate_shows_both_texts(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, test_model_path)
-    view.set_task("translate")
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
+    page.set_task("translate")
     view.options.source.setCurrentText("English")
     view.options.target.setCurrentText("English")
     view.text_input.setPlainText(_story(2))
@@ -238,7 +244,8 @@ def test_open_in_chat_starts_a_conversation_with_the_result(qtbot: QtBot, make_w
                                                            test_model_path: Path) -> None:
     window = make_window()
     window.settings.generation.max_tokens = 8
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     view.text_input.setPlainText(_story(2))
     _planned(qtbot, view, "one pass")
     event = _run(qtbot, window)
@@ -246,18 +253,19 @@ def test_open_in_chat_starts_a_conversation_with_the_result(qtbot: QtBot, make_w
     with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
         qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentIndex() == 0 and window.chats_tab.isChecked()
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
-    assert window.current is not None
-    messages = window.store.messages(window.current.id)
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
+    assert window.chat.current is not None
+    messages = window.services.store.messages(window.chat.current.id)
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[0].content.startswith("Summary of the pasted text (Key points):\n\n")
     assert result_text(event.result) in messages[0].content
-    assert window.current.title.startswith("Summary of the pasted text")
+    assert window.chat.current.title.startswith("Summary of the pasted text")
 
 
 def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     view.text_input.setPlainText(_story(1))
     _planned(qtbot, view, "one pass")
     event = _run(qtbot, window)
@@ -267,10 +275,10 @@ def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_mode
     qtbot.waitUntil(lambda: history.runs.rowCount() == 0, timeout=TIMEOUT)
     assert view.history.undo_bar.isVisible() and view.history.empty.isVisible()
     assert view.output.stack.currentIndex() == 0  # the deleted run is no longer shown
-    assert window.store.task_runs() == []
+    assert window.services.store.task_runs() == []
     qtbot.mouseClick(view.history.undo_bar.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
-    assert not view.history.undo_bar.isVisible() and window.store.task_runs()[0].id == event.run_id
+    assert not view.history.undo_bar.isVisible() and window.services.store.task_runs()[0].id == event.run_id
     assert view.output.title.text() == "Summary of the pasted text"
 
 
@@ -278,14 +286,15 @@ def test_a_worker_crash_mid_run_is_reported_with_the_parts_done(
         qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
     window.settings.generation.context_length = 512
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     view.text_input.setPlainText(_story(60))
     _planned(qtbot, view, " parts (")
     with qtbot.waitSignal(window.task_bridge.runPart, timeout=TIMEOUT):
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-    assert window.engine.pid is not None
+    assert window.services.engine.pid is not None
     with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT) as ended:
-        os.kill(window.engine.pid, signal.SIGKILL)
+        os.kill(window.services.engine.pid, signal.SIGKILL)
     assert ended.args[0].record.status == "interrupted"
     assert view.output.notice.text().startswith("Interrupted: The model engine stopped unexpectedly")
     assert "What was done before is shown." in view.output.notice.text() and view.output.parts
@@ -295,7 +304,8 @@ def test_a_worker_crash_mid_run_is_reported_with_the_parts_done(
 
 def test_without_a_model_run_says_what_to_do(qtbot: QtBot, make_window: MakeWindow) -> None:
     window = make_window()
-    view = _tasks_page(qtbot, window, None)
+    page = _tasks_page(qtbot, window, None)
+    view = page.view
     view.text_input.setPlainText("Some text to summarize.")
     _planned(qtbot, view, "Add a model first")
     assert not view.run_button.isEnabled() and view.run_button.toolTip().startswith("Add a model first")
@@ -303,7 +313,7 @@ def test_without_a_model_run_says_what_to_do(qtbot: QtBot, make_window: MakeWind
 
 
 def test_a_key_point_leads_to_the_part_it_came_from(qtbot: QtBot) -> None:
-    from ui.task_results import ResultPanel
+    from ui.tasks.results import ResultPanel
 
     panel = ResultPanel()
     qtbot.addWidget(panel)
@@ -331,7 +341,8 @@ def test_a_run_cut_off_by_a_crash_shows_as_interrupted(qtbot: QtBot, make_window
                          input_bytes=1000, input_sha256="0" * 64, input_text=None, model_name="Tiny",
                          model_path=None)  # the app died here: the run stays "running" in the database
     window = make_window()  # starting again marks it interrupted
-    view = _tasks_page(qtbot, window, None)
+    page = _tasks_page(qtbot, window, None)
+    view = page.view
     qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
     assert "interrupted" in view.history.runs.index(0).data()
     view.history.list.setCurrentIndex(view.history.runs.index(0))
@@ -355,10 +366,11 @@ def test_a_password_protected_pdf_asks_for_its_password(qtbot: QtBot, make_windo
 
     monkeypatch.setattr(QInputDialog, "getText", answer)
     window = make_window()
-    view = _tasks_page(qtbot, window, None)
+    page = _tasks_page(qtbot, window, None)
+    view = page.view
     pdf = tmp_path / "locked.pdf"
     pdf.write_bytes(encrypted_pdf([["Page one text."], ["Page two text."]], user_password="secret"))
-    view.open_file(pdf)
+    page.open_file(pdf)
     qtbot.waitUntil(lambda: view.drop_zone.details.text().startswith("PDF · 2 pages · "), timeout=TIMEOUT)
     assert [echo for _, echo in asked] == [QLineEdit.EchoMode.Password] * 2
     assert "“locked.pdf” is protected with a password" in asked[0][0]
@@ -371,17 +383,18 @@ def test_classify_a_csv_column_and_the_page_shortcuts(qtbot: QtBot, make_window:
     window._show_page(0)
     with qtbot.waitActive(window, timeout=TIMEOUT):
         window.activateWindow()
-    qtbot.keyClick(window.chat_view.composer, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.chat.view.composer, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.stack.currentIndex() == TASKS_PAGE and window.tasks_tab.isChecked()
     assert not window.stop_action.isEnabled()  # Esc cancels the task here, not the chat's answer
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     table = tmp_path / "reviews.csv"
     table.write_text("id,review\n1,Lovely garden\n2,\n3,Too much rain\n", encoding="utf-8")
-    view.open_file(table)
+    page.open_file(table)
     qtbot.waitUntil(lambda: view.drop_zone.column.count() == 2, timeout=TIMEOUT)
     _planned(qtbot, view, "")
     assert view.run_button.toolTip().startswith("“reviews.csv” is a table: choose Classify")
-    view.set_task("classify")
+    page.set_task("classify")
     view.options.labels.setPlainText("happy, sad")
     view.drop_zone.column.textActivated.emit("review")
     qtbot.waitUntil(lambda: view.drop_zone.details.text() == "Table · 2 texts in the column “review”",
@@ -398,9 +411,10 @@ def test_a_context_too_small_is_said_before_running(qtbot: QtBot, make_window: M
                                                     test_model_path: Path) -> None:
     window = make_window()
     window.settings.generation.context_length = 256
-    view = _tasks_page(qtbot, window, test_model_path)
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
     view.text_input.setPlainText(_story(3))
     _planned(qtbot, view, "too small to summarize")
     assert view.plan_label.property("problem") is True
     assert view.plan_label.text().startswith("The context window (256 tokens) is too small")
-    assert window.engine.loaded is None  # the plan reads only the model's vocabulary
+    assert window.services.engine.loaded is None  # the plan reads only the model's vocabulary

@@ -16,10 +16,11 @@ from pytestqt.qtbot import QtBot
 from app.hardware.machine import Machine
 from app.hub.suggestions import suggest
 from app.paths import Paths
-from ui import background
 from ui.main import build_services, open_window
-from ui.main_window import MainWindow, Services
-from ui.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
+from ui.main_window import MainWindow
+from ui.qt import background
+from ui.services import Services
+from ui.welcome.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
 
 from hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 
@@ -61,7 +62,7 @@ def open_hearth(qtbot: QtBot, tmp_path: Path) -> Iterator[OpenWindow]:
 
 
 def _welcome_shown(qtbot: QtBot, window: MainWindow) -> None:
-    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.welcome_view, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.welcome.view, timeout=TIMEOUT)
 
 
 def _click(qtbot: QtBot, button: QPushButton) -> None:
@@ -69,7 +70,7 @@ def _click(qtbot: QtBot, button: QPushButton) -> None:
 
 
 def _machine_lines(window: MainWindow) -> list[str]:
-    layout = window.welcome_view.machine_lines
+    layout = window.welcome.view.machine_lines
     return [layout.itemAt(i).widget().text() for i in range(layout.count())]  # type: ignore[attr-defined]
 
 
@@ -80,7 +81,7 @@ def _welcome_action(window: MainWindow) -> QAction:
 def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth()
     _welcome_shown(qtbot, window)
-    view = window.welcome_view
+    view = window.welcome.view
     lines = _machine_lines(window)
     assert lines[0] == "16 GB of memory, 11 GB free right now."
     assert lines[1].startswith("Processor: Test CPU, 4 cores (8 threads)")
@@ -101,18 +102,18 @@ def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, open_hear
 
 def test_not_offered_to_someone_who_has_chatted_before(qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth(lambda services: services.store.create_conversation("Old chat", {}))
-    qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not background._running, timeout=TIMEOUT)  # the start's decisions are all made
     assert window.stack.currentIndex() == 0 and not window.settings.welcome_done
     _welcome_action(window).trigger()  # still there when asked for
-    assert window.stack.currentWidget() is window.welcome_view
+    assert window.stack.currentWidget() is window.welcome.view
 
 
 def test_esc_leaves_the_welcome_and_stop_keeps_its_shortcut_elsewhere(qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth()
     _welcome_shown(qtbot, window)
     assert not window.stop_action.isEnabled()  # Esc belongs to the page here
-    focused = window.welcome_view.first_action()
+    focused = window.welcome.view.first_action()
     focused.setFocus()
     qtbot.keyClick(focused, Qt.Key.Key_Escape)
     assert window.stack.currentIndex() == 0 and window.settings.welcome_done
@@ -123,7 +124,7 @@ def test_suggestions_fit_this_computer_and_say_what_they_are_good_at(
         qtbot: QtBot, open_hearth: OpenWindow, hub: HubStandIn) -> None:
     window = open_hearth()
     _welcome_shown(qtbot, window)
-    view = window.welcome_view
+    view = window.welcome.view
     assert window.services.catalog is not None
     expected = suggest(window.services.catalog, MACHINE)
     assert len(expected) == 3 and len(view.get_buttons) == 3
@@ -149,8 +150,8 @@ def test_get_it_opens_discover_on_the_model_and_the_download_lands_in_the_librar
     hub.add_repo(first.repo, {f"{stem}-Q8_0.gguf": test_model_path.read_bytes()[:400_000],
                               f"{stem}-{first.recommended_quant}.gguf": test_model_path})
 
-    _click(qtbot, window.welcome_view.get_buttons[0])
-    discover = window.discover_view
+    _click(qtbot, window.welcome.view.get_buttons[0])
+    discover = window.discover.view
     assert window.stack.currentWidget() is discover and window.discover_tab.isChecked()
     assert window.settings.welcome_done
     assert discover.current_repo == first.repo and discover.results.currentItem() is not None
@@ -179,7 +180,7 @@ def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: Op
     monkeypatch.setattr(QMessageBox, "exec", copy_it)
     window = open_hearth()
     _welcome_shown(qtbot, window)
-    view = window.welcome_view
+    view = window.welcome.view
     _click(qtbot, view.add_button)
     assert asked and test_model_path.name in asked[0]
     qtbot.waitUntil(lambda: window.library_model.rowCount() == 1, timeout=TIMEOUT)
@@ -187,18 +188,18 @@ def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: Op
     qtbot.waitUntil(lambda: view.close_button.text() == "Start chatting", timeout=TIMEOUT)
     _click(qtbot, view.close_button)
     assert window.stack.currentIndex() == 0
-    assert window.model_bar.selected() is not None
+    assert window.chat.view.model_bar.selected() is not None
 
 
 def test_the_help_menu_brings_it_back(qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth(lambda services: setattr(services.settings, "welcome_done", True))
     assert window.stack.currentIndex() == 0
     _welcome_action(window).trigger()
-    assert window.stack.currentWidget() is window.welcome_view
+    assert window.stack.currentWidget() is window.welcome.view
     window._show_page(1)  # the Models page, by its button
     assert window.stack.currentIndex() == 1 and window.models_tab.isChecked()
     _welcome_action(window).trigger()
-    assert window.stack.currentWidget() is window.welcome_view
+    assert window.stack.currentWidget() is window.welcome.view
 
 
 def test_offline_the_file_from_disk_comes_first_and_downloads_wait(
@@ -209,18 +210,18 @@ def test_offline_the_file_from_disk_comes_first_and_downloads_wait(
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     window = open_hearth()
     _welcome_shown(qtbot, window)
-    view = window.welcome_view
+    view = window.welcome.view
     column = view.column
     assert column.indexOf(view.disk_row) > column.indexOf(view.suggestions_box)
 
-    window.set_offline(True)  # File → Work offline, with the page open
+    window.privacy.set_offline(True)  # File → Work offline, with the page open
     assert len(view.get_buttons) == 3 and not any(b.isEnabled() for b in view.get_buttons)
     assert view.note.text() == OFFLINE_NOTE
     assert column.indexOf(view.disk_row) < column.indexOf(view.suggestions_box)
     assert view.add_button.objectName() == "primary" and view.first_action() is view.add_button
     assert "connection" in view.get_buttons[0].toolTip()
 
-    window.set_offline(False)
+    window.privacy.set_offline(False)
     assert all(b.isEnabled() for b in view.get_buttons) and view.note.text() == ONLINE_NOTE
 
 
@@ -228,7 +229,7 @@ def test_without_a_catalog_the_computer_and_the_file_from_disk_remain(
         qtbot: QtBot, open_hearth: OpenWindow) -> None:
     window = open_hearth(lambda services: setattr(services, "catalog", None))
     _welcome_shown(qtbot, window)
-    view = window.welcome_view
+    view = window.welcome.view
     assert view.get_buttons == [] and view.note.text() == NO_CATALOG_NOTE
     assert view.first_action() is view.add_button and view.add_button.isEnabled()
     assert _machine_lines(window)[0] == "16 GB of memory, 11 GB free right now."

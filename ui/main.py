@@ -23,10 +23,11 @@ from app.launch_clock import seconds_since_launch
 from app.logs import configure_logging, enable_crash_log, take_crash_report
 from app.paths import Paths, resources_dir
 from app.settings import Settings
-from ui.background import BackgroundOp
-from ui.collector import GuiThreadCollector
-from ui.first_paint import after_first_paint, seconds_until_shown
-from ui.main_window import MainWindow, Services
+from ui.main_window import MainWindow
+from ui.qt.background import BackgroundOp
+from ui.qt.collector import GuiThreadCollector
+from ui.qt.first_paint import after_first_paint, seconds_until_shown
+from ui.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -85,8 +85,8 @@ def check_window(home: Path, say: Say) -> None:
 
         from app.paths import Paths
         from app.settings import Settings
-        from ui.first_paint import seconds_until_shown
         from ui.main import apply_style, resource_path, start_window
+        from ui.qt.first_paint import seconds_until_shown
 
         app = QApplication.instance() or QApplication([sys.argv[0]])
         assert isinstance(app, QApplication)

@@ -26,7 +26,7 @@ from app.compare.figures import FIGURES, STATUS_WORDS, concurrency_note, label, 
 from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
 from app.words import format_bytes
-from ui.compare_chart import CompareChart
+from ui.compare.chart import CompareChart
 
 RENDER_INTERVAL_MS = 50
 VOTE_NAME_WIDTH = 170  # pixels of a model name on its vote button

@@ -9,15 +9,25 @@ finds them there.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-PageT = TypeVar("PageT", bound=QWidget)
+
+class Page(Protocol):
+    """A page's controller; its ``view`` is what the window shows."""
+
+    @property
+    def view(self) -> QWidget: ...
+
+
+PageT = TypeVar("PageT", bound=Page)
 
 
 class LazyPage(QWidget, Generic[PageT]):
+    """Stands in the stack for a page until ``content`` builds it; then holds the page's view."""
+
     def __init__(self, build: Callable[[], PageT]) -> None:
         super().__init__()
         self._build: Callable[[], PageT] | None = build
@@ -30,9 +40,9 @@ class LazyPage(QWidget, Generic[PageT]):
             assert self._build is not None
             build, self._build = self._build, None
             self._content = build()
-            self._layout.addWidget(self._content)
+            self._layout.addWidget(self._content.view)
             if self.isVisible():
-                self._content.show()  # now, as the page it stands for would be (a layout shows it a turn later)
+                self._content.view.show()  # now, as the page it stands for would be (a layout shows it a turn later)
         return self._content
 
     def is_built(self) -> bool:

@@ -1,8 +1,7 @@
 """The welcome page: this computer in plain words, three catalog models that fit it, and a model from disk.
 
-It shows what the window gives it (``set_content``) and says what the person chose through signals; the
-choosing of models is ``app.hub.suggestions.suggest`` and the words about the computer
-``app.hardware.description.describe``.
+It shows what ``WelcomePage`` gives it (``set_content``) and says what the person chose through signals; the
+choosing of models is ``app.suggestions.suggest`` and the words about the computer ``app.hardware.describe``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.words import format_bytes
+from ui.widgets.labels import section_title, wrapped
 
 if TYPE_CHECKING:  # built at start, before the catalog (and what suggests from it) is imported
     from app.hub.catalog import CatalogEntry
@@ -73,12 +73,12 @@ class WelcomeView(QWidget):
         title = QLabel("Welcome to Hearth")
         title.setObjectName("welcomeTitle")
         self.column.addWidget(title)
-        intro = _wrapped("Models run right here, so what you type stays on this computer. To begin, get one that "
+        intro = wrapped("Models run right here, so what you type stays on this computer. To begin, get one that "
                          "fits.", "hint")
         self.column.addWidget(intro)
 
         self.column.addSpacing(4)
-        self.column.addWidget(_section("This computer"))
+        self.column.addWidget(section_title("This computer"))
         self.machine_card = QFrame()
         self.machine_card.setObjectName("welcomeCard")
         self.machine_lines = QVBoxLayout(self.machine_card)
@@ -90,7 +90,7 @@ class WelcomeView(QWidget):
         self.disk_row.setObjectName("welcomeCard")
         disk = QHBoxLayout(self.disk_row)
         disk.setContentsMargins(14, 10, 14, 10)
-        disk.addWidget(_wrapped("Already have a model file (.gguf)? Hearth checks it and adds it to your library; "
+        disk.addWidget(wrapped("Already have a model file (.gguf)? Hearth checks it and adds it to your library; "
                                 "no connection needed."), 1)
         self.add_button = QPushButton("Add a model from disk…")
         self.add_button.setToolTip("Choose a .gguf file on this computer (Ctrl+I)")
@@ -98,8 +98,8 @@ class WelcomeView(QWidget):
         self.add_button.clicked.connect(self.addFromDiskRequested)
         disk.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignVCenter)
 
-        self.suggestions_title = _section("Models that fit this computer")
-        self.note = _wrapped("", "hint")
+        self.suggestions_title = section_title("Models that fit this computer")
+        self.note = wrapped("", "hint")
         self.cards = QHBoxLayout()
         self.cards.setSpacing(10)
         self.suggestions_box = QWidget()
@@ -136,7 +136,7 @@ class WelcomeView(QWidget):
         self.offline = offline
         _clear(self.machine_lines)
         for line in machine_lines:
-            self.machine_lines.addWidget(_wrapped(line))
+            self.machine_lines.addWidget(wrapped(line))
 
         _clear(self.cards)
         self.get_buttons = []
@@ -177,9 +177,9 @@ class WelcomeView(QWidget):
         lines = QVBoxLayout(card)
         lines.setContentsMargins(14, 12, 14, 12)
         lines.setSpacing(4)
-        lines.addWidget(_wrapped(entry.name, "suggestionName"))
-        lines.addWidget(_wrapped(f"About {format_bytes(suggestion.file_size)} to download", "hint"))
-        lines.addWidget(_wrapped(entry.good_at), 1, Qt.AlignmentFlag.AlignTop)
+        lines.addWidget(wrapped(entry.name, "suggestionName"))
+        lines.addWidget(wrapped(f"About {format_bytes(suggestion.file_size)} to download", "hint"))
+        lines.addWidget(wrapped(entry.good_at), 1, Qt.AlignmentFlag.AlignTop)
         button = QPushButton("Get it")
         button.setObjectName("primary")
         button.setAccessibleName(f"Get {entry.name}")
@@ -203,20 +203,6 @@ class WelcomeView(QWidget):
             event.accept()
             return
         super().keyPressEvent(event)
-
-
-def _wrapped(text: str, object_name: str | None = None) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    if object_name:
-        label.setObjectName(object_name)
-    return label
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("sectionTitle")
-    return label
 
 
 def _clear(layout: QVBoxLayout | QHBoxLayout) -> None:

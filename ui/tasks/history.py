@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 from app.errors import HearthError
 from app.history import HistoryStore, TaskRunRecord
 from app.settings import Settings
-from ui.background import BackgroundOp
-from ui.qt_models import RecordRole
-from ui.task_models import TaskRunListModel, run_title
-from ui.undo_bar import UndoBar
+from ui.qt.background import BackgroundOp
+from ui.qt.qt_models import RecordRole
+from ui.tasks.run_models import TaskRunListModel, run_title
+from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 

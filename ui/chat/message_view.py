@@ -9,6 +9,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from app.history import MessageRecord
+from app.words import context_trimmed
 
 RENDER_INTERVAL_MS = 50
 RENDER_SHARE = 3  # a long answer is re-laid out at most a third of the time, so the window keeps up with input
@@ -146,5 +147,5 @@ def _figures(message: MessageRecord, notice: str) -> str:
         text = f"{text} — {note}" if text else note
     if message.context_dropped:
         dropped = message.context_dropped
-        text += f"\n{dropped} older message{'s' if dropped != 1 else ''} left out to fit the context window."
+        text += "\n" + context_trimmed(dropped)
     return text

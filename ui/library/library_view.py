@@ -1,4 +1,5 @@
-"""The library page: the models on this computer, with the facts read from their files."""
+"""The Models page's layout: the models on this computer, with the facts read from their files. It shows and asks
+(``addRequested``, ``chatRequested``, ``removeRequested``); ``LibraryPage`` decides."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.history import ModelRecord
 from app.words import format_bytes
-from ui.qt_models import LibraryModel
+from ui.qt.qt_models import LibraryModel
 
 if TYPE_CHECKING:
     from app.forecast.model_check import Assessment

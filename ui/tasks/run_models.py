@@ -3,15 +3,15 @@ run: what it read, how, and how long it took."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, TypeAlias
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from app.documents.document import PASTED_NAME, Document
+from app.documents.document import PASTED_NAME
 from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
+from app.tasks.input_form import TYPED_NAME
 from app.tasks.spec import (
     LENGTH_WORDS,
     ClassifiedText,
@@ -23,17 +23,14 @@ from app.tasks.spec import (
     TaskResult,
     Translate,
 )
-from app.words import format_bytes
-from ui.qt_models import RecordListModel
+from app.words import duration, format_bytes, plural
+from ui.qt.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
-TYPED_NAME = "Typed texts"  # what history calls texts to classify written in the box
 TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}
 STATUS_WORDS = {"running": "running", "done": "done", "cancelled": "stopped", "failed": "failed",
                 "interrupted": "interrupted"}
-KIND_WORDS = {"pdf": "PDF", "docx": "Word document", "html": "Web page", "md": "Markdown", "txt": "Text",
-              "pasted": "Pasted text"}
 STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
 
 
@@ -55,20 +52,6 @@ def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
                       model_tokens_processed=int(data.get("model_tokens_processed", 0)),
                       generated_tokens=int(data.get("generated_tokens", 0)),
                       source_language=data.get("source_language"))
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    return f"{count:,} {word if count == 1 else (words or word + 's')}"
 
 
 def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = None) -> str:
@@ -148,24 +131,6 @@ def options_words(task: TaskInput) -> str:
     if isinstance(kind, Translate):
         return f"{kind.source} to {kind.target}" if kind.source else f"into {kind.target}"
     return LENGTH_WORDS.get(kind.length, kind.length) + (f" · focus: {kind.focus}" if kind.focus else "")
-
-
-def title_of(document: Document) -> str:
-    """What the prompts call the document."""
-    return Path(document.name).stem if document.name != PASTED_NAME else "the text"
-
-
-def size_words(document: Document) -> str:
-    """"38 pages" for a PDF, "12 paragraphs" otherwise."""
-    if document.pages:
-        return plural(document.pages, "page")
-    return plural(len(document.paragraphs), "paragraph")
-
-
-def document_words(document: Document) -> str:
-    """"PDF · 38 pages · 2.1 MB"."""
-    return " · ".join((KIND_WORDS.get(document.kind, document.kind), size_words(document),
-                       format_bytes(document.size_bytes)))
 
 
 def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[float, float] | None,

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
-from ui.task_models import ClassifiedModel
+from ui.tasks.run_models import ClassifiedModel
 
 RENDER_INTERVAL_MS = 50
 PAGES = {"empty": 0, "summarize": 1, "translate": 2, "classify": 3}

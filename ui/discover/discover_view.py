@@ -1,5 +1,6 @@
-"""The Discover page: the curated catalog and Hub search, a model's files by quantization with a fit badge
-for this computer, and the download queue (pause, resume, cancel, retry) with progress."""
+"""The Discover page's layout: the curated catalog and Hub search, a model's files by quantization with a fit badge
+for this computer, and the download queue (pause, resume, cancel, retry) with progress. It shows and asks
+(``searchRequested``, ``downloadRequested``, …); ``DiscoverPage`` decides."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.hub.downloads import JobChanged, JobState
-from app.words import format_bytes, format_count
-from ui.qt_models import VERDICT_COLORS, verdict_label
+from app.words import format_bytes, format_count, rough_duration
+from ui.qt.qt_models import VERDICT_COLORS, verdict_label
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
     from app.hardware.machine import Machine
@@ -41,7 +42,7 @@ class DiscoverView(QWidget):
     moreRequested = Signal()
     repoChosen = Signal(str)  # repo id
     downloadRequested = Signal(str, object)  # repo id, FileGroup
-    fileChosen = Signal(str, object)  # repo id, FileGroup: the window reads its header for an exact forecast
+    fileChosen = Signal(str, object)  # repo id, FileGroup: the page reads its header for an exact forecast
     pauseRequested = Signal(int)
     resumeRequested = Signal(int)
     cancelRequested = Signal(int)
@@ -336,17 +337,10 @@ def _job_text(job: JobChanged) -> str:
     share = f"{job.done_bytes * 100 // job.total_bytes}% of {format_bytes(job.total_bytes)}" if job.total_bytes else ""
     if job.state is JobState.DOWNLOADING:
         left = job.seconds_left
-        eta = f" · {_duration(left)} left" if left is not None else ""
+        eta = f" · {rough_duration(left)} left" if left is not None else ""
         return f"{name} — {share} · {format_bytes(int(job.bytes_per_s))}/s{eta}"
     label = {JobState.QUEUED: "waiting", JobState.RESOLVING: "starting", JobState.VERIFYING: "checking the file",
              JobState.PAUSED: "paused", JobState.DONE: "done, in your library", JobState.CANCELLED: "cancelled",
              JobState.FAILED: f"failed: {job.error}"}[job.state]
     return f"{name} — {label}" + (f" ({share})" if share and job.state is JobState.PAUSED else "")
 
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds / 3600:.1f} h"

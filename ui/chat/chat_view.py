@@ -1,4 +1,6 @@
-"""The chat page: the messages of one conversation, streaming answers, and the box to write in."""
+"""The chat page's layout: the model bar on top, the messages of one conversation with streaming answers, and the
+box to write in. It shows and asks (``sendRequested``, ``stopRequested``, the model bar's requests); ``ChatPage``
+decides."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import MessageRecord
-from ui.message_view import MessageView
+from ui.chat.message_view import MessageView
+from ui.chat.model_bar import ModelBar
 
 # A pause in typing this long sends the draft to the model to read ahead: shorter than the gap people leave
 # before pressing Enter, long enough that a burst of keys is one read-ahead.
@@ -51,6 +54,8 @@ class ChatView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        self.model_bar = ModelBar()
+        layout.addWidget(self.model_bar)
 
         self.banner = QLabel()
         self.banner.setObjectName("banner")

@@ -4,7 +4,7 @@ The page reads documents through ``BackgroundOp`` (parsing a PDF takes a child p
 how the chosen model would read the input (``plan_task``, debounced while the person edits), starts runs
 through the ``TaskSession`` (which saves every run in history) and follows them by the bridges' signals.
 When the chosen model is not the loaded one, the run waits for the window to load it, as a chat message
-does. Nothing here waits.
+does. Nothing here waits. ``TasksView`` is the page's layout; this is what it does.
 """
 
 from __future__ import annotations
@@ -14,22 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSizePolicy,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
 
-from app.documents.reader import document_from_text
 from app.engine import EngineClient, EngineState
 from app.engine import protocol as p
 from app.errors import HearthError
@@ -38,133 +26,61 @@ from app.forecast.task_time import estimate_seconds
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
 from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
-from app.tasks import export, inputs
-from app.tasks.inputs import Source
+from app.tasks import export
+from app.tasks.input_form import BuiltInput, build
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
     Part,
-    Passage,
     Plan,
     Progress,
-    TaskInput,
-    TaskKind,
     TaskResult,
-    Translate,
     task_name,
 )
-from ui.background import BackgroundOp
-from ui.bridge import EngineBridge, TaskBridge
-from ui.qt_models import LibraryModel
-from ui.task_history import RunHistory
-from ui.task_inputs import TASK_BUTTONS, InputFile, InputPanel, SegmentedPicker, TaskOptions, TextInput, local_files
-from ui.task_models import (
-    TYPED_NAME,
+from ui.qt.background import BackgroundOp
+from ui.qt.bridge import EngineBridge, TaskBridge
+from ui.qt.qt_models import LibraryModel
+from ui.tasks.history import RunHistory
+from ui.tasks.run_models import (
     input_words,
     metrics_line,
     options_words,
     plan_words,
-    plural,
     result_from_dict,
     run_options,
     run_title,
-    size_words,
     status_notice,
-    title_of,
     verb_of,
 )
-from ui.task_results import ResultPanel
+from ui.tasks.tasks_view import EMPTY_OUTPUT, TASK_BUTTONS, TasksView
 
 log = logging.getLogger(__name__)
 
 PLAN_DELAY_MS = 300
 RECENT_RUNS = 200
 SAVE_FILTERS = {"Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt", "Word document (*.docx)": ".docx"}
-EMPTY_OUTPUT = ("Choose what to do, give Hearth a document or some text, and press Run.\n\n"
-                "The result appears here. Everything stays on this computer.")
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A run ready to go: the task, what history records of its input, and the input in words."""
-
-    task: TaskInput
-    source: Source
-    whole: str  # "38 pages", "12 paragraphs", "40 texts"
-    pages: int | None
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """What the person has given, read off the widgets, for ``prepare`` to work on away from them."""
-
-    task: str
-    kind: TaskKind
-    file: InputFile | None
-    csv_rows: list[str] | None
-    text: str  # the text box, when no file is chosen
-    reading: str | None  # the name of a file still being read
-
-
-def prepare(ask: _Ask) -> _Prepared | str:
-    """The run the page would start, or why there is none (in words for the person)."""
-    if ask.reading:
-        return f"Reading “{ask.reading}”…"
-    kind = ask.kind
-    if isinstance(kind, Classify) and len(kind.labels) < 2:
-        return "Write at least two labels to choose from, one per line."
-    if isinstance(kind, Translate) and kind.source == kind.target:
-        return f"The text is already in {kind.target}: choose another language to translate it into."
-    file = ask.file
-    try:
-        if file is not None and file.document is None:
-            if not isinstance(kind, Classify):
-                return (f"“{file.path.name}” is a table: choose Classify to label its rows, or open a document to "
-                        f"{ask.task} it.")
-            if ask.csv_rows is None:
-                return "Choose the column that holds the texts."
-            return _rows(kind, ask.csv_rows, file.path.name, "csv")
-        if file is not None and file.document is not None:
-            document = file.document
-        else:
-            if not ask.text.strip():
-                return ("Write one text per line in the box, or open a CSV file." if isinstance(kind, Classify)
-                        else "Open a document, drop one here, or write or paste some text.")
-            if isinstance(kind, Classify):
-                return _rows(kind, inputs.rows_from_lines(ask.text), TYPED_NAME, "lines")
-            document = document_from_text(ask.text)
-        if isinstance(kind, Classify):
-            return _rows(kind, inputs.rows_from_lines(document.text), document.name, "lines")
-    except HearthError as error:
-        return str(error)
-    task = TaskInput(kind, inputs.passages_of(document), title=title_of(document))
-    return _Prepared(task, inputs.source_of(document), size_words(document), document.pages)
-
-
-def _rows(kind: Classify, rows: list[str], name: str, source_kind: str) -> _Prepared:
-    task = TaskInput(kind, tuple(Passage(row) for row in rows), title=name)
-    return _Prepared(task, inputs.rows_source(rows, name, source_kind), plural(len(rows), "text"), None)
 
 
 @dataclass(frozen=True)
 class _Pending:
-    prepared: _Prepared
+    prepared: BuiltInput
     model: ModelRecord
 
 
-class TasksView(QWidget):
+class TasksPage(QObject):
     loadRequested = Signal(object, int)  # ModelRecord, context length: the window checks memory and loads it
     chatRequested = Signal(str)  # the first message of a new conversation about a result
+    statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
 
     def __init__(self, *, store: HistoryStore, engine: EngineClient, session: TaskSession, settings: Settings,
                  settings_file: Path, library_model: LibraryModel, engine_bridge: EngineBridge,
-                 task_bridge: TaskBridge) -> None:
-        super().__init__()
+                 task_bridge: TaskBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.store, self.engine, self.session = store, engine, session
         self.settings, self.settings_file = settings, settings_file
         self.library_model = library_model
         self.task = "summarize"
-        self._prepared: _Prepared | str | None = None  # ready, or why not
+        self._prepared: BuiltInput | str | None = None  # ready, or why not
         self._plan_request: int | None = None
         self._plan: Plan | None = None
         self._plan_error = ""
@@ -174,7 +90,7 @@ class TasksView(QWidget):
         self._phase = "idle"  # idle, loading (the model), starting, running, stopping
         self._pending: _Pending | None = None
         self._stop_asked = False
-        self._live: _Prepared | None = None  # the run this page started, and what it has shown so far
+        self._live: BuiltInput | None = None  # the run this page started, and what it has shown so far
         self._live_heading = ("", "")
         self._live_parts: list[Part] = []
         self._live_rows: list[ClassifiedText] = []
@@ -182,8 +98,8 @@ class TasksView(QWidget):
         self._live_step = ""
         self._run_id: int | None = None
         self._shown: TaskRunRecord | None = None
-        self.setAcceptDrops(True)
-        self._build()
+        self.view = TasksView(lambda: RunHistory(store, settings, settings_file, self._is_live_run))
+        self.history, self.output, self.form = self.view.history, self.view.output, self.view.form
         self._plan_timer = QTimer(self, singleShot=True, interval=PLAN_DELAY_MS)
         self._plan_timer.timeout.connect(self._refresh)
         self._connect(engine_bridge, task_bridge)
@@ -192,113 +108,17 @@ class TasksView(QWidget):
         self.history.refresh()
         self._refresh()
 
-    # --- layout ---
-
-    def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        header = QWidget()
-        header.setObjectName("taskHeader")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(20, 10, 16, 10)
-        title = QLabel("Tasks")
-        title.setObjectName("pageTitle")
-        row.addWidget(title)
-        row.addSpacing(12)
-        self.picker = SegmentedPicker(TASK_BUTTONS)
-        row.addWidget(self.picker)
-        row.addStretch(1)
-        row.addWidget(QLabel("Model:"))
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(200)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_combo.setToolTip("The model that does the task")
-        row.addWidget(self.model_combo)
-        self.model_status = QLabel()
-        self.model_status.setObjectName("engineStatus")
-        row.addWidget(self.model_status)
-        layout.addWidget(header)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setChildrenCollapsible(False)
-        left = QWidget()
-        left.setObjectName("taskSetup")
-        left_column = QVBoxLayout(left)
-        left_column.setContentsMargins(0, 0, 0, 0)
-        left_column.setSpacing(0)
-        left_column.addWidget(self._setup_panel(), 3)
-        left_column.addWidget(self._run_panel())
-        self.history = RunHistory(self.store, self.settings, self.settings_file, self._is_live_run)
-        left_column.addWidget(self.history, 1)
-        splitter.addWidget(left)
-        self.output = ResultPanel()
-        splitter.addWidget(self.output)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 520])
-        layout.addWidget(splitter, 1)
-        self.output.show_empty(EMPTY_OUTPUT)
-
-    def _setup_panel(self) -> QWidget:
-        panel = QWidget()
-        panel.setObjectName("taskInputs")
-        panel.setMinimumWidth(340)
-        column = QVBoxLayout(panel)
-        column.setContentsMargins(20, 12, 16, 4)
-        column.setSpacing(8)
-        self.inputs = InputPanel()
-        self.drop_zone, self.text_input, self.input_error = (
-            self.inputs.drop_zone, self.inputs.text_input, self.inputs.error_label)
-        column.addWidget(self.inputs, 1)
-        column.addWidget(_section("Options"))
-        self.options = TaskOptions()
-        column.addWidget(self.options)
-        return panel
-
-    def _run_panel(self) -> QWidget:
-        """The plan, Run and Cancel, and the progress: under the inputs, always in sight."""
-        panel = QWidget()
-        column = QVBoxLayout(panel)
-        column.setContentsMargins(20, 4, 16, 10)
-        column.setSpacing(6)
-        self.plan_label = QLabel()
-        self.plan_label.setObjectName("planLine")
-        self.plan_label.setWordWrap(True)
-        self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        column.addWidget(self.plan_label)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setObjectName("primary")
-        self.run_button.setMinimumWidth(96)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the task, keeping the parts already done (Esc)")
-        self.cancel_button.hide()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(False)
-        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.progress.setMaximumHeight(10)
-        self.progress.hide()
-        buttons.addWidget(self.progress, 1)
-        column.addLayout(buttons)
-        self.progress_label = QLabel()
-        self.progress_label.setObjectName("hint")
-        self.progress_label.setWordWrap(True)
-        self.progress_label.hide()
-        column.addWidget(self.progress_label)
-        return panel
-
     def _connect(self, engine_bridge: EngineBridge, task_bridge: TaskBridge) -> None:
-        self.picker.chosen.connect(self.set_task)
-        self.model_combo.currentIndexChanged.connect(lambda _i: self._engine_changed())
-        self.inputs.changed.connect(self._changed)
-        self.inputs.fileDropped.connect(self.open_file)
-        self.drop_zone.openRequested.connect(self.choose_file)
-        self.options.changed.connect(self._changed)
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
+        view = self.view
+        view.picker.chosen.connect(self.set_task)
+        view.model_combo.currentIndexChanged.connect(lambda _i: self._engine_changed())
+        self.form.changed.connect(self._changed)
+        self.form.fileDropped.connect(self.open_file)
+        view.fileDropped.connect(self.open_file)
+        view.drop_zone.openRequested.connect(self.choose_file)
+        view.options.changed.connect(self._changed)
+        view.runRequested.connect(self.run)
+        view.cancelRequested.connect(self.cancel)
         self.output.copyRequested.connect(self.copy_result)
         self.output.saveRequested.connect(self.save_result_as)
         self.output.exportRequested.connect(self.export_csv_as)
@@ -326,37 +146,23 @@ class TasksView(QWidget):
 
     def set_task(self, task: str) -> None:
         if self._phase != "idle":
-            self.picker.choose(self.task)
+            self.view.picker.choose(self.task)
             return
         self.task = task
-        self.picker.choose(task)
-        self.options.set_task(task)
-        self.text_input.setPlaceholderText(
-            "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was quick!"
-            if task == "classify" else "Write or paste the text here…")
-        self.text_input.setLineWrapMode(TextInput.LineWrapMode.NoWrap if task == "classify" else
-                                        TextInput.LineWrapMode.WidgetWidth)  # a line is a text: show it as one
+        self.view.picker.choose(task)
+        self.view.options.set_task(task)
+        self.form.set_task(task)
         self._changed()
 
     def selected_model(self) -> ModelRecord | None:
-        record = self.model_combo.currentData()
-        return record if isinstance(record, ModelRecord) else None
+        return self.view.selected_model()
 
     def _models_changed(self) -> None:
         models = self.library_model.items()
         current = self.selected_model()
         loaded = self._loaded_model(models)
         wanted = current.id if current else loaded.id if loaded else self.settings.last_model_id
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for record in models:
-            self.model_combo.addItem(record.name, record)
-        if not models:
-            self.model_combo.addItem("No models yet")
-        index = next((i for i, r in enumerate(models) if r.id == wanted), 0)
-        self.model_combo.setCurrentIndex(index)
-        self.model_combo.setEnabled(bool(models) and self._phase == "idle")
-        self.model_combo.blockSignals(False)
+        self.view.set_models(models, wanted, enabled=bool(models) and self._phase == "idle")
         self._engine_changed()
 
     def _loaded_model(self, models: list[ModelRecord] | None = None) -> ModelRecord | None:
@@ -380,21 +186,16 @@ class TasksView(QWidget):
 
     def _engine_changed(self) -> None:
         """The loaded model changed (or started loading): mark it in the list, and plan again for its context."""
-        loaded = self._loaded_model()
-        for i in range(self.model_combo.count()):
-            record = self.model_combo.itemData(i)
-            if isinstance(record, ModelRecord):
-                self.model_combo.setItemText(i, record.name + ("  (loaded)" if loaded and record.id == loaded.id
-                                                               else ""))
-        record = self.selected_model()
+        self.view.mark_loaded(self._loaded_model())
+        record, status = self.selected_model(), self.view.model_status
         if record is None:
-            self.model_status.setText("")
+            status.setText("")
         elif self.engine.loaded is not None and self._is_loaded(record):
-            self.model_status.setText(f"Loaded · {self.engine.loaded.context_length:,}-token context")
+            status.setText(f"Loaded · {self.engine.loaded.context_length:,}-token context")
         elif self.engine.state is EngineState.LOADING:
-            self.model_status.setText("A model is loading…")
+            status.setText("A model is loading…")
         else:
-            self.model_status.setText("Loads when you press Run")
+            status.setText("Loads when you press Run")
         self._update_run_button()
         self._changed()
 
@@ -402,29 +203,14 @@ class TasksView(QWidget):
 
     def choose_file(self) -> None:
         if self._phase == "idle":
-            self.inputs.choose_file(tables=self.task == "classify")
+            self.form.choose_file(tables=self.task == "classify")
 
     def open_file(self, path: Path | str) -> None:
         """What a drop, the Open button and Ctrl+O all do."""
         if self._phase != "idle":
-            self.inputs.show_error("Wait for the task to finish (or cancel it) before opening another file.")
+            self.form.show_error("Wait for the task to finish (or cancel it) before opening another file.")
             return
-        self.inputs.open_file(Path(path))
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_files(event.mimeData()) and self._phase == "idle":
-            event.acceptProposedAction()
-            self.drop_zone.set_dragging(True)
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
-        self.drop_zone.set_dragging(False)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        self.drop_zone.set_dragging(False)
-        files = local_files(event.mimeData())
-        if files:
-            event.acceptProposedAction()
-            self.open_file(files[0])
+        self.form.open_file(Path(path))
 
     # --- what a run would read, and how ---
 
@@ -438,7 +224,7 @@ class TasksView(QWidget):
         """Something the run depends on changed: look again once the person pauses (the line below is greyed
         meanwhile, and an answer to an older question is ignored)."""
         self._plan_request = None
-        self._set_plan_style(stale=True)
+        self.view.set_plan_style(problem=False, stale=True)
         self._plan_timer.start()
         self._update_run_button()  # a file being read, say, stops Run at once
 
@@ -450,10 +236,9 @@ class TasksView(QWidget):
         self._plan_timer.stop()
         self._asks += 1
         ticket = self._asks
-        given = self.inputs
-        ask = _Ask(self.task, self.options.kind(self.task), given.file, given.csv_rows, given.text(), given.reading)
+        given = self.form.form_input(self.task, self.view.options.kind(self.task))
 
-        def ready(prepared: _Prepared | str) -> None:
+        def ready(prepared: BuiltInput | str) -> None:
             if ticket != self._asks or self._closed:
                 return  # the person changed something since: a newer answer is on its way
             self._answered = ticket
@@ -462,7 +247,7 @@ class TasksView(QWidget):
             record = self.selected_model()
             if self._phase != "idle":
                 self._replan = True  # the engine answers after the run; ask again then
-            elif isinstance(prepared, _Prepared) and record is not None:
+            elif isinstance(prepared, BuiltInput) and record is not None:
                 try:
                     self._plan_request = self.engine.plan_task(record.path, self._context_for(record), prepared.task)
                 except HearthError as error:
@@ -477,7 +262,7 @@ class TasksView(QWidget):
             ready("Hearth could not prepare this input because of an unexpected problem. Details are in the log "
                   "file.")
 
-        BackgroundOp(self, prepare, ask).success(ready).failure(failed).run()
+        BackgroundOp(self, build, given).success(ready).failure(failed).run()
 
     def _fresh(self) -> bool:
         """Whether the prepared run and its plan are of what the page shows now."""
@@ -497,9 +282,9 @@ class TasksView(QWidget):
         prepared, record = self._prepared, self.selected_model()
         if self._phase != "idle":
             return
-        if not isinstance(prepared, _Prepared) or record is None:
+        if not isinstance(prepared, BuiltInput) or record is None:
             why = self.run_blocker()
-            self._set_plan_text(why if why != self.inputs.error else "", problem=False)
+            self._set_plan_text(why if why != self.form.error else "", problem=False)
             return
         if self._plan_error:
             self._set_plan_text(self._plan_error, problem=True)
@@ -514,17 +299,7 @@ class TasksView(QWidget):
                                        self._speed_of(record, busy), busy), problem=False)
 
     def _set_plan_text(self, text: str, *, problem: bool) -> None:
-        self.plan_label.setText(text)
-        self.plan_label.setVisible(bool(text))
-        self._set_plan_style(problem=problem)
-
-    def _set_plan_style(self, *, problem: bool = False, stale: bool | None = None) -> None:
-        """``stale``: an answer is due (by default, while a look again is pending)."""
-        stale = not self._fresh() if stale is None else stale
-        self.plan_label.setProperty("problem", problem)
-        self.plan_label.setProperty("stale", stale)
-        self.plan_label.style().unpolish(self.plan_label)
-        self.plan_label.style().polish(self.plan_label)
+        self.view.set_plan_text(text, problem=problem, stale=not self._fresh())
 
     def _speed_of(self, record: ModelRecord, busy: float = 0.0) -> tuple[float, float] | None:
         assessment = self.library_model.assessment(record.id)
@@ -537,16 +312,16 @@ class TasksView(QWidget):
             return "Add a model first: open Models to add one from disk, or Discover to download one."
         if self.selected_model() is None:
             return "Choose a model."
-        if self.inputs.reading:
-            return f"Reading “{self.inputs.reading}”…"
+        if self.form.reading:
+            return f"Reading “{self.form.reading}”…"
         if isinstance(self._prepared, str):
             return self._prepared
         return ""
 
     def _update_run_button(self) -> None:
-        why = self.run_blocker()
-        self.run_button.setEnabled(not why and self._phase == "idle")
-        self.run_button.setToolTip(why or f"{TASK_BUTTONS[self.task]} with the chosen model (Ctrl+Enter)")
+        why, button = self.run_blocker(), self.view.run_button
+        button.setEnabled(not why and self._phase == "idle")
+        button.setToolTip(why or f"{TASK_BUTTONS[self.task]} with the chosen model (Ctrl+Enter)")
 
     # --- running ---
 
@@ -558,7 +333,7 @@ class TasksView(QWidget):
             return
         why = self.run_blocker()
         record = self.selected_model()
-        if why or record is None or not isinstance(self._prepared, _Prepared):
+        if why or record is None or not isinstance(self._prepared, BuiltInput):
             self._update_run_button()
             self._say(why, kind="info")  # Ctrl+Enter with nothing to run: the result on show stays
             return
@@ -575,13 +350,13 @@ class TasksView(QWidget):
             self._progress_text(f"Loading {record.name}…")
             self.loadRequested.emit(record, self._context_for(record))
 
-    def _begin(self, prepared: _Prepared, record: ModelRecord) -> None:
+    def _begin(self, prepared: BuiltInput, record: ModelRecord) -> None:
         self._live, self._run_id, self._stop_asked = prepared, None, False
         self._live_heading = (f"{verb_of(self.task)} {input_words(prepared.source.name)}…",
                               f"{options_words(prepared.task)} · {record.name}")
         self._live_parts, self._live_rows, self._live_text, self._live_step = [], [], "", ""
         self.history.forget_choice()
-        self.progress.setRange(0, 0)
+        self.view.progress.setRange(0, 0)
         self._show_live()
 
     def _show_live(self) -> None:
@@ -599,7 +374,7 @@ class TasksView(QWidget):
             self.output.add_row(row)
         self.output.stream(self._live_text, self._live_step)
 
-    def _start(self, prepared: _Prepared, record: ModelRecord) -> None:
+    def _start(self, prepared: BuiltInput, record: ModelRecord) -> None:
         self._set_phase("starting")
         self._progress_text("Starting…")
 
@@ -666,27 +441,15 @@ class TasksView(QWidget):
 
     def _set_phase(self, phase: str) -> None:
         self._phase = phase
-        idle = phase == "idle"
-        self.run_button.setVisible(idle)
-        self.cancel_button.setVisible(not idle)
-        self.cancel_button.setEnabled(phase != "stopping")
-        self.progress.setVisible(not idle)
-        self.progress_label.setVisible(not idle)
-        self.picker.setEnabled(idle)
-        self.model_combo.setEnabled(idle and bool(self.library_model.items()))
-        self.options.set_enabled(idle)
-        self.inputs.set_locked(not idle)
-        self.output.set_chat_allowed(idle, "Wait for the task to finish: the chat needs the model.")
-        self.history.update_buttons()
-        if idle:
-            self.progress.setRange(0, 1)
+        self.view.show_phase(phase, has_models=bool(self.library_model.items()))
+        if phase == "idle":
             self._update_run_button()
             if self._replan:
                 self._replan = False
                 self._changed()
 
     def _progress_text(self, text: str) -> None:
-        self.progress_label.setText(text)
+        self.view.progress_label.setText(text)
 
     def _mine(self, run_id: int) -> bool:
         """Events of the run this page started (its id may come before the start call answers)."""
@@ -704,8 +467,8 @@ class TasksView(QWidget):
     def _run_progress(self, run_id: int, progress: Progress) -> None:
         if not self._mine(run_id):
             return
-        self.progress.setRange(0, max(progress.total, 1))
-        self.progress.setValue(progress.step - 1)
+        self.view.progress.setRange(0, max(progress.total, 1))
+        self.view.progress.setValue(progress.step - 1)
         if self._phase != "stopping":
             self._progress_text(f"{progress.label} · step {progress.step} of {progress.total}")
         self._live_text = ""
@@ -813,14 +576,14 @@ class TasksView(QWidget):
             self.export_csv_as()
             return
         name = f"{Path(record.input_name).stem} – {run_title(record).split(' of ')[0].lower()}"
-        path, chosen = QFileDialog.getSaveFileName(self, "Save the result", str(Path(self.inputs.last_folder) / name),
-                                                   ";;".join(SAVE_FILTERS))
+        path, chosen = QFileDialog.getSaveFileName(self.view, "Save the result",
+                                                   str(Path(self.form.last_folder) / name), ";;".join(SAVE_FILTERS))
         if not path:
             return
         target = Path(path)
         if target.suffix.lower() not in export.SAVE_SUFFIXES:
             target = target.with_name(target.name + SAVE_FILTERS.get(chosen, ".md"))
-        self.inputs.last_folder = str(target.parent)
+        self.form.last_folder = str(target.parent)
         self.save_result(target)
 
     def save_result(self, path: Path) -> None:
@@ -836,11 +599,11 @@ class TasksView(QWidget):
         if shown is None:
             return
         name = f"{Path(shown[0].input_name).stem} – labels.csv"
-        path, _ = QFileDialog.getSaveFileName(self, "Export the labels", str(Path(self.inputs.last_folder) / name),
+        path, _ = QFileDialog.getSaveFileName(self.view, "Export the labels", str(Path(self.form.last_folder) / name),
                                               "CSV files (*.csv)")
         if path:
             target = Path(path) if Path(path).suffix.lower() == ".csv" else Path(path + ".csv")
-            self.inputs.last_folder = str(target.parent)
+            self.form.last_folder = str(target.parent)
             self.export_csv(target)
 
     def export_csv(self, path: Path) -> None:
@@ -873,15 +636,7 @@ class TasksView(QWidget):
                                                     export.result_text(result), run_options(record)))
 
     def _say(self, text: str, kind: str = "error") -> None:
-        window = self.window()
-        bar = getattr(window, "statusBar", None)
-        if kind == "info" and bar is not None:
-            bar().showMessage(text, 6000)
+        if kind == "info":
+            self.statusMessage.emit(text, 6000)
         else:
             self.output.set_notice(text, kind)
-
-
-def _section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("sectionTitle")
-    return label

@@ -1,21 +1,18 @@
-"""The left side of the Tasks page: which task, what it reads (a dropped or opened file, or text in the box)
-and its options. These widgets show and collect (reading files off the GUI thread); the page decides what runs."""
+"""The form that says what a task reads, shared by the Tasks and Compare pages: a document or a table, dropped or
+opened, or the text in the box. These widgets show and collect (reading files off the GUI thread); the page decides
+what runs, and ``app.tasks.input_form`` turns what the form holds into the task's input."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QLocale, QMimeData, QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QMimeData, QStandardPaths, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QInputDialog,
@@ -23,8 +20,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSizePolicy,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,51 +28,28 @@ from app.documents.document import Document
 from app.documents.reader import FILE_DIALOG_FILTER, read_document
 from app.errors import DocumentError, EncryptedDocumentError, HearthError
 from app.tasks import inputs
-from app.tasks.inputs import parse_labels
-from app.tasks.spec import LANGUAGES, LENGTH_WORDS, Classify, Summarize, TaskKind, Translate
-from ui.background import BackgroundOp
-from ui.task_models import document_words, plural
+from app.tasks.input_form import FormInput, size_words
+from app.tasks.spec import TaskKind
+from app.words import format_bytes, plural
+from ui.qt.background import BackgroundOp
 
 log = logging.getLogger(__name__)
 
-TASKS = ("summarize", "translate", "classify")
-TASK_BUTTONS = {"summarize": "Summarize", "translate": "Translate", "classify": "Classify"}
-DETECT = "Detect automatically"
 CSV_FILTER = "Tables to classify (*.csv)"
 PREVIEW_CHARS = 20_000
 PREVIEW_ROWS = 500
+KIND_WORDS = {"pdf": "PDF", "docx": "Word document", "html": "Web page", "md": "Markdown", "txt": "Text",
+              "pasted": "Pasted text"}
+
+
+def document_words(document: Document) -> str:
+    """"PDF · 38 pages · 2.1 MB"."""
+    return " · ".join((KIND_WORDS.get(document.kind, document.kind), size_words(document),
+                       format_bytes(document.size_bytes)))
 
 
 def local_files(mime: QMimeData) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
-
-
-class SegmentedPicker(QWidget):
-    """Joined buttons, one per choice (the tasks on the Tasks page, the kinds of input on Compare)."""
-
-    chosen = Signal(str)
-
-    def __init__(self, labels: Mapping[str, str]) -> None:
-        super().__init__()
-        keys = list(labels)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(0)
-        self.group = QButtonGroup(self)
-        self.buttons: dict[str, QPushButton] = {}
-        for i, key in enumerate(keys):
-            button = QPushButton(labels[key])
-            button.setCheckable(True)
-            button.setObjectName("segment")
-            button.setProperty("position", "first" if i == 0 else "last" if i == len(keys) - 1 else "middle")
-            self.group.addButton(button, i)
-            self.buttons[key] = button
-            row.addWidget(button)
-        self.buttons[keys[0]].setChecked(True)
-        self.group.idClicked.connect(lambda i: self.chosen.emit(keys[i]))
-
-    def choose(self, key: str) -> None:
-        self.buttons[key].setChecked(True)
 
 
 class TextInput(QPlainTextEdit):
@@ -194,101 +166,6 @@ class DropZone(QFrame):
             self.fileDropped.emit(files[0])
 
 
-class TaskOptions(QStackedWidget):
-    """Each task's options; ``kind`` reads them as the core's task kind."""
-
-    changed = Signal()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-
-        summarize = QWidget()
-        form = _form(summarize)
-        self.length = QComboBox()
-        for key, words in LENGTH_WORDS.items():
-            self.length.addItem(words, key)
-        self.length.setCurrentIndex(self.length.findData("points"))
-        self.length.currentIndexChanged.connect(self.changed)
-        form.addRow("Length:", self.length)
-        self.focus = QLineEdit()
-        self.focus.setPlaceholderText("Optional, e.g. the tenant's duties")
-        self.focus.setToolTip("What the summary should pay most attention to")
-        self.focus.textChanged.connect(self.changed)
-        form.addRow("Focus on:", self.focus)
-        self.addWidget(summarize)
-
-        translate = QWidget()
-        form = _form(translate)
-        self.source = QComboBox()
-        self.source.addItem(DETECT, None)
-        for language in LANGUAGES:
-            self.source.addItem(language, language)
-        self.source.currentIndexChanged.connect(self.changed)
-        form.addRow("From:", self.source)
-        self.target = QComboBox()
-        self.target.addItems(LANGUAGES)
-        self.target.setCurrentText(default_target())
-        self.target.currentIndexChanged.connect(self.changed)
-        form.addRow("Into:", self.target)
-        self.addWidget(translate)
-
-        classify = QWidget()
-        form = _form(classify)
-        self.labels = QPlainTextEdit()
-        self.labels.setObjectName("labelsEditor")
-        self.labels.setPlaceholderText("One label per line, optionally with what it means:\n"
-                                       "praise: the writer is happy\ncomplaint: something went wrong\nquestion")
-        self.labels.setToolTip("One label per line, optionally followed by a colon and what it means; "
-                               "or all on one line, separated by commas")
-        self.labels.setFixedHeight(92)
-        self.labels.setTabChangesFocus(True)
-        self.labels.textChanged.connect(self.changed)
-        form.addRow("Labels:", self.labels)
-        self.multi = QCheckBox("A text may get several labels")
-        self.multi.toggled.connect(self.changed)
-        form.addRow("", self.multi)
-        self.addWidget(classify)
-
-    def set_task(self, task: str) -> None:
-        self.setCurrentIndex(TASKS.index(task))
-        self.updateGeometry()
-
-    def sizeHint(self) -> QSize:
-        """The shown page's size, not the tallest page's: no empty band under short options."""
-        page = self.currentWidget()
-        return page.sizeHint() if page is not None else super().sizeHint()
-
-    def minimumSizeHint(self) -> QSize:
-        page = self.currentWidget()
-        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
-
-    def kind(self, task: str) -> TaskKind:
-        if task == "summarize":
-            return Summarize(str(self.length.currentData()), " ".join(self.focus.text().split()))
-        if task == "translate":
-            return Translate(self.target.currentText(), self.source.currentData())
-        return Classify(parse_labels(self.labels.toPlainText()), multi=self.multi.isChecked())
-
-    def set_enabled(self, enabled: bool) -> None:
-        for widget in (self.length, self.focus, self.source, self.target, self.labels, self.multi):
-            widget.setEnabled(enabled)
-
-
-def default_target() -> str:
-    """The language this computer is set to, when the list has it; English otherwise."""
-    name = QLocale.languageToString(QLocale.system().language())
-    return name if name in LANGUAGES else "English"
-
-
-def _form(page: QWidget) -> QFormLayout:
-    form = QFormLayout(page)
-    form.setContentsMargins(0, 0, 0, 0)
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    return form
-
-
 @dataclass(frozen=True)
 class InputFile:
     path: Path
@@ -296,7 +173,7 @@ class InputFile:
     columns: tuple[str, ...] = ()
 
 
-class InputPanel(QWidget):
+class DocumentForm(QWidget):
     """What a task reads: a document or a table (dropped or opened), or the text in the box. Files are read
     off the GUI thread; a newer file wins over one still being read."""
 
@@ -344,6 +221,22 @@ class InputPanel(QWidget):
     def text(self) -> str:
         """The text box, when it is the input."""
         return self.text_input.toPlainText() if self.file is None else ""
+
+    def form_input(self, task: str, kind: TaskKind) -> FormInput:
+        """What the form holds now, for ``app.tasks.input_form`` to work on away from the widgets."""
+        file = self.file
+        if file is not None and file.document is None:
+            return FormInput(task, kind, table=file.path.name, rows=self.csv_rows, reading=self.reading)
+        return FormInput(task, kind, self.text(), file.document if file is not None else None,
+                         reading=self.reading)
+
+    def set_task(self, task: str) -> None:
+        """Texts to classify are one per line: the box says so, and shows each line as one."""
+        self.text_input.setPlaceholderText(
+            "One text per line, for example:\nThe parcel arrived two weeks late.\nThank you, the repair was quick!"
+            if task == "classify" else "Write or paste the text here…")
+        self.text_input.setLineWrapMode(TextInput.LineWrapMode.NoWrap if task == "classify" else
+                                        TextInput.LineWrapMode.WidgetWidth)  # a line is a text: show it as one
 
     def set_locked(self, locked: bool) -> None:
         self.drop_zone.setEnabled(not locked)
@@ -417,6 +310,12 @@ class InputPanel(QWidget):
             self._show_text_box(False, file.document.text)
         self.changed.emit()
 
+    def show_saved(self, name: str, details: str, text: str) -> None:
+        """A document that is no file any more (a saved comparison's), shown as an opened file shows."""
+        self.remove_file()
+        self.drop_zone.show_file(name, details)
+        self._show_text_box(False, text)
+
     def _show_text_box(self, shown: bool, preview: str = "") -> None:
         self.text_input.setVisible(shown)
         self.preview.setVisible(not shown)
@@ -469,3 +368,31 @@ class InputPanel(QWidget):
         self.error = text
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
+
+
+class DropTargetPage(QWidget):
+    """A page that opens a document dropped anywhere on it, not only on its drop zone (which lights up meanwhile);
+    while ``drops_open`` is False (a run is going) it takes none. The page's layout puts its ``form`` in it."""
+
+    fileDropped = Signal(object)  # Path
+    form: DocumentForm
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drops_open = True
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_files(event.mimeData()) and self.drops_open:
+            event.acceptProposedAction()
+            self.form.drop_zone.set_dragging(True)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.form.drop_zone.set_dragging(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.form.drop_zone.set_dragging(False)
+        files = local_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.fileDropped.emit(files[0])

@@ -27,9 +27,9 @@ from app.compare.spec import KIND_WORDS, KINDS
 from app.errors import HearthError
 from app.history import ComparisonRecord, HistoryStore, LeaderRow
 from app.words import format_bytes
-from ui.background import BackgroundOp
-from ui.qt_models import RecordListModel, RecordRole
-from ui.undo_bar import UndoBar
+from ui.qt.background import BackgroundOp
+from ui.qt.qt_models import RecordListModel, RecordRole
+from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)
 

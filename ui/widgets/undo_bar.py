@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
-from ui.background import BackgroundOp
+from ui.qt.background import BackgroundOp
 
 UNDO_SECONDS = 10
 

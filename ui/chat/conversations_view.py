@@ -1,0 +1,55 @@
+"""The chat page's part of the sidebar: New chat, the list of conversations, and its right-click menu. It shows and
+asks; ``ChatPage`` decides."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget
+
+from ui.qt.qt_models import ConversationListModel, RecordRole
+
+
+class ConversationsView(QWidget):
+    newRequested = Signal()
+    openRequested = Signal(object)  # ConversationRecord: chosen in the list
+    renameRequested = Signal(object)  # ConversationRecord
+    deleteRequested = Signal(object)  # ConversationRecord
+
+    def __init__(self, model: ConversationListModel) -> None:
+        super().__init__()
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.new_button = QPushButton("+  New chat")
+        self.new_button.setObjectName("primary")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        column.addWidget(self.new_button)
+        self.list = QListView()
+        self.list.setObjectName("conversationList")
+        self.list.setModel(model)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        column.addWidget(self.list, 1)
+        self.no_chats = QLabel("No conversations yet.")
+        self.no_chats.setObjectName("hint")
+        self.no_chats.hide()  # until the history says so
+        column.addWidget(self.no_chats)
+        self.new_button.clicked.connect(self.newRequested)
+        self.list.selectionModel().currentChanged.connect(self._current_changed)
+        self.list.customContextMenuRequested.connect(self._menu)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = current.data(RecordRole) if current.isValid() else None
+        if record is not None:
+            self.openRequested.emit(record)
+
+    def _menu(self, point: QPoint) -> None:
+        index = self.list.indexAt(point)
+        record = index.data(RecordRole) if index.isValid() else None
+        if record is None:
+            return
+        menu = QMenu(self.window())
+        menu.addAction("Rename…", lambda: self.renameRequested.emit(record))
+        menu.addAction("Delete", lambda: self.deleteRequested.emit(record))
+        menu.exec(self.list.viewport().mapToGlobal(point))
