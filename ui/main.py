@@ -8,6 +8,7 @@ the first paint needs; ``build_services`` imports the core itself, on the thread
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from app.logs import configure_logging, enable_crash_log, take_crash_report
 from app.paths import Paths, resources_dir
 from app.settings import Settings
 from ui.main_window import MainWindow
-from ui.qt.background import BackgroundOp
+from ui.qt.background import BackgroundOp, present_failures_with
 from ui.qt.collector import GuiThreadCollector
 from ui.qt.first_paint import after_first_paint, seconds_until_shown
 from ui.services import Services
@@ -126,6 +127,8 @@ def open_window(services: Services, icon: QIcon | None = None) -> MainWindow:
 
 def _fill(window: MainWindow, services: Services) -> None:
     window.attach(services)
+    present_failures_with(window.show_error)  # a background op with no failure of its own says it here
+    window.destroyed.connect(functools.partial(present_failures_with, None))
     window.offer_welcome()
 
 

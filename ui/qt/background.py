@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
@@ -22,28 +22,43 @@ from app.errors import HearthError
 
 log = logging.getLogger(__name__)
 
-_running: dict[int, BackgroundOp] = {}  # keeps each op's Python side alive until it is released
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_running: dict[int, BackgroundOp[Any]] = {}  # keeps each op's Python side alive until it is released
+_presenter: Callable[[BaseException], None] | None = None
 
 
-class BackgroundOp(QObject):
+def present_failures_with(presenter: Callable[[BaseException], None] | None) -> None:
+    """What an op without its own ``failure`` does with an error: the composition root passes the window's way
+    of showing one (``None`` again when the window goes). Without a presenter, errors people can cause are
+    dropped and bugs are logged."""
+    global _presenter
+    _presenter = presenter
+
+
+class BackgroundOp(QObject, Generic[T]):
+    """``fn(*args, **kwargs)`` on the thread pool; ``success`` gets its result (type-checked against ``fn``),
+    ``failure`` its error, else the presenter of ``present_failures_with`` does."""
+
     _done = Signal(object, object)  # result, error
 
-    def __init__(self, parent: QObject | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, parent: QObject | None, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> None:
         super().__init__(parent)
-        self._call: Callable[[], Any] = lambda: fn(*args, **kwargs)
-        self._on_success: Callable[[Any], None] | None = None
-        self._on_failure: Callable[[BaseException], None] | None = None
+        self._call: Callable[[], T] | None = functools.partial(fn, *args, **kwargs)
+        self._on_success: Callable[[T], object] | None = None
+        self._on_failure: Callable[[BaseException], object] | None = None
         self._done.connect(self._finished)
 
-    def success(self, callback: Callable[[Any], None]) -> BackgroundOp:
+    def success(self, callback: Callable[[T], object]) -> BackgroundOp[T]:
         self._on_success = callback
         return self
 
-    def failure(self, callback: Callable[[BaseException], None]) -> BackgroundOp:
+    def failure(self, callback: Callable[[BaseException], object]) -> BackgroundOp[T]:
         self._on_failure = callback
         return self
 
-    def run(self) -> BackgroundOp:
+    def run(self) -> BackgroundOp[T]:
         _running[id(self)] = self
         # A window closed before the op finished deletes the op with it, and the queued result is never
         # delivered: forget it then, on the GUI thread, or it would stay "running" for ever.
@@ -52,8 +67,11 @@ class BackgroundOp(QObject):
         return self
 
     def _work(self) -> None:
+        call = self._call
+        if call is None:
+            return
         try:
-            result, error = self._call(), None
+            result, error = call(), None
         except BaseException as raised:
             result, error = None, raised
         try:
@@ -69,6 +87,8 @@ class BackgroundOp(QObject):
                     self._on_success(result)
             elif self._on_failure:
                 self._on_failure(error)
+            elif _presenter is not None:
+                _presenter(error)
             elif not isinstance(error, HearthError):
                 log.error("background operation failed", exc_info=error)
         finally:
@@ -77,7 +97,7 @@ class BackgroundOp(QObject):
     def _release(self) -> None:
         """Drop the callbacks and the parent; the parent may already be gone with its window, and then so
         is this object's C++ side, which is fine: only the Python reference is left to drop."""
-        self._call = self._on_success = self._on_failure = None  # type: ignore[assignment]  # no cycles left
+        self._call = self._on_success = self._on_failure = None  # no cycles left
         _running.pop(id(self), None)
         with contextlib.suppress(RuntimeError):
             self.setParent(None)
