@@ -3,9 +3,7 @@ models of different sizes, and a real history."""
 
 from __future__ import annotations
 
-import gc
 import html
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,52 +15,22 @@ from pytestqt.qtbot import QtBot
 
 from app.compare.figures import FIGURES, label, shown_entries
 from app.history import ComparisonRecord
-from app.paths import Paths
-from ui import background
 from ui.compare_result import schedule_words
 from ui.compare_view import CompareView
-from ui.main import build_services
 from ui.main_window import COMPARE_PAGE, MainWindow
 
 from tests.helpers.model_builders import llama_gqa
+from tests.helpers.windows import MakeWindow
 
-pytestmark = pytest.mark.engine
+# A known memory speed (nothing measured in the background), short answers (the tests are about the page) and short
+# task outputs (a quarter of the window).
+pytestmark = [pytest.mark.engine,
+              pytest.mark.window(bandwidth=20e9, max_tokens=48, context_length=512, settle=True)]
 
 TIMEOUT = 120_000
 PROMPT = "Once upon a time, there was a little dog named Max."
 STORY = ("Tom liked to play in the garden with a red ball.\n\nOne day a big bird sat on the fence and sang a "
          "happy song.\n\nWhen the rain came, Tom and the bird hid under the old tree together.\n")
-
-MakeWindow = Callable[[], MainWindow]
-
-
-@pytest.fixture
-def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
-    """Opens a window on the same HEARTH_HOME each call, as restarting the app would."""
-    windows: list[MainWindow] = []
-
-    def make() -> MainWindow:
-        services = build_services(Paths.under(tmp_path / "home").ensure())
-        services.machine = replace(services.machine, bandwidth_bytes_per_s=20e9)  # no measuring in the background
-        services.settings.generation.max_tokens = 48  # short answers: the tests are about the page
-        services.settings.generation.context_length = 512  # and short task outputs (a quarter of the window)
-        window = MainWindow(services)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window, timeout=TIMEOUT):
-            window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    qtbot.waitUntil(lambda: not background._running, timeout=TIMEOUT)
-    from app import network
-
-    network.configure(None)
-    windows.clear()
-    gc.collect()  # here, on the GUI thread: a closed window must not be collected on a worker thread
-
 
 @pytest.fixture(scope="module")
 def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:

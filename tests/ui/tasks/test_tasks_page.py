@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import csv
-import gc
 import os
 import signal
-from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,14 +17,14 @@ from app.paths import Paths
 from app.tasks.export import result_text
 from app.tasks.session import RunEnded
 from app.tasks.spec import KeyPoint, Part, Progress, TaskResult
-from ui import background
-from ui.main import build_services
 from ui.main_window import TASKS_PAGE, MainWindow
 from ui.tasks_view import TasksView
 
 from tests.helpers.document_builders import word_document
+from tests.helpers.windows import MakeWindow
 
-pytestmark = pytest.mark.engine
+# A known memory speed: nothing is measured in the background, and plans come with a time estimate.
+pytestmark = [pytest.mark.engine, pytest.mark.window(bandwidth=20e9, settle=True)]
 
 TIMEOUT = 60_000
 SENTENCES = [
@@ -37,36 +34,6 @@ SENTENCES = [
     "Then the sky became dark, and the rain began to fall on the flowers.",
     "When the sun came back, they played together until the evening.",
 ]
-
-MakeWindow = Callable[[], MainWindow]
-
-
-@pytest.fixture
-def make_window(qtbot: QtBot, tmp_path: Path) -> Iterator[MakeWindow]:
-    windows: list[MainWindow] = []
-
-    def make() -> MainWindow:
-        services = build_services(Paths.under(tmp_path / "home").ensure())
-        # A known memory speed: no measuring in the background (a second of work that may outlive a short test),
-        # and plans come with a time estimate.
-        services.machine = replace(services.machine, bandwidth_bytes_per_s=20e9)
-        window = MainWindow(services)
-        qtbot.addWidget(window)
-        with qtbot.waitExposed(window, timeout=TIMEOUT):
-            window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-    qtbot.waitUntil(lambda: not background._running, timeout=TIMEOUT)  # every op released before windows go
-    from app import network
-
-    network.configure(None)
-    windows.clear()
-    gc.collect()  # here, on the GUI thread: a closed window must not be collected on a worker thread
-
 
 def _tasks_page(qtbot: QtBot, window: MainWindow, model: Path | None) -> TasksView:
     if model is not None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,13 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from app.hardware import Machine
-from app.paths import Paths
 from app.suggestions import suggest
 from ui import background
-from ui.main import build_services, open_window
-from ui.main_window import MainWindow, Services
+from ui.main_window import MainWindow
 from ui.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
 
 from tests.helpers.hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
+from tests.helpers.windows import MakeWindow
 
 TIMEOUT = 60_000
 GIB = 2**30
@@ -30,34 +27,7 @@ GIB = 2**30
 MACHINE = Machine(memory_total=16 * GIB, memory_available=11 * GIB, cpu_name="Test CPU", physical_cores=4,
                   logical_cores=8, cpu_features=("AVX2",), gpus=(), offload_backends=(), bandwidth_bytes_per_s=20e9)
 
-OpenWindow = Callable[..., MainWindow]
-
-
-@pytest.fixture
-def open_hearth(qtbot: QtBot, tmp_path: Path) -> Iterator[OpenWindow]:
-    """Starts Hearth on the same HEARTH_HOME each call, as ``run_app`` does (``open_window``)."""
-    windows: list[MainWindow] = []
-    home = Paths.under(tmp_path / "home").ensure()
-
-    def start(change: Callable[[Services], None] | None = None) -> MainWindow:
-        services = build_services(home)
-        services.machine = MACHINE
-        if change is not None:
-            change(services)
-        window = open_window(services)
-        qtbot.addWidget(window)
-        qtbot.waitExposed(window)
-        windows.append(window)
-        return window
-
-    yield start
-    for window in windows:
-        window.close()
-    from app import network
-
-    network.configure(None)
-    windows.clear()
-    gc.collect()  # here, on the GUI thread: a closed window must not be collected on a worker thread
+pytestmark = pytest.mark.window(machine=MACHINE, start=True)  # started as `run_app` starts it (`open_window`)
 
 
 def _welcome_shown(qtbot: QtBot, window: MainWindow) -> None:
@@ -77,8 +47,8 @@ def _welcome_action(window: MainWindow) -> QAction:
     return next(a for a in window.findChildren(QAction) if a.text() == "&Welcome")
 
 
-def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, open_hearth: OpenWindow) -> None:
-    window = open_hearth()
+def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()
     _welcome_shown(qtbot, window)
     view = window.welcome_view
     lines = _machine_lines(window)
@@ -94,13 +64,13 @@ def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, open_hear
     window.close()
     assert json.loads(window.services.paths.settings_file.read_text())["welcome_done"] is True
 
-    again = open_hearth()
+    again = make_window()
     assert again.settings.welcome_done  # decided at once: no library query, no welcome
     assert again.stack.currentIndex() == 0
 
 
-def test_not_offered_to_someone_who_has_chatted_before(qtbot: QtBot, open_hearth: OpenWindow) -> None:
-    window = open_hearth(lambda services: services.store.create_conversation("Old chat", {}))
+def test_not_offered_to_someone_who_has_chatted_before(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window(lambda services: services.store.create_conversation("Old chat", {}))
     qtbot.waitUntil(lambda: window.conversations.rowCount() == 1, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not background._running, timeout=TIMEOUT)  # the start's decisions are all made
     assert window.stack.currentIndex() == 0 and not window.settings.welcome_done
@@ -108,8 +78,8 @@ def test_not_offered_to_someone_who_has_chatted_before(qtbot: QtBot, open_hearth
     assert window.stack.currentWidget() is window.welcome_view
 
 
-def test_esc_leaves_the_welcome_and_stop_keeps_its_shortcut_elsewhere(qtbot: QtBot, open_hearth: OpenWindow) -> None:
-    window = open_hearth()
+def test_esc_leaves_the_welcome_and_stop_keeps_its_shortcut_elsewhere(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window()
     _welcome_shown(qtbot, window)
     assert not window.stop_action.isEnabled()  # Esc belongs to the page here
     focused = window.welcome_view.first_action()
@@ -120,8 +90,8 @@ def test_esc_leaves_the_welcome_and_stop_keeps_its_shortcut_elsewhere(qtbot: QtB
 
 
 def test_suggestions_fit_this_computer_and_say_what_they_are_good_at(
-        qtbot: QtBot, open_hearth: OpenWindow, hub: HubStandIn) -> None:
-    window = open_hearth()
+        qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn) -> None:
+    window = make_window()
     _welcome_shown(qtbot, window)
     view = window.welcome_view
     assert window.services.catalog is not None
@@ -140,8 +110,8 @@ def test_suggestions_fit_this_computer_and_say_what_they_are_good_at(
 
 
 def test_get_it_opens_discover_on_the_model_and_the_download_lands_in_the_library(
-        qtbot: QtBot, open_hearth: OpenWindow, hub: HubStandIn, test_model_path: Path) -> None:
-    window = open_hearth()
+        qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, test_model_path: Path) -> None:
+    window = make_window()
     _welcome_shown(qtbot, window)
     assert window.services.catalog is not None
     first = suggest(window.services.catalog, MACHINE)[0].entry
@@ -166,7 +136,7 @@ def test_get_it_opens_discover_on_the_model_and_the_download_lands_in_the_librar
     assert record is not None and Path(record.path).read_bytes() == test_model_path.read_bytes()
 
 
-def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: OpenWindow, test_model_path: Path,
+def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_a, **_k: (str(test_model_path), ""))
     asked: list[str] = []
@@ -177,7 +147,7 @@ def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: Op
         return 0
 
     monkeypatch.setattr(QMessageBox, "exec", copy_it)
-    window = open_hearth()
+    window = make_window()
     _welcome_shown(qtbot, window)
     view = window.welcome_view
     _click(qtbot, view.add_button)
@@ -190,8 +160,8 @@ def test_add_a_model_from_disk_then_start_chatting(qtbot: QtBot, open_hearth: Op
     assert window.model_bar.selected() is not None
 
 
-def test_the_help_menu_brings_it_back(qtbot: QtBot, open_hearth: OpenWindow) -> None:
-    window = open_hearth(lambda services: setattr(services.settings, "welcome_done", True))
+def test_the_help_menu_brings_it_back(qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window(lambda services: setattr(services.settings, "welcome_done", True))
     assert window.stack.currentIndex() == 0
     _welcome_action(window).trigger()
     assert window.stack.currentWidget() is window.welcome_view
@@ -202,12 +172,12 @@ def test_the_help_menu_brings_it_back(qtbot: QtBot, open_hearth: OpenWindow) -> 
 
 
 def test_offline_the_file_from_disk_comes_first_and_downloads_wait(
-        qtbot: QtBot, open_hearth: OpenWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+        qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # restored after the test, as the environment
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    window = open_hearth()
+    window = make_window()
     _welcome_shown(qtbot, window)
     view = window.welcome_view
     column = view.column
@@ -225,8 +195,8 @@ def test_offline_the_file_from_disk_comes_first_and_downloads_wait(
 
 
 def test_without_a_catalog_the_computer_and_the_file_from_disk_remain(
-        qtbot: QtBot, open_hearth: OpenWindow) -> None:
-    window = open_hearth(lambda services: setattr(services, "catalog", None))
+        qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window(lambda services: setattr(services, "catalog", None))
     _welcome_shown(qtbot, window)
     view = window.welcome_view
     assert view.get_buttons == [] and view.note.text() == NO_CATALOG_NOTE
