@@ -34,7 +34,7 @@ lint: $(VENV)/.installed-test
 	$(PY) -m mypy
 
 pytest: $(VENV)/.installed-test
-	$(PY) tests/fetch_test_model.py smollm2
+	$(PY) tests/helpers/fetch_test_model.py smollm2
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 test: lint pytest
@@ -48,9 +48,9 @@ package: $(VENV)/.installed-package
 
 # Builds it, then proves the frozen app starts its window, engine worker and document reader, and chats.
 package-test: $(VENV)/.installed-package
-	$(PY) tests/fetch_test_model.py
+	$(PY) tests/helpers/fetch_test_model.py
 	$(PY) packaging/build.py
-	dist/Hearth/Hearth --self-test --model "$$($(PY) tests/fetch_test_model.py | sed -n 's/^test model: //p')"
+	dist/Hearth/Hearth --self-test --model "$$($(PY) tests/helpers/fetch_test_model.py | sed -n 's/^test model: //p')"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

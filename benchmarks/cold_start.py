@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from busy_load import busy_cores, machine_words  # noqa: E402
 
@@ -89,7 +89,7 @@ def existing_home(folder: Path) -> Path:
     from app.paths import Paths
     from app.settings import Settings
 
-    from fetch_test_model import locate
+    from tests.helpers.fetch_test_model import locate
 
     paths = Paths.under(folder).ensure()
     database = open_database(paths.database)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.compare.runner import Comparer  # noqa: E402
 from app.compare.spec import CompareInput, CompareRequest, Contender, Sampling  # noqa: E402
@@ -25,7 +25,7 @@ from app.forecast.estimate import GIB  # noqa: E402
 from app.hardware.detect import detect, with_memory_now  # noqa: E402
 from app.history import HistoryStore, open_database  # noqa: E402
 
-from fetch_test_model import fetch_real, locate_real  # noqa: E402
+from tests.helpers.fetch_test_model import fetch_real, locate_real  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 

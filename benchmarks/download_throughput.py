@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.hub.downloads import DownloadManager, JobState  # noqa: E402
 
-from hub_stand_in import Fault, start_hub, use_stand_in, write_big_gguf  # noqa: E402
+from tests.helpers.hub_stand_in import Fault, start_hub, use_stand_in, write_big_gguf  # noqa: E402
 
 MIB = 1 << 20
 REPO = "bench/big-GGUF"

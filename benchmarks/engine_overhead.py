@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.engine import EngineClient  # noqa: E402
 from app.engine import protocol as p  # noqa: E402
@@ -37,7 +37,7 @@ from app.forecast.estimate import decide_plan  # noqa: E402
 from app.gguf.facts import read_facts  # noqa: E402
 from app.hardware.detect import detect  # noqa: E402
 
-from fetch_test_model import fetch_real, locate_real  # noqa: E402
+from tests.helpers.fetch_test_model import fetch_real, locate_real  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 CONTEXT = 2048

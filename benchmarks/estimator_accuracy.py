@@ -2,7 +2,7 @@
 
 For every model and context: forecast the resident peak (the verdict's figure) and the reserved memory, load
 the model in a fresh worker with the same plan, process a prompt that fills half the context, and compare
-with the worker's measured peak resident memory (``tests/peak_memory.py``). Target: every row within 10% of
+with the worker's measured peak resident memory (``tests/helpers/peak_memory.py``). Target: every row within 10% of
 the measured peak, and never more than 5% below it.
 
     .venv/bin/python benchmarks/estimator_accuracy.py [--quick] [PATH ...]
@@ -22,15 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.forecast.estimate import decide_plan, forecast  # noqa: E402
 from app.gguf.facts import read_facts  # noqa: E402
 from app.hardware.detect import detect  # noqa: E402
 from app.words import format_bytes  # noqa: E402
 
-from fetch_test_model import fetch_real, locate, locate_real  # noqa: E402
-from peak_memory import measure  # noqa: E402
+from tests.helpers.fetch_test_model import fetch_real, locate, locate_real  # noqa: E402
+from tests.helpers.peak_memory import measure  # noqa: E402
 
 CONTEXTS = (512, 4096, 16384)
 TARGET_ABOVE, TARGET_BELOW = 0.10, 0.05
@@ -45,7 +45,7 @@ def models_from(paths: list[Path]) -> list[Path]:
 
 
 def generated(folder: Path) -> list[tuple[str, Callable[[], Path]]]:
-    from model_builders import Vocabulary, llama_gqa, mixture_of_experts, sharded, sliding_window
+    from tests.helpers.model_builders import Vocabulary, llama_gqa, mixture_of_experts, sharded, sliding_window
 
     shape = {"n_embd": 128, "n_layer": 4, "ctx": 32768, "dtype": "Q8_0"}
     rows: list[tuple[str, Callable[[], Path]]] = []

@@ -47,7 +47,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from busy_load import busy_cores, machine_words  # noqa: E402
 from summarize_long import write_document  # noqa: E402
@@ -57,8 +57,8 @@ from app.settings import GenerationSettings, Settings  # noqa: E402
 from ui.main import apply_style, resource_path, start_window  # noqa: E402
 from ui.main_window import MainWindow  # noqa: E402
 
-from fetch_test_model import locate  # noqa: E402
-from hub_stand_in import Fault, start_hub, use_stand_in, write_big_gguf  # noqa: E402
+from tests.helpers.fetch_test_model import locate  # noqa: E402
+from tests.helpers.hub_stand_in import Fault, start_hub, use_stand_in, write_big_gguf  # noqa: E402
 
 TICK_MS = 5
 PAUSE_MS = 150  # between a person's actions
@@ -367,7 +367,7 @@ def main() -> int:
         return serve(args.serve, args.download_mb, args.link_mb_s)
     model = args.model.expanduser().resolve() if args.model else locate()
     if model is None:
-        raise SystemExit("the test model is missing: run `make test` or tests/fetch_test_model.py")
+        raise SystemExit("the test model is missing: run `make test` or tests/helpers/fetch_test_model.py")
     if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"  # a person's token is never read

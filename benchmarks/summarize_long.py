@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.documents.reader import read_document  # noqa: E402
 from app.engine import EngineClient  # noqa: E402
@@ -27,8 +27,8 @@ from app.tasks.inputs import passages_of, source_of  # noqa: E402
 from app.tasks.spec import Summarize, TaskInput  # noqa: E402
 from app.words import format_bytes  # noqa: E402
 
-from document_builders import text_pdf  # noqa: E402
-from fetch_test_model import locate  # noqa: E402
+from tests.helpers.document_builders import text_pdf  # noqa: E402
+from tests.helpers.fetch_test_model import locate  # noqa: E402
 
 NAMES = ["Lily", "Tom", "Ben", "Sue", "Max", "Anna"]
 THINGS = ["a red ball", "a big box", "a little boat", "a shiny stone", "a kite", "a old book", "a blue cup"]
@@ -59,7 +59,7 @@ def main() -> int:
     args = parser.parse_args()
     model = locate()
     if model is None:
-        raise SystemExit("the test model is missing: run `make test` once (tests/fetch_test_model.py)")
+        raise SystemExit("the test model is missing: run `make test` once (tests/helpers/fetch_test_model.py)")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         document = read_document(write_document(work / "long.pdf", args.pages))

@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
 
 from app.engine import EngineClient  # noqa: E402
 from app.engine import protocol as p  # noqa: E402
 from app.engine.client import EventWaiter  # noqa: E402
 from app.engine.load_plan import LoadPlan  # noqa: E402
 
-from fetch_test_model import REAL_MODELS, locate, locate_real  # noqa: E402
+from tests.helpers.fetch_test_model import REAL_MODELS, locate, locate_real  # noqa: E402
 
 ANSWER_TOKENS = 8  # only the first token is timed; short answers keep the conversation's length steady
 FOLLOW_UP_TARGET = 1.3
@@ -232,7 +232,7 @@ def main() -> int:
     worst_typed = [0.0, 0.0, 0.0]
     for model in models:
         if model is None or not model.is_file():
-            print(f"model not found: {model} (tests/fetch_test_model.py smollm2 gemma3 fetches the real ones)")
+            print(f"model not found: {model} (tests/helpers/fetch_test_model.py smollm2 gemma3 fetches the real ones)")
             return 1
         before = _sample()
         load_before = os.getloadavg()[0]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fetch_test_model import locate, locate_real
+from tests.helpers.fetch_test_model import locate, locate_real
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -21,7 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 def test_model_path() -> Path:
     path = locate()
     if path is None:
-        pytest.fail("the test model is missing: run `make test`, which fetches it (tests/fetch_test_model.py)")
+        pytest.fail("the test model is missing: run `make test`, which fetches it (tests/helpers/fetch_test_model.py)")
     return path
 
 
@@ -31,7 +28,7 @@ def real_model_path() -> Path:
     path = locate_real("smollm2")
     if path is None:
         pytest.fail("the real test model is missing: run `make test`, which fetches it "
-                    "(tests/fetch_test_model.py smollm2)")
+                    "(tests/helpers/fetch_test_model.py smollm2)")
     return path
 
 

@@ -1,11 +1,16 @@
-"""Turns engine and chat events, which arrive on the engine client's reader thread, into Qt signals.
+"""Turns the core's events, which arrive on other threads (the engine client's reader, the download and
+comparison threads), into Qt signals on the GUI thread.
 
-The callbacks only emit ``_relay``; its receiver is a slot of this object, which lives on the GUI thread,
-so Qt queues the call there (a bare lambda could run on the emitting thread instead). The typed signals
-below are then emitted on the GUI thread.
+Each bridge is a ``Relay``: the core's listener only emits ``_relay``; its receiver is a slot of the bridge,
+which lives on the GUI thread, so Qt queues the call there (a bare lambda could run on the emitting thread
+instead). ``dispatch`` then emits the bridge's typed signals on the GUI thread, in the order the events
+happened. A bridge stops listening when it is destroyed: the core's objects may outlive the window (tests).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -19,9 +24,32 @@ from app.engine import protocol as p
 from app.hub.downloads import DownloadManager
 from app.task_session import TaskSession
 
+Subscribe = Callable[[Callable[[Any], None]], Callable[[], None]]
 
-class EngineBridge(QObject):
+
+class Relay(QObject):
     _relay = Signal(object)
+
+    def __init__(self, *sources: Subscribe, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._relay.connect(self._dispatch)
+        unsubscribes = [subscribe(self._relay.emit) for subscribe in sources]
+
+        def stop_listening(*_: object) -> None:
+            for unsubscribe in unsubscribes:
+                unsubscribe()
+
+        self.destroyed.connect(stop_listening)
+
+    @Slot(object)
+    def _dispatch(self, event: object) -> None:
+        self.dispatch(event)
+
+    def dispatch(self, event: object) -> None:
+        raise NotImplementedError
+
+
+class EngineBridge(Relay):
 
     workerReady = Signal(object)  # p.Ready
     loadStarted = Signal(object)  # p.LoadStarted
@@ -39,13 +67,9 @@ class EngineBridge(QObject):
     planFailed = Signal(int, str)  # request id, message for people
 
     def __init__(self, engine: EngineClient, runner: ChatRunner, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._relay.connect(self._dispatch)
-        engine.subscribe(self._relay.emit)
-        runner.subscribe(self._relay.emit)
+        super().__init__(engine.subscribe, runner.subscribe, parent=parent)
 
-    @Slot(object)
-    def _dispatch(self, event: object) -> None:
+    def dispatch(self, event: object) -> None:
         if isinstance(event, p.Ready):
             self.workerReady.emit(event)
         elif isinstance(event, p.LoadStarted):
@@ -76,27 +100,21 @@ class EngineBridge(QObject):
             self.answerFinished.emit(event)
 
 
-class DownloadBridge(QObject):
-    """Download events arrive on the download threads; re-emitted here on the GUI thread."""
+class DownloadBridge(Relay):
+    """Download events arrive on the download threads."""
 
-    _relay = Signal(object)
     jobChanged = Signal(object)  # downloads.JobChanged
 
     def __init__(self, manager: DownloadManager, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._relay.connect(self._dispatch)
-        manager.subscribe(self._relay.emit)
+        super().__init__(manager.subscribe, parent=parent)
 
-    @Slot(object)
-    def _dispatch(self, event: object) -> None:
+    def dispatch(self, event: object) -> None:
         self.jobChanged.emit(event)
 
 
-class TaskBridge(QObject):
-    """Task run events arrive on the engine's reader thread (the session relays them); re-emitted here on the
-    GUI thread, in the order they happened."""
+class TaskBridge(Relay):
+    """Task run events arrive on the engine's reader thread (the session relays them)."""
 
-    _relay = Signal(object)
     runStarted = Signal(int)  # run id
     runProgress = Signal(int, object)  # run id, tasks.spec.Progress
     runText = Signal(int, str)  # run id, the text of the model call now running, so far
@@ -104,12 +122,9 @@ class TaskBridge(QObject):
     runEnded = Signal(object)  # task_session.RunEnded
 
     def __init__(self, session: TaskSession, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._relay.connect(self._dispatch)
-        session.subscribe(self._relay.emit)
+        super().__init__(session.subscribe, parent=parent)
 
-    @Slot(object)
-    def _dispatch(self, event: object) -> None:
+    def dispatch(self, event: object) -> None:
         if isinstance(event, tasks.RunStarted):
             self.runStarted.emit(event.run_id)
         elif isinstance(event, tasks.RunProgress):
@@ -122,11 +137,9 @@ class TaskBridge(QObject):
             self.runEnded.emit(event)
 
 
-class CompareBridge(QObject):
-    """Comparison events arrive on the comparer's threads (one per model); re-emitted here on the GUI thread,
-    in the order they happened."""
+class CompareBridge(Relay):
+    """Comparison events arrive on the comparer's threads (one per model)."""
 
-    _relay = Signal(object)
     compareStarted = Signal(object, object)  # ComparisonRecord, groups (lists of positions run together)
     entryChanged = Signal(int, int, str, str)  # comparison id, position, status, detail for people
     entryText = Signal(int, int, str)  # comparison id, position, the text of the current model call so far
@@ -134,13 +147,9 @@ class CompareBridge(QObject):
     compareEnded = Signal(object)  # ComparisonRecord, final
 
     def __init__(self, comparer: Comparer, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._relay.connect(self._dispatch)
-        unsubscribe = comparer.subscribe(self._relay.emit)
-        self.destroyed.connect(lambda *_: unsubscribe())  # a comparer may outlive its window (tests)
+        super().__init__(comparer.subscribe, parent=parent)
 
-    @Slot(object)
-    def _dispatch(self, event: object) -> None:
+    def dispatch(self, event: object) -> None:
         if isinstance(event, compare.CompareStarted):
             self.compareStarted.emit(event.record, event.groups)
         elif isinstance(event, compare.EntryChanged):

@@ -1,0 +1,93 @@
+"""Importing, listing, resolving and removing models, with real files and a real database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.errors import InvalidModelError, LibraryError, ModelNotFoundError
+from app.history import HistoryStore, open_database
+from app.library import ImportCancelled, Library
+
+from tests.helpers.gguf_fixtures import not_gguf, truncated, with_chat_template
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[Library]:
+    db = open_database(tmp_path / "home" / "history.sqlite3")
+    yield Library(HistoryStore(db), tmp_path / "home" / "models")
+    db.close()
+
+
+def test_import_copies_the_file_and_records_its_facts(library: Library, test_model_path: Path) -> None:
+    progress: list[tuple[int, int]] = []
+    record = library.import_model(test_model_path, progress=lambda done, total: progress.append((done, total)))
+    copy = Path(record.path)
+    assert copy.parent == library.models_dir and copy.read_bytes() == test_model_path.read_bytes()
+    assert not list(library.models_dir.glob("*.part"))
+    assert progress[-1] == (test_model_path.stat().st_size, test_model_path.stat().st_size)
+    assert (record.name, record.architecture, record.quantization) == ("stories260K", "llama", "F32")
+    assert record.parameter_count == 292_800 and record.context_length == 2048
+    assert record.file_size == test_model_path.stat().st_size
+    assert not record.has_chat_template and not record.in_place
+    assert library.models() == [record]
+
+
+def test_import_in_place_registers_without_copying(library: Library, test_model_path: Path, tmp_path: Path) -> None:
+    templated = with_chat_template(test_model_path, tmp_path)
+    record = library.import_model(templated, copy=False)
+    assert record.in_place and Path(record.path) == templated.resolve() and record.has_chat_template
+    assert not library.models_dir.exists() or not any(library.models_dir.iterdir())
+    with pytest.raises(LibraryError, match="already in your library"):
+        library.import_model(templated, copy=False)
+
+
+@pytest.mark.parametrize("make", [lambda src, d: not_gguf(d), truncated], ids=["not-gguf", "truncated"])
+def test_invalid_files_are_refused(library: Library, test_model_path: Path, tmp_path: Path, make: object) -> None:
+    bad = make(test_model_path, tmp_path)  # type: ignore[operator]
+    with pytest.raises(InvalidModelError):
+        library.import_model(bad)
+    assert library.models() == []
+    assert not library.models_dir.exists() or not any(library.models_dir.iterdir())
+
+
+def test_cancelled_import_leaves_nothing_behind(library: Library, test_model_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ImportCancelled):
+        library.import_model(test_model_path, cancel=cancel)
+    assert library.models() == [] and not any(library.models_dir.iterdir())
+
+
+def test_a_second_copy_gets_its_own_name(library: Library, test_model_path: Path, tmp_path: Path) -> None:
+    first = library.import_model(test_model_path)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / test_model_path.name).write_bytes(test_model_path.read_bytes())
+    second = library.import_model(other / test_model_path.name)
+    assert Path(first.path).name == "stories260K.gguf" and Path(second.path).name == "stories260K-2.gguf"
+
+
+def test_resolve_by_id_name_prefix_and_path(library: Library, test_model_path: Path, tmp_path: Path) -> None:
+    record = library.import_model(test_model_path)
+    assert library.resolve(str(record.id)).record == record
+    assert library.resolve("STORIES260K").record == record
+    assert library.resolve("stor").record == record
+    outside = library.resolve(str(test_model_path))
+    assert outside.path == test_model_path.resolve() and outside.record is None
+    with pytest.raises(ModelNotFoundError, match="No model called"):
+        library.resolve("mistral")
+
+
+def test_remove_deletes_only_copies_it_made(library: Library, test_model_path: Path, tmp_path: Path) -> None:
+    copied = library.import_model(test_model_path)
+    in_place = library.import_model(with_chat_template(test_model_path, tmp_path), copy=False)
+    library.remove(copied.id, delete_file=True)
+    library.remove(in_place.id, delete_file=True)
+    assert not Path(copied.path).exists() and Path(in_place.path).exists()
+    assert library.models() == []
+    with pytest.raises(ModelNotFoundError):
+        library.remove(copied.id)

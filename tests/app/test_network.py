@@ -1,0 +1,58 @@
+"""The network door: every request recorded for the Privacy page, and the Work offline switch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import network
+from app.history import HistoryStore, open_database
+from app.hub import search as hub_api
+
+from tests.helpers.hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[HistoryStore]:
+    db = open_database(tmp_path / "history.sqlite3")
+    network.configure(HistoryStore(db).add_network_request)
+    yield HistoryStore(db)
+    network.configure(None)
+    db.close()
+
+
+def test_every_request_is_recorded_with_its_purpose(hub: HubStandIn, store: HistoryStore,
+                                                    test_model_path: Path) -> None:
+    hub.add_repo("ggml-org/stories-GGUF", {"stories260K-F32.gguf": test_model_path})
+    hub_api.search_models("stories")
+    hub_api.repo_files("ggml-org/stories-GGUF")
+    requests = store.network_requests()
+    purposes = [r.purpose for r in reversed(requests)]
+    assert "Searching for models" in purposes and "Reading a model's details" in purposes
+    assert all(r.host == "127.0.0.1" and r.status == 200 for r in requests)
+
+
+def test_work_offline_blocks_requests_before_they_are_sent(
+        hub: HubStandIn, store: HistoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    hub.reset_log()
+    network.set_offline(True)
+    assert network.is_offline()
+    with pytest.raises(hub_api.HubError, match="offline"):
+        hub_api.search_models("anything")
+    assert hub.log == [] and store.network_requests() == []
+    network.set_offline(False)
+    assert hub_api.search_models("anything") == []
+    assert len(store.network_requests()) == 1
+
+
+def test_telemetry_is_off() -> None:
+    import os
+
+    network.disable_telemetry()
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1" and os.environ["DO_NOT_TRACK"] == "1"
