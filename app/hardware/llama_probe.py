@@ -3,7 +3,7 @@
 Three readings must come from llama.cpp itself, because they describe the machine as this build will use it:
 its system info (the CPU features it uses, the backends it was built with), whether it can offload to a GPU at
 all, and ggml's device list (the GPUs it sees, with their memory). Only the engine worker and one-shot children
-load llama.cpp (``tests/test_architecture.py`` holds every module to that): loaded in the window's process it
+load llama.cpp (``tests/app/test_architecture.py`` holds every module to that): loaded in the window's process it
 would cost the start its libraries (a CUDA build starts the driver and keeps hundreds of MB), and a build that
 aborts on this machine would take the window with it. So ``ask`` starts a child with ``spawn`` (as the dry run
 does, so it also works in a frozen app) that answers and exits; ``detect`` calls it off the GUI thread.

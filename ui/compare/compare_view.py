@@ -28,7 +28,7 @@ from ui.compare.history import ComparisonHistory, Leaderboard
 from ui.compare.model_choice import ModelChoice
 from ui.compare.result import ComparisonPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage, TextInput
-from ui.widgets.labels import section_title
+from ui.widgets.labels import page_header, section_title
 from ui.widgets.segmented_picker import SegmentedPicker
 from ui.widgets.task_options import TaskOptions
 
@@ -47,17 +47,8 @@ class CompareView(DropTargetPage):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        header = QWidget()
-        header.setObjectName("taskHeader")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(20, 10, 16, 10)
-        title = QLabel("Compare")
-        title.setObjectName("pageTitle")
-        row.addWidget(title)
-        row.addSpacing(12)
         self.picker = SegmentedPicker(KIND_WORDS)
-        row.addWidget(self.picker)
-        row.addStretch(1)
+        header, _ = page_header("Compare", self.picker)
         layout.addWidget(header)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)

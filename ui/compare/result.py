@@ -27,6 +27,7 @@ from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
 from app.words import format_bytes
 from ui.compare.chart import CompareChart
+from ui.widgets.labels import result_heading
 
 RENDER_INTERVAL_MS = 50
 VOTE_NAME_WIDTH = 170  # pixels of a model name on its vote button
@@ -250,20 +251,8 @@ class ComparisonPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(6)
-        self.title = QLabel()
-        self.title.setObjectName("resultTitle")
-        self.title.setWordWrap(True)
-        layout.addWidget(self.title)
-        self.subtitle = QLabel()
-        self.subtitle.setObjectName("hint")
-        self.subtitle.setWordWrap(True)
-        layout.addWidget(self.subtitle)
-        self.notice = QLabel()
-        self.notice.setObjectName("taskNotice")
-        self.notice.setWordWrap(True)
-        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.notice.hide()
-        layout.addWidget(self.notice)
+        heading = result_heading(layout)
+        self.title, self.subtitle, self.notice = heading.title, heading.subtitle, heading.notice
         self.schedule = QLabel()
         self.schedule.setObjectName("planLine")
         self.schedule.setWordWrap(True)

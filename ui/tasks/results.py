@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
 from ui.tasks.run_models import ClassifiedModel
+from ui.widgets.labels import result_heading
 
 RENDER_INTERVAL_MS = 50
 PAGES = {"empty": 0, "summarize": 1, "translate": 2, "classify": 3}
@@ -43,20 +44,8 @@ class ResultPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(6)
-        self.title = QLabel()
-        self.title.setObjectName("resultTitle")
-        self.title.setWordWrap(True)
-        layout.addWidget(self.title)
-        self.subtitle = QLabel()
-        self.subtitle.setObjectName("hint")
-        self.subtitle.setWordWrap(True)
-        layout.addWidget(self.subtitle)
-        self.notice = QLabel()
-        self.notice.setObjectName("taskNotice")
-        self.notice.setWordWrap(True)
-        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.notice.hide()
-        layout.addWidget(self.notice)
+        heading = result_heading(layout)
+        self.title, self.subtitle, self.notice = heading.title, heading.subtitle, heading.notice
 
         self.stack = QStackedWidget()
         self.empty = QLabel()

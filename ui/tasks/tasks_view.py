@@ -23,7 +23,7 @@ from app.history import ModelRecord
 from ui.tasks.history import RunHistory
 from ui.tasks.results import ResultPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage
-from ui.widgets.labels import section_title
+from ui.widgets.labels import page_header, section_title
 from ui.widgets.segmented_picker import SegmentedPicker
 from ui.widgets.task_options import TaskOptions
 
@@ -41,17 +41,8 @@ class TasksView(DropTargetPage):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        header = QWidget()
-        header.setObjectName("taskHeader")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(20, 10, 16, 10)
-        title = QLabel("Tasks")
-        title.setObjectName("pageTitle")
-        row.addWidget(title)
-        row.addSpacing(12)
         self.picker = SegmentedPicker(TASK_BUTTONS)
-        row.addWidget(self.picker)
-        row.addStretch(1)
+        header, row = page_header("Tasks", self.picker)
         row.addWidget(QLabel("Model:"))
         self.model_combo = QComboBox()
         self.model_combo.setMinimumWidth(200)

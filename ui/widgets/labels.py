@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 
 def section_title(text: str, *, fixed_height: bool = False) -> QLabel:
@@ -22,3 +25,38 @@ def wrapped(text: str, object_name: str | None = None) -> QLabel:
     if object_name:
         label.setObjectName(object_name)
     return label
+
+
+def page_header(title: str, picker: QWidget) -> tuple[QWidget, QHBoxLayout]:
+    """The band at the top of a page with a picker (Tasks, Compare): its title, then the picker; the caller adds
+    what goes on the right."""
+    header = QWidget()
+    header.setObjectName("taskHeader")
+    row = QHBoxLayout(header)
+    row.setContentsMargins(20, 10, 16, 10)
+    label = QLabel(title)
+    label.setObjectName("pageTitle")
+    row.addWidget(label)
+    row.addSpacing(12)
+    row.addWidget(picker)
+    row.addStretch(1)
+    return header, row
+
+
+@dataclass
+class ResultHeading:
+    """A result's title, the line under it, and a notice (hidden until there is something to say)."""
+
+    title: QLabel
+    subtitle: QLabel
+    notice: QLabel
+
+
+def result_heading(layout: QBoxLayout) -> ResultHeading:
+    """Adds the heading every result panel starts with (a task's result, a comparison) to ``layout``."""
+    heading = ResultHeading(wrapped("", "resultTitle"), wrapped("", "hint"), wrapped("", "taskNotice"))
+    heading.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    heading.notice.hide()
+    for label in (heading.title, heading.subtitle, heading.notice):
+        layout.addWidget(label)
+    return heading
