@@ -19,6 +19,7 @@ from app.engine.client import EngineClient
 from app.errors import EngineError
 from app.events import Listeners
 from app.history import HistoryStore, MessageRecord
+from app.outcomes import FinishReason
 from app.settings import GenerationSettings
 
 TITLE_LENGTH = 48
@@ -77,7 +78,7 @@ def title_from(text: str) -> str:
 def build_messages(settings: GenerationSettings, history: list[MessageRecord]) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": settings.system_prompt}] if settings.system_prompt.strip() else []
     messages += [{"role": m.role, "content": m.content} for m in history
-                 if m.role in ("user", "assistant") and m.content and m.finish_reason != "error"]
+                 if m.role in ("user", "assistant") and m.content and m.finish_reason != FinishReason.ERROR]
     return messages
 
 
@@ -171,7 +172,7 @@ class ChatRunner:
             streaming, self._streaming = self._streaming, None
         if streaming is not None and streaming.message_id >= 0:
             self.store.update_message(streaming.message_id, content="".join(streaming.parts),
-                                      finish_reason="interrupted")
+                                      finish_reason=FinishReason.INTERRUPTED)
 
     def _claim(self, conversation_id: int) -> _Streaming:
         """Take the one answer slot before touching the database, so two quick requests cannot both start."""
@@ -213,7 +214,7 @@ class ChatRunner:
                     messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
                     top_p=settings.top_p, seed=settings.seed, conversation=conversation_key(conversation_id))
             except Exception as error:
-                self.store.update_message(assistant.id, finish_reason="error", error=str(error))
+                self.store.update_message(assistant.id, finish_reason=FinishReason.ERROR, error=str(error))
                 raise
         self._emit(AnswerStarted(conversation_id, user, assistant))
 
@@ -245,14 +246,14 @@ class ChatRunner:
                 delta = self._finish(streaming)
             elif isinstance(event, p.Failed) and event.request_id == streaming.request_id:
                 self.store.update_message(streaming.message_id, content="".join(streaming.parts),
-                                          finish_reason="error", error=event.message)
+                                          finish_reason=FinishReason.ERROR, error=event.message)
                 delta = self._finish(streaming)
             elif isinstance(event, p.WorkerExited) and streaming.message_id < 0:
                 self._streaming = None  # the worker died before this answer began; the caller gets the error
                 return
             elif isinstance(event, p.WorkerExited):
                 self.store.update_message(streaming.message_id, content="".join(streaming.parts),
-                                          finish_reason="interrupted", error=event.message or None)
+                                          finish_reason=FinishReason.INTERRUPTED, error=event.message or None)
                 delta = self._finish(streaming)
             else:
                 return

@@ -23,6 +23,7 @@ from app.engine.client import EngineClient
 from app.errors import EngineError, WorkerCrashedError
 from app.events import Listeners
 from app.history import HistoryStore, TaskRunRecord
+from app.outcomes import RunStatus
 from app.tasks.inputs import Source
 from app.tasks.spec import ClassifiedText, Metrics, Part, Progress, TaskInput, TaskResult, task_name
 
@@ -115,7 +116,7 @@ class TaskSession:
                 running.request_id = self.engine.run_task(task)
             except Exception as error:
                 self._running = None
-                self.store.finish_task_run(run_id, status="failed", output="", result={}, metrics={},
+                self.store.finish_task_run(run_id, status=RunStatus.FAILED, output="", result={}, metrics={},
                                            error=str(error))
                 raise
         self._emit(RunStarted(run_id))
@@ -130,7 +131,7 @@ class TaskSession:
         with self._lock:
             running, self._running = self._running, None
         if running is not None:
-            self._save_partial(running, "interrupted", "Hearth was closed during the run.")
+            self._save_partial(running, RunStatus.INTERRUPTED, "Hearth was closed during the run.")
 
     # --- engine events (on the engine's reader thread) ---
 
@@ -156,30 +157,31 @@ class TaskSession:
             elif isinstance(event, p.TaskFinished) and mine:
                 self._running = None
                 self.store.finish_task_run(
-                    running.run_id, status="done" if event.result.finish_reason == "done" else "cancelled",
+                    running.run_id,
+                    status=RunStatus.DONE if event.result.finish_reason == RunStatus.DONE else RunStatus.CANCELLED,
                     output=event.result.text, result=event.result.to_dict(),
                     metrics=metrics_of(event.result, event.metrics))
                 out = RunEnded(running.run_id, self.store.get_task_run(running.run_id), event.result, event.metrics)
             elif isinstance(event, p.Finished) and mine:  # a forced stop: the worker was restarted
                 self._running = None
-                out = self._save_partial(running, "cancelled", None)
+                out = self._save_partial(running, RunStatus.CANCELLED, None)
             elif isinstance(event, p.Failed) and mine:
                 self._running = None
-                out = self._save_partial(running, "failed", event.message)
+                out = self._save_partial(running, RunStatus.FAILED, event.message)
             elif isinstance(event, p.WorkerExited):
                 self._running = None
-                out = self._save_partial(running, "interrupted", event.message or "The model engine stopped.")
+                out = self._save_partial(running, RunStatus.INTERRUPTED, event.message or "The model engine stopped.")
             else:
                 return
         self._emit(out)
 
     def _save_partial(self, running: _Running, status: str, error: str | None) -> RunEnded:
         result = TaskResult(task=task_name(running.task.kind), text="\n\n".join(p.output for p in running.parts),
-                            finish_reason="cancelled", parts=tuple(running.parts), rows=tuple(running.rows))
+                            finish_reason=RunStatus.CANCELLED, parts=tuple(running.parts), rows=tuple(running.rows))
         self.store.finish_task_run(running.run_id, status=status, output=result.text, result=result.to_dict(),
                                    metrics={}, error=error)
         return RunEnded(running.run_id, self.store.get_task_run(running.run_id),
-                        result if status == "cancelled" else None, None)
+                        result if status == RunStatus.CANCELLED else None, None)
 
     # --- blocking (CLI, tests, benchmarks; never the GUI thread) ---
 
@@ -197,9 +199,9 @@ class TaskSession:
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, RunEnded) and event.run_id == run_id:
-                    if event.record.status == "failed":
+                    if event.record.status == RunStatus.FAILED:
                         raise EngineError(event.record.error or "The task failed.")
-                    if event.record.status == "interrupted":
+                    if event.record.status == RunStatus.INTERRUPTED:
                         raise WorkerCrashedError(event.record.error or "The model engine stopped.")
                     return event
         finally:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.tasks import language
+from app.outcomes import RunStatus
 from app.paths import Paths
 
 COMMANDS = ("compare",)
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
             _say(f"{names[event.position]}: {event.detail}")
         elif isinstance(event, EntryEnded) and not args.json:
             _say(f"{names[event.entry.position]}: {event.entry.status}")
-        elif isinstance(event, CompareEnded) and event.record.status == "cancelled" and not args.json:
+        elif isinstance(event, CompareEnded) and event.record.status == RunStatus.CANCELLED and not args.json:
             _say("Stopped.")
 
     try:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         print(json.dumps(_json(record, groups), indent=2, ensure_ascii=False))
     else:
         _print(record)
-    if record.status == "failed":
+    if record.status == RunStatus.FAILED:
         reasons = "; ".join(f"{e.model_name}: {e.error}" for e in record.entries if e.error)
         print(f"hearth: every model failed. {reasons}", file=sys.stderr)
         return 1
@@ -160,7 +161,7 @@ def _print(record: Any) -> None:
     entries = shown_entries(record)
     for entry in entries:
         print(f"=== {label(record, entry)} ===")
-        print(entry.output if entry.status != "failed" else f"(failed: {entry.error})")
+        print(entry.output if entry.status != RunStatus.FAILED else f"(failed: {entry.error})")
         print()
     rows = [("", [label(record, entry) for entry in entries]), *figure_rows(record)]
     widths = [max(len(row[0]) for row in rows)] + [

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.history import ComparisonRecord, EntryRecord
+from app.outcomes import RunStatus
 from app.words import format_bytes, plural
 
-STATUS_WORDS = {"waiting": "Waiting", "running": "Running", "done": "Done", "cancelled": "Stopped",
-                "failed": "Failed", "interrupted": "Interrupted"}
+STATUS_WORDS = {RunStatus.WAITING: "Waiting", RunStatus.RUNNING: "Running", RunStatus.DONE: "Done",
+                RunStatus.CANCELLED: "Stopped", RunStatus.FAILED: "Failed", RunStatus.INTERRUPTED: "Interrupted"}
 VERDICT_WORDS = {"tie": "A tie", "both_bad": "Both bad"}
 
 

@@ -15,6 +15,7 @@ from app import __version__
 from app.compare.figures import concurrency_note, figure_rows, label, shown_entries, verdict_text
 from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
+from app.outcomes import RunStatus
 from app.tasks.export import write_atomically
 
 REPORT_SUFFIXES = (".html", ".md")
@@ -61,7 +62,7 @@ def _settings_line(record: ComparisonRecord) -> str:
 
 
 def _output_of(entry: EntryRecord) -> str:
-    if entry.status == "failed":
+    if entry.status == RunStatus.FAILED:
         return f"(Failed: {entry.error or 'no reason given'})"
     return entry.output or "(no output)"
 

@@ -34,6 +34,7 @@ from app.gguf.facts import read_facts
 from app.hardware.description import describe
 from app.hardware.machine import Machine
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
+from app.outcomes import FinishReason, RunStatus
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
@@ -243,9 +244,9 @@ class Comparer:
         finally:
             entries = self.store.get_comparison(run.record.id).entries
             if run.cancelled.is_set():
-                status = "cancelled"
+                status = RunStatus.CANCELLED
             else:
-                status = "done" if any(e.status == "done" for e in entries) else "failed"
+                status = RunStatus.DONE if any(e.status == RunStatus.DONE for e in entries) else RunStatus.FAILED
             record = self.store.finish_comparison(run.record.id, status)
             with self._lock:
                 self._run = None
@@ -261,7 +262,7 @@ class Comparer:
                                    "alone_tokens_per_s": item.estimate.get("alone_tokens_per_s"),
                                    "ran_with": together - 1}
         if item.error is not None or item.plan is None:
-            self._end_entry(run, position, "failed", "", {}, metrics, item.error or "The model cannot be read.")
+            self._end_entry(run, position, RunStatus.FAILED, "", {}, metrics, item.error or "The model cannot be read.")
             return
         plan = dataclasses.replace(item.plan, threads=shared_threads(machine, together, item.plan.threads))
         metrics.update(threads=plan.threads, gpu_layers=plan.gpu_layers, context_length=plan.context_length)
@@ -274,30 +275,30 @@ class Comparer:
                 engine.start()
             except Exception as start_error:
                 log.exception("the engine worker for comparison %s did not start", cid)
-                self._end_entry(run, position, "failed", "", {}, metrics,
+                self._end_entry(run, position, RunStatus.FAILED, "", {}, metrics,
                                 f"The model engine did not start: {start_error}")
                 return
             run.engines[position] = engine
         metrics["worker_pid"] = engine.pid
-        self.store.update_entry(cid, position, status="running", metrics=metrics)
+        self.store.update_entry(cid, position, status=RunStatus.RUNNING, metrics=metrics)
         self._emit(EntryChanged(cid, position, "loading", "Loading the model…"))
-        status, output, error = "failed", "", None
+        status, output, error = RunStatus.FAILED, "", None
         result: dict[str, Any] = {}
         try:
             loaded = engine.load_blocking(item.contender.path, plan=plan)
             metrics.update(load_s=loaded.load_s, context_length=loaded.context_length,
                            loaded_rss_bytes=loaded.rss_bytes)
-            self._emit(EntryChanged(cid, position, "running", "Writing…"))
+            self._emit(EntryChanged(cid, position, RunStatus.RUNNING, "Writing…"))
             if run.request.input.task is None:
                 status, output, figures = self._chat(run, position, engine)
             else:
                 status, output, result, figures = self._task(run, position, engine)
             metrics.update(figures)
         except HearthError as error_:
-            status, error = ("cancelled", None) if run.cancelled.is_set() else ("failed", str(error_))
+            status, error = (RunStatus.CANCELLED, None) if run.cancelled.is_set() else (RunStatus.FAILED, str(error_))
         except Exception as error_:
             log.exception("comparison %s, model %s failed", cid, position)
-            status, error = "failed", f"Something went wrong: {error_}"
+            status, error = RunStatus.FAILED, f"Something went wrong: {error_}"
         finally:
             engine.shutdown()
             metrics["worker_exited_at"] = time.time()
@@ -305,14 +306,14 @@ class Comparer:
                 run.engines.pop(position, None)
         self._end_entry(run, position, status, output, result, metrics, error)
 
-    def _end_entry(self, run: _Run, position: int, status: str, output: str, result: dict[str, Any],
+    def _end_entry(self, run: _Run, position: int, status: RunStatus, output: str, result: dict[str, Any],
                    metrics: dict[str, Any], error: str | None) -> None:
         self.store.update_entry(run.record.id, position, status=status, output=output, result=result,
                                 metrics=metrics, error=error)
         entry = self.store.get_comparison(run.record.id).entries[position]
         self._emit(EntryEnded(run.record.id, entry))
 
-    def _chat(self, run: _Run, position: int, engine: EngineClient) -> tuple[str, str, dict[str, Any]]:
+    def _chat(self, run: _Run, position: int, engine: EngineClient) -> tuple[RunStatus, str, dict[str, Any]]:
         request, sampling = run.request, run.request.sampling
         system = request.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
         messages = [{"role": "system", "content": system}, {"role": "user", "content": request.input.text}]
@@ -329,11 +330,12 @@ class Comparer:
         figures = {"ttft_s": m.ttft_s, "tokens_per_s": m.tokens_per_s, "output_tokens": m.completion_tokens,
                    "prompt_tokens": m.prompt_tokens, "total_s": m.total_s, "peak_rss_bytes": m.peak_rss_bytes,
                    "finish_reason": finished.finish_reason}
-        status = "cancelled" if finished.finish_reason == "cancelled" or run.cancelled.is_set() else "done"
+        stopped = finished.finish_reason == FinishReason.CANCELLED or run.cancelled.is_set()
+        status = RunStatus.CANCELLED if stopped else RunStatus.DONE
         return status, finished.text, figures
 
     def _task(self, run: _Run, position: int, engine: EngineClient
-              ) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+              ) -> tuple[RunStatus, str, dict[str, Any], dict[str, Any]]:
         sampling, task = run.request.sampling, run.request.input.task
         assert task is not None
         task = dataclasses.replace(task, seed=sampling.seed, temperature=sampling.effective_temperature)
@@ -350,21 +352,22 @@ class Comparer:
                     continue
                 if isinstance(event, p.TaskProgress):
                     step.clear()
-                    self._emit(EntryChanged(cid, position, "running", event.progress.label))
+                    self._emit(EntryChanged(cid, position, RunStatus.RUNNING, event.progress.label))
                 elif isinstance(event, p.Token):
                     step.append(event.text)
                     self._emit(EntryText(cid, position, "".join(step)))
                 elif isinstance(event, p.Failed):
                     raise EngineError(event.message)
                 elif isinstance(event, p.Finished):  # a forced stop
-                    return "cancelled", "".join(step), {}, {}
+                    return RunStatus.CANCELLED, "".join(step), {}, {}
                 elif isinstance(event, p.TaskFinished):
                     m, result = event.metrics, event.result
                     figures = {"ttft_s": m.ttft_s, "tokens_per_s": m.tokens_per_s, "output_tokens": m.completion_tokens,
                                "prompt_tokens": m.prompt_tokens, "total_s": m.total_s,
                                "peak_rss_bytes": m.peak_rss_bytes, "calls": m.calls,
                                "finish_reason": result.finish_reason}
-                    status = "done" if result.finish_reason == "done" and not run.cancelled.is_set() else "cancelled"
+                    whole = result.finish_reason == RunStatus.DONE and not run.cancelled.is_set()
+                    status = RunStatus.DONE if whole else RunStatus.CANCELLED
                     return status, result.text, result.to_dict(), figures
 
     # --- blocking (CLI, tests; never the GUI thread) ---

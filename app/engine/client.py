@@ -25,6 +25,7 @@ from app.engine.saved_states import remove_files
 from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
+from app.outcomes import FinishReason
 from app.tasks.spec import TaskInput
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,8 @@ class EngineClient:
             # tell (two threads must not wait for one process), so ``start`` would think it still runs.
             self._process = self._conn = None
             self.state, self.loaded = EngineState.STOPPED, None
-        self._emit(p.Finished(request_id=active.request_id, finish_reason="cancelled", text="".join(active.text)))
+        self._emit(p.Finished(request_id=active.request_id, finish_reason=FinishReason.CANCELLED,
+                              text="".join(active.text)))
         self.start()
         if reload is not None:
             self.load(reload.path, plan=reload.plan)

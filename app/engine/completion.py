@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
+from app.outcomes import FinishReason
 from app.tasks.model import Completion
 
 TOKEN_FLUSH_S = 0.03
@@ -139,7 +140,7 @@ class LlamaModel:
         pending: list[str] = []
         first_at: float | None = None
         last_sent = 0.0
-        finish_reason, written, stopped = "length", 0, False
+        finish_reason, written, stopped = FinishReason.LENGTH, 0, False
         started = time.perf_counter()
         tokens = llm.generate(prompt, top_k=40, top_p=top_p, min_p=0.05, typical_p=1.0, temp=temperature,
                               repeat_penalty=1.0,
@@ -148,10 +149,10 @@ class LlamaModel:
             for token in tokens:
                 reads.prompt_done = True
                 if self.cancelled():
-                    finish_reason = "cancelled"
+                    finish_reason = FinishReason.CANCELLED
                     break
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish_reason = "stop"
+                    finish_reason = FinishReason.STOP
                     break
                 written += 1
                 delta, stopped = stop_text.add(decoder.decode(llm.detokenize([token])))
@@ -165,7 +166,7 @@ class LlamaModel:
                         pending.clear()
                         last_sent = now
                 if stopped:
-                    finish_reason = "stop"
+                    finish_reason = FinishReason.STOP
                     break
                 if written >= limit:
                     break

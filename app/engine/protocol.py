@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.engine.load_plan import LoadPlan, Tuning
+from app.outcomes import FinishReason
 from app.tasks.spec import ClassifiedText, Metrics, Part, Plan, Progress, TaskInput, TaskResult
 
 # --- commands (app -> worker) ---
@@ -198,7 +199,7 @@ class GenerationMetrics:
 @dataclass(frozen=True)
 class Finished:
     request_id: int
-    finish_reason: str  # "stop", "length" or "cancelled"
+    finish_reason: FinishReason  # STOP, LENGTH or CANCELLED
     text: str
     metrics: GenerationMetrics = field(default_factory=GenerationMetrics)
 

@@ -22,12 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.outcomes import FinishReason, RunStatus
+
 ROLES = ("system", "user", "assistant")
-FINISH_REASONS = ("stop", "length", "cancelled", "interrupted", "error")
+FINISH_REASONS = tuple(FinishReason)
 TASKS = ("summarize", "translate", "classify")
-TASK_RUN_STATUSES = ("running", "done", "cancelled", "failed", "interrupted")
+TASK_RUN_STATUSES = tuple(s for s in RunStatus if s is not RunStatus.WAITING)
 COMPARISON_KINDS = ("chat", *TASKS)
-ENTRY_STATUSES = ("waiting", "running", "done", "cancelled", "failed", "interrupted")
+ENTRY_STATUSES = tuple(RunStatus)
 VERDICTS = ("winner", "tie", "both_bad")
 
 # Named constraints let Alembic's batch mode find and drop them when SQLite tables are rebuilt.

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from app.outcomes import FinishReason, RunStatus
+
 if TYPE_CHECKING:  # the rows are only read here; importing the ORM would cost every reader of records SQLAlchemy
     from app.history.models import (
         Comparison,
@@ -59,7 +61,7 @@ class MessageRecord:
     completion_tokens: int | None
     ttft_s: float | None
     tokens_per_s: float | None
-    finish_reason: str | None
+    finish_reason: FinishReason | None
     error: str | None
     context_dropped: int
 
@@ -76,7 +78,7 @@ class MessageRecord:
             completion_tokens=row.completion_tokens,
             ttft_s=row.ttft_s,
             tokens_per_s=row.tokens_per_s,
-            finish_reason=row.finish_reason,
+            finish_reason=FinishReason(row.finish_reason) if row.finish_reason else None,
             error=row.error,
             context_dropped=row.context_dropped,
         )
@@ -137,7 +139,7 @@ class TaskRunRecord:
     created_at: datetime
     finished_at: datetime | None
     task: str
-    status: str
+    status: RunStatus
     parameters: dict[str, Any]
     input_name: str
     input_kind: str
@@ -159,7 +161,7 @@ class TaskRunRecord:
             created_at=row.created_at,
             finished_at=row.finished_at,
             task=row.task,
-            status=row.status,
+            status=RunStatus(row.status),
             parameters=dict(row.parameters),
             input_name=row.input_name,
             input_kind=row.input_kind,
@@ -183,7 +185,7 @@ class EntryRecord:
     model_name: str
     model_path: str
     file_bytes: int
-    status: str
+    status: RunStatus
     output: str
     result: dict[str, Any]
     metrics: dict[str, Any]  # load_s, ttft_s, tokens_per_s, output_tokens, peak_rss_bytes, estimate_bytes, ...
@@ -192,7 +194,7 @@ class EntryRecord:
     @classmethod
     def of(cls, row: ComparisonEntry) -> EntryRecord:
         return cls(id=row.id, position=row.position, model_name=row.model_name, model_path=row.model_path,
-                   file_bytes=row.file_bytes, status=row.status, output=row.output, result=dict(row.result),
+                   file_bytes=row.file_bytes, status=RunStatus(row.status), output=row.output, result=dict(row.result),
                    metrics=dict(row.metrics), error=row.error)
 
 
@@ -202,7 +204,7 @@ class ComparisonRecord:
     created_at: datetime
     finished_at: datetime | None
     kind: str  # "chat", "summarize", "translate" or "classify"
-    status: str
+    status: RunStatus
     title: str
     settings: dict[str, Any]
     input_name: str
@@ -236,7 +238,8 @@ class ComparisonRecord:
     @classmethod
     def of(cls, row: Comparison, entries: list[ComparisonEntry]) -> ComparisonRecord:
         return cls(id=row.id, created_at=row.created_at, finished_at=row.finished_at, kind=row.kind,
-                   status=row.status, title=row.title, settings=dict(row.settings), input_name=row.input_name,
+                   status=RunStatus(row.status), title=row.title, settings=dict(row.settings),
+                   input_name=row.input_name,
                    input_kind=row.input_kind, input_text=row.input_text, machine=dict(row.machine),
                    verdict=row.verdict, winner_position=row.winner_position, voted_at=row.voted_at,
                    entries=tuple(EntryRecord.of(e) for e in sorted(entries, key=lambda e: e.position)),

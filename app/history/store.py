@@ -46,6 +46,7 @@ from app.history.records import (
     TaskRunRecord,
 )
 from app.network import RequestRecord
+from app.outcomes import FinishReason, RunStatus
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -274,7 +275,7 @@ class HistoryStore:
                 )
             )
             if ids:
-                session.execute(update(Message).where(Message.id.in_(ids)).values(finish_reason="interrupted"))
+                session.execute(update(Message).where(Message.id.in_(ids)).values(finish_reason=FinishReason.INTERRUPTED))
             return len(ids)
 
     # document-task runs
@@ -303,7 +304,7 @@ class HistoryStore:
             row = TaskRun(
                 created_at=_stamp(),
                 task=task,
-                status="running",
+                status=RunStatus.RUNNING,
                 parameters=dict(parameters),
                 input_name=input_name,
                 input_kind=input_kind,
@@ -331,7 +332,7 @@ class HistoryStore:
         error: str | None = None,
     ) -> None:
         """Close a run with its outcome; a cancelled or failed run keeps whatever output it had by then."""
-        if status not in TASK_RUN_STATUSES or status == "running":
+        if status not in TASK_RUN_STATUSES or status == RunStatus.RUNNING:
             raise ValueError(f"a task run cannot finish as {status!r}")
         with self._db.session() as session:
             row = _task_run(session, run_id)
@@ -380,9 +381,9 @@ class HistoryStore:
         show a wrong duration.
         """
         with self._db.session() as session:
-            ids = list(session.scalars(select(TaskRun.id).where(TaskRun.status == "running")))
+            ids = list(session.scalars(select(TaskRun.id).where(TaskRun.status == RunStatus.RUNNING)))
             if ids:
-                session.execute(update(TaskRun).where(TaskRun.id.in_(ids)).values(status="interrupted"))
+                session.execute(update(TaskRun).where(TaskRun.id.in_(ids)).values(status=RunStatus.INTERRUPTED))
             return len(ids)
 
     # comparisons
@@ -403,13 +404,14 @@ class HistoryStore:
         if kind not in COMPARISON_KINDS:
             raise ValueError(f"unknown comparison kind {kind!r}")
         with self._db.session() as session:
-            row = Comparison(created_at=_stamp(), kind=kind, status="running", title=title, settings=dict(settings),
+            row = Comparison(created_at=_stamp(), kind=kind, status=RunStatus.RUNNING, title=title,
+                             settings=dict(settings),
                              input_name=input_name, input_kind=input_kind, input_text=input_text,
                              machine=dict(machine))
             session.add(row)
             session.flush()
             entries = [ComparisonEntry(comparison_id=row.id, position=i, model_name=name, model_path=path,
-                                       file_bytes=size, status="waiting", output="", result={}, metrics={})
+                                       file_bytes=size, status=RunStatus.WAITING, output="", result={}, metrics={})
                        for i, (name, path, size) in enumerate(models)]
             session.add_all(entries)
             session.flush()
@@ -445,7 +447,7 @@ class HistoryStore:
 
     def finish_comparison(self, comparison_id: int, status: str) -> ComparisonRecord:
         """Close a comparison; entries still waiting or running are closed with the same status."""
-        if status not in TASK_RUN_STATUSES or status == "running":
+        if status not in TASK_RUN_STATUSES or status == RunStatus.RUNNING:
             raise ValueError(f"a comparison cannot finish as {status!r}")
         with self._db.session() as session:
             row = _comparison(session, comparison_id)
@@ -453,8 +455,8 @@ class HistoryStore:
             row.finished_at = _stamp()
             session.execute(update(ComparisonEntry).where(
                 ComparisonEntry.comparison_id == comparison_id,
-                ComparisonEntry.status.in_(("waiting", "running"))).values(
-                    status="interrupted" if status == "interrupted" else "cancelled"))
+                ComparisonEntry.status.in_((RunStatus.WAITING, RunStatus.RUNNING))).values(
+                    status=RunStatus.INTERRUPTED if status == RunStatus.INTERRUPTED else RunStatus.CANCELLED))
             session.flush()
             return _comparison_record(session, row)
 
@@ -505,12 +507,13 @@ class HistoryStore:
 
     def mark_unfinished_comparisons_as_interrupted(self) -> int:
         with self._db.session() as session:
-            ids = list(session.scalars(select(Comparison.id).where(Comparison.status == "running")))
+            ids = list(session.scalars(select(Comparison.id).where(Comparison.status == RunStatus.RUNNING)))
             if ids:
-                session.execute(update(Comparison).where(Comparison.id.in_(ids)).values(status="interrupted"))
+                session.execute(update(Comparison).where(Comparison.id.in_(ids)).values(status=RunStatus.INTERRUPTED))
                 session.execute(update(ComparisonEntry).where(
                     ComparisonEntry.comparison_id.in_(ids),
-                    ComparisonEntry.status.in_(("waiting", "running"))).values(status="interrupted"))
+                    ComparisonEntry.status.in_((RunStatus.WAITING, RunStatus.RUNNING))).values(
+                        status=RunStatus.INTERRUPTED))
             return len(ids)
 
     def leaderboard(self, kind: str) -> list[LeaderRow]:
@@ -546,7 +549,7 @@ class HistoryStore:
                 counts["wins"] += 1
             else:
                 counts["losses"] += 1
-            if entry.status == "done":
+            if entry.status == RunStatus.DONE:
                 if entry.metrics.get("tokens_per_s"):
                     speeds.setdefault(entry.model_name, []).append(float(entry.metrics["tokens_per_s"]))
                 if entry.metrics.get("peak_rss_bytes"):

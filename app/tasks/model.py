@@ -9,13 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.outcomes import FinishReason
+
 
 @dataclass(frozen=True)
 class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop", "length" or "cancelled"
+    finish_reason: FinishReason  # STOP, LENGTH or CANCELLED
     generating_s: float  # from the first token to the last
     ttft_s: float | None = None
     total_s: float = 0.0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from app.documents.location import HEADING_CHARS, span_location
 from app.errors import ContextTooSmallError, HearthError
+from app.outcomes import FinishReason, RunStatus
 from app.tasks import chunking, prompts
 from app.tasks.chunking import Chunk
 from app.tasks.model import Completion, Model
@@ -218,7 +219,7 @@ class TaskRun:
             ttft_s=self.metrics.ttft_s if self.metrics.ttft_s is not None or done.ttft_s is None
             else call_started + done.ttft_s)
         self._generating_s += done.generating_s
-        if done.finish_reason == "cancelled":
+        if done.finish_reason == FinishReason.CANCELLED:
             raise Cancelled(done.text)
         return done
 
@@ -236,7 +237,7 @@ class TaskRun:
             return self._translate(spec)
         return self._classify(spec)
 
-    def _result(self, text: str, finish_reason: str, **fields: object) -> TaskResult:
+    def _result(self, text: str, finish_reason: RunStatus, **fields: object) -> TaskResult:
         return TaskResult(task=task_name(self.task.kind), text=text, finish_reason=finish_reason,
                           model_tokens_processed=self.metrics.prompt_tokens,
                           generated_tokens=self.metrics.completion_tokens, **fields)  # type: ignore[arg-type]
@@ -260,11 +261,12 @@ class TaskRun:
                                                       location=chunk.location),
                                   max_tokens=budget.final_out, stage="final", label="Reading the whole document")
             except Cancelled as stop:
-                return self._result(str(stop.args[0]) if stop.args else "", "cancelled", document_tokens=document,
+                partial = str(stop.args[0]) if stop.args else ""
+                return self._result(partial, RunStatus.CANCELLED, document_tokens=document,
                                     chunks=1, levels=1)
             part = _part(1, chunk, done.text)
             self.on_part(part)
-            return self._result(done.text.strip(), "done", parts=(part,), document_tokens=document,
+            return self._result(done.text.strip(), RunStatus.DONE, parts=(part,), document_tokens=document,
                                 covered_tokens=document, chunks=1, levels=1,
                                 points=_points(done.text, [chunk], task.passages, single=True))
         chunks = chunking.pack(pieces, task.passages, budget.map_in, separator)
@@ -291,10 +293,10 @@ class TaskRun:
                               max_tokens=budget.final_out, stage="final", label="Writing the summary")
         except Cancelled:
             partial = "\n\n".join(f"**Part {p.index} ({p.location})**: {p.output.strip()}" for p in parts)
-            return self._result(partial, "cancelled", parts=tuple(parts), document_tokens=document,
+            return self._result(partial, RunStatus.CANCELLED, parts=tuple(parts), document_tokens=document,
                                 covered_tokens=covered, chunks=len(chunks), levels=1 if parts else 0,
                                 points=())
-        return self._result(done.text.strip(), "done", parts=tuple(parts), document_tokens=document,
+        return self._result(done.text.strip(), RunStatus.DONE, parts=tuple(parts), document_tokens=document,
                             covered_tokens=covered, chunks=len(chunks), levels=levels + 1,
                             points=_points(done.text, chunks, task.passages, single=False))
 
@@ -358,11 +360,11 @@ class TaskRun:
         except Cancelled as stop:
             text = chunking.SEPARATOR.join([*(p.output.strip() for p in parts),
                                             *([str(stop.args[0]).strip()] if stop.args else [])])
-            return self._result(text, "cancelled", parts=tuple(parts), document_tokens=document,
+            return self._result(text, RunStatus.CANCELLED, parts=tuple(parts), document_tokens=document,
                                 covered_tokens=covered, chunks=len(chunks), levels=1 if parts else 0,
                                 source_language=source)
         text = chunking.SEPARATOR.join(p.output.strip() for p in parts)
-        return self._result(text, "done", parts=tuple(parts), document_tokens=document, covered_tokens=covered,
+        return self._result(text, RunStatus.DONE, parts=tuple(parts), document_tokens=document, covered_tokens=covered,
                             chunks=len(chunks), levels=1, source_language=source)
 
     def _detect_language(self, chunks: list[Chunk], prompt_set: prompts.PromptSet) -> str:
@@ -400,9 +402,9 @@ class TaskRun:
                 rows.append(row)
                 self.on_row(row)
         except Cancelled:
-            return self._result(_rows_text(rows), "cancelled", rows=tuple(rows), document_tokens=document,
+            return self._result(_rows_text(rows), RunStatus.CANCELLED, rows=tuple(rows), document_tokens=document,
                                 covered_tokens=document, chunks=len(rows), levels=1 if rows else 0)
-        return self._result(_rows_text(rows), "done", rows=tuple(rows), document_tokens=document,
+        return self._result(_rows_text(rows), RunStatus.DONE, rows=tuple(rows), document_tokens=document,
                             covered_tokens=document, chunks=len(rows), levels=1)
 
 

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from app.outcomes import RunStatus
+
 LANGUAGES = (
     "English", "Spanish", "French", "German", "Italian", "Portuguese", "Dutch", "Polish", "Swedish", "Danish",
     "Norwegian", "Finnish", "Czech", "Greek", "Turkish", "Russian", "Ukrainian", "Arabic", "Hebrew", "Hindi",
@@ -101,7 +103,7 @@ class ClassifiedText:
 class TaskResult:
     task: str
     text: str
-    finish_reason: str  # "done" or "cancelled"
+    finish_reason: RunStatus  # DONE or CANCELLED
     parts: tuple[Part, ...] = ()
     points: tuple[KeyPoint, ...] = ()
     rows: tuple[ClassifiedText, ...] = ()

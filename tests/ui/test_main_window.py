@@ -77,7 +77,7 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
         qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
-    from ui.privacy_dialog import PrivacyDialog
+    from ui.privacy.privacy_dialog import PrivacyDialog
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -86,7 +86,7 @@ def test_privacy_lists_requests_and_work_offline_blocks_them(
     qtbot.waitUntil(lambda: bool(window.services.store.network_requests()), timeout=TIMEOUT)
     shown: list[PrivacyDialog] = []
     monkeypatch.setattr(PrivacyDialog, "exec", lambda dialog: shown.append(dialog) or 0)
-    window.show_privacy()
+    window.privacy.show_dialog()
     qtbot.waitUntil(lambda: shown[0].table.rowCount() == 1, timeout=TIMEOUT)
     assert shown[0].table.item(0, 2).text() == "Searching for models"  # type: ignore[union-attr]
     shown[0].offline.setChecked(True)  # the switch on the Privacy page

@@ -9,15 +9,16 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from app.history import MessageRecord
+from app.outcomes import FinishReason
 from app.words import context_trimmed
 
 RENDER_INTERVAL_MS = 50
 RENDER_SHARE = 3  # a long answer is re-laid out at most a third of the time, so the window keeps up with input
 
 FINISH_NOTES = {
-    "cancelled": "Stopped.",
-    "interrupted": "Interrupted: the app closed or the engine stopped before the answer was complete.",
-    "length": "Reached the answer length limit (max tokens in the conversation settings).",
+    FinishReason.CANCELLED: "Stopped.",
+    FinishReason.INTERRUPTED: "Interrupted: the app closed or the engine stopped before the answer was complete.",
+    FinishReason.LENGTH: "Reached the answer length limit (max tokens in the conversation settings).",
 }
 
 
@@ -114,7 +115,7 @@ class MessageView(QFrame):
         if message.role == "assistant":
             self.author.setText(message.model_name or "Assistant")
             self.figures.setText(_figures(message, self.notice))
-            self.setProperty("failed", message.finish_reason == "error")
+            self.setProperty("failed", message.finish_reason == FinishReason.ERROR)
 
     def set_notice(self, notice: str) -> None:
         self.notice = notice
@@ -133,7 +134,7 @@ def _figures(message: MessageRecord, notice: str) -> str:
     parts: list[str] = []
     if message.finish_reason is None:
         return notice or "Writing…"
-    if message.finish_reason == "error":
+    if message.finish_reason == FinishReason.ERROR:
         return f"⚠ {message.error or 'The answer failed.'}"
     if message.ttft_s is not None:
         parts.append(f"{message.ttft_s:.2f} s to first token")
@@ -142,7 +143,7 @@ def _figures(message: MessageRecord, notice: str) -> str:
     if message.completion_tokens:
         parts.append(f"{message.completion_tokens} tokens")
     text = " · ".join(parts)
-    note = FINISH_NOTES.get(message.finish_reason or "")
+    note = FINISH_NOTES.get(message.finish_reason) if message.finish_reason else None
     if note:
         text = f"{text} — {note}" if text else note
     if message.context_dropped:

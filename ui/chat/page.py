@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
 from app.errors import HearthError
 from app.history import ConversationRecord, ModelRecord
+from app.outcomes import FinishReason
 from app.settings import GenerationSettings, Settings
 from app.words import context_trimmed
 from ui.chat.chat_view import ChatView
@@ -333,7 +334,7 @@ class ChatPage(QObject):
         self.view.set_busy(False)
         if self.view.conversation_id == event.conversation_id:
             self.view.answer_finished(event.message)
-        if event.message.finish_reason == "error" and event.message.error:
+        if event.message.finish_reason == FinishReason.ERROR and event.message.error:
             self.statusMessage.emit(event.message.error, 8000)
         self.refresh_conversations()
 

@@ -29,6 +29,7 @@ from ui.compare.model_choice import ModelChoice
 from ui.compare.result import ComparisonPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage, TextInput
 from ui.widgets.labels import page_header, section_title
+from ui.widgets.run_phase import RunPhase
 from ui.widgets.segmented_picker import SegmentedPicker
 from ui.widgets.task_options import TaskOptions
 
@@ -206,13 +207,13 @@ class CompareView(DropTargetPage):
         column.addWidget(splitter)
         return page
 
-    def show_phase(self, phase: str) -> None:
+    def show_phase(self, phase: RunPhase) -> None:
         """What can be changed while the page is idle, starting, running or stopping a comparison."""
-        idle = phase == "idle"
+        idle = phase is RunPhase.IDLE
         self.drops_open = idle
         self.run_button.setVisible(idle)
         self.stop_button.setVisible(not idle)
-        self.stop_button.setEnabled(phase != "stopping")
+        self.stop_button.setEnabled(phase is not RunPhase.STOPPING)
         self.progress_label.setVisible(not idle)
         self.picker.setEnabled(idle)
         self.model_list.setEnabled(idle)

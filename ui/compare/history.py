@@ -26,6 +26,7 @@ from app.compare.figures import STATUS_WORDS, verdict_text
 from app.compare.spec import KIND_WORDS, KINDS
 from app.errors import HearthError
 from app.history import ComparisonRecord, HistoryStore, LeaderRow
+from app.outcomes import RunStatus
 from app.words import format_bytes
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordListModel, RecordRole
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 RECENT = 200
 DELETE_TIP = "Delete the chosen comparison from history (Undo is offered); its vote leaves the leaderboard"
-STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
+STATUS_COLORS = {RunStatus.FAILED: "#c62828", RunStatus.INTERRUPTED: "#b35c00", RunStatus.CANCELLED: "#85715e"}
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
@@ -45,9 +46,9 @@ def comparison_subtitle(record: ComparisonRecord) -> str:
     when = record.created_at.astimezone()
     parts = [f"{when:%d %b, %H:%M}" if when.year == datetime.now().year else f"{when:%d %b %Y}",
              KIND_WORDS.get(record.kind, record.kind)]
-    if record.status != "done":
+    if record.status != RunStatus.DONE:
         parts.append(STATUS_WORDS.get(record.status, record.status))
-    if record.status != "running":
+    if record.status != RunStatus.RUNNING:
         parts.append(verdict_text(record))
     return " · ".join(parts)
 
@@ -216,7 +217,7 @@ class ComparisonHistory(QWidget):
 
     def update_buttons(self) -> None:
         record = self.selected()
-        running = record is not None and (record.status == "running" or self._is_live(record.id))
+        running = record is not None and (record.status == RunStatus.RUNNING or self._is_live(record.id))
         self.delete_button.setEnabled(record is not None and not running)
         self.delete_button.setToolTip("A running comparison cannot be deleted; stop it first." if running
                                       else DELETE_TIP)
@@ -226,7 +227,7 @@ class ComparisonHistory(QWidget):
 
     def delete_selected(self) -> None:
         record = self.selected()
-        if record is None or record.status == "running" or self._is_live(record.id):
+        if record is None or record.status == RunStatus.RUNNING or self._is_live(record.id):
             return
         self.undo_bar.delete(record, record.id, record.title)
 

@@ -35,6 +35,7 @@ from app.compare.spec import (
 from app.errors import HearthError
 from app.forecast.estimate import ram_budget
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord
+from app.outcomes import RunStatus
 from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.input_form import (
@@ -53,6 +54,7 @@ from ui.compare.result import LiveState, schedule_words
 from ui.qt.background import BackgroundOp
 from ui.qt.bridge import CompareBridge
 from ui.qt.qt_models import LibraryModel
+from ui.widgets.run_phase import RunPhase
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class ComparePage(QObject):
         super().__init__(parent)
         self.store, self.comparer, self.settings, self.library_model = store, comparer, settings, library_model
         self.kind = KINDS[0]
-        self._phase = "idle"  # idle, starting (reading headers, saving), running, stopping
+        self._phase = RunPhase.IDLE
         self._stop_asked = False
         self._live: ComparisonRecord | None = None  # the comparison running now, as far as it has got
         self._live_state = LiveState()
@@ -196,7 +198,7 @@ class ComparePage(QObject):
     # --- kind, models, input ---
 
     def set_kind(self, kind: str) -> None:
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             self.view.picker.choose(self.kind)
             return
         self.kind = kind
@@ -237,11 +239,11 @@ class ComparePage(QObject):
         self._update_run_button()
 
     def choose_file(self) -> None:
-        if self._phase == "idle":
+        if self._phase is RunPhase.IDLE:
             self.form.choose_file(tables=self.kind == "classify")
 
     def open_file(self, path: Path | str) -> None:
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             self.form.show_error("Wait for the comparison to finish (or stop it) before opening another file.")
             return
         if self.kind == "chat":
@@ -286,7 +288,7 @@ class ComparePage(QObject):
 
     def _update_run_button(self) -> None:
         why, view = self.run_blocker(), self.view
-        idle = self._phase == "idle"
+        idle = self._phase is RunPhase.IDLE
         view.run_button.setEnabled(not why and idle)
         view.run_button.setToolTip(why or "Run every chosen model on the same input (Ctrl+Enter)")
         view.blocker.setText(why if idle else "")
@@ -305,7 +307,7 @@ class ComparePage(QObject):
                     self._system_prompt or self.settings.generation.system_prompt)
 
     def run(self) -> None:
-        if self._phase != "idle" or self._closed:
+        if self._phase is not RunPhase.IDLE or self._closed:
             return
         why = self.run_blocker()
         if why:
@@ -315,13 +317,13 @@ class ComparePage(QObject):
         ask = self._ask()
         self._stop_asked = False
         self._live, self._live_state, self._groups = None, LiveState(), []
-        self._set_phase("starting")
+        self._set_phase(RunPhase.STARTING)
         self._progress("Reading the models and checking the memory…")
 
         def started(answer: tuple[ComparisonRecord, int]) -> None:
             record, free = answer
             live = self._live
-            if live is not None and live.id == record.id and live.status == "running":
+            if live is not None and live.id == record.id and live.status == RunStatus.RUNNING:
                 self._live_state.schedule = schedule_words(live, self._groups, free)
                 if self._showing_live:
                     self.panel.set_schedule(self._live_state.schedule)
@@ -329,7 +331,7 @@ class ComparePage(QObject):
         def failed(error: BaseException) -> None:
             if not isinstance(error, HearthError):
                 log.error("a comparison could not start", exc_info=error)
-            self._set_phase("idle")
+            self._set_phase(RunPhase.IDLE)
             self._say(str(error) if isinstance(error, HearthError) else
                       "The comparison could not start because of an unexpected problem. Details are in the log file.")
 
@@ -337,16 +339,16 @@ class ComparePage(QObject):
 
     def stop(self) -> None:
         """Esc: stop every model, keeping what each wrote so far."""
-        if self._phase == "starting":
+        if self._phase is RunPhase.STARTING:
             self._stop_asked = True
-            self._set_phase("stopping")
+            self._set_phase(RunPhase.STOPPING)
             self._progress("Stopping…")
-        elif self._phase == "running":
+        elif self._phase is RunPhase.RUNNING:
             self.comparer.cancel()
-            self._set_phase("stopping")
+            self._set_phase(RunPhase.STOPPING)
             self._progress("Stopping: closing the models…")
 
-    def _set_phase(self, phase: str) -> None:
+    def _set_phase(self, phase: RunPhase) -> None:
         self._phase = phase
         self.view.show_phase(phase)
         self._update_run_button()
@@ -358,14 +360,14 @@ class ComparePage(QObject):
         return self._live is not None and self._live.id == comparison_id
 
     def is_running(self) -> bool:
-        return self._phase != "idle"
+        return self._phase is not RunPhase.IDLE
 
     def _started(self, record: ComparisonRecord, groups: list[list[int]]) -> None:
         self._live, self._groups, self._live_state = record, groups, LiveState()
         if self._stop_asked:
             self.comparer.cancel()
-        elif self._phase == "starting":
-            self._set_phase("running")
+        elif self._phase is RunPhase.STARTING:
+            self._set_phase(RunPhase.RUNNING)
             self._progress("Running…")
         self._showing_live, self._shown = True, None
         self.history.forget_choice()
@@ -404,12 +406,12 @@ class ComparePage(QObject):
             return
         showing = self._showing_live
         self._live, self._showing_live = None, False
-        self._set_phase("idle")
+        self._set_phase(RunPhase.IDLE)
         if showing:
             self.show_comparison(record)
         self.history.refresh(select=record.id if showing else None)
-        words = {"done": "The comparison is done.", "cancelled": "The comparison was stopped.",
-                 "failed": "The comparison failed."}
+        words = {RunStatus.DONE: "The comparison is done.", RunStatus.CANCELLED: "The comparison was stopped.",
+                 RunStatus.FAILED: "The comparison failed."}
         self._say(words.get(record.status, "The comparison ended."), kind="info")
 
     # --- showing a comparison ---
@@ -418,7 +420,7 @@ class ComparePage(QObject):
         """A finished comparison (the one just run, or one chosen in the list)."""
         self._shown, self._showing_live = record, False
         self.panel.show_record(record)
-        self.panel.set_run_again_allowed(self._phase == "idle")
+        self.panel.set_run_again_allowed(self._phase is RunPhase.IDLE)
 
     def shown(self) -> ComparisonRecord | None:
         return self._shown
@@ -502,7 +504,7 @@ class ComparePage(QObject):
     def run_again(self) -> None:
         """The shown comparison's input, models and options back in the form, ready to run (or change)."""
         record = self._shown
-        if record is None or self._phase != "idle":
+        if record is None or self._phase is not RunPhase.IDLE:
             return
         try:
             saved_input = input_of(record.kind, record.input_name, record.input_kind, record.input_text,

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.compare.figures import FIGURES, STATUS_WORDS, concurrency_note, label, shown_entries, verdict_text
 from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
+from app.outcomes import FINISHED, RunStatus
 from app.words import format_bytes
 from ui.compare.chart import CompareChart
 from ui.widgets.labels import result_heading
@@ -32,7 +33,6 @@ from ui.widgets.labels import result_heading
 RENDER_INTERVAL_MS = 50
 VOTE_NAME_WIDTH = 170  # pixels of a model name on its vote button
 MEMORY_KEYS = ("estimate_bytes", "peak_rss_bytes")
-FINISHED = ("done", "cancelled", "failed", "interrupted")
 
 
 def _size(value: Any) -> str:
@@ -92,7 +92,7 @@ def best_positions(record: ComparisonRecord) -> dict[str, int]:
     best: dict[str, int] = {}
     for figure in FIGURES:
         values = [(float(e.metrics[figure.key]), e.position) for e in record.entries
-                  if e.status == "done" and isinstance(e.metrics.get(figure.key), int | float)]
+                  if e.status == RunStatus.DONE and isinstance(e.metrics.get(figure.key), int | float)]
         if len(values) < 2:
             continue
         values.sort(reverse=figure.better == "higher")
@@ -102,11 +102,11 @@ def best_positions(record: ComparisonRecord) -> dict[str, int]:
 
 
 def status_line(entry: EntryRecord, detail: str = "") -> str:
-    if entry.status == "failed":
+    if entry.status == RunStatus.FAILED:
         return f"Failed: {entry.error}" if entry.error else "Failed"
-    if entry.status in ("running", "loading") and detail:
+    if entry.status in (RunStatus.RUNNING, "loading") and detail:
         return detail
-    if entry.status == "waiting":
+    if entry.status == RunStatus.WAITING:
         return detail or "Waiting for its turn"
     return STATUS_WORDS.get(entry.status, entry.status)
 
@@ -357,7 +357,7 @@ class ComparisonPanel(QWidget):
         when = record.created_at.astimezone()
         self.subtitle.setText(f"{KIND_WORDS.get(record.kind, record.kind)} · {when:%d %b %Y, %H:%M} · "
                               f"{settings_words(record)}")
-        running = record.status == "running"
+        running = record.status == RunStatus.RUNNING
         self.set_schedule(live.schedule if live is not None and running else "")
         best = best_positions(record)
         for entry in entries:
@@ -430,24 +430,25 @@ class ComparisonPanel(QWidget):
         name = label(record, entry)
         column.set_label(name, "Names are shown after you vote" if record.names_hidden else entry.model_path)
         detail = live.details.get(entry.position, "") if live is not None else ""
-        if record.status != "running" and entry.status in ("waiting", "running"):
-            entry_status = "cancelled"  # never started, or cut off: the comparison is over
+        if record.status != RunStatus.RUNNING and entry.status in (RunStatus.WAITING, RunStatus.RUNNING):
+            entry_status = RunStatus.CANCELLED  # never started, or cut off: the comparison is over
             column.set_status(STATUS_WORDS[entry_status])
         else:
-            column.set_status(status_line(entry, detail), failed=entry.status == "failed")
-        finished = entry.status in FINISHED or record.status != "running"
+            column.set_status(status_line(entry, detail), failed=entry.status == RunStatus.FAILED)
+        finished = entry.status in FINISHED or record.status != RunStatus.RUNNING
         if live is not None and not finished:
             column.set_text(live.texts.get(entry.position, ""), now=True)
         else:
             column.set_text(entry.output, now=True)
-        shows_figures = entry.status in FINISHED and entry.status != "failed"
+        shows_figures = entry.status in FINISHED and entry.status != RunStatus.FAILED
         column.set_figures(entry_figures(entry) if shows_figures else None,
                            {key for key, position in best.items() if position == entry.position})
 
     def _place_notes(self, record: ComparisonRecord) -> None:
         """Models run together all get the same note: it is said once, under the columns, when every model
         has it; otherwise under each model that has one."""
-        notes = {entry.position: concurrency_note(entry) if entry.status in FINISHED and entry.status != "failed"
+        notes = {entry.position: concurrency_note(entry)
+                 if entry.status in FINISHED and entry.status != RunStatus.FAILED
                  else None for entry in record.entries}
         values = set(notes.values())
         shared = values.pop() if len(values) == 1 and len(notes) > 1 else None
@@ -457,7 +458,8 @@ class ComparisonPanel(QWidget):
             column.set_note(None if shared else notes.get(position))
 
     def _show_vote(self, record: ComparisonRecord) -> None:
-        can_vote = record.status != "running" and any(e.status == "done" or e.output for e in record.entries)
+        can_vote = record.status != RunStatus.RUNNING and any(e.status == RunStatus.DONE or e.output
+                                                               for e in record.entries)
         for column in self.columns.values():
             column.vote_button.setVisible(can_vote)
             column.vote_button.setChecked(record.verdict == "winner" and record.winner_position == column.position)
@@ -473,10 +475,10 @@ class ComparisonPanel(QWidget):
             self.verdict.setText(f"{verdict_text(record)}.")
 
     def _notice(self, record: ComparisonRecord) -> tuple[str, str]:
-        if record.status == "cancelled":
+        if record.status == RunStatus.CANCELLED:
             return "Stopped. What each model had written is kept; models that had not started did not run.", "info"
-        if record.status == "interrupted":
+        if record.status == RunStatus.INTERRUPTED:
             return "Interrupted: Hearth closed before this comparison finished.", "info"
-        if record.status == "failed":
+        if record.status == RunStatus.FAILED:
             return "No model finished. The reason is under each model's name.", "error"
         return "", "info"

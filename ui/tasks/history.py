@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import HearthError
 from app.history import HistoryStore, TaskRunRecord
+from app.outcomes import RunStatus
 from app.settings import Settings
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordRole
@@ -116,7 +117,7 @@ class RunHistory(QWidget):
 
     def update_buttons(self) -> None:
         record = self.selected()
-        running = record is not None and (record.status == "running" or self._is_live(record.id))
+        running = record is not None and (record.status == RunStatus.RUNNING or self._is_live(record.id))
         self.delete_button.setEnabled(record is not None and not running)
         self.delete_button.setToolTip("A running task cannot be deleted; cancel it first." if running else DELETE_TIP)
         empty = self.runs.rowCount() == 0
@@ -127,7 +128,7 @@ class RunHistory(QWidget):
 
     def delete_selected(self) -> None:
         record = self.selected()
-        if record is None or record.status == "running" or self._is_live(record.id):
+        if record is None or record.status == RunStatus.RUNNING or self._is_live(record.id):
             return
         self.undo_bar.delete(record, record.id, run_title(record))
 

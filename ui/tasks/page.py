@@ -53,6 +53,7 @@ from ui.tasks.run_models import (
     verb_of,
 )
 from ui.tasks.tasks_view import EMPTY_OUTPUT, TASK_BUTTONS, TasksView
+from ui.widgets.run_phase import RunPhase
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class TasksPage(QObject):
         self._replan = False
         self._asks = self._answered = 0  # the newest preparation asked for, and the newest answered
         self._closed = False
-        self._phase = "idle"  # idle, loading (the model), starting, running, stopping
+        self._phase = RunPhase.IDLE
         self._pending: _Pending | None = None
         self._stop_asked = False
         self._live: BuiltInput | None = None  # the run this page started, and what it has shown so far
@@ -145,7 +146,7 @@ class TasksPage(QObject):
     # --- task and model ---
 
     def set_task(self, task: str) -> None:
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             self.view.picker.choose(self.task)
             return
         self.task = task
@@ -162,7 +163,7 @@ class TasksPage(QObject):
         current = self.selected_model()
         loaded = self._loaded_model(models)
         wanted = current.id if current else loaded.id if loaded else self.settings.last_model_id
-        self.view.set_models(models, wanted, enabled=bool(models) and self._phase == "idle")
+        self.view.set_models(models, wanted, enabled=bool(models) and self._phase is RunPhase.IDLE)
         self._engine_changed()
 
     def _loaded_model(self, models: list[ModelRecord] | None = None) -> ModelRecord | None:
@@ -202,12 +203,12 @@ class TasksPage(QObject):
     # --- input ---
 
     def choose_file(self) -> None:
-        if self._phase == "idle":
+        if self._phase is RunPhase.IDLE:
             self.form.choose_file(tables=self.task == "classify")
 
     def open_file(self, path: Path | str) -> None:
         """What a drop, the Open button and Ctrl+O all do."""
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             self.form.show_error("Wait for the task to finish (or cancel it) before opening another file.")
             return
         self.form.open_file(Path(path))
@@ -245,7 +246,7 @@ class TasksPage(QObject):
             self._prepared = prepared
             self._plan, self._plan_error, self._plan_request = None, "", None
             record = self.selected_model()
-            if self._phase != "idle":
+            if self._phase is not RunPhase.IDLE:
                 self._replan = True  # the engine answers after the run; ask again then
             elif isinstance(prepared, BuiltInput) and record is not None:
                 try:
@@ -280,7 +281,7 @@ class TasksPage(QObject):
 
     def _show_plan(self) -> None:
         prepared, record = self._prepared, self.selected_model()
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             return
         if not isinstance(prepared, BuiltInput) or record is None:
             why = self.run_blocker()
@@ -320,13 +321,13 @@ class TasksPage(QObject):
 
     def _update_run_button(self) -> None:
         why, button = self.run_blocker(), self.view.run_button
-        button.setEnabled(not why and self._phase == "idle")
+        button.setEnabled(not why and self._phase is RunPhase.IDLE)
         button.setToolTip(why or f"{TASK_BUTTONS[self.task]} with the chosen model (Ctrl+Enter)")
 
     # --- running ---
 
     def run(self) -> None:
-        if self._phase != "idle":
+        if self._phase is not RunPhase.IDLE:
             return
         if not self._fresh():
             self._refresh(then_run=True)  # what is on the page now, not what was prepared before the last edit
@@ -346,7 +347,7 @@ class TasksPage(QObject):
             self._start(prepared, record)
         else:
             self._pending = _Pending(prepared, record)
-            self._set_phase("loading")
+            self._set_phase(RunPhase.LOADING)
             self._progress_text(f"Loading {record.name}…")
             self.loadRequested.emit(record, self._context_for(record))
 
@@ -375,13 +376,13 @@ class TasksPage(QObject):
         self.output.stream(self._live_text, self._live_step)
 
     def _start(self, prepared: BuiltInput, record: ModelRecord) -> None:
-        self._set_phase("starting")
+        self._set_phase(RunPhase.STARTING)
         self._progress_text("Starting…")
 
         def started(run_id: int) -> None:
-            if self._phase == "starting":
+            if self._phase is RunPhase.STARTING:
                 self._run_id = run_id
-                self._set_phase("running")
+                self._set_phase(RunPhase.RUNNING)
             if self._stop_asked:
                 self.session.stop()
 
@@ -403,7 +404,7 @@ class TasksPage(QObject):
     def _model_loaded(self, event: p.Loaded) -> None:
         pending = self._pending
         self._engine_changed()
-        if pending is None or self._phase != "loading":
+        if pending is None or self._phase is not RunPhase.LOADING:
             return
         self._pending = None
         if Path(pending.model.path).resolve() == Path(event.path):
@@ -415,7 +416,7 @@ class TasksPage(QObject):
     def _abandon(self, message: str, kind: str = "error") -> None:
         """The run never started: back to the empty result, saying why."""
         self._pending, self._live = None, None
-        self._set_phase("idle")
+        self._set_phase(RunPhase.IDLE)
         self.output.show_empty(EMPTY_OUTPUT)
         self.output.set_notice(message, kind)
 
@@ -429,20 +430,20 @@ class TasksPage(QObject):
 
     def cancel(self) -> None:
         """Esc: stop the run, keeping what it has done; before the model has loaded, the run is not started."""
-        if self._phase == "loading":
+        if self._phase is RunPhase.LOADING:
             self._abandon("Cancelled before the model finished loading; nothing was run.", "info")
-        elif self._phase == "starting":
+        elif self._phase is RunPhase.STARTING:
             self._stop_asked = True
             self._progress_text("Stopping…")
-        elif self._phase == "running":
+        elif self._phase is RunPhase.RUNNING:
             self.session.stop()
-            self._set_phase("stopping")
+            self._set_phase(RunPhase.STOPPING)
             self._progress_text("Stopping after the current step…")
 
-    def _set_phase(self, phase: str) -> None:
+    def _set_phase(self, phase: RunPhase) -> None:
         self._phase = phase
         self.view.show_phase(phase, has_models=bool(self.library_model.items()))
-        if phase == "idle":
+        if phase is RunPhase.IDLE:
             self._update_run_button()
             if self._replan:
                 self._replan = False
@@ -453,15 +454,15 @@ class TasksPage(QObject):
 
     def _mine(self, run_id: int) -> bool:
         """Events of the run this page started (its id may come before the start call answers)."""
-        if self._phase in ("starting", "running", "stopping") and self._run_id in (None, run_id):
+        if self._phase in (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.STOPPING) and self._run_id in (None, run_id):
             self._run_id = run_id
             return True
         return False
 
     def _run_started(self, run_id: int) -> None:
         if self._mine(run_id):
-            if self._phase == "starting":
-                self._set_phase("running")
+            if self._phase is RunPhase.STARTING:
+                self._set_phase(RunPhase.RUNNING)
             self.history.refresh(select=run_id)
 
     def _run_progress(self, run_id: int, progress: Progress) -> None:
@@ -469,7 +470,7 @@ class TasksPage(QObject):
             return
         self.view.progress.setRange(0, max(progress.total, 1))
         self.view.progress.setValue(progress.step - 1)
-        if self._phase != "stopping":
+        if self._phase is not RunPhase.STOPPING:
             self._progress_text(f"{progress.label} · step {progress.step} of {progress.total}")
         self._live_text = ""
         self._live_step = progress.label
@@ -506,7 +507,7 @@ class TasksPage(QObject):
             return
         live, showing = self._live, self._showing_live()
         self._run_id, self._live = None, None
-        self._set_phase("idle")
+        self._set_phase(RunPhase.IDLE)
         if showing:
             self.show_run(event.record, whole=live.whole if live else None,
                           source_text=live.source.text if live else None)
@@ -527,7 +528,8 @@ class TasksPage(QObject):
                                 metrics=metrics_line(record, result, whole) if result else "",
                                 detected=record.task == "translate" and not record.parameters.get("source"))
         self.output.set_notice(*status_notice(record, result))
-        self.output.set_chat_allowed(self._phase == "idle", "Wait for the task to finish: the chat needs the model.")
+        self.output.set_chat_allowed(self._phase is RunPhase.IDLE,
+                                     "Wait for the task to finish: the chat needs the model.")
 
     def _run_chosen(self, record: TaskRunRecord) -> None:
         if self._is_live_run(record.id):
@@ -539,7 +541,7 @@ class TasksPage(QObject):
         self.show_run(record)
 
     def _is_live_run(self, run_id: int) -> bool:
-        return run_id == self._run_id and self._phase != "idle"
+        return run_id == self._run_id and self._phase is not RunPhase.IDLE
 
     def _run_deleted(self, run_id: int) -> None:
         if self._shown is not None and self._shown.id == run_id:
@@ -629,7 +631,7 @@ class TasksPage(QObject):
 
     def open_in_chat(self) -> None:
         shown = self.shown_result()
-        if shown is None or self._phase != "idle":
+        if shown is None or self._phase is not RunPhase.IDLE:
             return
         record, result = shown
         self.chatRequested.emit(export.chat_message(record.task, input_words(record.input_name),

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.outcomes import RunStatus
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
 from ui.tasks.run_models import ClassifiedModel
@@ -260,7 +261,7 @@ class ResultPanel(QWidget):
     def _summary_markdown(self, result: TaskResult | None, single: bool) -> str:
         if result is None:
             return ""
-        if result.finish_reason != "done":
+        if result.finish_reason != RunStatus.DONE:
             return ("*The run stopped before the summary was written. The summaries of the parts read so far are "
                     "below.*" if self.parts else "*The run stopped before any part was read.*")
         if single:  # every point is from the one part there is: where it came from is said, not linked

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor
 from app.documents.document import PASTED_NAME
 from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
+from app.outcomes import RunStatus
 from app.tasks.input_form import TYPED_NAME
 from app.tasks.spec import (
     LENGTH_WORDS,
@@ -29,9 +30,9 @@ from ui.qt.qt_models import RecordListModel
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
 TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}
-STATUS_WORDS = {"running": "running", "done": "done", "cancelled": "stopped", "failed": "failed",
-                "interrupted": "interrupted"}
-STATUS_COLORS = {"failed": "#c62828", "interrupted": "#b35c00", "cancelled": "#85715e"}
+STATUS_WORDS = {RunStatus.RUNNING: "running", RunStatus.DONE: "done", RunStatus.CANCELLED: "stopped",
+                RunStatus.FAILED: "failed", RunStatus.INTERRUPTED: "interrupted"}
+STATUS_COLORS = {RunStatus.FAILED: "#c62828", RunStatus.INTERRUPTED: "#b35c00", RunStatus.CANCELLED: "#85715e"}
 
 
 def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
@@ -45,7 +46,8 @@ def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
     rows = tuple(ClassifiedText(str(r["input"]), tuple(r.get("labels", ())), dict(r.get("confidence", {})),
                                 bool(r.get("truncated", False))) for r in data.get("rows", ()))
     return TaskResult(task=str(data.get("task", task)), text=str(data.get("text", "")),
-                      finish_reason=str(data.get("finish_reason", "cancelled")), parts=parts, points=points,
+                      finish_reason=RunStatus(data.get("finish_reason", RunStatus.CANCELLED)), parts=parts,
+                      points=points,
                       rows=rows, document_tokens=int(data.get("document_tokens", 0)),
                       covered_tokens=int(data.get("covered_tokens", 0)), chunks=int(data.get("chunks", 0)),
                       levels=int(data.get("levels", 0)),
@@ -154,19 +156,19 @@ def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[flo
 
 def status_notice(record: TaskRunRecord, result: TaskResult | None) -> tuple[str, str]:
     """The line above a run that did not simply finish: (text, kind)."""
-    if record.status == "cancelled":
+    if record.status == RunStatus.CANCELLED:
         if record.task == "classify":
             return f"Stopped after {plural(len(result.rows) if result else 0, 'text')}.", "info"
         done = len(result.parts) if result else 0
         return (f"Stopped after {done} of {plural(result.chunks, 'part')}." if result and result.chunks > 1
                 else "Stopped before the end."), "info"
-    if record.status == "failed":
+    if record.status == RunStatus.FAILED:
         return f"The task failed: {record.error or 'the model stopped with an error.'}", "error"
-    if record.status == "interrupted":
+    if record.status == RunStatus.INTERRUPTED:
         kept = " What was done before is shown." if result and (result.parts or result.rows) else \
             " Nothing was kept."
         return f"Interrupted: {record.error or 'Hearth stopped before the task finished.'}{kept}", "error"
-    if record.status == "running":
+    if record.status == RunStatus.RUNNING:
         return "This task is still running.", "info"
     return "", "info"
 

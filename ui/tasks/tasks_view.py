@@ -24,6 +24,7 @@ from ui.tasks.history import RunHistory
 from ui.tasks.results import ResultPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage
 from ui.widgets.labels import page_header, section_title
+from ui.widgets.run_phase import RunPhase
 from ui.widgets.segmented_picker import SegmentedPicker
 from ui.widgets.task_options import TaskOptions
 
@@ -151,13 +152,13 @@ class TasksView(DropTargetPage):
                 self.model_combo.setItemText(i, record.name + ("  (loaded)" if loaded and record.id == loaded.id
                                                                else ""))
 
-    def show_phase(self, phase: str, *, has_models: bool) -> None:
+    def show_phase(self, phase: RunPhase, *, has_models: bool) -> None:
         """What can be pressed while the page is idle, loading the model, starting, running or stopping a run."""
-        idle = phase == "idle"
+        idle = phase is RunPhase.IDLE
         self.drops_open = idle
         self.run_button.setVisible(idle)
         self.cancel_button.setVisible(not idle)
-        self.cancel_button.setEnabled(phase != "stopping")
+        self.cancel_button.setEnabled(phase is not RunPhase.STOPPING)
         self.progress.setVisible(not idle)
         self.progress_label.setVisible(not idle)
         self.picker.setEnabled(idle)

@@ -595,3 +595,17 @@ def test_load_records_keep_estimate_and_measurement(db: Database) -> None:
     assert record.estimate == {"ram_bytes": 100} and record.measured == {"peak_rss_bytes": 110}
     assert record.tokens_per_s == 20.0 and record.plan == {"context_length": 2048}
     assert [r.model_path for r in store.load_records()] == ["/m/b.gguf", "/m/a.gguf"]
+
+
+def test_statuses_and_finish_reasons_come_back_as_enums(store: HistoryStore) -> None:
+    from app.outcomes import FinishReason, RunStatus
+
+    run_id = start_run(store)
+    assert store.get_task_run(run_id).status is RunStatus.RUNNING
+    store.mark_unfinished_task_runs_as_interrupted()
+    assert store.get_task_run(run_id).status is RunStatus.INTERRUPTED
+    conversation = store.create_conversation("Chat", GenerationSettings().to_dict())
+    message = store.add_message(conversation.id, "assistant", "Hi")
+    store.update_message(message.id, finish_reason=FinishReason.LENGTH)
+    (saved,) = store.messages(conversation.id)
+    assert saved.finish_reason is FinishReason.LENGTH
