@@ -50,6 +50,7 @@ class LibraryPage(QObject):
         self._import_cancels: set[threading.Event] = set()
         self.worker_baseline = 0  # the engine's size in memory, for forecasts: known from attach on
         self._bandwidth_tries = 0
+        self._closed = False
         self._bandwidth_timer = QTimer(self)
         self._bandwidth_timer.setSingleShot(True)
         self._bandwidth_timer.timeout.connect(self.measure_bandwidth)
@@ -113,6 +114,8 @@ class LibraryPage(QObject):
         from app.engine.client import EngineState
         from app.hardware.memory_speed import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
 
+        if self._closed:  # the start's timer fired after the window closed: nobody is left to show it to
+            return
         machine, cache = self.services.machine, self.services.paths.cache_dir
         self._bandwidth_tries += 1
         force = self._bandwidth_tries > BANDWIDTH_TRIES and not machine.bandwidth_bytes_per_s
@@ -212,7 +215,10 @@ class LibraryPage(QObject):
             .success(lambda _: self.refresh_models()).failure(self.failed.emit).run()
 
     def shutdown(self) -> None:
-        """The window is closing: a half-copied model is removed; the import can be done again."""
+        """The window is closing: a half-copied model is removed (the import can be done again), and no
+        memory speed is measured any more."""
+        self._closed = True
+        self._bandwidth_timer.stop()
         for cancel in self._import_cancels:
             cancel.set()
 
