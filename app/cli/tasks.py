@@ -16,7 +16,6 @@ from typing import Any
 from app.cli.loading import load_model
 from app.paths import Paths
 from app.tasks.spec import LANGUAGES
-from app.words import plural
 
 COMMANDS = ("summarize", "translate", "classify")
 
@@ -104,6 +103,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
     from app.history import HistoryStore, open_database
     from app.settings import Settings
     from app.task_session import RunEnded, RunProgress, TaskSession
+    from app.tasks.result_words import metrics_line
     from app.tasks.spec import Classify
 
     settings = Settings.load(paths.settings_file)
@@ -145,10 +145,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
             print(f"- {point.text} ({point.location})")
     else:
         print(result.text)
-    covered = f"{result.covered_tokens:,} of {result.document_tokens:,} tokens"
-    speed = f", {metrics.tokens_per_s:.1f} tokens/s" if metrics.tokens_per_s else ""
-    print(f"\n[{plural(result.chunks, 'part')}, {covered} read, "
-          f"{result.model_tokens_processed:,} tokens processed, {metrics.total_s:.1f}s{speed}]", file=sys.stderr)
+    print(f"\n[{metrics_line(ended.record, result)}]", file=sys.stderr)
     return 0
 
 

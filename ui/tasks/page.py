@@ -28,6 +28,7 @@ from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
 from app.tasks import export
 from app.tasks.input_form import BuiltInput, build
+from app.tasks.result_words import metrics_line
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
@@ -43,7 +44,6 @@ from ui.qt.qt_models import LibraryModel
 from ui.tasks.history import RunHistory
 from ui.tasks.run_models import (
     input_words,
-    metrics_line,
     options_words,
     plan_words,
     result_from_dict,
