@@ -488,3 +488,13 @@ def test_long_section_headings_still_fit_the_window(tiny: LlamaModel) -> None:
     result, _, parts = run(tiny, TaskInput(Summarize("points"), passages, title="Garden report 2024"))
     assert result.finish_reason == "done" and len(parts) > 1
     assert parts[0].location.startswith("sections “Chapter 0: the garden") and "…" in parts[0].location
+
+
+def test_a_classified_row_never_contradicts_its_own_confidences() -> None:
+    from app.tasks.orchestration import chosen_labels
+
+    confidence = {"complaint": 0.376, "question": 0.458, "praise": 0.166}
+    assert chosen_labels(("complaint",), confidence, multi=False) == ("question",)
+    assert chosen_labels((), confidence, multi=False) == ("question",)
+    assert chosen_labels(("praise", "complaint"), confidence, multi=True) == ("complaint", "question", "praise")
+    assert chosen_labels(("question",), confidence, multi=True) == ("question",)
