@@ -212,7 +212,8 @@ class ChatRunner:
             try:
                 claim.request_id = self.engine.generate(
                     messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
-                    top_p=settings.top_p, seed=settings.seed, conversation=conversation_key(conversation_id))
+                    top_p=settings.top_p, seed=settings.seed, conversation=conversation_key(conversation_id),
+                    samplers=settings.samplers())
             except Exception as error:
                 self.store.update_message(assistant.id, finish_reason=FinishReason.ERROR, error=str(error))
                 raise

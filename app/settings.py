@@ -26,6 +26,26 @@ T = TypeVar("T")
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
 
 
+@dataclass(frozen=True)
+class Samplers:
+    """The samplers besides temperature and top-p, as llama.cpp names them; the defaults are llama.cpp's, with a
+    repeat penalty (over the last 64 tokens) that stops small models from looping."""
+
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+# Named sets of the samplers, as the conversation settings offer them ("Balanced" is the defaults).
+PRESETS: dict[str, dict[str, float]] = {
+    "Precise": {"temperature": 0.2, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
+    "Balanced": {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
+    "Creative": {"temperature": 1.0, "top_p": 0.98, "top_k": 100, "min_p": 0.02, "repeat_penalty": 1.15},
+}
+
+
 @dataclass
 class GenerationSettings:
     """How a conversation talks to its model; each conversation keeps its own copy."""
@@ -33,12 +53,29 @@ class GenerationSettings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.7
     top_p: float = 0.95
+    # The samplers people know from llama.cpp and the other apps, with their defaults; the repeat penalty
+    # keeps small models out of loops ("Section 42 … Section 80"), which none was set against before.
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     max_tokens: int = 512
     context_length: int = 4096
     seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def preset(self) -> str | None:
+        """The name of the preset these settings match, if any."""
+        for name, values in PRESETS.items():
+            if all(abs(float(getattr(self, key)) - value) < 1e-6 for key, value in values.items()):
+                return name
+        return None
+
+    def samplers(self) -> Samplers:
+        return Samplers(self.top_k, self.min_p, self.repeat_penalty, self.presence_penalty, self.frequency_penalty)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> GenerationSettings:
@@ -50,6 +87,11 @@ class GenerationSettings:
             self,
             temperature=min(max(float(self.temperature), 0.0), 2.0),
             top_p=min(max(float(self.top_p), 0.01), 1.0),
+            top_k=min(max(int(self.top_k), 0), 1000),
+            min_p=min(max(float(self.min_p), 0.0), 1.0),
+            repeat_penalty=min(max(float(self.repeat_penalty), 1.0), 2.0),
+            presence_penalty=min(max(float(self.presence_penalty), -2.0), 2.0),
+            frequency_penalty=min(max(float(self.frequency_penalty), -2.0), 2.0),
             max_tokens=min(max(int(self.max_tokens), 1), 32768),
             context_length=min(max(int(self.context_length), 256), 131072),
         )

@@ -4,6 +4,7 @@ loads it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -31,11 +32,12 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
-    from app.settings import GenerationSettings, Settings
+    from app.settings import Settings
 
     settings = Settings.load(paths.settings_file)
     defaults = settings.generation
-    generation = GenerationSettings(
+    generation = dataclasses.replace(
+        defaults,
         system_prompt=args.system if args.system is not None else defaults.system_prompt,
         temperature=args.temperature if args.temperature is not None else defaults.temperature,
         top_p=args.top_p if args.top_p is not None else defaults.top_p,
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 def _options(generation: Any) -> dict[str, Any]:
     return {"max_tokens": generation.max_tokens, "temperature": generation.temperature,
-            "top_p": generation.top_p, "seed": generation.seed}
+            "top_p": generation.top_p, "seed": generation.seed, "samplers": generation.samplers()}
 
 
 def _one_prompt(engine: Any, generation: Any, args: argparse.Namespace, name: str, loaded: Any) -> int:

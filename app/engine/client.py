@@ -26,6 +26,7 @@ from app.engine.worker import run_worker
 from app.errors import EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
+from app.settings import Samplers
 from app.tasks.spec import TaskInput
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ class EngineClient:
         self._send(command)
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
-                 top_p: float = 0.95, seed: int | None = None, conversation: str | None = None) -> int:
+                 top_p: float = 0.95, seed: int | None = None, conversation: str | None = None,
+                 samplers: Samplers | None = None) -> int:
         """Answer ``messages``; ``conversation`` names the conversation they continue, so that the worker keeps
         its KV cache for the next turn (``protocol.Generate``)."""
         with self._lock:
@@ -199,7 +201,8 @@ class EngineClient:
             self._active = _Active(request_id, [])
             self.state = EngineState.GENERATING
         self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
-                              temperature=temperature, top_p=top_p, seed=seed, conversation=conversation))
+                              temperature=temperature, top_p=top_p, seed=seed, conversation=conversation,
+                              samplers=samplers or Samplers()))
         return request_id
 
     def read_ahead(self, messages: list[dict[str, str]], *, conversation: str, max_tokens: int = 512) -> bool:

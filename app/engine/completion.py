@@ -14,6 +14,7 @@ import numpy as np
 
 from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
 from app.outcomes import FinishReason
+from app.settings import Samplers
 from app.tasks.model import Completion
 
 TOKEN_FLUSH_S = 0.03
@@ -107,7 +108,8 @@ class LlamaModel:
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None,
-                 top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None) -> Completion:
+                 top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None,
+                 samplers: Samplers | None = None) -> Completion:
         """Stream one answer, passing coalesced text to ``on_text`` (at most one call per ~30 ms after the
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
@@ -142,8 +144,10 @@ class LlamaModel:
         last_sent = 0.0
         finish_reason, written, stopped = FinishReason.LENGTH, 0, False
         started = time.perf_counter()
-        tokens = llm.generate(prompt, top_k=40, top_p=top_p, min_p=0.05, typical_p=1.0, temp=temperature,
-                              repeat_penalty=1.0,
+        s = samplers or Samplers()
+        tokens = llm.generate(prompt, top_k=s.top_k, top_p=top_p, min_p=s.min_p, typical_p=1.0, temp=temperature,
+                              repeat_penalty=s.repeat_penalty, presence_penalty=s.presence_penalty,
+                              frequency_penalty=s.frequency_penalty,
                               grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None)
         try:
             for token in tokens:

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.engine.load_plan import LoadPlan, Tuning
 from app.outcomes import FinishReason
+from app.settings import Samplers
 from app.tasks.spec import ClassifiedText, Metrics, Part, Plan, Progress, TaskInput, TaskResult
 
 # --- commands (app -> worker) ---
@@ -41,6 +42,7 @@ class Generate:
     top_p: float = 0.95
     seed: int | None = None
     conversation: str | None = None
+    samplers: Samplers = field(default_factory=Samplers)
 
 
 @dataclass(frozen=True)

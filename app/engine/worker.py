@@ -355,7 +355,8 @@ class _Worker:
         self.kv_reusable = 0  # until this answer is complete, nothing cached is known to be worth keeping
         try:
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
-                                  top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted)
+                                  top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted,
+                                  samplers=command.samplers)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
