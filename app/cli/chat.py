@@ -34,6 +34,8 @@ def add_commands(commands: Any) -> None:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.settings import Settings
 
+    if args.prompt is not None and not args.prompt.strip():
+        raise HearthError("--prompt is empty: give the text to answer, or leave --prompt out to chat.")
     settings = Settings.load(paths.settings_file)
     defaults = settings.generation
     generation = dataclasses.replace(
@@ -85,11 +87,18 @@ def _one_prompt(engine: Any, generation: Any, args: argparse.Namespace, name: st
     return 0
 
 
+CHAT_HELP = """Commands:
+  /help    this list
+  /quit    leave (Ctrl+D too)
+Ctrl+C stops the answer being written; the conversation goes on."""
+
+
 def _interactive(engine: Any, generation: Any, name: str) -> int:
     from app.chat import build_messages
 
     messages = build_messages(generation, [])
-    print(f"Chatting with {name}. Ctrl+C stops an answer; Ctrl+D (or /quit) leaves.", file=sys.stderr)
+    print(f"Chatting with {name}. Ctrl+C stops an answer; Ctrl+D (or /quit) leaves; /help lists the commands.",
+          file=sys.stderr)
     while True:
         try:
             prompt = input("\nyou> ").strip()
@@ -98,6 +107,9 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
             return 0
         if prompt in ("/quit", "/exit"):
             return 0
+        if prompt in ("/help", "/?"):
+            print(CHAT_HELP, file=sys.stderr)
+            continue
         if not prompt:
             continue
         messages.append({"role": "user", "content": prompt})

@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -46,7 +47,12 @@ FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
 
 
 def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | None = None) -> None:
-    """Entry point of the worker process. ``states_dir``: where conversations' KV states spill to disk."""
+    """Entry point of the worker process. ``states_dir``: where conversations' KV states spill to disk.
+
+    Ctrl+C in a terminal goes to the whole process group: the worker ignores it, and the app (the command line's
+    chat) turns it into a Stop, so the answer ends and the model stays loaded."""
+    with contextlib.suppress(ValueError, OSError):  # not the main thread (tests)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _configure_logging(log_file)
     try:
         _Worker(conn, Path(states_dir) if states_dir else None).serve()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,42 @@ def test_inspect_a_remote_model_reads_only_its_header(tmp_path: Path) -> None:
 def test_inspect_reports_an_unreachable_model_plainly(tmp_path: Path) -> None:
     result = hearth(tmp_path, "inspect", "http://127.0.0.1:9/nothing/model.gguf")
     assert result.returncode == 1 and result.stderr.startswith("hearth: ") and "Traceback" not in result.stderr
+
+
+def test_chat_refuses_an_empty_prompt_and_lists_its_commands(tmp_path: Path, test_model_path: Path) -> None:
+    empty = hearth(tmp_path, "chat", str(test_model_path), "--prompt", "  ")
+    assert empty.returncode != 0 and "--prompt is empty" in empty.stderr
+    helped = hearth(tmp_path, "chat", str(test_model_path), "--max-tokens", "8", input="/help\n/quit\n")
+    assert helped.returncode == 0 and "/quit    leave" in helped.stderr
+
+
+def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path, test_model_path: Path) -> None:
+    """Ctrl+C reaches the whole process group, the engine worker too: it must stop the answer, not the worker."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import ROOT
+    from tests.helpers.command import HEARTH
+
+    env = {**os.environ, "HEARTH_HOME": str(tmp_path)}
+    chat = subprocess.Popen([*HEARTH, "chat", str(test_model_path), "--max-tokens", "4000", "--ctx", "4096"],
+                            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert chat.stdin is not None and chat.stdout is not None
+    try:
+        chat.stdin.write("Tell me a very long story\n")
+        chat.stdin.flush()
+        seen = ""
+        while not seen.endswith("stories260K> "):  # "you> " first: input()'s prompt
+            seen += chat.stdout.read(1)
+        assert chat.stdout.read(20)  # the answer is being written
+        os.killpg(chat.pid, signal.SIGINT)
+        time.sleep(0.5)  # a moment for the stop; the next message waits for it in any case
+        out, err = chat.communicate("Once upon a time\n/quit\n", timeout=120)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert chat.returncode == 0, err
+    assert "[stopped]" in err and "Traceback" not in err and "No model is loaded" not in err
+    assert out.count("stories260K> ") >= 1  # the second message was answered after the stop
