@@ -126,6 +126,16 @@ class Library:
         if delete_file and not record.in_place:
             Path(record.path).unlink(missing_ok=True)
 
+    def default(self, last_model_id: int | None) -> ModelRef:
+        """The model to use when none is named: the one the window last loaded, else the only one there is."""
+        models = self.models()
+        chosen = next((r for r in models if r.id == last_model_id), None) or (models[0] if len(models) == 1 else None)
+        if chosen is None:
+            raise ModelNotFoundError(
+                "Name a model: the library has none yet." if not models else
+                f"Name a model: the library has {len(models)} (see `hearth models list`).")
+        return ModelRef(Path(chosen.path), chosen.name, chosen)
+
     def resolve(self, ref: str) -> ModelRef:
         """Find a model by library id, by name (exact, then a unique prefix), or by a path to a .gguf file."""
         models = self.models()

@@ -19,7 +19,8 @@ COMMANDS = ("chat",)
 
 def add_commands(commands: Any) -> None:
     chat = commands.add_parser("chat", help="chat with a model (one prompt, or interactively)")
-    chat.add_argument("model", help="library id, name, or path to a .gguf file")
+    chat.add_argument("model", nargs="?", help="library id, name, or path to a .gguf file (default: the model "
+                                               "the window last loaded, or the only one in the library)")
     chat.add_argument("--prompt", help="answer this prompt and exit (without it: interactive chat)")
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--temperature", type=float)

@@ -31,7 +31,8 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     from app.library import Library
 
     store = store or HistoryStore(open_database(paths.database))
-    model = Library(store, paths.models_dir).resolve(args.model)
+    library = Library(store, paths.models_dir)
+    model = library.resolve(args.model) if args.model else library.default(settings.last_model_id)
     facts, machine = read_facts(model.path), detect(cache_dir=paths.cache_dir)
     options = {"context_length": args.ctx or settings.generation.context_length, "gpu_layers": settings.gpu_layers,
                "threads": args.threads or settings.threads}

@@ -174,3 +174,13 @@ def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path, test_model
     assert chat.returncode == 0, err
     assert "[stopped]" in err and "Traceback" not in err and "No model is loaded" not in err
     assert out.count("stories260K> ") >= 1  # the second message was answered after the stop
+
+
+@pytest.mark.engine
+def test_chat_without_a_model_uses_the_only_one_in_the_library(tmp_path: Path, test_model_path: Path) -> None:
+    none = hearth(tmp_path, "chat", "--prompt", "Hello")
+    assert none.returncode != 0 and "the library has none yet" in none.stderr
+    assert hearth(tmp_path, "models", "import", str(test_model_path)).returncode == 0
+    result = hearth(tmp_path, "chat", "--prompt", "Hello", "--max-tokens", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "stories260K"

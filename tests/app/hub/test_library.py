@@ -91,3 +91,16 @@ def test_remove_deletes_only_copies_it_made(library: Library, test_model_path: P
     assert library.models() == []
     with pytest.raises(ModelNotFoundError):
         library.remove(copied.id)
+
+
+def test_the_default_model_is_the_last_loaded_else_the_only_one(library: Library, test_model_path: Path) -> None:
+    from app.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="none yet"):
+        library.default(None)
+    first = library.import_model(test_model_path, copy=True)
+    assert library.default(None).name == first.name and library.default(999).name == first.name
+    second = library.import_model(test_model_path, copy=True)
+    with pytest.raises(ModelNotFoundError, match="has 2"):
+        library.default(None)
+    assert library.default(second.id).name == second.name
