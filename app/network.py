@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +77,35 @@ def is_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+REACH_TIMEOUT_S = 3.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+_reached: dict[tuple[str, int], float] = {}  # host and port -> when a connection to it last worked
+
+
+def reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> bool:
+    """Whether a connection to ``url``'s host can be opened now: name lookup and a TCP connection, within
+    ``timeout``. Written by hand because huggingface_hub retries a failed connection five times with growing
+    waits (about 25 s before a search said "offline"), and its retries cannot be set per call. A success is
+    remembered for a minute; behind a proxy the proxy decides, so the check is left to the client."""
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return True
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with _lock:
+        last = _reached.get((host, port))
+    if last is not None and time.monotonic() - last < 60:
+        return True
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError:
+        return False
+    with _lock:
+        _reached[(host, port)] = time.monotonic()
+    return True
 
 
 def purpose_of(path: str) -> str:

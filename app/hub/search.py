@@ -164,14 +164,24 @@ def _model(info: Any) -> HubModel:
 
 
 def _api(token: str | None = None) -> Any:
-    from huggingface_hub import HfApi
+    """A Hub client, once the Hub answers a connection: without a network, a plain error within seconds
+    (``network.reachable``) instead of huggingface_hub's retries. Work offline is left to huggingface_hub, which
+    refuses before connecting."""
+    from huggingface_hub import HfApi, constants
 
+    from app import network
+
+    if not network.is_offline() and not network.reachable(constants.ENDPOINT):
+        raise HubError("No network: the Hugging Face Hub cannot be reached. Check the connection and try again, "
+                       "or work offline and add a model from disk.")
     return HfApi(token=token)
 
 
 def _hub_error(error: Exception, repo_id: str | None = None) -> HubError:
     from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
 
+    if isinstance(error, HubError):  # already in plain words (no network)
+        return error
     if isinstance(error, OfflineModeIsEnabled):
         return HubError("Hearth is offline: searching the Hub is switched off. You can still add a model from disk.")
     if isinstance(error, GatedRepoError):

@@ -56,3 +56,50 @@ def test_telemetry_is_off() -> None:
 
     network.disable_telemetry()
     assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1" and os.environ["DO_NOT_TRACK"] == "1"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_without_a_network_a_search_says_so_at_once_without_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from app.hub.search import HubError
+
+    class NeverCalled:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            raise AssertionError("the Hub client was used without a network")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # online, but no network
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(huggingface_hub, "HfApi", NeverCalled)
+    assert not network.reachable(constants.ENDPOINT)
+    with pytest.raises(HubError, match="No network"):
+        hub_api.search_models("phi")
+    with pytest.raises(HubError, match="No network"):
+        hub_api.SearchPager("phi").next_page()
+
+
+def test_a_server_that_answers_is_reachable_and_a_proxy_is_trusted(hub: HubStandIn,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    assert network.reachable(constants.ENDPOINT)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert network.reachable(f"http://127.0.0.1:{_closed_port()}")
+
+
+def test_the_command_line_search_without_a_network_is_one_line(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.command import hearth
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    result = hearth(tmp_path, "models", "search", "phi", online=True)
+    assert result.returncode != 0 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "No network" in result.stderr
