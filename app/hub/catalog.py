@@ -105,6 +105,12 @@ class CatalogEntry:
         """The repository's page on the Hub (where people read the card and, for gated ones, accept the licence)."""
         return f"https://huggingface.co/{self.repo}"
 
+    def matches(self, query: str) -> bool:
+        """Whether every word of ``query`` is in the model's name, family, repository or what it is good at
+        (the Discover page filters the catalog with it as the person types, with no network needed)."""
+        text = " ".join((self.name, self.family, self.repo, self.good_at, self.parameters_label)).casefold()
+        return all(word in text for word in query.casefold().split())
+
     def matches_file(self, filename: str) -> bool:
         """Whether ``filename`` (a path in the repository) is the recommended file or one of its parts.
 

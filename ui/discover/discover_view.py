@@ -62,6 +62,7 @@ class DiscoverView(QWidget):
         self.query = QLineEdit()
         self.query.setPlaceholderText("Search the Hugging Face Hub for GGUF models (Enter), or pick one below")
         self.query.returnPressed.connect(self._search)
+        self.query.textChanged.connect(self._filter_catalog)
         self.sort = QComboBox()
         for label, key in (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Trending", "trending")):
             self.sort.addItem(label, key)
@@ -69,7 +70,7 @@ class DiscoverView(QWidget):
         search.clicked.connect(self._search)
         catalog = QPushButton("Recommended")
         catalog.setToolTip("Back to Hearth's list of well-known small models")
-        catalog.clicked.connect(self.show_catalog)
+        catalog.clicked.connect(self._back_to_catalog)
         row.addWidget(self.query, 1)
         row.addWidget(self.sort)
         row.addWidget(search)
@@ -155,6 +156,7 @@ class DiscoverView(QWidget):
         self._job_states: dict[int, JobChanged] = {}
         self._groups: list[FileGroup] = []
         self._catalog: list[CatalogEntry] = []
+        self._showing_catalog = True  # the list shows the catalog (typing filters it), not Hub results
         self._update_buttons()
 
     # --- lists ---
@@ -165,15 +167,33 @@ class DiscoverView(QWidget):
         self.show_catalog()
 
     def show_catalog(self) -> None:
+        """The catalog, filtered by what is typed in the search box (every word must match)."""
         self.more_button.hide()
         self.results.clear()
-        for entry in self._catalog:
+        self._showing_catalog = True
+        query = self.query.text().strip()
+        shown = [entry for entry in self._catalog if entry.matches(query)]
+        for entry in shown:
             item = QListWidgetItem(f"{entry.name}  ·  {entry.parameters_label}\n{entry.good_at}")
             item.setData(ENTRY_ROLE, entry.repo)
             gated = " (accept it on the Hub first)" if entry.gated else ""
             item.setToolTip(f"{entry.repo}\nLicence: {entry.license}{gated}")
             self.results.addItem(item)
-        self.show_status(f"{len(self._catalog)} well-known small models. Search to find more.")
+        if not query:
+            self.show_status(f"{len(self._catalog)} well-known small models. Search to find more.")
+        elif shown:
+            self.show_status(f"{len(shown)} of {len(self._catalog)} well-known models match “{query}”. "
+                             "Press Enter to search the Hugging Face Hub too.")
+        else:
+            self.show_status(f"No well-known model matches “{query}”. Press Enter to search the Hugging Face Hub.")
+
+    def _filter_catalog(self) -> None:
+        if self._showing_catalog:
+            self.show_catalog()
+
+    def _back_to_catalog(self) -> None:
+        self.query.clear()
+        self.show_catalog()
 
     def show_entry(self, repo_id: str) -> None:
         """Show a catalog model's files (and then its recommended one chosen), as if it were clicked in the list."""
@@ -187,6 +207,7 @@ class DiscoverView(QWidget):
         self._open_repo(repo_id)  # a model no longer in the list: its files all the same
 
     def show_search(self, found: list[HubModel], *, more: bool = False, append: bool = False) -> None:
+        self._showing_catalog = False
         if not append:
             self.results.clear()
         for model in found:
