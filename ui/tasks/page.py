@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 PLAN_DELAY_MS = 300
 RECENT_RUNS = 200
-SAVE_FILTERS = {"Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt", "Word document (*.docx)": ".docx"}
+# Word first: the format people who are not programmers open; the first filter is the dialog's default.
+SAVE_FILTERS = {"Word document (*.docx)": ".docx", "Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt"}
 
 
 @dataclass(frozen=True)
@@ -584,7 +585,7 @@ class TasksPage(QObject):
             return
         target = Path(path)
         if target.suffix.lower() not in export.SAVE_SUFFIXES:
-            target = target.with_name(target.name + SAVE_FILTERS.get(chosen, ".md"))
+            target = target.with_name(target.name + SAVE_FILTERS.get(chosen, ".docx"))
         self.form.last_folder = str(target.parent)
         self.save_result(target)
 

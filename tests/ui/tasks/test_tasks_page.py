@@ -63,7 +63,7 @@ def _story(paragraphs: int) -> str:
 
 
 def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window()
     page = _tasks_page(qtbot, window, test_model_path)
     view = page.view
@@ -98,6 +98,19 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     page.save_result(target)
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
     assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{event.result.text.strip()}\n"
+
+    from PySide6.QtWidgets import QFileDialog
+
+    offered: list[str] = []
+
+    def choose(_parent: object, _title: str, _start: str, filters: str) -> tuple[str, str]:
+        offered.append(filters)
+        return str(tmp_path / "for-my-boss"), filters.split(";;")[0]  # Save pressed on what is offered first
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", choose)
+    page.save_result_as()
+    qtbot.waitUntil((tmp_path / "for-my-boss.docx").exists, timeout=TIMEOUT)
+    assert offered[0].startswith("Word document (*.docx)")
 
 
 def test_documents_open_as_a_drop_opens_them(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path,
