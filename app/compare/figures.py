@@ -51,6 +51,15 @@ FIGURES = (
 )
 
 
+# Figures that give a model's size away (a bigger model loads longer and takes more memory): hidden while a blind
+# comparison waits for its vote, like the names.
+IDENTIFYING = frozenset({"load_s", "peak_rss_bytes", "estimate_bytes"})
+
+
+def shown_figures(record: ComparisonRecord) -> tuple[Figure, ...]:
+    return tuple(f for f in FIGURES if not (record.names_hidden and f.key in IDENTIFYING))
+
+
 def label(record: ComparisonRecord, entry: EntryRecord) -> str:
     """The model's name, or "Model A", "Model B"… (by column) while a blind comparison awaits its vote."""
     if not record.names_hidden:
@@ -66,7 +75,8 @@ def shown_entries(record: ComparisonRecord) -> list[EntryRecord]:
 def figure_rows(record: ComparisonRecord) -> list[tuple[str, list[str]]]:
     """(figure title, one cell per shown column) for every figure, then the status."""
     entries = shown_entries(record)
-    rows = [(figure.title, [figure.show(entry.metrics.get(figure.key)) for entry in entries]) for figure in FIGURES]
+    rows = [(figure.title, [figure.show(entry.metrics.get(figure.key)) for entry in entries])
+            for figure in shown_figures(record)]
     rows.append(("Status", [STATUS_WORDS.get(entry.status, entry.status) for entry in entries]))
     return rows
 

@@ -45,12 +45,15 @@ class ChartRow:
 
 
 def chart_rows(record: ComparisonRecord) -> list[ChartRow]:
-    """The models in column order, named as the page names them ("Model A" while a blind vote is due)."""
+    """The models in column order, named as the page names them ("Model A" while a blind vote is due); while it
+    is due, without memory, which gives a model's size away."""
     rows = []
+    hidden = record.names_hidden
     for entry in shown_entries(record):
         m = entry.metrics
         rows.append(ChartRow(label(record, entry), _number(m.get("tokens_per_s")),
-                             _number(m.get("peak_rss_bytes"), MB), _number(m.get("estimate_bytes"), MB)))
+                             None if hidden else _number(m.get("peak_rss_bytes"), MB),
+                             None if hidden else _number(m.get("estimate_bytes"), MB)))
     return rows
 
 

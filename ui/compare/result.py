@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare.figures import FIGURES, STATUS_WORDS, concurrency_note, label, shown_entries, verdict_text
+from app.compare.figures import (
+    STATUS_WORDS,
+    concurrency_note,
+    label,
+    shown_entries,
+    shown_figures,
+    verdict_text,
+)
 from app.compare.spec import KIND_WORDS
 from app.history import ComparisonRecord, EntryRecord
 from app.outcomes import FINISHED, RunStatus
@@ -71,11 +78,11 @@ def settings_words(record: ComparisonRecord) -> str:
     return " · ".join(str(part) for part in parts)
 
 
-def entry_figures(entry: EntryRecord) -> list[tuple[str, str, str]]:
-    """(key, title, value) for every figure of ``FIGURES``; the two memory figures share one row, "Memory":
-    "forecast 1.1 GB · measured 1.2 GB"."""
+def entry_figures(record: ComparisonRecord, entry: EntryRecord) -> list[tuple[str, str, str]]:
+    """(key, title, value) for every figure the comparison shows now (``shown_figures``); the two memory figures
+    share one row, "Memory": "forecast 1.1 GB · measured 1.2 GB"."""
     rows: list[tuple[str, str, str]] = []
-    for figure in FIGURES:
+    for figure in shown_figures(record):
         if figure.key in MEMORY_KEYS:
             if not any(key == "peak_rss_bytes" for key, _t, _v in rows):
                 m = entry.metrics
@@ -90,7 +97,7 @@ def best_positions(record: ComparisonRecord) -> dict[str, int]:
     """For each figure, the position of the model that did best, when at least two have the figure and one
     is better as shown (not by a hair that the page does not show)."""
     best: dict[str, int] = {}
-    for figure in FIGURES:
+    for figure in shown_figures(record):
         values = [(float(e.metrics[figure.key]), e.position) for e in record.entries
                   if e.status == RunStatus.DONE and isinstance(e.metrics.get(figure.key), int | float)]
         if len(values) < 2:
@@ -199,9 +206,19 @@ class EntryColumn(QFrame):
         if at_end:
             bar.setValue(bar.maximum())
 
+    def figure_keys(self) -> list[str]:
+        return list(self.figure_labels) if self.figures.isVisibleTo(self) else []
+
     def set_figures(self, rows: list[tuple[str, str, str]] | None, best: set[str]) -> None:
-        """``None`` hides the figures (the model has not finished)."""
+        """``None`` hides the figures (the model has not finished). The rows follow ``rows``: a blind
+        comparison shows fewer until its vote."""
         self.figures.setVisible(rows is not None)
+        keys = [key for key, _title, _value in rows or []]
+        if rows is not None and list(self.figure_labels) != keys:
+            for name, shown in self.figure_labels.values():
+                name.deleteLater()
+                shown.deleteLater()
+            self.figure_labels.clear()
         for key, title, value in rows or []:
             if key not in self.figure_labels:
                 name, shown = QLabel(), QLabel()
@@ -441,7 +458,7 @@ class ComparisonPanel(QWidget):
         else:
             column.set_text(entry.output, now=True)
         shows_figures = entry.status in FINISHED and entry.status != RunStatus.FAILED
-        column.set_figures(entry_figures(entry) if shows_figures else None,
+        column.set_figures(entry_figures(record, entry) if shows_figures else None,
                            {key for key, position in best.items() if position == entry.position})
 
     def _place_notes(self, record: ComparisonRecord) -> None:

@@ -161,6 +161,9 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
     assert record.blind and record.names_hidden and record.status == "done"
     assert _titles(view) == ["Model A", "Model B"]
     assert [row.label for row in view.panel.chart.rows] == ["Model A", "Model B"]
+    assert all(row.peak_mb is None for row in view.panel.chart.rows)  # a model's size would show through
+    shown_keys = {key for column in view.panel.columns.values() for key in column.figure_keys()}
+    assert shown_keys and not shown_keys & {"load_s", "peak_rss_bytes", "estimate_bytes"}
     columns = list(view.panel.columns.values())
     assert [c.vote_button.text() for c in columns] == ["Model A is better", "Model B is better"]
     assert all(c.title.toolTip() == "Names are shown after you vote" for c in columns)
@@ -175,6 +178,8 @@ def test_blind_vote_reveals_names_and_the_leaderboard_keeps_it(qtbot: QtBot, mak
     assert _titles(view) == [e.model_name for e in shown_entries(saved)]
     assert columns[0].vote_button.isChecked() and not columns[1].vote_button.isChecked()
     assert view.panel.verdict.text() == f"Better: {winner.model_name}."
+    assert {"load_s", "peak_rss_bytes"} <= set(columns[0].figure_keys())  # revealed with the names
+    assert all(row.peak_mb for row in view.panel.chart.rows)
     assert [row.label for row in view.panel.chart.rows] == [e.model_name for e in shown_entries(saved)]
 
     def leader(v: CompareView) -> tuple[str, int, int] | None:
