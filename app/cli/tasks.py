@@ -109,7 +109,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
     settings = Settings.load(paths.settings_file)
     store = HistoryStore(open_database(paths.database))
     engine, model = load_model(args, paths, settings, store)
-    progress = _Progress(quiet=args.json)
+    progress = _Progress()  # on stderr, so --json's standard output stays one JSON object
     try:
         session = TaskSession(store, engine, save_text=lambda: settings.save_document_text)
 
@@ -171,14 +171,11 @@ def _json(result: Any, metrics: Any, model: str, run_id: int) -> dict[str, Any]:
 class _Progress:
     """"part 3 of 12" on stderr: redrawn in place on a terminal, one line per step otherwise."""
 
-    def __init__(self, *, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.shown = False
 
     def show(self, progress: Any) -> None:
-        if self.quiet:
-            return
         width = 24
         filled = int(width * (progress.step - 1) / max(progress.total, 1))
         line = f"[{'#' * filled}{'.' * (width - filled)}] {progress.label}"

@@ -29,6 +29,7 @@ def test_summarize_a_pdf_as_json(tmp_path: Path, test_model_path: Path) -> None:
     assert out["model_tokens_processed"] >= out["document_tokens"]
     assert out["completion_tokens"] > 0 and out["tokens_per_s"] > 0 and out["peak_rss_bytes"] > 0
     assert out["parts"][0]["location"].startswith("page")
+    assert "] Reading part 1 of" in result.stderr  # progress on stderr with --json too
     listed = hearth(tmp_path, "models", "list", "--json")  # the run went through the same home
     assert listed.returncode == 0
 
