@@ -21,9 +21,9 @@ from app.errors import ContextTooSmallError, HearthError
 from app.outcomes import FinishReason, RunStatus
 from app.tasks import chunking, prompts
 from app.tasks.chunking import Chunk
+from app.tasks.language import identify
 from app.tasks.model import Completion, Model
 from app.tasks.spec import (
-    LANGUAGES,
     ClassifiedText,
     Classify,
     KeyPoint,
@@ -41,7 +41,6 @@ from app.tasks.spec import (
 
 TEMPLATE_MARGIN = 32  # the chat template's own tokens around the system and user text, and rounding
 LABEL_OVERHEAD = 16  # "Part 3 (pages 5–7):" in front of each summary that is combined
-DETECT_TOKENS = 200
 
 
 class Cancelled(Exception):
@@ -140,9 +139,8 @@ def plan_task(model: Model, task: TaskInput) -> Plan:
         part_in, _, overhead = _translate_budget(model, task, spec)
         chunks = chunking.split(task.passages, model.tokenize, model.detokenize, part_in)
         document = sum(c.document_tokens for c in chunks)
-        detect = 1 if spec.source is None else 0
-        return Plan(document, len(chunks), model.n_ctx, part_in, len(chunks) + detect,
-                    document + (len(chunks) + detect) * overhead + detect * DETECT_TOKENS, int(document * 1.3))
+        return Plan(document, len(chunks), model.n_ctx, part_in, len(chunks), document + len(chunks) * overhead,
+                    int(document * 1.3))
     setup = _classify_setup(model, spec)
     rows = len(task.passages)
     document = sum(len(model.tokenize(p.text)) for p in task.passages)
@@ -338,14 +336,14 @@ class TaskRun:
         part_in, part_out, _ = _translate_budget(model, task, spec)
         chunks = chunking.split(task.passages, model.tokenize, model.detokenize, part_in)
         document = sum(c.document_tokens for c in chunks)
-        self._total = len(chunks) + (1 if spec.source is None else 0)
+        self._total = len(chunks)
         prompt_set = prompts.load("translate")
         parts: list[Part] = []
         covered = 0
         source = spec.source
         try:
             if source is None:
-                source = self._detect_language(chunks, prompt_set)
+                source = identify(chunks[0].text) or "English"
             for index, chunk in enumerate(chunks, 1):
                 if parts:
                     self.on_text(chunking.SEPARATOR)
@@ -366,15 +364,6 @@ class TaskRun:
         text = chunking.SEPARATOR.join(p.output.strip() for p in parts)
         return self._result(text, RunStatus.DONE, parts=tuple(parts), document_tokens=document, covered_tokens=covered,
                             chunks=len(chunks), levels=1, source_language=source)
-
-    def _detect_language(self, chunks: list[Chunk], prompt_set: prompts.PromptSet) -> str:
-        tokens = [t for piece in chunks[0].pieces for t in piece.tokens][:DETECT_TOKENS]
-        sample = self.model.detokenize(tokens)
-        done = self._call(prompt_set.messages("detect", text=sample), max_tokens=16, stage="detect",
-                          label="Recognising the language", grammar=choice_grammar(LANGUAGES), stream=False,
-                          temperature=0.0)
-        found = done.text.strip()
-        return found if found in LANGUAGES else "English"
 
     # --- classify ---
 

@@ -19,7 +19,7 @@ SUMMARY_LENGTHS = ("short", "points", "detailed")
 
 _REQUIRED: dict[str, dict[str, set[str]]] = {
     "summarize": {"map": {"text"}, "combine": {"text"}, "final": {"text"}},
-    "translate": {"translate": {"text", "target"}, "detect": {"text"}},
+    "translate": {"translate": {"text", "target"}},
     "classify": {"single": {"text", "labels"}, "multi": {"text", "labels"}},
 }
 
