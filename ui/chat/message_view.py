@@ -50,6 +50,13 @@ class _Body(QLabel):
 class MessageView(QFrame):
     regenerateRequested = Signal()
 
+    def minimumSizeHint(self) -> QSize:
+        """No height of its own: wrapped labels give their height for the narrowest width (a long message
+        asked for twice the height it paints at 1400 px), and the chat page would be that tall, opening
+        scrolled into blank space below the last message. The layout gives each message its height for the
+        width it really has (``heightForWidth``)."""
+        return QSize(super().minimumSizeHint().width(), 0)
+
     def __init__(self, message: MessageRecord) -> None:
         super().__init__()
         self.message_id = message.id
