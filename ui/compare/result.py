@@ -35,7 +35,7 @@ from app.history import ComparisonRecord, EntryRecord
 from app.outcomes import FINISHED, RunStatus
 from app.words import format_bytes
 from ui.compare.chart import CompareChart
-from ui.widgets.labels import result_heading
+from ui.widgets.labels import result_heading, show_notice
 
 RENDER_INTERVAL_MS = 50
 VOTE_NAME_WIDTH = 170  # pixels of a model name on its vote button
@@ -413,11 +413,7 @@ class ComparisonPanel(QWidget):
         self.schedule.setVisible(bool(text))
 
     def set_notice(self, text: str, kind: str = "info") -> None:
-        self.notice.setText(text)
-        self.notice.setProperty("kind", kind)
-        self.notice.style().unpolish(self.notice)
-        self.notice.style().polish(self.notice)
-        self.notice.setVisible(bool(text))
+        show_notice(self.notice, text, kind)
 
     def set_run_again_allowed(self, allowed: bool, why: str = "") -> None:
         self.again_button.setEnabled(allowed)

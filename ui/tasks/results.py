@@ -25,7 +25,7 @@ from app.outcomes import RunStatus
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
 from ui.tasks.run_models import ClassifiedModel
-from ui.widgets.labels import result_heading
+from ui.widgets.labels import result_heading, show_notice
 
 RENDER_INTERVAL_MS = 50
 PAGES = {"empty": 0, "summarize": 1, "translate": 2, "classify": 3}
@@ -321,11 +321,7 @@ class ResultPanel(QWidget):
         self.subtitle.setVisible(bool(subtitle))
 
     def set_notice(self, text: str, kind: str = "info") -> None:
-        self.notice.setText(text)
-        self.notice.setProperty("kind", kind)
-        self.notice.style().unpolish(self.notice)
-        self.notice.style().polish(self.notice)
-        self.notice.setVisible(bool(text))
+        show_notice(self.notice, text, kind)
 
     def _set_actions(self, result: TaskResult | None) -> None:
         has_text = result is not None and bool(result.rows if result.task == "classify" else result.text.strip())

@@ -60,3 +60,13 @@ def result_heading(layout: QBoxLayout) -> ResultHeading:
     for label in (heading.title, heading.subtitle, heading.notice):
         layout.addWidget(label)
     return heading
+
+
+def show_notice(label: QLabel, text: str, kind: str = "info") -> None:
+    """Say ``text`` in a heading's notice, coloured by ``kind`` (the style sheet's ``[kind="error"]`` and the like);
+    an empty text hides it."""
+    label.setText(text)
+    label.setProperty("kind", kind)
+    label.style().unpolish(label)
+    label.style().polish(label)
+    label.setVisible(bool(text))
