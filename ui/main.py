@@ -25,9 +25,11 @@ from app.logs import configure_logging, enable_crash_log, take_crash_report
 from app.paths import Paths, resources_dir
 from app.settings import Settings
 from ui.main_window import MainWindow
+from ui.qt import theme
 from ui.qt.background import BackgroundOp, present_failures_with
 from ui.qt.collector import GuiThreadCollector
 from ui.qt.first_paint import after_first_paint, seconds_until_shown
+from ui.qt.theme import Tone
 from ui.services import Services
 
 log = logging.getLogger(__name__)
@@ -89,11 +91,10 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     return services
 
 
-def apply_style(app: QApplication) -> None:
+def apply_style(app: QApplication, tone: Tone | None = None) -> Tone:
+    """Fusion, and Hearth's colours in the system's tone (or ``tone``) at the system's text size."""
     app.setStyle("Fusion")
-    style = resource_path("styles", "hearth.qss")
-    if style.is_file():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    return theme.apply(app, resource_path("styles", "hearth.qss"), tone)
 
 
 def start_window(paths: Paths, settings: Settings, icon: QIcon | None = None, *,
@@ -143,6 +144,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Hearth")
     app.setDesktopFileName("io.hearth.Hearth")  # Wayland matches the window to its menu entry and icon by this
     apply_style(app)
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_style(app))  # the system's dark mode switched
     icon = QIcon(str(resource_path("icons", "hearth.svg")))
     app.setWindowIcon(icon)
     window = start_window(paths, Settings.load(paths.settings_file), icon,

@@ -23,11 +23,9 @@ from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 from app.compare.figures import label, shown_entries
 from app.history import ComparisonRecord
+from ui.qt import theme
+from ui.qt.theme import Colors
 
-SPEED_COLOR = "#f28c28"
-MEASURED_COLOR = "#8d5a2b"
-BACKGROUND = "#ffffff"
-TEXT_COLOR = "#2b2622"
 LABEL_WIDTH = 105  # pixels a model's name may take beside its bars on the page
 PNG_LABEL_WIDTH = 220  # and in the report's picture
 PNG_WIDTH = 1000
@@ -71,16 +69,16 @@ def chart_height(models: int) -> int:
 
 
 def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float | None], str]],
-               label_width: int) -> QChart:
+               label_width: int, colors: Colors) -> QChart:
     chart = QChart()
     chart.setTitle(title)
     title_font = QFont(chart.titleFont())
     title_font.setBold(True)
     title_font.setPointSizeF(max(title_font.pointSizeF() - 0.5, 8.0))
     chart.setTitleFont(title_font)
-    chart.setTitleBrush(QColor(TEXT_COLOR))
+    chart.setTitleBrush(QColor(colors.ink))
     chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
-    chart.setBackgroundBrush(QColor(BACKGROUND))
+    chart.setBackgroundBrush(QColor(colors.surface))
     chart.setBackgroundRoundness(0)
     chart.setMargins(QMargins(4, 2, 12, 2))
     series = QHorizontalBarSeries()
@@ -91,7 +89,7 @@ def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float |
         bars.append([value or 0.0 for value in reversed(values)])
         bars.setColor(QColor(color))
         bars.setBorderColor(QColor(color))
-        bars.setLabelColor(QColor(TEXT_COLOR))
+        bars.setLabelColor(QColor(colors.ink))
         series.append(bars)
         top = max([top, *(value or 0.0 for value in values)])
     series.setLabelsVisible(True)
@@ -103,7 +101,7 @@ def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float |
     categories = QBarCategoryAxis()
     categories.append([metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, label_width)
                        for text in reversed(labels)])
-    categories.setLabelsColor(QColor(TEXT_COLOR))
+    categories.setLabelsColor(QColor(colors.ink))
     categories.setGridLineVisible(False)
     chart.addAxis(categories, Qt.AlignmentFlag.AlignLeft)
     series.attachAxis(categories)
@@ -111,39 +109,43 @@ def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float |
     axis.setRange(0, top * 1.2 if top > 0 else 1)  # room for the value written past the longest bar
     axis.setLabelFormat("%.0f")
     axis.applyNiceNumbers()
-    axis.setLabelsColor(QColor("#6b625a"))
+    axis.setLabelsColor(QColor(colors.ink_soft))
     chart.addAxis(axis, Qt.AlignmentFlag.AlignBottom)
     series.attachAxis(axis)
     legend = chart.legend()
     legend.setVisible(len(sets) > 1)
     legend.setAlignment(Qt.AlignmentFlag.AlignBottom)
-    legend.setLabelColor(QColor(TEXT_COLOR))
+    legend.setLabelColor(QColor(colors.ink))
     return chart
 
 
-def build_charts(rows: list[ChartRow], label_width: int = LABEL_WIDTH) -> tuple[QChart, QChart]:
+def build_charts(rows: list[ChartRow], label_width: int = LABEL_WIDTH,
+                 colors: Colors | None = None) -> tuple[QChart, QChart]:
+    """The charts in ``colors``, the window's by default (a saved picture is always light, for printing)."""
+    colors = colors or theme.colors()
     labels = [row.label for row in rows]
     speed = _bar_chart("Speed, tokens per second (more is better)", labels,
-                       [("Speed", [row.tokens_per_s for row in rows], SPEED_COLOR)], label_width)
+                       [("Speed", [row.tokens_per_s for row in rows], colors.accent)], label_width, colors)
     memory = _bar_chart("Peak memory, MB (less is better)", labels,
-                        [("Measured", [row.peak_mb for row in rows], MEASURED_COLOR)], label_width)
+                        [("Measured", [row.peak_mb for row in rows], colors.measured)], label_width, colors)
     return speed, memory
 
 
 class _Charts(QWidget):
     """The two charts side by side."""
 
-    def __init__(self, rows: list[ChartRow], label_width: int = LABEL_WIDTH) -> None:
+    def __init__(self, rows: list[ChartRow], label_width: int = LABEL_WIDTH, colors: Colors | None = None) -> None:
         super().__init__()
+        colors = colors or theme.colors()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         self.views = []
-        for chart in build_charts(rows, label_width):
+        for chart in build_charts(rows, label_width, colors):
             view = QChartView(chart)
             view.setRenderHint(QPainter.RenderHint.Antialiasing)
             view.setMinimumSize(220, 0)
-            view.setStyleSheet(f"background: {BACKGROUND}; border: none;")
+            view.setStyleSheet(f"background: {colors.surface}; border: none;")
             layout.addWidget(view)
             self.views.append(view)
 
@@ -186,8 +188,8 @@ class CompareChart(QWidget):
         """The charts drawn again off screen, 1000 pixels wide, as PNG; empty when there is nothing to draw."""
         if not has_figures(self.rows):
             return b""
-        charts = _Charts(self.rows, PNG_LABEL_WIDTH)
-        charts.setStyleSheet(f"background: {BACKGROUND};")
+        charts = _Charts(self.rows, PNG_LABEL_WIDTH, theme.LIGHT)
+        charts.setStyleSheet(f"background: {theme.LIGHT.surface};")
         charts.resize(PNG_WIDTH, chart_height(len(self.rows)))
         image = charts.grab()
         data = QByteArray()

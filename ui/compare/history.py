@@ -28,6 +28,7 @@ from app.errors import HearthError
 from app.history import ComparisonRecord, HistoryStore, LeaderRow
 from app.outcomes import RunStatus
 from app.words import format_bytes
+from ui.qt import theme
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordListModel, RecordRole
 from ui.widgets.undo_bar import UndoBar
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 RECENT = 200
 DELETE_TIP = "Delete the chosen comparison from history (Undo is offered); its vote leaves the leaderboard"
-STATUS_COLORS = {RunStatus.FAILED: "#c62828", RunStatus.INTERRUPTED: "#b35c00", RunStatus.CANCELLED: "#85715e"}
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
@@ -69,8 +69,8 @@ class ComparisonListModel(RecordListModel[ComparisonRecord]):
             models = "Models hidden until you vote" if item.names_hidden else \
                 ", ".join(entry.model_name for entry in item.entries)
             return f"{item.title}\n{models}"
-        if role == Qt.ItemDataRole.ForegroundRole and item.status in STATUS_COLORS:
-            return QColor(STATUS_COLORS[item.status])
+        if role == Qt.ItemDataRole.ForegroundRole and (color := theme.status_color(item.status)) is not None:
+            return QColor(color)
         return None
 
 
@@ -278,6 +278,7 @@ class Leaderboard(QWidget):
         row.addWidget(self.kind_combo)
         column.addLayout(row)
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; the arrows move between cells
         self.table.setObjectName("leaderboard")
         self.table.setModel(self.model)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

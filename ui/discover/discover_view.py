@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from app.hub.downloads import JobChanged, JobState
 from app.words import format_bytes, format_count, rough_duration
-from ui.qt.qt_models import VERDICT_COLORS, verdict_label
+from ui.qt import theme
+from ui.qt.qt_models import verdict_label
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
     from app.hardware.machine import Machine
@@ -108,6 +109,7 @@ class DiscoverView(QWidget):
         self.repo_label.setOpenExternalLinks(True)
         files_layout.addWidget(self.repo_label)
         self.files = QTableWidget(0, 4)
+        self.files.setTabKeyNavigation(False)
         self.files.setHorizontalHeaderLabels(["Quantization", "Size", "On this computer", "Files"])
         self.files.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.files.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -236,10 +238,10 @@ class DiscoverView(QWidget):
         self.files.setRowCount(len(groups))
         for row, group in enumerate(groups):
             if group.projector:
-                fit_text, color = "Vision add-on (not a model by itself)", QColor("#85715e")
+                fit_text, color = "Vision add-on (not a model by itself)", QColor(theme.colors().ink_soft)
             else:
                 verdict = size_verdict(group.size, self.machine) if self.machine else Verdict.RUNS_WELL
-                fit_text, color = verdict_label(verdict), QColor(VERDICT_COLORS[verdict.name])
+                fit_text, color = verdict_label(verdict), QColor(theme.verdict_color(verdict.name))
                 if recommended_row < 0 and group.quant.upper() == wanted.upper() and verdict in (
                         Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
                     recommended_row = row

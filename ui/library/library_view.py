@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.history import ModelRecord
 from app.words import format_bytes
+from ui.qt import theme
 from ui.qt.qt_models import LibraryModel
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class LibraryView(QWidget):
         hint.setWordWrap(True)
         layout.addWidget(hint)
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; the arrows move between cells
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -137,7 +139,7 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
         + f" ({m.breakdown_words()}). {escape(m.saved_states_words())}")
     if reserved := m.reserved_words():
-        lines.append(f"<span style='color:#85715e'>{escape(reserved)}</span>")
+        lines.append(f"<span style='color:{theme.colors().ink_soft}'>{escape(reserved)}</span>")
     if assessment.last_used:
         lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its last "
                      "load on this computer.")
@@ -149,6 +151,7 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
              f"{facts.expert_count} experts, {facts.expert_used_count} used per token" if facts.expert_count else "",
              f"sliding window of {facts.sliding_window:,} tokens" if facts.sliding_window else "",
              f"vocabulary of {facts.vocab_size:,}" if facts.vocab_size else ""]
-    lines.append("<span style='color:#85715e'>" + escape(", ".join(x for x in shape if x).capitalize())
+    soft = theme.colors().ink_soft
+    lines.append(f"<span style='color:{soft}'>" + escape(", ".join(x for x in shape if x).capitalize())
                  + f". Forecast: {escape(result.confidence.value)}.</span>")
     return "<br>".join(lines)

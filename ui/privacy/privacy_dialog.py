@@ -37,6 +37,7 @@ class PrivacyDialog(QDialog):
         self.offline.toggled.connect(self.offlineToggled)
         layout.addWidget(self.offline)
         self.table = QTableWidget(0, 5)
+        self.table.setTabKeyNavigation(False)
         self.table.setHorizontalHeaderLabels(["When", "Where", "Why", "Answer", "Size"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

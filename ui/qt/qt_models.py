@@ -9,15 +9,13 @@ from PySide6.QtGui import QColor
 
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
 from app.words import format_bytes, format_count
+from ui.qt import theme
 
 if TYPE_CHECKING:
     from app.forecast.estimate import Verdict
     from app.forecast.model_check import Assessment
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
-# By the verdict's name: these models are made for the first paint, before the forecast module is imported.
-VERDICT_COLORS = {"RUNS_WELL": "#2e7d32", "RUNS_SLOWLY": "#8a6d00", "TIGHT": "#b35c00", "TOO_LARGE": "#c62828",
-                  "UNSUPPORTED": "#c62828"}
 
 
 def verdict_label(verdict: Verdict) -> str:
@@ -133,14 +131,14 @@ class LibraryModel(QAbstractTableModel):
                 return "Cannot read"
             if role == Qt.ItemDataRole.ToolTipRole:
                 return assessment
-            return QColor("#c62828") if role == Qt.ItemDataRole.ForegroundRole else None
+            return QColor(theme.colors().bad) if role == Qt.ItemDataRole.ForegroundRole else None
         result = assessment.forecast
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{verdict_label(result.verdict)} · {format_bytes(result.memory.ram_bytes)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return result.reason
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(VERDICT_COLORS[result.verdict.name])
+            return QColor(theme.verdict_color(result.verdict.name))
         return None
 
     def set_items(self, items: list[ModelRecord]) -> None:

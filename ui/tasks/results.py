@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
 from app.outcomes import RunStatus
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
+from ui.qt import theme
 from ui.tasks.run_models import ClassifiedModel
 from ui.widgets.labels import result_heading, show_notice
 
 RENDER_INTERVAL_MS = 50
 PAGES = {"empty": 0, "summarize": 1, "translate": 2, "classify": 3}
-HIGHLIGHT = "#fdebd6"
 
 
 class ResultPanel(QWidget):
@@ -152,6 +152,7 @@ class ResultPanel(QWidget):
     def _classify_page(self) -> QWidget:
         self.classified = ClassifiedModel()
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; the arrows move between cells
         self.table.setModel(self.classified)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -209,7 +210,7 @@ class ResultPanel(QWidget):
             note = ("The summary is written once every part has been read." if self._step.startswith("Reading part")
                     else "")
             self.summary_view.setHtml(
-                f'<p style="color:#85715e"><i>{escape(self._step or "Starting…")}</i>'
+                f'<p style="color:{theme.colors().ink_soft}"><i>{escape(self._step or "Starting…")}</i>'
                 + (f"<br>{escape(note)}" if note else "") + "</p>"
                 + "<p>" + escape(self._stream.strip()).replace("\n", "<br>") + "</p>")
             self.summary_view.moveCursor(self.summary_view.textCursor().MoveOperation.End)
@@ -271,11 +272,12 @@ class ResultPanel(QWidget):
     def _render_parts(self) -> None:
         blocks = []
         for part in self.parts:
-            shade = f' bgcolor="{HIGHLIGHT}"' if part.index == self.highlighted_part else ""
+            soft = theme.colors().ink_soft
+            shade = f' bgcolor="{theme.colors().accent_soft}"' if part.index == self.highlighted_part else ""
             text = escape(part.output.strip() or "(nothing written)").replace("\n", "<br>")
             blocks.append(
                 f'<a name="part-{part.index}"></a><table width="100%" cellpadding="6" cellspacing="0"{shade}>'
-                f'<tr><td><b>Part {part.index}</b> <span style="color:#85715e">· {escape(part.location)} · '
+                f'<tr><td><b>Part {part.index}</b> <span style="color:{soft}">· {escape(part.location)} · '
                 f'{part.tokens:,} tokens</span><br>{text}</td></tr></table>')
         bar = self.parts_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8

@@ -25,6 +25,7 @@ from app.tasks.spec import (
     Translate,
 )
 from app.words import plural
+from ui.qt import theme
 from ui.qt.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
@@ -32,7 +33,6 @@ Index: TypeAlias = QModelIndex | QPersistentModelIndex
 TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}
 STATUS_WORDS = {RunStatus.RUNNING: "running", RunStatus.DONE: "done", RunStatus.CANCELLED: "stopped",
                 RunStatus.FAILED: "failed", RunStatus.INTERRUPTED: "interrupted"}
-STATUS_COLORS = {RunStatus.FAILED: "#c62828", RunStatus.INTERRUPTED: "#b35c00", RunStatus.CANCELLED: "#85715e"}
 
 
 def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
@@ -149,8 +149,8 @@ class TaskRunListModel(RecordListModel[TaskRunRecord]):
             if item.error:
                 lines.append(item.error)
             return "\n".join(lines)
-        if role == Qt.ItemDataRole.ForegroundRole and item.status in STATUS_COLORS:
-            return QColor(STATUS_COLORS[item.status])
+        if role == Qt.ItemDataRole.ForegroundRole and (color := theme.status_color(item.status)) is not None:
+            return QColor(color)
         return None
 
 
@@ -194,7 +194,7 @@ class ClassifiedModel(QAbstractTableModel):
                 lines.append("The text was too long for the model and was cut.")
             return (row.input[:600] + "\n\n" if column == 0 else "") + "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and column == 1 and not row.labels:
-            return QColor("#85715e")
+            return QColor(theme.colors().ink_soft)
         return None
 
     def set_rows(self, rows: list[ClassifiedText] | tuple[ClassifiedText, ...], multi: bool) -> None:

@@ -25,6 +25,7 @@ from ui.tasks.results import ResultPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage
 from ui.widgets.labels import page_header, section_title
 from ui.widgets.run_phase import RunPhase
+from ui.widgets.scroll_column import scrolled
 from ui.widgets.segmented_picker import SegmentedPicker
 from ui.widgets.task_options import TaskOptions
 
@@ -46,12 +47,14 @@ class TasksView(DropTargetPage):
         header, row = page_header("Tasks", self.picker)
         row.addWidget(QLabel("Model:"))
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(200)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(18)  # a long name is cut, not the window made wider
         self.model_combo.setToolTip("The model that does the task")
         row.addWidget(self.model_combo)
         self.model_status = QLabel()
         self.model_status.setObjectName("engineStatus")
+        self.model_status.setWordWrap(True)
+        self.model_status.setMinimumWidth(120)
         row.addWidget(self.model_status)
         layout.addWidget(header)
 
@@ -62,7 +65,7 @@ class TasksView(DropTargetPage):
         left_column = QVBoxLayout(left)
         left_column.setContentsMargins(0, 0, 0, 0)
         left_column.setSpacing(0)
-        left_column.addWidget(self._setup_panel(), 3)
+        left_column.addWidget(scrolled(self._setup_panel()), 3)
         left_column.addWidget(self._run_panel())
         self.history = make_history()
         left_column.addWidget(self.history, 1)
