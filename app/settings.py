@@ -15,6 +15,7 @@ import os
 import tempfile
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+ZOOM_STEPS = (50, 67, 75, 80, 90, 100, 110, 125, 150, 175, 200, 250, 300)  # the conversation's text size, in %
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,18 @@ class Samplers:
     frequency_penalty: float = 0.0
 
 
-# Named sets of the samplers, as the conversation settings offer them ("Balanced" is the defaults).
+# Named sets of the samplers, as the conversation settings offer them ("Balanced" is the defaults). Each sets every
+# sampler, Hearth's as the user's own, so that a name shown always means the same values.
+SAMPLER_NAMES = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty")
+_NO_PENALTIES = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
 PRESETS: dict[str, dict[str, float]] = {
-    "Precise": {"temperature": 0.2, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
-    "Balanced": {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
-    "Creative": {"temperature": 1.0, "top_p": 0.98, "top_k": 100, "min_p": 0.02, "repeat_penalty": 1.15},
+    "Precise": {"temperature": 0.2, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, **_NO_PENALTIES},
+    "Balanced": {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1,
+                 **_NO_PENALTIES},
+    "Creative": {"temperature": 1.0, "top_p": 0.98, "top_k": 100, "min_p": 0.02, "repeat_penalty": 1.15,
+                 **_NO_PENALTIES},
 }
+CUSTOM = "Custom"  # what the settings call samplers that match no preset; no preset of the user's takes the name
 
 
 @dataclass
@@ -67,12 +75,22 @@ class GenerationSettings:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def preset(self) -> str | None:
-        """The name of the preset these settings match, if any."""
-        for name, values in PRESETS.items():
+    def preset(self, own: Mapping[str, Mapping[str, float]] | None = None) -> str | None:
+        """The name of the preset these settings match, if any: Hearth's first, then the user's ``own``."""
+        for name, values in [*PRESETS.items(), *(own or {}).items()]:
             if all(abs(float(getattr(self, key)) - value) < 1e-6 for key, value in values.items()):
                 return name
         return None
+
+    def with_samplers(self, values: Mapping[str, float]) -> GenerationSettings:
+        """These settings with the samplers of a preset (Hearth's or the user's), within their ranges."""
+        chosen = {key: int(value) if key == "top_k" else float(value)
+                  for key, value in values.items() if key in SAMPLER_NAMES}
+        return dataclasses.replace(self, **chosen).validated()  # type: ignore[arg-type]
+
+    def sampler_values(self) -> dict[str, float]:
+        """The samplers as a preset keeps them."""
+        return {key: getattr(self, key) for key in SAMPLER_NAMES}
 
     def samplers(self) -> Samplers:
         return Samplers(self.top_k, self.min_p, self.repeat_penalty, self.presence_penalty, self.frequency_penalty)
@@ -109,6 +127,13 @@ class Settings:
     # Keep each document's text in the task history; off: only its name, size and SHA-256 are kept.
     save_document_text: bool = True
     welcome_done: bool = False  # the welcome page was left once; it then no longer opens by itself
+    # The user's own sampler presets by name (each with every one of SAMPLER_NAMES), offered beside Hearth's.
+    sampler_presets: dict[str, dict[str, float]] = field(default_factory=dict)
+    chat_zoom: int = 100  # the conversation's text size, in % of the app's (one of ZOOM_STEPS)
+    # Qt's saveGeometry(), base64: Qt's restoreGeometry() puts a window saved on a screen that is gone on one that
+    # is there, which plain numbers would have to do by hand.
+    window_geometry: str = ""
+    splitter_states: dict[str, str] = field(default_factory=dict)  # QSplitter.saveState(), base64, by object name
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -121,8 +146,9 @@ class Settings:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        settings = _load_dataclass(cls, data)
+        settings = _load_dataclass(cls, {key: value for key, value in data.items() if key != "sampler_presets"})
         settings.generation = GenerationSettings.from_dict(data.get("generation"))
+        settings.sampler_presets = own_presets(data.get("sampler_presets"))
         return settings
 
     def save(self, path: Path) -> None:
@@ -141,6 +167,26 @@ class Settings:
             raise
 
 
+def zoomed(percent: int, steps: int = 0) -> int:
+    """The text size ``steps`` steps larger (or smaller) than ``percent``, which is first put on the nearest step
+    (a hand-edited settings file may hold any number); within ZOOM_STEPS."""
+    nearest = min(range(len(ZOOM_STEPS)), key=lambda i: abs(ZOOM_STEPS[i] - percent))
+    return ZOOM_STEPS[min(max(nearest + steps, 0), len(ZOOM_STEPS) - 1)]
+
+
+def own_presets(data: Any) -> dict[str, dict[str, float]]:
+    """The user's presets as saved, each checked on its own: one that is damaged, or takes the name of one of
+    Hearth's, is left out (and logged) and the others are kept."""
+    presets: dict[str, dict[str, float]] = {}
+    for name, values in (data.items() if isinstance(data, dict) else ()):
+        named = isinstance(name, str) and bool(name.strip()) and name not in (*PRESETS, CUSTOM)
+        if named and isinstance(values, dict) and all(_fits(values.get(key), float) for key in SAMPLER_NAMES):
+            presets[name] = GenerationSettings().with_samplers(values).sampler_values()
+        else:
+            log.warning("sampler preset %r is unusable (%r); left out", name, values)
+    return presets
+
+
 def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:
     defaults = cls()
     hints = typing.get_type_hints(cls)
@@ -157,6 +203,9 @@ def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def _fits(value: Any, hint: Any) -> bool:
+    if typing.get_origin(hint) is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        return isinstance(value, dict) and all(_fits(k, key_hint) and _fits(v, value_hint) for k, v in value.items())
     allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     for kind in allowed:
         if kind is type(None) and value is None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -89,8 +90,10 @@ class MainWindow(QMainWindow):
         if icon is not None:
             self.setWindowIcon(icon)
         self.resize(1180, 780)
+        self._restore_geometry()
         self._closing = False
         self._attached = False
+        self._moved_splitters: set[str] = set()
 
         app = QApplication.instance()
         if app is not None:
@@ -100,6 +103,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._build_welcome()
+        self._keep_splitters(self.stack)
         self.stack.currentChanged.connect(self._page_changed)
         self._page_changed(self.stack.currentIndex())
         self._gate: InputGate | None = None
@@ -213,6 +217,7 @@ class MainWindow(QMainWindow):
         page.loadRequested.connect(self.loader.load)
         page.chatRequested.connect(self.chat.chat_about)
         page.statusMessage.connect(self.statusBar().showMessage)
+        self._keep_splitters(page.view)
         return page
 
     def _make_compare_page(self) -> ComparePage:
@@ -224,6 +229,7 @@ class MainWindow(QMainWindow):
         page.discoverRequested.connect(lambda: self._show_page(DISCOVER_PAGE))
         page.addModelRequested.connect(self.library.add_model)
         page.statusMessage.connect(self.statusBar().showMessage)
+        self._keep_splitters(page.view)
         return page
 
     def build_pages(self, then: Callable[[], None] | None = None) -> None:
@@ -323,6 +329,11 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         for i, name in enumerate(PAGES):
             self._action(view_menu, f"&{name}", f"Ctrl+{i + 1}", lambda _checked=False, i=i: self._show_page(i))
+        view_menu.addSeparator()
+        larger = self._action(view_menu, "&Larger text in the conversation", "Ctrl+=", lambda: self.chat.zoom(1))
+        larger.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])  # with or without Shift
+        self._action(view_menu, "S&maller text in the conversation", "Ctrl+-", lambda: self.chat.zoom(-1))
+        self._action(view_menu, "&Usual text size", "Ctrl+0", lambda: self.chat.zoom(0))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Welcome", None, self.show_welcome)
         self._action(help_menu, "&About Hearth", None, self._about)
@@ -422,14 +433,43 @@ class MainWindow(QMainWindow):
                           f"<p>History: {self.services.paths.database}<br>Models: {self.services.paths.models_dir}"
                           f"<br>Logs: {self.services.paths.logs_dir}</p>")
 
+    # --- the window's size and its splitters, kept from one start to the next ---
+
+    def _restore_geometry(self) -> None:
+        """Where the window was when it last closed, and its size. Qt's restoreGeometry moves a window whose screen
+        is gone (or that would not fit on the screen it finds) onto a screen that is there."""
+        if self.settings.window_geometry and not self.restoreGeometry(_bytes(self.settings.window_geometry)):
+            log.warning("the saved window geometry is unusable; the window opens at its usual size")
+
+    def _keep_splitters(self, root: QWidget) -> None:
+        """Each named splitter under ``root`` as the user last left it; the ones moved are saved on closing (one
+        never moved, or never shown this time, keeps what was saved: a hidden splitter has no real sizes)."""
+        for splitter in root.findChildren(QSplitter):
+            name = splitter.objectName()
+            if not name:
+                continue
+            saved = self.settings.splitter_states.get(name)
+            if saved:
+                splitter.restoreState(_bytes(saved))
+            splitter.splitterMoved.connect(lambda _position, _index, name=name: self._moved_splitters.add(name))
+
+    def _remember_shape(self) -> None:
+        self.settings.window_geometry = _text(self.saveGeometry())
+        for splitter in self.findChildren(QSplitter):
+            if splitter.objectName() in self._moved_splitters:
+                self.settings.splitter_states[splitter.objectName()] = _text(splitter.saveState())
+
     # --- closing ---
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save a streaming answer, stop the worker in order, and let background saves finish."""
+        """Save a streaming answer, stop the worker in order, and let background saves finish (the settings with
+        the window's size among them)."""
         self._closing = True
+        self._remember_shape()
         self.hide()
         if self._attached:
             self.loader.closing = True
+            self._save_settings()
             self._shut_down(self.services)
         wait_for_background()
         super().closeEvent(event)
@@ -445,3 +485,11 @@ class MainWindow(QMainWindow):
             self.compare.shutdown()
         services.compare.close()  # stops every comparison worker; what they wrote is saved
         services.engine.shutdown()
+
+
+def _text(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
+
+
+def _bytes(text: str) -> QByteArray:
+    return QByteArray.fromBase64(text.encode("ascii"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.paths import Paths
-from app.settings import GenerationSettings, Settings
+from app.settings import GenerationSettings, Settings, zoomed
 
 
 def test_hearth_home_puts_everything_under_one_folder(hearth_home: Path) -> None:
@@ -31,9 +31,19 @@ def test_without_hearth_home_the_platform_folders_are_used(monkeypatch: pytest.M
 def test_settings_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     settings = Settings(generation=GenerationSettings(temperature=0.2, seed=4), threads=2, last_model_id=7,
-                        save_document_text=False)
+                        save_document_text=False, chat_zoom=125, window_geometry="AdnQywAD",
+                        splitter_states={"taskSplitter": "AAAA/w=="},
+                        sampler_presets={"Mine": GenerationSettings(top_k=7).sampler_values()})
     settings.save(path)
     assert Settings.load(path) == settings
+
+
+def test_the_window_shape_and_text_size_fall_back_when_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"splitter_states": {"taskSplitter": 3}, "window_geometry": 5, "chat_zoom": "big"}))
+    settings = Settings.load(path)
+    assert (settings.splitter_states, settings.window_geometry, settings.chat_zoom) == ({}, "", 100)
+    assert [zoomed(133), zoomed(100, 1), zoomed(300, 1), zoomed(110, -99), zoomed(7)] == [125, 110, 300, 50, 50]
 
 
 def test_document_text_is_saved_unless_turned_off(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from tests.helpers import ROOT
 TIMEOUT = 60_000
 # What the first paint must not wait for: each costs from tens to hundreds of milliseconds to import.
 HEAVY = ("sqlalchemy", "alembic", "numpy", "gguf", "llama_cpp", "huggingface_hub", "jsonschema", "keyring", "pypdf",
-         "docx", "httpx2", "yaml")
+         "docx", "httpx2", "yaml", "markdown_it", "pygments")
 
 FIRST_PAINT = """
 import sys

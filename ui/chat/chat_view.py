@@ -4,8 +4,10 @@ decides."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from typing import cast
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetricsF, QKeyEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -18,12 +20,42 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import MessageRecord
-from ui.chat.message_view import MessageView
+from ui.chat.message_view import MESSAGE_PADDING, MessageView
 from ui.chat.model_bar import ModelBar
 
 # A pause in typing this long sends the draft to the model to read ahead: shorter than the gap people leave
 # before pressing Enter, long enough that a burst of keys is one read-ahead.
 DRAFT_PAUSE_MS = 120
+# The longest line of a message, in characters of its text: longer lines are hard to follow from one to the next.
+READING_CHARACTERS = 100
+PAGE_MARGIN = 24  # px beside the messages when the page is narrower than the reading width
+
+
+class ReadingPage(QWidget):
+    """The messages, in a column centred on the page and no wider than ``reading_width``: the side margins take
+    the rest (a column of fixed width in a box layout would be given its size hint, not the width it has)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("chatPage")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)  # else a subclass paints no style sheet background
+        self.messages_layout = QVBoxLayout(self)
+        self.messages_layout.setContentsMargins(PAGE_MARGIN, 16, PAGE_MARGIN, 16)
+        self.reading_width = 720
+
+    def set_reading_width(self, width: int) -> None:
+        self.reading_width = width
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        side = max(PAGE_MARGIN, (self.width() - self.reading_width) // 2)
+        margins = self.messages_layout.contentsMargins()
+        if side != margins.left():
+            self.messages_layout.setContentsMargins(side, margins.top(), side, margins.bottom())
 
 
 class Composer(QPlainTextEdit):
@@ -48,6 +80,7 @@ class ChatView(QWidget):
     draftChanged = Signal(str)  # the message being written, once typing pauses (the model reads ahead)
     stopRequested = Signal()
     regenerateRequested = Signal()
+    zoomRequested = Signal(int)  # steps larger (or smaller, below 0): Ctrl+wheel over the messages
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,10 +103,8 @@ class ChatView(QWidget):
         self.scroller = QScrollArea()
         self.scroller.setWidgetResizable(True)
         self.scroller.setFrameShape(QFrame.Shape.NoFrame)
-        self.page = QWidget()
-        self.page.setObjectName("chatPage")
-        self.messages_layout = QVBoxLayout(self.page)
-        self.messages_layout.setContentsMargins(24, 16, 24, 16)
+        self.page = ReadingPage()
+        self.messages_layout = self.page.messages_layout
         self.messages_layout.setSpacing(12)
         self.empty = QLabel()
         self.empty.setObjectName("emptyState")
@@ -86,6 +117,7 @@ class ChatView(QWidget):
         self.scroller.verticalScrollBar().rangeChanged.connect(self._follow)
         self._at_bottom = True
         self.scroller.verticalScrollBar().valueChanged.connect(self._track_bottom)
+        self.scroller.viewport().installEventFilter(self)  # Ctrl+wheel: the text size
 
         composer_row = QHBoxLayout()
         composer_row.setContentsMargins(16, 8, 16, 12)
@@ -115,6 +147,7 @@ class ChatView(QWidget):
         composer_row.addLayout(buttons)
         layout.addLayout(composer_row)
         self.show_empty("Start a new chat, or pick one on the left.")
+        self.set_zoom(100)
 
     # --- content ---
 
@@ -219,6 +252,40 @@ class ChatView(QWidget):
     def restore_draft(self, text: str) -> None:
         if not self.composer.toPlainText().strip():
             self.composer.setPlainText(text)
+
+    # --- the text size ---
+
+    def set_zoom(self, percent: int) -> None:
+        """The messages' text at ``percent`` of the app's size, and their column as wide as that text reads well.
+        A style sheet, not a font: the app's style sheet may set every widget's font size, and a sheet wins over
+        a font; this one, set on the page, wins over the app's for the messages' text alone."""
+        self.zoom = percent
+        self.page.setStyleSheet("")
+        self.page.ensurePolished()
+        font = QFont(self.page.font())
+        if font.pointSizeF() > 0:
+            font.setPointSizeF(font.pointSizeF() * percent / 100)
+            size = f"{font.pointSizeF():.2f}pt"
+        else:
+            font.setPixelSize(max(1, round(font.pixelSize() * percent / 100)))
+            size = f"{font.pixelSize()}px"
+        if percent != 100:
+            self.page.setStyleSheet(f"#messageBody, #codeText {{ font-size: {size}; }}")
+        text_width = QFontMetricsF(font).averageCharWidth() * READING_CHARACTERS
+        self.page.set_reading_width(round(text_width) + 2 * MESSAGE_PADDING)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationFontChange:  # the system's text size changed: the zoom is of it
+            self.set_zoom(self.zoom)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.scroller.viewport() and event.type() == QEvent.Type.Wheel:
+            wheel = cast(QWheelEvent, event)
+            if wheel.modifiers() & Qt.KeyboardModifier.ControlModifier and wheel.angleDelta().y():
+                self.zoomRequested.emit(1 if wheel.angleDelta().y() > 0 else -1)
+                return True
+        return super().eventFilter(watched, event)
 
     # --- scrolling: follow the answer unless the person scrolled up to read ---
 

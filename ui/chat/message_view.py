@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from app.history import MessageRecord
 from app.outcomes import FinishReason
 from app.words import context_trimmed
+from ui.chat.message_body import MessageBody
 
+MESSAGE_PADDING = 13  # px between a message's border and its text, each side (with the border's pixel)
 RENDER_INTERVAL_MS = 50
 RENDER_SHARE = 3  # a long answer is re-laid out at most a third of the time, so the window keeps up with input
 
@@ -20,31 +22,6 @@ FINISH_NOTES = {
     FinishReason.INTERRUPTED: "Interrupted: the app closed or the engine stopped before the answer was complete.",
     FinishReason.LENGTH: "Reached the answer length limit (max tokens in the conversation settings).",
 }
-
-
-class _Body(QLabel):
-    """Markdown in a word-wrapped label: the layout sizes it to its text, so the chat scrolls as one page
-    (a QTextBrowser would need its height managed by hand and keeps a scroll area of its own)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setTextFormat(Qt.TextFormat.MarkdownText)
-        self.setWordWrap(True)
-        self.setOpenExternalLinks(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-
-    def setMarkdown(self, text: str) -> None:
-        self.setText(text)
-
-    # QLabel answers these by laying its whole text out at other widths than the one it is given (an "ideal" one,
-    # then the narrowest): two extra layouts of a long answer each time it grows. Its width comes from the
-    # message (it expands) and its height from ``heightForWidth``, so the width it has is the answer to both.
-    def sizeHint(self) -> QSize:
-        return QSize(self.width(), self.heightForWidth(self.width()))
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(0, 0)
 
 
 class MessageView(QFrame):
@@ -64,12 +41,12 @@ class MessageView(QFrame):
         self.setObjectName("userMessage" if message.role == "user" else "assistantMessage")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setContentsMargins(MESSAGE_PADDING - 1, 8, MESSAGE_PADDING - 1, 8)
         layout.setSpacing(4)
         self.author = QLabel("You" if message.role == "user" else (message.model_name or "Assistant"))
         self.author.setObjectName("messageAuthor")
         layout.addWidget(self.author)
-        self.body = _Body()
+        self.body = MessageBody()
         layout.addWidget(self.body)
         self.footer = QHBoxLayout()
         self.figures = QLabel()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 from app.errors import HearthError
 from app.history import ConversationRecord, ModelRecord
 from app.outcomes import FinishReason
-from app.settings import GenerationSettings, Settings
+from app.settings import GenerationSettings, Settings, zoomed
 from app.words import context_trimmed
 from ui.chat.chat_view import ChatView
 from ui.chat.conversations_view import ConversationsView
@@ -71,6 +71,8 @@ class ChatPage(QObject):
         self.undo_button.hide()
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
         self._undo_timer.timeout.connect(self._hide_undo)
+        self.view.set_zoom(zoomed(settings.chat_zoom))
+        self.view.zoomRequested.connect(self.zoom)
 
     def attach(self, services: Services, bridge: EngineBridge, loader: ModelLoader,
                library_model: LibraryModel) -> None:
@@ -379,7 +381,9 @@ class ChatPage(QObject):
         return self.settings.generation
 
     def edit_settings(self) -> None:
-        dialog = ConversationSettingsDialog(self.current_settings(), self._window)
+        dialog = ConversationSettingsDialog(self.current_settings(), self._window,
+                                            presets=self.settings.sampler_presets)
+        dialog.presetsChanged.connect(self._presets_changed)
         if dialog.exec() != ConversationSettingsDialog.DialogCode.Accepted:
             return
         chosen = dialog.result_settings()
@@ -404,6 +408,10 @@ class ChatPage(QObject):
         BackgroundOp(self, self.store.update_conversation, conversation_id, settings=chosen.to_dict()) \
             .success(saved).failure(self.failed.emit).run()
 
+    def _presets_changed(self, presets: dict[str, dict[str, float]]) -> None:
+        self.settings.sampler_presets = presets
+        self.settingsChanged.emit()
+
     @staticmethod
     def store_record_with(record: ConversationRecord, settings: GenerationSettings) -> ConversationRecord:
         return replace(record, settings=settings.to_dict(), system_prompt=settings.system_prompt)
@@ -416,3 +424,14 @@ class ChatPage(QObject):
         self.current = self.store_record_with(self.current, chosen)
         BackgroundOp(self, self.store.update_conversation, self.current.id, settings=chosen.to_dict()) \
             .failure(self.failed.emit).run()
+
+    # --- the text size of the conversation ---
+
+    def zoom(self, steps: int) -> None:
+        """Larger (``steps`` > 0) or smaller text in the messages; 0 back to the app's size. Kept for next time."""
+        percent = zoomed(self.settings.chat_zoom, steps) if steps else 100
+        self.view.set_zoom(percent)
+        self.statusMessage.emit(f"Conversation text at {percent}%.", 2000)
+        if percent != self.settings.chat_zoom:
+            self.settings.chat_zoom = percent
+            self.settingsChanged.emit()

@@ -1,7 +1,11 @@
-"""Per-conversation settings: system prompt and sampling, with the defaults a new chat starts from."""
+"""Per-conversation settings: system prompt and sampling, with the defaults a new chat starts from, and the user's
+own sampler presets ("styles"), which are saved at once, whether or not the dialog is."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -11,22 +15,29 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from app.settings import PRESETS, GenerationSettings
-
-CUSTOM = "Custom"
+from app.settings import CUSTOM, PRESETS, GenerationSettings
 
 
 class ConversationSettingsDialog(QDialog):
-    def __init__(self, settings: GenerationSettings, parent: QWidget | None = None) -> None:
+    """``presets`` are the user's own; ``presetsChanged`` gives them all each time one is saved or deleted."""
+
+    presetsChanged = Signal(dict)
+
+    def __init__(self, settings: GenerationSettings, parent: QWidget | None = None, *,
+                 presets: Mapping[str, Mapping[str, float]] | None = None) -> None:
         super().__init__(parent)
+        self.presets = {name: dict(values) for name, values in (presets or {}).items()}
+        self._deleted: tuple[str, dict[str, float]] | None = None
         self.setWindowTitle("Conversation settings")
-        self.setMinimumWidth(480)
+        self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.system_prompt = QPlainTextEdit(settings.system_prompt)
@@ -34,10 +45,52 @@ class ConversationSettingsDialog(QDialog):
         self.system_prompt.setFixedHeight(96)
         form.addRow("System prompt:", self.system_prompt)
         self.preset = QComboBox()
-        self.preset.addItems([*PRESETS, CUSTOM])
         self.preset.setToolTip("Precise: focused, repeatable answers. Balanced: the defaults. Creative: more varied "
-                               "writing. Changing a value below makes it Custom.")
-        form.addRow("Style:", self.preset)
+                               "writing. Your own styles follow. Changing a value below makes it Custom.")
+        self.save_preset_button = QPushButton("Save as…")
+        self.save_preset_button.setToolTip("Keep the values below as a style of your own, to pick in any chat")
+        self.save_preset_button.clicked.connect(self.ask_preset_name)
+        self.delete_preset_button = QPushButton("Delete")
+        self.delete_preset_button.setToolTip("Delete this style of your own (the values below stay as they are)")
+        self.delete_preset_button.clicked.connect(self.delete_preset)
+        style_row = QHBoxLayout()
+        style_row.addWidget(self.preset, 1)
+        style_row.addWidget(self.save_preset_button)
+        style_row.addWidget(self.delete_preset_button)
+        form.addRow("Style:", style_row)
+        self.preset_name = QLineEdit()
+        self.preset_name.setPlaceholderText("A name for this style")
+        self.preset_name.setMaxLength(40)
+        self.preset_name.textChanged.connect(self._check_preset_name)
+        self.confirm_preset_button = QPushButton("Save style")
+        self.confirm_preset_button.clicked.connect(self.save_preset)
+        self.cancel_preset_button = QPushButton("Cancel")
+        self.cancel_preset_button.clicked.connect(self._close_name_row)
+        self.name_row = QWidget()
+        name_layout = QHBoxLayout(self.name_row)
+        name_layout.setContentsMargins(0, 0, 0, 0)
+        name_layout.addWidget(self.preset_name, 1)
+        name_layout.addWidget(self.confirm_preset_button)
+        name_layout.addWidget(self.cancel_preset_button)
+        self.name_row.hide()
+        form.addRow("", self.name_row)
+        self.preset_note = QLabel()
+        self.preset_note.setObjectName("hint")
+        self.preset_note.setWordWrap(True)
+        self.preset_note.hide()
+        form.addRow("", self.preset_note)
+        self.undo_row = QWidget()
+        undo_layout = QHBoxLayout(self.undo_row)
+        undo_layout.setContentsMargins(0, 0, 0, 0)
+        self.undo_label = QLabel()
+        self.undo_label.setWordWrap(True)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Bring back the style just deleted")
+        self.undo_button.clicked.connect(self.undo_delete)
+        undo_layout.addWidget(self.undo_label, 1)
+        undo_layout.addWidget(self.undo_button)
+        self.undo_row.hide()
+        form.addRow("", self.undo_row)
         self.temperature = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.1, decimals=2)
         self.temperature.setValue(settings.temperature)
         self.temperature.setToolTip("Lower is more focused and repeatable; higher is more varied. 0 always "
@@ -70,8 +123,9 @@ class ConversationSettingsDialog(QDialog):
         form.addRow("Frequency penalty:", self.frequency_penalty)
         self._sampler_boxes: dict[str, QSpinBox | QDoubleSpinBox] = {
             "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
-            "repeat_penalty": self.repeat_penalty}
-        self.preset.setCurrentText(settings.preset() or CUSTOM)
+            "repeat_penalty": self.repeat_penalty, "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty}
+        self._fill_presets()
         self.preset.textActivated.connect(self.apply_preset)
         for box in self._sampler_boxes.values():
             box.valueChanged.connect(self._sampler_edited)
@@ -102,23 +156,115 @@ class ConversationSettingsDialog(QDialog):
         layout.addWidget(note)
         self.make_default = QCheckBox("Also use these settings for new chats")
         layout.addWidget(self.make_default)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons = buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self._restore)
         layout.addWidget(buttons)
 
     def apply_preset(self, name: str) -> None:
-        for key, value in PRESETS.get(name, {}).items():
+        values = PRESETS.get(name) or self.presets.get(name)
+        if values is None:  # Custom: the values stay as they are
+            return
+        for key, value in GenerationSettings().with_samplers(values).sampler_values().items():
             box = self._sampler_boxes[key]
             if isinstance(box, QSpinBox):
                 box.setValue(int(value))
             else:
                 box.setValue(value)
+        self._sampler_edited()
+
+    def _samplers(self) -> GenerationSettings:
+        return GenerationSettings().with_samplers({key: box.value() for key, box in self._sampler_boxes.items()})
 
     def _sampler_edited(self) -> None:
-        self.preset.setCurrentText(self.result_settings().preset() or CUSTOM)
+        self.preset.setCurrentText(self._samplers().preset(self.presets) or CUSTOM)
+        self.delete_preset_button.setVisible(self.preset.currentText() in self.presets)
+        if self.name_row.isVisible():
+            self._check_preset_name()
+
+    def _fill_presets(self) -> None:
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        self.preset.addItems([*PRESETS, *self.presets, CUSTOM])
+        for name, values in self.presets.items():
+            self.preset.setItemData(self.preset.findText(name), _describe(values), Qt.ItemDataRole.ToolTipRole)
+        self.preset.blockSignals(False)
+        self._sampler_edited()
+
+    # --- the user's own styles ---
+
+    def ask_preset_name(self) -> None:
+        """The name is asked for in the dialog itself, under the style; Enter or "Save style" saves it."""
+        self.undo_row.hide()
+        self.name_row.show()
+        current = self.preset.currentText()
+        self.preset_name.setText(current if current in self.presets else "")
+        self.preset_name.selectAll()
+        self.preset_name.setFocus()
+        self.confirm_preset_button.setDefault(True)  # Enter saves the style, not the whole dialog
+        self._check_preset_name()
+
+    def _check_preset_name(self) -> None:
+        """Says before saving why a name or the values cannot be saved, or that an older style is replaced."""
+        name = self.preset_name.text().strip()
+        same = self._samplers().preset(self.presets)
+        if name in (*PRESETS, CUSTOM):
+            note = f"“{name}” is one of Hearth's own styles: choose another name."
+        elif same is not None and same != name:
+            note = f"These values are already the style “{same}”."
+        elif name in self.presets and same != name:
+            note = f"Replaces your style “{name}” with the values below."
+        else:
+            note = ""
+        self.preset_note.setText(note)
+        self.preset_note.setVisible(bool(note))
+        usable = bool(name) and name not in (*PRESETS, CUSTOM) and (same is None or same == name)
+        self.confirm_preset_button.setEnabled(usable and same != name)
+        self.confirm_preset_button.setText("Replace style" if name in self.presets else "Save style")
+
+    def save_preset(self) -> None:
+        if not self.confirm_preset_button.isEnabled():
+            return
+        name = self.preset_name.text().strip()
+        self.presets[name] = self._samplers().sampler_values()
+        self._close_name_row()
+        self._fill_presets()
+        self.presetsChanged.emit(self.presets_copy())
+
+    def _close_name_row(self) -> None:
+        self.name_row.hide()
+        self.preset_note.hide()
+        self.confirm_preset_button.setDefault(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setDefault(True)
+
+    def delete_preset(self) -> None:
+        name = self.preset.currentText()
+        if name not in self.presets:
+            return
+        self._deleted = (name, self.presets.pop(name))
+        self._close_name_row()
+        self._fill_presets()
+        self.undo_label.setText(f"Deleted your style “{name}”.")
+        self.undo_row.show()
+        self.undo_button.setFocus()  # the Delete button it was on is gone
+        self.presetsChanged.emit(self.presets_copy())
+
+    def undo_delete(self) -> None:
+        if self._deleted is None:
+            return
+        name, values = self._deleted
+        self._deleted = None
+        self.presets[name] = values
+        self.undo_row.hide()
+        self._fill_presets()
+        self.preset.setFocus()
+        self.presetsChanged.emit(self.presets_copy())
+
+    def presets_copy(self) -> dict[str, dict[str, float]]:
+        return {name: dict(values) for name, values in self.presets.items()}
 
     def _restore(self) -> None:
         defaults = GenerationSettings()
@@ -148,3 +294,10 @@ class ConversationSettingsDialog(QDialog):
             context_length=self.context_length.value(),
             seed=self.seed.value() if self.fixed_seed.isChecked() else None,
         ).validated()
+
+
+def _describe(values: Mapping[str, float]) -> str:
+    return (f"Your style: temperature {values['temperature']:.2f}, top-p {values['top_p']:.2f}, "
+            f"top-k {int(values['top_k'])}, min-p {values['min_p']:.2f}, "
+            f"repeat penalty {values['repeat_penalty']:.2f}, presence penalty {values['presence_penalty']:.2f}, "
+            f"frequency penalty {values['frequency_penalty']:.2f}")

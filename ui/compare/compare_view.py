@@ -53,6 +53,7 @@ class CompareView(DropTargetPage):
         layout.addWidget(header)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("compareSplitter")  # the window keeps where it was left
         splitter.setChildrenCollapsible(False)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("compareTabs")
@@ -198,6 +199,7 @@ class CompareView(DropTargetPage):
         column.setContentsMargins(16, 12, 12, 10)
         column.setSpacing(0)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("compareHistorySplitter")  # the window keeps where it was left
         splitter.setChildrenCollapsible(False)
         self.history = make_history()
         splitter.addWidget(self.history)

@@ -89,6 +89,7 @@ class DiscoverView(QWidget):
         layout.addLayout(status_row)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("discoverSplitter")  # the window keeps where it was left
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.currentItemChanged.connect(self._chosen)

@@ -59,6 +59,7 @@ class TasksView(DropTargetPage):
         layout.addWidget(header)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("taskSplitter")  # the window keeps where it was left
         splitter.setChildrenCollapsible(False)
         left = QWidget()
         left.setObjectName("taskSetup")

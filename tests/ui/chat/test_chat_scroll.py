@@ -16,6 +16,8 @@ pytestmark = pytest.mark.gui
 
 LONG = "This is a fairly long sentence that wraps across several lines of the conversation. " * 30
 VERY_LONG = "A very long pasted paragraph with many words in it. " * 400
+CODE = "\n\n```python\n" + "\n".join(f"total_{i} = compute(values[{i}]) + offset  # step {i}" * 2 for i in range(30)) \
+    + "\n```\n\nThat is all."
 
 
 def _message(message_id: int, role: str, text: str) -> MessageRecord:
@@ -41,7 +43,7 @@ def test_the_last_message_is_at_the_bottom_when_opened_and_while_streaming(qtbot
     view.resize(*size)
     view.show()
     messages = [_message(1, "user", "Hi"), _message(2, "assistant", "Hello! How can I help?"),
-                _message(3, "user", LONG), _message(4, "assistant", LONG), _message(5, "user", VERY_LONG),
+                _message(3, "user", LONG), _message(4, "assistant", LONG + CODE), _message(5, "user", VERY_LONG),
                 _message(6, "assistant", "Short answer.")]
     view.show_conversation(1, messages)
     qtbot.waitUntil(lambda: abs(_gap_below_last(qtbot, view, 6)) <= 1)
@@ -49,7 +51,8 @@ def test_the_last_message_is_at_the_bottom_when_opened_and_while_streaming(qtbot
     question = _message(7, "user", "And then?")
     view.answer_started(question, _message(8, "assistant", ""))
     text = ""
-    for word in ("Then ", "the ", "story ", "went ", "on, ") * 12:
+    for word in ("Then ", "the ", "story ", "went ", "on, ") * 12 + ("\n\n```python\n",) \
+            + tuple(f"line_{i} = {i}  # a code block that grows\n" for i in range(12)):
         text += word
         view.answer_delta(8, text)
         qtbot.waitUntil(lambda: abs(_gap_below_last(qtbot, view, 8)) <= 1)
