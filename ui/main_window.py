@@ -14,6 +14,7 @@ have loaded them. The Tasks and Compare pages are built after the first paint (`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -371,6 +372,8 @@ class MainWindow(QMainWindow):
         w.firstStart.connect(self._first_start)
         w.failed.connect(self.show_error)
         w.settingsChanged.connect(self._save_settings)
+        w.memorySpeedWanted.connect(functools.partial(self.library.measure_bandwidth, now=True))
+        self.library.memorySpeedMeasured.connect(w.memory_speed_measured)
         self.offline_action.toggled.connect(w.refill)
 
     def offer_welcome(self) -> None:

@@ -545,3 +545,20 @@ def size_verdict(file_size: int, machine: Machine) -> Verdict:
     if need > ever:
         return Verdict.TOO_LARGE
     return Verdict.TIGHT if need > now else Verdict.RUNS_WELL
+
+
+def size_speed(file_size: int, machine: Machine) -> Speed | None:
+    """A first speed from the file size alone, beside ``size_verdict``, for lists of files not yet read: making a
+    token reads about every weight once, so the file stands for what ``bytes_per_token`` counts from the header (a
+    little more than is read where the token table is apart from the output matrix, a little less once a long
+    conversation's cache is read too). On the graphics card's memory speed when the file fits there and that speed
+    is known, else on main memory's measured speed; None until that is measured. The per-layer cost that
+    ``expected_speed`` adds needs the header's layer count, and matters only for models small enough to be fast."""
+    bandwidth = machine.bandwidth_bytes_per_s
+    card = machine.usable_gpus[0] if machine.usable_gpus and machine.offload_backends else None
+    if card is not None and card.bandwidth_bytes_per_s and file_size <= vram_budget(machine):
+        bandwidth = card.bandwidth_bytes_per_s
+    if not bandwidth or file_size <= 0:
+        return None
+    low_efficiency, high_efficiency = EFFICIENCY
+    return Speed(low=low_efficiency * bandwidth / file_size, high=high_efficiency * bandwidth / file_size)
