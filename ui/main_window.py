@@ -259,6 +259,8 @@ class MainWindow(QMainWindow):
         discover.view.addFromDiskRequested.connect(library.add_model)
         privacy.offlineChanged.connect(self.offline_action.setChecked)
         privacy.offlineChanged.connect(self.offline_label.setVisible)
+        privacy.offlineChanged.connect(discover.offline_changed)
+        discover.offlineRequested.connect(privacy.set_offline)
 
     def _pending_dropped(self, _pending: object, reason: str | None) -> None:
         """The model will not load: a task run waiting for it is not started (the chat takes its message back)."""

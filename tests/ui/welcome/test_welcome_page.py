@@ -12,8 +12,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from app.hardware.machine import Machine
 from app.forecast.estimate import WORDS_PER_TOKEN
+from app.hardware.machine import Machine
 from app.hub.suggestions import USEFUL_WORDS_PER_S, suggest
 from ui.main_window import MainWindow
 from ui.qt import background
