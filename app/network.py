@@ -187,6 +187,8 @@ def purpose_of(path: str) -> str:
         return "Searching for models"
     if path.startswith("/api/models/"):
         return "Reading a model's details"
+    if path.lower().endswith("/readme.md"):
+        return "Reading a model's card"
     if "/resolve/" in path:
         return "Downloading a model file"
     if path.endswith(".json"):

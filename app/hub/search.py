@@ -131,8 +131,8 @@ class SearchPager:
 def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None,
                token: str | None = None) -> list[FileGroup]:
     """The repository's GGUF files, grouped: split parts together, projectors apart, smallest first."""
-    api = api or _api(token)
     try:
+        api = api or _api(token, purpose="Reading a model's details")
         info = api.model_info(repo_id, files_metadata=True, revision=revision)
     except Exception as error:
         raise _hub_error(error, repo_id) from error
@@ -190,7 +190,7 @@ def _model(info: Any) -> HubModel:
                     context_length=gguf.get("context_length"))
 
 
-def _api(token: str | None = None) -> Any:
+def _api(token: str | None = None, *, purpose: str = "Searching for models") -> Any:
     """A Hub client, once the Hub answers a connection: without a network, a plain error within seconds
     (``network.reachable``) instead of huggingface_hub's retries. Work offline is left to huggingface_hub, which
     refuses before connecting."""
@@ -198,7 +198,7 @@ def _api(token: str | None = None) -> Any:
 
     from app import network
 
-    if not network.is_offline() and not network.reachable(constants.ENDPOINT, purpose="Searching for models"):
+    if not network.is_offline() and not network.reachable(constants.ENDPOINT, purpose=purpose):
         raise HubError(NO_NETWORK, HubFailure.NO_NETWORK)
     return HfApi(token=token)
 

@@ -92,10 +92,10 @@ def suggest(catalog: Iterable[CatalogEntry], machine: Machine, count: int = 3) -
     """Up to ``count`` chat models from ``catalog`` that run well on ``machine`` and answer at a useful speed there,
     best first.
 
-    A model qualifies when its recommended file, taken a quarter larger than it is, still "Runs well" by
-    ``size_verdict``: in memory free now (or on a graphics card Hearth can use), with the reserves the forecast
-    keeps for the system. Gated models are left out, since they need a Hugging Face account and token before the
-    first download.
+    A model qualifies when its recommended file, taken a quarter larger than it is, still runs by ``size_verdict``
+    ("Runs well", or "Runs, but slowly"): in memory free now (or on a graphics card Hearth can use), with the
+    reserves the forecast keeps for the system. Gated models are left out, since they need a Hugging Face account
+    and token before the first download.
 
     Among those, the models that answer at a useful speed here (``answers_usefully``) come first, the best quality
     first. The catalog has no measure of quality, so the parameter count stands in for it, rounded to two figures:
@@ -118,8 +118,8 @@ def suggest(catalog: Iterable[CatalogEntry], machine: Machine, count: int = 3) -
         if entry.kind != "chat" or entry.gated:
             continue
         size = download_size(entry)
-        if size_verdict(round(size * COMFORT), machine) is not Verdict.RUNS_WELL:
-            continue
+        if size_verdict(round(size * COMFORT), machine) not in (Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
+            continue  # speed is weighed below
         suggestion = Suggestion(entry, size, size_speed(size, machine))
         if answers_usefully(suggestion.speed):
             size_class = float(f"{entry.parameters:.2g}")

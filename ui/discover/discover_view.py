@@ -193,8 +193,9 @@ class DiscoverView(QWidget):
         """Say why the Hub could not be asked, with the buttons that help with this ``failure``."""
         self.notice_text.setText(text)
         self.notice.setProperty("failure", failure.value)
-        self.notice.style().unpolish(self.notice)
-        self.notice.style().polish(self.notice)
+        for widget in (self.notice, self.notice_text):  # the text's colour follows its frame's property
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
         self.retry_button.setVisible(failure in (HubFailure.NO_NETWORK, HubFailure.UNAVAILABLE))
         self.work_offline_button.setVisible(failure in (HubFailure.NO_NETWORK, HubFailure.UNAVAILABLE))
         self.work_online_button.setVisible(failure is HubFailure.WORKING_OFFLINE)
@@ -283,6 +284,7 @@ class DiscoverView(QWidget):
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
+        self.status.setVisible(bool(text))
 
     def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
         from app.forecast.estimate import Verdict, size_verdict
