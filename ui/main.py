@@ -12,16 +12,17 @@ import functools
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.errors import HearthError
 from app.launch_clock import seconds_since_launch
-from app.logs import configure_logging, enable_crash_log, take_crash_report
+from app.logs import add_to_crash_log, configure_logging, enable_crash_log, note_window_shown, take_crash_report
 from app.paths import Paths, resources_dir
 from app.settings import Settings
 from ui.main_window import MainWindow
@@ -134,10 +135,13 @@ def _fill(window: MainWindow, services: Services) -> None:
 
 
 def run_app(argv: list[str] | None = None) -> int:
-    paths = Paths.from_environment().ensure()
+    paths = Paths.from_environment()
+    first_start = not paths.database.exists()  # before anything is made: has Hearth ever opened here?
+    paths.ensure()
     configure_logging(paths)
     crash = take_crash_report(paths)
-    enable_crash_log(paths)
+    enable_crash_log(paths, first_start=first_start)
+    install_qt_message_handler()
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("Hearth")
@@ -149,12 +153,39 @@ def run_app(argv: list[str] | None = None) -> int:
     app.setWindowIcon(icon)
     window = start_window(paths, Settings.load(paths.settings_file), icon,
                           failed=lambda error: _cannot_start(window, error, paths))
+    after_first_paint(window, note_window_shown)
     if os.environ.get(EXIT_AFTER_START):
         _exit_after_start(window)
     if crash:
         after_first_paint(window, lambda: _show_crash(window, crash))
     log.info("Hearth started; data in %s", paths.database.parent)
     return app.exec()
+
+
+_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
+def install_qt_message_handler() -> None:
+    """Qt's own messages go to the log file, and to the terminal as Qt prints them. A fatal one (no platform plugin
+    could be loaded, a system library is missing) goes to the crash log too, with the warnings before it that say
+    which: Qt aborts right after, and Python's trace of that says only "Fatal Python error: Aborted". Before the
+    application object is made, so that its own start is covered."""
+    recent: deque[str] = deque(maxlen=20)
+
+    def handle(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        category = context.category if context.category and context.category != "default" else ""
+        line = f"{category}: {message}" if category else message
+        if sys.stderr is not None:  # None in a windowed app
+            print(line, file=sys.stderr, flush=True)
+        log.log(_QT_LEVELS.get(kind, logging.WARNING), "Qt: %s", line)
+        if kind is QtMsgType.QtFatalMsg:
+            add_to_crash_log("\n".join([*recent, line]))
+        elif kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg):
+            recent.append(line)
+
+    qInstallMessageHandler(handle)
 
 
 def _cannot_start(window: MainWindow, error: BaseException, paths: Paths) -> None:

@@ -14,6 +14,7 @@ have loaded them. The Tasks and Compare pages are built after the first paint (`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -264,6 +265,8 @@ class MainWindow(QMainWindow):
         discover.view.addFromDiskRequested.connect(library.add_model)
         privacy.offlineChanged.connect(self.offline_action.setChecked)
         privacy.offlineChanged.connect(self.offline_label.setVisible)
+        privacy.offlineChanged.connect(discover.offline_changed)
+        discover.offlineRequested.connect(privacy.set_offline)
 
     def _pending_dropped(self, _pending: object, reason: str | None) -> None:
         """The model will not load: a task run waiting for it is not started (the chat takes its message back)."""
@@ -382,6 +385,8 @@ class MainWindow(QMainWindow):
         w.firstStart.connect(self._first_start)
         w.failed.connect(self.show_error)
         w.settingsChanged.connect(self._save_settings)
+        w.memorySpeedWanted.connect(functools.partial(self.library.measure_bandwidth, now=True))
+        self.library.memorySpeedMeasured.connect(w.memory_speed_measured)
         self.offline_action.toggled.connect(w.refill)
 
     def offer_welcome(self) -> None:

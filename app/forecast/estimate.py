@@ -55,6 +55,7 @@ RUNTIME_PER_MERGE = 130
 RUNTIME_PER_LAYER = 64 * 1024
 GPU_CONTEXT_OVERHEAD = 300 * MIB  # CUDA/ROCm context and BLAS workspace per device (none on Metal)
 WORDS_PER_TOKEN = 0.75
+SLOW_WORDS_PER_S = 3.0  # a model whose fastest forecast is below this "Runs, but slowly"
 EFFICIENCY = (0.45, 0.85)  # share of measured read bandwidth llama.cpp reaches when generating
 LAYER_OVERHEAD_S = (0.3e-3, 0.1e-3)  # per layer and token on a CPU, beyond reading weights (study §8)
 
@@ -522,7 +523,7 @@ def _verdict(facts: ModelFacts, machine: Machine, plan: LoadPlan, memory: Memory
     if 0 < plan.gpu_layers < layers and machine.offload_backends:
         return Verdict.RUNS_SLOWLY, (f"Only {plan.gpu_layers} of its {layers} layers fit on the graphics card; "
                                      "the rest run on the processor.")
-    if speed is not None and speed.high * WORDS_PER_TOKEN < 3:
+    if speed is not None and speed.high * WORDS_PER_TOKEN < SLOW_WORDS_PER_S:
         return Verdict.RUNS_SLOWLY, f"This computer's memory is slow for a model this size: {speed.words()}."
     where = "on the graphics card" if plan.gpu_layers and machine.offload_backends else "on the processor"
     return Verdict.RUNS_WELL, f"It fits in memory and runs {where}."
@@ -536,7 +537,8 @@ def _round_speed(value: float) -> str:
 
 def size_verdict(file_size: int, machine: Machine) -> Verdict:
     """A first answer from the file size alone, for lists of files not yet read: weights plus a typical
-    context and the engine; the full forecast replaces it once the header is read."""
+    context and the engine; the full forecast replaces it once the header is read. As in the full forecast, a
+    file that fits but that the processor reads too slowly (``size_speed``) "Runs, but slowly"."""
     need = file_size + file_size // 10 + PROCESS_BASELINE + 256 * MIB
     now, ever = ram_budget(machine)
     vram = vram_budget(machine)
@@ -544,4 +546,25 @@ def size_verdict(file_size: int, machine: Machine) -> Verdict:
         return Verdict.RUNS_WELL
     if need > ever:
         return Verdict.TOO_LARGE
-    return Verdict.TIGHT if need > now else Verdict.RUNS_WELL
+    if need > now:
+        return Verdict.TIGHT
+    speed = size_speed(file_size, machine)
+    slow = speed is not None and speed.high * WORDS_PER_TOKEN < SLOW_WORDS_PER_S
+    return Verdict.RUNS_SLOWLY if slow else Verdict.RUNS_WELL
+
+
+def size_speed(file_size: int, machine: Machine) -> Speed | None:
+    """A first speed from the file size alone, beside ``size_verdict``, for lists of files not yet read: making a
+    token reads about every weight once, so the file stands for what ``bytes_per_token`` counts from the header (a
+    little more than is read where the token table is apart from the output matrix, a little less once a long
+    conversation's cache is read too). On the graphics card's memory speed when the file fits there and that speed
+    is known, else on main memory's measured speed; None until that is measured. The per-layer cost that
+    ``expected_speed`` adds needs the header's layer count, and matters only for models small enough to be fast."""
+    bandwidth = machine.bandwidth_bytes_per_s
+    card = machine.usable_gpus[0] if machine.usable_gpus and machine.offload_backends else None
+    if card is not None and card.bandwidth_bytes_per_s and file_size <= vram_budget(machine):
+        bandwidth = card.bandwidth_bytes_per_s
+    if not bandwidth or file_size <= 0:
+        return None
+    low_efficiency, high_efficiency = EFFICIENCY
+    return Speed(low=low_efficiency * bandwidth / file_size, high=high_efficiency * bandwidth / file_size)

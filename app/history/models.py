@@ -150,7 +150,8 @@ class LoadRecord(Base):
 
 
 class NetworkRequest(Base):
-    """One request the app sent (never its content): shown on the Privacy page."""
+    """One attempt to reach the network (never its content): shown on the Privacy page. ``outcome`` is an
+    ``app.network.Outcome`` value; ``status`` is 0 when nothing answered."""
 
     __tablename__ = "network_requests"
 
@@ -162,6 +163,7 @@ class NetworkRequest(Base):
     purpose: Mapped[str] = mapped_column(Text)
     status: Mapped[int]
     bytes: Mapped[int]
+    outcome: Mapped[str] = mapped_column(Text, default="answered", server_default="answered")
 
 
 class TaskRun(Base):

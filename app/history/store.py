@@ -45,7 +45,7 @@ from app.history.records import (
     ModelRecord,
     TaskRunRecord,
 )
-from app.network import RequestRecord
+from app.network import Outcome, RequestRecord
 from app.outcomes import FinishReason, RunStatus
 
 RowT = TypeVar("RowT", bound=Base)
@@ -648,14 +648,16 @@ class HistoryStore:
     def add_network_request(self, record: RequestRecord) -> None:
         with self._db.session() as session:
             session.add(NetworkRequest(at=record.at, method=record.method, host=record.host, path=record.path,
-                                       purpose=record.purpose, status=record.status, bytes=record.bytes))
+                                       purpose=record.purpose, status=record.status, bytes=record.bytes,
+                                       outcome=record.outcome.value))
 
     def network_requests(self, limit: int = 1000) -> list[RequestRecord]:
         """Newest first."""
         query = select(NetworkRequest).order_by(NetworkRequest.id.desc()).limit(limit)
         with self._db.session(write=False) as session:
             return [RequestRecord(at=r.at, method=r.method, host=r.host, path=r.path, purpose=r.purpose,
-                                  status=r.status, bytes=r.bytes) for r in session.scalars(query)]
+                                  status=r.status, bytes=r.bytes, outcome=Outcome(r.outcome))
+                    for r in session.scalars(query)]
 
     def remove_model(self, model_id: int) -> None:
         """Conversations keep their model_id and model_name, so old chats still say what they used."""

@@ -96,6 +96,7 @@ class CatalogEntry:
     kind: Kind
     repo: str
     recommended_quant: str
+    file_size: int | None = None  # bytes, approximate: the catalog's figure for the recommended file
     file_pattern: str | None = None
     context_length: int | None = None
     notes: str | None = None
@@ -273,6 +274,7 @@ def _entry(item: Mapping[str, Any]) -> CatalogEntry:
         kind=item["kind"],
         repo=item["repo"],
         recommended_quant=item["recommended_quant"],
+        file_size=item.get("file_size"),
         file_pattern=item.get("file_pattern"),
         context_length=item.get("context_length"),
         notes=item.get("notes"),
@@ -307,6 +309,7 @@ _FIELD_HINTS = {
     "kind": "“chat” or “embedding”",
     "repo": "a Hugging Face repository such as “Qwen/Qwen2.5-1.5B-Instruct-GGUF”",
     "recommended_quant": "a llama.cpp quantization such as “Q4_K_M”",
+    "file_size": "a whole number of bytes, at least a million",
     "file_pattern": "a file name pattern that ends in “.gguf”",
     "context_length": "a whole number of tokens",
     "notes": "text of at most 400 characters",

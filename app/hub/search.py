@@ -7,13 +7,17 @@ as one model, and vision projectors (``mmproj``) kept apart because they are not
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from app.errors import HearthError
+
+log = logging.getLogger(__name__)
 
 SORTS = {"downloads": "downloads", "likes": "likes", "trending": "trending_score"}
 SEARCH_EXPAND = ["downloads", "likes", "gated", "gguf", "lastModified", "pipeline_tag"]
@@ -22,8 +26,31 @@ _QUANT = re.compile(r"(?<![A-Za-z0-9])(?P<q>(?:I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F3
                     re.IGNORECASE)
 
 
+class HubFailure(StrEnum):
+    """Why the Hub could not be asked, so that a page offers what helps: Retry, Work offline, Work online."""
+
+    NO_NETWORK = "no network"  # no connection reaches the Hub: try again later, or work offline
+    UNAVAILABLE = "unavailable"  # the Hub or the connection failed this once (a server error, a timeout): try again
+    WORKING_OFFLINE = "working offline"  # the Work offline switch is on: the Hub is not asked until it is off
+    REFUSED = "refused"  # the Hub said no (no such model, a licence to accept first): trying again will not help
+
+
 class HubError(HearthError):
-    """The Hub could not be asked; the message says why in plain words."""
+    """The Hub could not be asked; the message says why in plain words, ``failure`` what kind of failure it was."""
+
+    def __init__(self, message: str, failure: HubFailure = HubFailure.REFUSED) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (str(self), self.failure)
+
+
+NO_NETWORK = ("No network: the Hugging Face Hub cannot be reached. Check the connection and try again, or work "
+              "offline with the models you have.")
+WORKING_OFFLINE = ("Hearth is working offline, so it does not ask the Hugging Face Hub. Work online to search it "
+                   "and download models.")
+UNAVAILABLE = "The Hugging Face Hub did not answer this time. Try again in a moment."
 
 
 @dataclass(frozen=True)
@@ -104,8 +131,8 @@ class SearchPager:
 def repo_files(repo_id: str, *, api: Any = None, revision: str | None = None,
                token: str | None = None) -> list[FileGroup]:
     """The repository's GGUF files, grouped: split parts together, projectors apart, smallest first."""
-    api = api or _api(token)
     try:
+        api = api or _api(token, purpose="Reading a model's details")
         info = api.model_info(repo_id, files_metadata=True, revision=revision)
     except Exception as error:
         raise _hub_error(error, repo_id) from error
@@ -163,7 +190,7 @@ def _model(info: Any) -> HubModel:
                     context_length=gguf.get("context_length"))
 
 
-def _api(token: str | None = None) -> Any:
+def _api(token: str | None = None, *, purpose: str = "Searching for models") -> Any:
     """A Hub client, once the Hub answers a connection: without a network, a plain error within seconds
     (``network.reachable``) instead of huggingface_hub's retries. Work offline is left to huggingface_hub, which
     refuses before connecting."""
@@ -171,23 +198,29 @@ def _api(token: str | None = None) -> Any:
 
     from app import network
 
-    if not network.is_offline() and not network.reachable(constants.ENDPOINT):
-        raise HubError("No network: the Hugging Face Hub cannot be reached. Check the connection and try again, "
-                       "or work offline and add a model from disk.")
+    if not network.is_offline() and not network.reachable(constants.ENDPOINT, purpose=purpose):
+        raise HubError(NO_NETWORK, HubFailure.NO_NETWORK)
     return HfApi(token=token)
 
 
 def _hub_error(error: Exception, repo_id: str | None = None) -> HubError:
-    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+    """The failure in plain words for people; what the library said goes to the log, not into the sentence."""
+    import httpx2
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     if isinstance(error, HubError):  # already in plain words (no network)
         return error
     if isinstance(error, OfflineModeIsEnabled):
-        return HubError("Hearth is offline: searching the Hub is switched off. You can still add a model from disk.")
+        return HubError(WORKING_OFFLINE, HubFailure.WORKING_OFFLINE)
     if isinstance(error, GatedRepoError):
         return HubError(f"{repo_id} asks you to accept its licence on the Hugging Face website first "
                         f"(https://huggingface.co/{repo_id}), then add your token: File → Hugging Face token.")
     if isinstance(error, RepositoryNotFoundError):
         return HubError(f"There is no model called {repo_id} on the Hugging Face Hub (or it is private).")
-    return HubError("The Hugging Face Hub cannot be reached right now (offline?). You can still add a model "
-                    f"from disk. ({type(error).__name__})")
+    log.warning("the Hub could not be asked: %r", error)
+    if isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout):
+        return HubError(NO_NETWORK, HubFailure.NO_NETWORK)
+    if isinstance(error, HfHubHTTPError | httpx2.TransportError):
+        return HubError(UNAVAILABLE, HubFailure.UNAVAILABLE)
+    log.error("unexpected failure asking the Hub", exc_info=error)
+    return HubError(UNAVAILABLE, HubFailure.UNAVAILABLE)

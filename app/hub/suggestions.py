@@ -1,14 +1,13 @@
 """A few catalog models to start with, chosen for this computer (the welcome page shows them).
 
-The catalog says how many parameters a model has and which quantization to download, but not how big that file
-is: sizes live on the Hub, and asking costs a request per model that a first start, perhaps offline, should not
-wait for. So the size is estimated here from the parameter count and the bits per weight of the recommended
-quantization, as llama.cpp's quantize tool reports them for Llama 3 8B (mixed quantizations keep a few tensors
-at higher precision, hence 4.9 bits per weight for Q4_K_M rather than its 4.5). The estimate is close for large
-models and low for small ones, whose big embedding tables are often kept at higher precision (Qwen2.5 0.5B at
-Q8_0: 0.53 GB estimated, 0.68 GB on the Hub). A suggestion must therefore fit with a quarter to spare
-(``COMFORT``), which also leaves room for a longer conversation. Discover shows the real size and the full
-forecast from the file's own header before anything is downloaded.
+Each suggestion must run well here and answer at a useful speed. Both come from the forecast's first answers for
+a file not yet read, from its size alone: ``size_verdict`` for memory and ``size_speed`` for speed. The size is
+the catalog's figure for the recommended file (``file_size``, known offline); a catalog without one gets an
+estimate from the parameter count and the quantization's bits per weight, as llama.cpp's quantize tool reports
+them for Llama 3 8B (mixed quantizations keep a few tensors at higher precision, hence 4.9 bits per weight for
+Q4_K_M rather than its 4.5). A suggestion must fit with a quarter to spare (``COMFORT``), which also leaves room
+for a longer conversation. Discover shows the exact size and the full forecast from the file's own header before
+anything is downloaded.
 """
 
 from __future__ import annotations
@@ -17,11 +16,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.forecast.estimate import Verdict, size_verdict
+from app.forecast.estimate import WORDS_PER_TOKEN, Speed, Verdict, size_speed, size_verdict
 from app.hardware.machine import Machine
 from app.hub.catalog import CatalogEntry
 
-__all__ = ["BITS_PER_WEIGHT", "COMFORT", "Suggestion", "estimated_size", "family_group", "suggest"]
+__all__ = [
+    "BITS_PER_WEIGHT",
+    "COMFORT",
+    "USEFUL_WORDS_PER_S",
+    "Suggestion",
+    "answers_usefully",
+    "download_size",
+    "estimated_size",
+    "family_group",
+    "suggest",
+]
 
 # llama-quantize's table: file size of Llama 3 8B (8.03e9 weights) in GiB, as bits per weight.
 _LLAMA3_8B = 8.03e9
@@ -34,15 +43,20 @@ BITS_PER_WEIGHT: dict[str, float] = {
     }.items()
 } | {"IQ4_XS": 4.5, "IQ4_NL": 4.75, "F16": 16.0, "BF16": 16.0, "F32": 32.0}
 
-COMFORT = 1.25  # a suggested model must fit with this much more than its estimated file size
+COMFORT = 1.25  # a suggested model must fit with this much more than its file size
+# An answer that comes faster than people read (about four words a second) never keeps them waiting; the
+# forecast's cautious end of the range must reach it.
+USEFUL_WORDS_PER_S = 5.0
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A catalog model that fits this computer, with the estimated size of its recommended file."""
+    """A catalog model that fits this computer: the size of its recommended file and how fast it should answer
+    here (None until this computer's memory speed is measured)."""
 
     entry: CatalogEntry
-    file_size: int  # bytes, estimated (see the module's docstring)
+    file_size: int  # bytes, approximate (see the module's docstring)
+    speed: Speed | None = None
 
 
 def estimated_size(entry: CatalogEntry) -> int:
@@ -58,6 +72,16 @@ def estimated_size(entry: CatalogEntry) -> int:
     return round(entry.parameters * bits / 8)
 
 
+def download_size(entry: CatalogEntry) -> int:
+    """The recommended file's size: the catalog's figure, or an estimate for a catalog that has none."""
+    return entry.file_size if entry.file_size is not None else estimated_size(entry)
+
+
+def answers_usefully(speed: Speed | None) -> bool:
+    """Whether even the cautious end of ``speed`` keeps up with a reader; an unknown speed cannot rule a model out."""
+    return speed is None or speed.low * WORDS_PER_TOKEN >= USEFUL_WORDS_PER_S
+
+
 def family_group(entry: CatalogEntry) -> str:
     """The maker's line a family belongs to: "Qwen2.5" and "Qwen3" are both "qwen", "Phi-3.5" and "Phi-4" "phi"."""
     match = re.match(r"[A-Za-z]+", entry.family)
@@ -65,37 +89,45 @@ def family_group(entry: CatalogEntry) -> str:
 
 
 def suggest(catalog: Iterable[CatalogEntry], machine: Machine, count: int = 3) -> list[Suggestion]:
-    """Up to ``count`` chat models from ``catalog`` that fit ``machine`` comfortably, best first.
+    """Up to ``count`` chat models from ``catalog`` that run well on ``machine`` and answer at a useful speed there,
+    best first.
 
-    A model qualifies when its recommended file, estimated a quarter larger than it is likely to be, still
-    "Runs well" by ``size_verdict``: in memory free now (or on a graphics card Hearth can use), with the
-    reserves the forecast keeps for the system. Gated models are left out, since they need a Hugging Face
-    account and token before the first download.
+    A model qualifies when its recommended file, taken a quarter larger than it is, still runs by ``size_verdict``
+    ("Runs well", or "Runs, but slowly"): in memory free now (or on a graphics card Hearth can use), with the
+    reserves the forecast keeps for the system. Gated models are left out, since they need a Hugging Face account
+    and token before the first download.
 
-    The best quality that fits comes first. The catalog has no measure of quality, so the parameter count
-    stands in for it, rounded to two figures: within one size class the family line listed first in the
-    catalog comes first, and within a line the newest family ("Phi-4" before "Phi-3.5"). Variety comes next:
-    one model per family line while others are left, then the best of the rest if fewer than ``count``
-    lines fit. Fewer than ``count`` (or none) come back when fewer fit; the caller says so.
+    Among those, the models that answer at a useful speed here (``answers_usefully``) come first, the best quality
+    first. The catalog has no measure of quality, so the parameter count stands in for it, rounded to two figures:
+    within one size class the family line listed first in the catalog comes first, and within a line the newest
+    family ("Phi-4" before "Phi-3.5"). Variety comes next: one model per family line while others are left, then the
+    best of the rest. Only when fewer than ``count`` answer usefully do slower ones fill the places, the fastest
+    (smallest) first, so that a small or slow computer is offered the catalog's small, fast models rather than
+    large, slow ones. Fewer than ``count`` (or none) come back when fewer fit; the caller says so.
 
     Args:
         catalog: catalog entries (a ``Catalog`` iterates over all of its models; other kinds are skipped).
-        machine: this computer.
+        machine: this computer; without a measured memory speed, speed decides nothing.
         count: how many to return at most.
     """
-    fitting: list[tuple[tuple[float, int, float, int], Suggestion]] = []
+    useful: list[tuple[tuple[float, int, float, int], Suggestion]] = []
+    slow: list[tuple[tuple[int, int], Suggestion]] = []
     first_of_line: dict[str, int] = {}
     for order, entry in enumerate(catalog):
         first_of_line.setdefault(family_group(entry), order)
         if entry.kind != "chat" or entry.gated:
             continue
-        size = estimated_size(entry)
-        if size_verdict(round(size * COMFORT), machine) is not Verdict.RUNS_WELL:
-            continue
-        size_class = float(f"{entry.parameters:.2g}")
-        key = (-size_class, first_of_line[family_group(entry)], -_version(entry.family), order)
-        fitting.append((key, Suggestion(entry, size)))
-    ranked = [suggestion for _, suggestion in sorted(fitting, key=lambda item: item[0])]
+        size = download_size(entry)
+        if size_verdict(round(size * COMFORT), machine) not in (Verdict.RUNS_WELL, Verdict.RUNS_SLOWLY):
+            continue  # speed is weighed below
+        suggestion = Suggestion(entry, size, size_speed(size, machine))
+        if answers_usefully(suggestion.speed):
+            size_class = float(f"{entry.parameters:.2g}")
+            useful.append(((-size_class, first_of_line[family_group(entry)], -_version(entry.family), order),
+                           suggestion))
+        else:
+            slow.append(((size, order), suggestion))
+    ranked = [suggestion for _, suggestion in sorted(useful, key=lambda item: item[0])]
 
     chosen: list[Suggestion] = []
     lines: set[str] = set()
@@ -106,7 +138,9 @@ def suggest(catalog: Iterable[CatalogEntry], machine: Machine, count: int = 3) -
     for suggestion in ranked:
         if len(chosen) < count and suggestion not in chosen:
             chosen.append(suggestion)
-    return sorted(chosen, key=ranked.index)
+    chosen.sort(key=ranked.index)
+    fastest_first = [suggestion for _, suggestion in sorted(slow, key=lambda item: item[0])]
+    return chosen + fastest_first[:count - len(chosen)]
 
 
 def _version(family: str) -> float:

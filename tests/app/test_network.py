@@ -28,10 +28,11 @@ def test_every_request_is_recorded_with_its_purpose(hub: HubStandIn, store: Hist
     hub.add_repo("ggml-org/stories-GGUF", {"stories260K-F32.gguf": test_model_path})
     hub_api.search_models("stories")
     hub_api.repo_files("ggml-org/stories-GGUF")
-    requests = store.network_requests()
+    requests = [r for r in store.network_requests() if r.method != network.CONNECTION_CHECK]
     purposes = [r.purpose for r in reversed(requests)]
     assert "Searching for models" in purposes and "Reading a model's details" in purposes
-    assert all(r.host == "127.0.0.1" and r.status == 200 for r in requests)
+    assert all(r.host == "127.0.0.1" and r.status == 200 and r.outcome is network.Outcome.ANSWERED
+               for r in requests)
 
 
 def test_work_offline_blocks_requests_before_they_are_sent(
@@ -43,12 +44,16 @@ def test_work_offline_blocks_requests_before_they_are_sent(
     hub.reset_log()
     network.set_offline(True)
     assert network.is_offline()
-    with pytest.raises(hub_api.HubError, match="offline"):
+    with pytest.raises(hub_api.HubError, match="offline") as raised:
         hub_api.search_models("anything")
-    assert hub.log == [] and store.network_requests() == []
+    assert raised.value.failure is hub_api.HubFailure.WORKING_OFFLINE
+    assert hub.log == []  # nothing was sent, and the block is on the record
+    [blocked] = store.network_requests()
+    assert (blocked.outcome, blocked.host, blocked.path, blocked.status) == (
+        network.Outcome.BLOCKED, "127.0.0.1", "/api/models", 0)
     network.set_offline(False)
     assert hub_api.search_models("anything") == []
-    assert len(store.network_requests()) == 1
+    assert store.network_requests()[0].outcome is network.Outcome.ANSWERED
 
 
 def test_telemetry_is_off() -> None:
@@ -103,3 +108,62 @@ def test_the_command_line_search_without_a_network_is_one_line(tmp_path: Path,
     result = hearth(tmp_path, "models", "search", "phi", online=True)
     assert result.returncode != 0 and result.stderr.strip().count("\n") == 0, result.stderr
     assert "No network" in result.stderr
+
+
+def _silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that takes connections and closes them without a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    server.close()
+    thread.join(timeout=5)
+
+
+silent_server = pytest.fixture(_silent_server)
+
+
+def test_every_attempt_is_recorded_answered_or_not(hub: HubStandIn, store: HistoryStore, silent_server: int,
+                                                   test_model_path: Path) -> None:
+    """A refused connection, one that never answers and a redirect are attempts too: the Privacy page said "No
+    network request has been made" after twenty failed ones."""
+    import httpx2
+    from huggingface_hub import get_session
+
+    hub.add_repo("ggml-org/stories-GGUF", {"stories260K-F32.gguf": test_model_path})
+    session = get_session()
+    closed = _closed_port()
+    with pytest.raises(httpx2.ConnectError):
+        session.get(f"http://127.0.0.1:{closed}/api/models")
+    with pytest.raises(httpx2.TransportError):
+        session.get(f"http://127.0.0.1:{silent_server}/api/models")
+    answer = session.get(hub.resolve_url("ggml-org/stories-GGUF", "stories260K-F32.gguf"))
+    assert answer.status_code == 200 and len(answer.history) == 1  # the Hub sent it on to its download server
+    assert not network.reachable(f"http://127.0.0.1:{closed}", purpose="Searching for models")
+
+    check, file, redirect, silent, refused = store.network_requests()  # newest first
+    assert (refused.outcome, refused.host, refused.path, refused.status) == (
+        network.Outcome.REFUSED, "127.0.0.1", "/api/models", 0)
+    assert (silent.outcome, silent.purpose) == (network.Outcome.FAILED, "Searching for models")
+    assert (redirect.outcome, redirect.status, redirect.purpose) == (
+        network.Outcome.ANSWERED, 302, "Downloading a model file")
+    assert (file.outcome, file.status) == (network.Outcome.ANSWERED, 200)
+    assert file.bytes == test_model_path.stat().st_size
+    assert (check.method, check.outcome, check.purpose) == (
+        network.CONNECTION_CHECK, network.Outcome.REFUSED, "Searching for models")

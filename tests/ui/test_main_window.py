@@ -73,24 +73,43 @@ def test_a_model_that_does_not_fit_asks_first(qtbot: QtBot, make_window: MakeWin
     assert record.estimate["verdict"].startswith("Tight") and record.measured["weights_bytes"] > 0
 
 
-def test_privacy_lists_requests_and_work_offline_blocks_them(
+def test_privacy_lists_every_attempt_and_work_offline_blocks_them(
         qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
     from huggingface_hub import constants
 
+    from app.network import Outcome
     from ui.privacy.privacy_dialog import PrivacyDialog
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with socket.socket() as probe:  # a port nothing listens on: no network
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    hub_url = constants.ENDPOINT
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{closed}")
     window = make_window()
+    store = window.services.store
     window.discover.search_hub("", "downloads")
-    qtbot.waitUntil(lambda: bool(window.services.store.network_requests()), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(store.network_requests()), timeout=TIMEOUT)
+    monkeypatch.setattr(constants, "ENDPOINT", hub_url)
+    window.discover.search_hub("", "downloads")
+    qtbot.waitUntil(lambda: any(r.status == 200 for r in store.network_requests()), timeout=TIMEOUT)
     shown: list[PrivacyDialog] = []
     monkeypatch.setattr(PrivacyDialog, "exec", lambda dialog: shown.append(dialog) or 0)
     window.privacy.show_dialog()
-    qtbot.waitUntil(lambda: shown[0].table.rowCount() == 1, timeout=TIMEOUT)
-    assert shown[0].table.item(0, 2).text() == "Searching for models"  # type: ignore[union-attr]
-    shown[0].offline.setChecked(True)  # the switch on the Privacy page
+    dialog = shown[0]
+    rows = len(store.network_requests())
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == rows, timeout=TIMEOUT)
+    cells = [[dialog.table.item(r, c).text() for c in range(4)] for r in range(rows)]  # type: ignore[union-attr]
+    assert cells[0][2:] == ["Searching for models", "Answered (200)"]
+    assert cells[-1][2:] == ["Searching for models", "Refused"]  # the attempt without a network is listed
+    assert not dialog.empty.isVisible() and "refused" in dialog.summary.text()
+
+    dialog.offline.setChecked(True)  # the switch on the Privacy page
     assert window.offline_action.isChecked() and window.offline_label.isVisible() and window.settings.work_offline
     window.discover.search_hub("", "downloads")
-    qtbot.waitUntil(lambda: "offline" in window.discover.view.status.text(), timeout=TIMEOUT)
-    assert len(window.services.store.network_requests()) == 1
+    notice = window.discover.view.notice_text
+    qtbot.waitUntil(lambda: notice.text().startswith("Hearth is working offline"), timeout=TIMEOUT)
+    assert store.network_requests()[0].outcome is Outcome.BLOCKED

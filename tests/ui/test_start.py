@@ -188,3 +188,42 @@ def test_run_app_shows_last_times_crash_and_reports_its_start(tmp_path: Path) ->
     assert "box: Hearth stopped unexpectedly the last time it ran." in result.stdout
     assert "Fatal Python error: Segmentation fault" in result.stdout
     assert lines[-1].startswith("ready in ") and lines[-1].endswith(" s after launch"), lines
+
+
+QT_SAYS = 'Could not find the Qt platform plugin "nonexistent"'
+
+
+def test_a_first_start_without_its_qt_plugin_keeps_qts_words_and_reports_no_crash_next_time(tmp_path: Path) -> None:
+    """Qt aborts when it cannot load its platform plugin (here one that does not exist; on a desktop, a missing system
+    library): its own words say why, and Python's trace of the abort only "Fatal Python error: Aborted"."""
+    paths = Paths.under(tmp_path / "home")
+    failed = _run_app(tmp_path / "home", QT_QPA_PLATFORM="nonexistent")
+    assert failed.returncode != 0 and QT_SAYS in failed.stderr  # on the terminal, as Qt prints it
+    crash = paths.crash_log.read_text(encoding="utf-8")
+    assert QT_SAYS in crash and "no Qt platform plugin could be initialized" in crash
+    assert "Fatal Python error: Aborted" in crash
+
+    mended = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
+    assert mended.returncode == 0, mended.stdout + mended.stderr
+    assert "box:" not in mended.stdout  # a first start that never showed a window has no crash to report
+    assert QT_SAYS in paths.crash_log.with_suffix(".previous.log").read_text(encoding="utf-8")
+    assert QT_SAYS in paths.log_file.read_text(encoding="utf-8")
+
+
+def test_a_later_start_without_its_qt_plugin_is_reported_with_qts_words(tmp_path: Path) -> None:
+    paths = Paths.under(tmp_path / "home").ensure()
+    open_database(paths.database).engine.dispose()  # Hearth has run here before
+    failed = _run_app(tmp_path / "home", QT_QPA_PLATFORM="nonexistent")
+    assert failed.returncode != 0
+
+    result = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "box: Hearth stopped unexpectedly the last time it ran." in result.stdout
+    assert QT_SAYS in result.stdout and "Fatal Python error: Aborted" in result.stdout
+
+
+def test_a_start_that_ends_normally_leaves_no_crash_to_report(tmp_path: Path) -> None:
+    first = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
+    second = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
+    assert first.returncode == second.returncode == 0, second.stdout + second.stderr
+    assert "box:" not in first.stdout + second.stdout

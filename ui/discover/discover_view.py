@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,9 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.hub.downloads import JobChanged, JobState
+from app.hub.search import HubFailure
 from app.words import format_bytes, format_count, rough_duration
 from ui.qt import theme
 from ui.qt.qt_models import verdict_label
+from ui.widgets.labels import wrapped
 
 if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.py)
     from app.hardware.machine import Machine
@@ -37,6 +40,9 @@ if TYPE_CHECKING:  # the page is drawn before the core is imported (see ui/main.
     from app.hub.search import FileGroup, HubModel
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+OFFLINE_NOTICE = ("Working offline: Hearth asks the Hugging Face Hub nothing. The list below still says how big each "
+                  "model is and whether it fits; work online to search the Hub and download.")
+
 
 class DiscoverView(QWidget):
     searchRequested = Signal(str, str)  # query, sort
@@ -48,6 +54,8 @@ class DiscoverView(QWidget):
     resumeRequested = Signal(int)
     cancelRequested = Signal(int)
     addFromDiskRequested = Signal()
+    retryRequested = Signal()  # ask the Hub again what could not be asked
+    offlineRequested = Signal(bool)  # True: work offline (the app's switch); False: work online again
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,13 +88,8 @@ class DiscoverView(QWidget):
         self.status = QLabel()
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
-        self.offline_button = QPushButton("Add a model from disk…")
-        self.offline_button.clicked.connect(self.addFromDiskRequested)
-        self.offline_button.hide()
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.status, 1)
-        status_row.addWidget(self.offline_button)
-        layout.addLayout(status_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self._build_notice())
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("discoverSplitter")  # the window keeps where it was left
@@ -162,6 +165,54 @@ class DiscoverView(QWidget):
         self._showing_catalog = True  # the list shows the catalog (typing filters it), not Hub results
         self._update_buttons()
 
+    def _build_notice(self) -> QFrame:
+        """What stands between the person and the Hub (no network, Work offline), in plain words, with what helps:
+        Retry, Work offline or online, and a model from disk."""
+        self.notice = QFrame()
+        self.notice.setObjectName("hubNotice")
+        row = QHBoxLayout(self.notice)
+        row.setContentsMargins(12, 8, 8, 8)
+        self.notice_text = wrapped("", "hubNoticeText")
+        row.addWidget(self.notice_text, 1)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setToolTip("Ask the Hugging Face Hub again")
+        self.retry_button.clicked.connect(self._retry)
+        self.work_offline_button = QPushButton("Work offline")
+        self.work_offline_button.setToolTip("Stop every network request (File → Work offline); models you have and "
+                                            "Hearth's list of models still work")
+        self.work_offline_button.clicked.connect(lambda: self.offlineRequested.emit(True))
+        self.work_online_button = QPushButton("Work online")
+        self.work_online_button.setToolTip("Let Hearth ask the Hugging Face Hub again (File → Work offline)")
+        self.work_online_button.clicked.connect(lambda: self.offlineRequested.emit(False))
+        self.disk_button = QPushButton("Add a model from disk…")
+        self.disk_button.setToolTip("Choose a .gguf file on this computer (Ctrl+I)")
+        self.disk_button.clicked.connect(self.addFromDiskRequested)
+        for button in (self.retry_button, self.work_offline_button, self.work_online_button, self.disk_button):
+            row.addWidget(button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.notice.hide()
+        return self.notice
+
+    def show_problem(self, text: str, failure: HubFailure) -> None:
+        """Say why the Hub could not be asked, with the buttons that help with this ``failure``."""
+        self.notice_text.setText(text)
+        self.notice.setProperty("failure", failure.value)
+        for widget in (self.notice, self.notice_text):  # the text's colour follows its frame's property
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+        self.retry_button.setVisible(failure in (HubFailure.NO_NETWORK, HubFailure.UNAVAILABLE))
+        self.work_offline_button.setVisible(failure in (HubFailure.NO_NETWORK, HubFailure.UNAVAILABLE))
+        self.work_online_button.setVisible(failure is HubFailure.WORKING_OFFLINE)
+        self.disk_button.setVisible(failure is not HubFailure.REFUSED)
+        self.notice.show()
+
+    def hide_problem(self) -> None:
+        self.notice.hide()
+
+    def _retry(self) -> None:
+        self.hide_problem()
+        self.show_status("Asking the Hugging Face Hub again…")
+        self.retryRequested.emit()
+
     # --- lists ---
 
     def set_catalog(self, entries: list[CatalogEntry]) -> None:
@@ -177,7 +228,8 @@ class DiscoverView(QWidget):
         query = self.query.text().strip()
         shown = [entry for entry in self._catalog if entry.matches(query)]
         for entry in shown:
-            item = QListWidgetItem(f"{entry.name}  ·  {entry.parameters_label}\n{entry.good_at}")
+            item = QListWidgetItem(f"{entry.name}  ·  {entry.parameters_label}{self._size_and_fit(entry)}\n"
+                                   f"{entry.good_at}")
             item.setData(ENTRY_ROLE, entry.repo)
             gated = " (accept it on the Hub first)" if entry.gated else ""
             item.setToolTip(f"{entry.repo}\nLicence: {entry.license}{gated}")
@@ -189,6 +241,15 @@ class DiscoverView(QWidget):
                              "Press Enter to search the Hugging Face Hub too.")
         else:
             self.show_status(f"No well-known model matches “{query}”. Press Enter to search the Hugging Face Hub.")
+
+    def _size_and_fit(self, entry: CatalogEntry) -> str:
+        """The recommended file's size and whether it fits here, from the catalog alone (offline too)."""
+        from app.forecast.estimate import size_verdict
+
+        if entry.file_size is None:
+            return ""
+        fit = f"  ·  {verdict_label(size_verdict(entry.file_size, self.machine))}" if self.machine else ""
+        return f"  ·  {format_bytes(entry.file_size)}{fit}"
 
     def _filter_catalog(self) -> None:
         if self._showing_catalog:
@@ -224,9 +285,9 @@ class DiscoverView(QWidget):
         self.show_status(f"{shown} models shown." if shown else "Nothing found. Try other words.")
         self.more_button.setVisible(more)
 
-    def show_status(self, text: str, offline: bool = False) -> None:
+    def show_status(self, text: str) -> None:
         self.status.setText(text)
-        self.offline_button.setVisible(offline)
+        self.status.setVisible(bool(text))
 
     def show_files(self, repo_id: str, groups: list[FileGroup]) -> None:
         from app.forecast.estimate import Verdict, size_verdict
@@ -331,8 +392,18 @@ class DiscoverView(QWidget):
             self.card.setMarkdown(markdown or "This repository has no model card.")
 
     def files_failed(self, repo_id: str) -> None:
-        if repo_id == self.current_repo:
+        """The Hub did not list the files: what Hearth's own list knows about the model's recommended file."""
+        from app.forecast.estimate import size_verdict
+
+        if repo_id != self.current_repo:
+            return
+        entry = next((e for e in self._catalog if e.repo == repo_id), None)
+        if entry is None or entry.file_size is None:
             self.repo_label.setText(f"<b>{repo_id}</b> — its files could not be read (see above).")
+            return
+        fit = f" {size_verdict(entry.file_size, self.machine).value} on this computer." if self.machine else ""
+        self.repo_label.setText(f"<b>{entry.name}</b> — its recommended file ({entry.recommended_quant}) is about "
+                                f"{format_bytes(entry.file_size)}.{fit} The list of its files comes from the Hub.")
 
     def _download(self) -> None:
         rows = self.files.selectionModel().selectedRows()

@@ -8,6 +8,7 @@ page's layout; this is what it does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -16,7 +17,7 @@ from app import network
 from app.history import ModelRecord
 from app.hub import search as hub
 from app.words import format_bytes
-from ui.discover.discover_view import DiscoverView
+from ui.discover.discover_view import OFFLINE_NOTICE, DiscoverView
 from ui.qt.background import BackgroundOp
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class DiscoverPage(QObject):
     modelAdded = Signal(object)  # ModelRecord: a download finished and is in the library
     failed = Signal(object)  # an error, for the window to show
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
+    offlineRequested = Signal(bool)  # the person chose to work offline (True) or online again: the app's switch
 
     services: Services
 
@@ -41,6 +43,7 @@ class DiscoverPage(QObject):
         super().__init__(parent)
         self.settings = settings
         self._pager: hub.SearchPager | None = None
+        self._retry: Callable[[], None] | None = None  # what the Hub could not answer, to ask again
         self.view = DiscoverView()
 
     def attach(self, services: Services, bridge: DownloadBridge) -> None:
@@ -58,15 +61,48 @@ class DiscoverPage(QObject):
         d.pauseRequested.connect(downloads.pause)
         d.resumeRequested.connect(downloads.resume)
         d.cancelRequested.connect(downloads.cancel)
+        d.retryRequested.connect(self.retry)
+        d.offlineRequested.connect(self.offlineRequested)
         bridge.jobChanged.connect(self._download_changed)
         for job in downloads.jobs():
             d.job_changed(job)
+        self.offline_changed(network.is_offline())
+
+    def offline_changed(self, offline: bool) -> None:
+        """The Work offline switch moved (here, in the File menu or on the Privacy page): offline, the page says so
+        with a way back; online again, it asks the Hub what it could not ask before."""
+        if offline:
+            self.view.show_problem(OFFLINE_NOTICE, hub.HubFailure.WORKING_OFFLINE)
+        else:
+            self.view.hide_problem()
+            self.retry()
+
+    def retry(self) -> None:
+        """Ask the Hub again what failed last (a search, more results, a model's files)."""
+        again, self._retry = self._retry, None
+        if again is not None:
+            again()
+
+    def _hub_failed(self, again: Callable[[], None]) -> Callable[[BaseException], None]:
+        """A failure continuation: a Hub error in plain words with what helps, remembering ``again`` for Retry; any
+        other error is a bug for the window to show."""
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, hub.HubError):
+                self.failed.emit(error)
+                return
+            if error.failure is not hub.HubFailure.REFUSED:
+                self._retry = again
+            self.view.show_problem(str(error), error.failure)
+            self.view.show_status("")
+
+        return failed
 
     def show_entry(self, repo_id: str) -> None:
         """A catalog entry with its files listed and the recommended one chosen (the welcome page's Get)."""
         self.view.show_entry(repo_id)
 
     def search_hub(self, query: str, sort: str) -> None:
+        self.view.hide_problem()
         self._pager = hub.SearchPager(query, sort=sort, token=self.services.downloads.token)
         self._next_results(append=False)
 
@@ -81,20 +117,22 @@ class DiscoverPage(QObject):
 
         def shown(found: list[hub.HubModel]) -> None:
             if pager is self._pager:
+                self.view.hide_problem()
                 self.view.show_search(found, more=not pager.exhausted, append=append)
 
-        def offline(error: BaseException) -> None:
-            self.view.show_status(str(error), offline=True)
-
-        BackgroundOp(self, pager.next_page).success(shown).failure(offline).run()
+        BackgroundOp(self, pager.next_page).success(shown) \
+            .failure(self._hub_failed(lambda: self._next_results(append=append))).run()
 
     def show_repo_files(self, repo_id: str) -> None:
         def shown(groups: list[hub.FileGroup]) -> None:
+            self.view.hide_problem()
             self.view.files_loaded(repo_id)
             self.view.show_files(repo_id, groups)
 
-        def offline(error: BaseException) -> None:
-            self.view.show_status(str(error), offline=True)
+        report = self._hub_failed(lambda: self.show_repo_files(repo_id))
+
+        def failed(error: BaseException) -> None:
+            report(error)
             self.view.files_failed(repo_id)
 
         from app.forecast.model_check import model_card
@@ -103,7 +141,7 @@ class DiscoverPage(QObject):
         BackgroundOp(self, model_card, repo_id, token=token) \
             .success(lambda text: self.view.show_card(repo_id, text)) \
             .failure(lambda _error: self.view.show_card(repo_id, "The model card could not be read.")).run()
-        BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(offline).run()
+        BackgroundOp(self, hub.repo_files, repo_id, token=token).success(shown).failure(failed).run()
 
     def update_catalog(self) -> None:
         """A newer catalog from the URL in the settings, if one is set and Hearth is online; the built-in one

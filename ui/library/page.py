@@ -40,6 +40,7 @@ class LibraryPage(QObject):
     chatRequested = Signal(object)  # ModelRecord: "Chat with this model"
     failed = Signal(object)  # an error, for the window to show
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
+    memorySpeedMeasured = Signal()  # services.machine has this computer's memory speed (or it could not be read)
 
     services: Services
 
@@ -50,6 +51,8 @@ class LibraryPage(QObject):
         self._import_cancels: set[threading.Event] = set()
         self.worker_baseline = 0  # the engine's size in memory, for forecasts: known from attach on
         self._bandwidth_tries = 0
+        self._measuring = False
+        self._wanted_now = False  # someone waits for the memory speed (the welcome page's suggestions)
         self._closed = False
         self._bandwidth_timer = QTimer(self)
         self._bandwidth_timer.setSingleShot(True)
@@ -105,20 +108,25 @@ class LibraryPage(QObject):
 
         BackgroundOp(self, assess_all).success(self.model.set_assessments).failure(self.failed.emit).run()
 
-    def measure_bandwidth(self) -> None:
+    def measure_bandwidth(self, *, now: bool = False) -> None:
         """Memory speed bounds generation speed. A reading is taken when the machine is quiet (other programs
         and Hearth's own engine idle), again after an update or when a generation outran it, and the best kept
         reading is used: one taken on a busy machine read a quarter of the quiet figure. While the machine stays
         busy it tries again later (a timer of this page, so it ends with the window); after a few tries a
-        reading is taken anyway rather than none."""
+        reading is taken anyway rather than none. ``now``: someone is waiting for a first figure (the welcome
+        page, to suggest models that answer quickly), so a computer with none is measured at once, busy or not
+        (a busy reading is taken again when the machine is quiet). ``memorySpeedMeasured`` says when it is done."""
         from app.engine.client import EngineState
         from app.hardware.memory_speed import bandwidth_wanted, measure_and_store_bandwidth, processor_busy
 
         if self._closed:  # the start's timer fired after the window closed: nobody is left to show it to
             return
+        self._wanted_now = self._wanted_now or now
+        if self._measuring:  # the reading under way answers this call too
+            return
         machine, cache = self.services.machine, self.services.paths.cache_dir
         self._bandwidth_tries += 1
-        force = self._bandwidth_tries > BANDWIDTH_TRIES and not machine.bandwidth_bytes_per_s
+        force = (self._wanted_now or self._bandwidth_tries > BANDWIDTH_TRIES) and not machine.bandwidth_bytes_per_s
         generating = self.services.engine.state is EngineState.GENERATING
 
         def measure() -> float | None:
@@ -129,14 +137,26 @@ class LibraryPage(QObject):
             return measure_and_store_bandwidth(cache, machine)
 
         def measured(value: float | None) -> None:
+            self._measuring = False
             if value == -1.0:
-                if self._bandwidth_tries <= BANDWIDTH_TRIES:
+                if self._wanted_now and not force:  # asked for while this unforced try ran
+                    self.measure_bandwidth()
+                elif self._bandwidth_tries <= BANDWIDTH_TRIES or self._wanted_now:
                     self._bandwidth_timer.start(BANDWIDTH_RETRY_MS)
-            elif value and value != self.services.machine.bandwidth_bytes_per_s:
+                return
+            if value and value != self.services.machine.bandwidth_bytes_per_s:
                 self.services.machine = replace(self.services.machine, bandwidth_bytes_per_s=value)
                 self.refresh_assessments()
+            self._wanted_now = False
+            self.memorySpeedMeasured.emit()
 
-        BackgroundOp(self, measure).success(measured).failure(self.failed.emit).run()
+        def failed(error: BaseException) -> None:
+            self._measuring, self._wanted_now = False, False
+            self.failed.emit(error)
+            self.memorySpeedMeasured.emit()
+
+        self._measuring = True
+        BackgroundOp(self, measure).success(measured).failure(failed).run()
 
     def _worker_ready(self, event: p.Ready) -> None:
         """A measured correction: forecasts use this machine's real engine size rather than a typical one."""

@@ -1,6 +1,8 @@
-"""The Privacy page: the Work offline switch, and every network request Hearth has ever made."""
+"""The Privacy page: the Work offline switch, and every attempt Hearth made to reach the network, answered or not."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -16,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.network import RequestRecord
-from app.words import format_bytes
+from app.network import CONNECTION_CHECK, Outcome, RequestRecord
+from app.words import format_bytes, plural
 
 
 class PrivacyDialog(QDialog):
@@ -29,16 +31,20 @@ class PrivacyDialog(QDialog):
         self.resize(820, 520)
         layout = QVBoxLayout(self)
         intro = QLabel("Chats, documents and answers never leave this computer. Hearth connects to the internet "
-                       "only to find and download models, and every request it has made is listed below.")
+                       "only to find and download models, and every attempt it has made is listed below: answered, "
+                       "refused, failed to connect, or blocked by Work offline.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.offline = QCheckBox("Work offline: block every network request")
         self.offline.setChecked(offline)
         self.offline.toggled.connect(self.offlineToggled)
         layout.addWidget(self.offline)
+        self.summary = QLabel()
+        self.summary.setObjectName("hint")
+        layout.addWidget(self.summary)
         self.table = QTableWidget(0, 5)
         self.table.setTabKeyNavigation(False)
-        self.table.setHorizontalHeaderLabels(["When", "Where", "Why", "Answer", "Size"])
+        self.table.setHorizontalHeaderLabels(["When", "Where", "Why", "Outcome", "Size"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -55,11 +61,25 @@ class PrivacyDialog(QDialog):
         self.table.setRowCount(len(requests))
         for row, request in enumerate(requests):
             cells = [f"{request.at.astimezone():%d %b %Y %H:%M:%S}", request.host, request.purpose,
-                     str(request.status), format_bytes(request.bytes) if request.bytes else "–"]
+                     outcome_words(request), format_bytes(request.bytes) if request.bytes else "–"]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 1:
-                    item.setToolTip(f"{request.method} {request.host}{request.path}")
+                    item.setToolTip("A connection check: nothing was sent" if request.method == CONNECTION_CHECK
+                                    else f"{request.method} {request.host}{request.path}")
                 self.table.setItem(row, column, item)
+        counts = Counter(request.outcome for request in requests)
+        parts = [f"{counts[o]} {o.words[0].lower()}{o.words[1:]}" for o in Outcome if counts[o]]
+        self.summary.setText(f"{plural(len(requests), 'attempt')} to reach the network: {', '.join(parts)}."
+                             if requests else "")
+        self.summary.setVisible(bool(requests))
         self.empty.setVisible(not requests)
         self.table.setVisible(bool(requests))
+
+
+def outcome_words(request: RequestRecord) -> str:
+    """"Answered (200)", "Refused", "Failed to connect", "Blocked by Work offline"; a connection check that got
+    through says "Connected", as nothing was asked."""
+    if request.outcome is Outcome.ANSWERED:
+        return "Connected" if request.method == CONNECTION_CHECK else f"Answered ({request.status})"
+    return request.outcome.words

@@ -28,6 +28,7 @@ class WelcomePage(QObject):
     firstStart = Signal()  # the library and the history are empty: the page offers itself
     failed = Signal(object)  # an error, for the window to show
     settingsChanged = Signal()  # the welcome was seen
+    memorySpeedWanted = Signal()  # the suggestions wait for this computer's memory speed: measure it now
 
     services: Services
 
@@ -36,6 +37,8 @@ class WelcomePage(QObject):
         self.settings, self.library_model = settings, library_model
         self.view = WelcomeView()
         self._on_page = False
+        self._speed_asked = False  # the memory speed was asked for once: without it, memory alone decides
+        self._waiting_for_speed = False
         library_model.modelReset.connect(self.refill)
 
     def attach(self, services: Services) -> None:
@@ -60,14 +63,28 @@ class WelcomePage(QObject):
         BackgroundOp(self, first_start).success(decided).failure(self.failed.emit).run()
 
     def fill(self) -> None:
+        """This computer and the models that suit it. Which models answer quickly here depends on the memory speed,
+        which a first start has not measured yet: the page asks for it (``memorySpeedWanted``, a second or two) and
+        suggests once it comes (``memory_speed_measured``)."""
         from app.hardware.description import describe
         from app.hub.suggestions import suggest
 
         catalog, machine = self.services.catalog, self.services.machine
+        if catalog is not None and machine.bandwidth_bytes_per_s is None and not self._speed_asked:
+            self._speed_asked = self._waiting_for_speed = True
+            self.memorySpeedWanted.emit()
+        measuring = self._waiting_for_speed
         self.view.set_content(
-            describe(machine, memory_speed=False), suggest(catalog, machine) if catalog is not None else [],
+            describe(machine, memory_speed=False),
+            suggest(catalog, machine) if catalog is not None and not measuring else [],
             catalog_available=catalog is not None, offline=network.is_offline(),
-            has_models=self.library_model.rowCount() > 0)
+            has_models=self.library_model.rowCount() > 0, measuring=measuring)
+
+    def memory_speed_measured(self) -> None:
+        """The memory speed is known (or could not be measured): the suggestions it decides."""
+        if self._waiting_for_speed:
+            self._waiting_for_speed = False
+            self.refill()
 
     def refill(self) -> None:
         """Going offline or online, or a model landing in the library, changes what the page offers."""

@@ -33,7 +33,11 @@ CONTENT_WIDTH = 760  # the column's widest; lines of text longer than this are h
 
 OFFLINE_NOTE = ("You are working offline, so models cannot be downloaded now. Add a model file you already have, "
                 "or turn off File → Work offline to get one of these.")
-ONLINE_NOTE = "Sizes are estimates; Discover shows the exact file and whether it fits before you download."
+ONLINE_NOTE = ("Sizes and speeds are estimates for this computer; Discover shows the exact file and whether it fits "
+               "before you download.")
+SLOW_NOTE = ("Few models answer quickly on this computer, so these are the fastest in Hearth's list. Sizes and speeds "
+             "are estimates; Discover shows the exact file before you download.")
+MEASURING_NOTE = "Measuring how fast this computer is, to suggest models that answer quickly here (a second or two)…"
 NO_CATALOG_NOTE = ("Hearth's list of suggested models could not be read. You can still add a model file from "
                    "disk, or search the Hugging Face Hub on Discover.")
 NONE_FIT_NOTE = ("None of the models Hearth suggests fits comfortably in the memory that is free right now. "
@@ -128,11 +132,14 @@ class WelcomeView(QWidget):
     # --- content ---
 
     def set_content(self, machine_lines: Sequence[str], suggestions: Sequence[Suggestion], *,
-                    catalog_available: bool, offline: bool, has_models: bool) -> None:
+                    catalog_available: bool, offline: bool, has_models: bool, measuring: bool = False) -> None:
         """Show this computer, the suggested models and whether they can be downloaded now.
 
         Offline, adding a file from disk comes first and is the main action; the suggestions stay, to say what
-        to get once connected, with their buttons off."""
+        to get once connected, with their buttons off. ``measuring``: the suggestions wait for this computer's
+        memory speed, which decides which models answer quickly here."""
+        from app.hub.suggestions import answers_usefully  # here: the first paint imports no catalog
+
         self.offline = offline
         _clear(self.machine_lines)
         for line in machine_lines:
@@ -146,13 +153,17 @@ class WelcomeView(QWidget):
             self.get_buttons.append(button)
         if not catalog_available:
             note = NO_CATALOG_NOTE
+        elif measuring:
+            note = MEASURING_NOTE
         elif not suggestions:
             note = NONE_FIT_NOTE
+        elif offline:
+            note = OFFLINE_NOTE
         else:
-            note = OFFLINE_NOTE if offline else ONLINE_NOTE
+            note = ONLINE_NOTE if all(answers_usefully(s.speed) for s in suggestions) else SLOW_NOTE
         self.note.setText(note)
 
-        disk_first = offline or not suggestions
+        disk_first = offline or (not suggestions and not measuring)
         self.column.removeWidget(self.disk_row)
         at = self.column.indexOf(self.suggestions_box)
         self.column.insertWidget(at if disk_first else at + 1, self.disk_row)
@@ -179,6 +190,8 @@ class WelcomeView(QWidget):
         lines.setSpacing(4)
         lines.addWidget(wrapped(entry.name, "suggestionName"))
         lines.addWidget(wrapped(f"About {format_bytes(suggestion.file_size)} to download", "hint"))
+        if suggestion.speed is not None:
+            lines.addWidget(wrapped(f"Answers at {suggestion.speed.words()} here", "hint"))
         lines.addWidget(wrapped(entry.good_at), 1, Qt.AlignmentFlag.AlignTop)
         button = QPushButton("Get it")
         button.setObjectName("primary")

@@ -47,13 +47,80 @@ def test_discover_download_and_find_it_in_the_library(qtbot: QtBot, make_window:
     assert "done" in view.jobs.item(0).text()  # type: ignore[union-attr]
 
 
-def test_discover_says_offline_plainly(qtbot: QtBot, make_window: MakeWindow) -> None:
-    window = make_window()  # the suite runs with HF_HUB_OFFLINE set: the Hub is out of reach
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _click(qtbot: QtBot, button: QPushButton) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_without_a_network_discover_says_so_with_retry_and_work_offline(
+        qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn, test_model_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from app import network
+
+    hub.add_repo("owner/llama-GGUF", {"llama-Q4_K_M.gguf": test_model_path})
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # online, but no network
+    window = make_window()
     window._show_page(2)
-    window.discover.view.query.setText("llama")
-    window.discover.view._search()
-    qtbot.waitUntil(lambda: "offline" in window.discover.view.status.text(), timeout=TIMEOUT)
-    assert window.discover.view.offline_button.isVisible()
+    view = window.discover.view
+    assert not view.notice.isVisible()
+    view.query.setText("llama")
+    view._search()
+    qtbot.waitUntil(view.notice.isVisible, timeout=TIMEOUT)
+    assert view.notice_text.text().startswith("No network: the Hugging Face Hub cannot be reached.")
+    assert "Error" not in view.notice_text.text()  # no exception's class name for people
+    assert view.retry_button.isVisible() and view.work_offline_button.isVisible()
+    assert view.disk_button.isVisible() and not view.work_online_button.isVisible()
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # the network is back
+    _click(qtbot, view.retry_button)
+    qtbot.waitUntil(lambda: view.results.count() == 1 and "owner/llama-GGUF" in view.results.item(0).text(),
+                    timeout=TIMEOUT)
+    assert not view.notice.isVisible()
+
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # gone again
+    view._search()
+    qtbot.waitUntil(view.notice.isVisible, timeout=TIMEOUT)
+    _click(qtbot, view.work_offline_button)  # one click: the app's own switch
+    assert network.is_offline() and window.settings.work_offline and window.offline_action.isChecked()
+    assert view.notice.isVisible() and view.notice_text.text().startswith("Working offline")
+    assert view.work_online_button.isVisible() and not view.retry_button.isVisible()
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    view.results.clear()
+    _click(qtbot, view.work_online_button)  # back online: what failed is asked again
+    assert not network.is_offline() and not window.offline_action.isChecked()
+    qtbot.waitUntil(lambda: view.results.count() == 1, timeout=TIMEOUT)
+    assert not view.notice.isVisible()
+
+
+def test_offline_the_catalog_says_each_models_size_and_fit(qtbot: QtBot, make_window: MakeWindow) -> None:
+    from app.hardware.machine import Machine
+
+    gib = 2**30
+    machine = Machine(memory_total=8 * gib, memory_available=5 * gib, cpu_name="Test CPU", physical_cores=2,
+                      logical_cores=2, cpu_features=("AVX2",), gpus=(), offload_backends=(),
+                      bandwidth_bytes_per_s=15e9)
+    window = make_window(machine=machine)  # the suite works offline: the Hub is never asked
+    window._show_page(2)
+    view = window.discover.view
+    assert view.notice.isVisible() and view.work_online_button.isVisible()
+    texts = {view.results.item(row).text().split("  ·  ")[0]: view.results.item(row).text()
+             for row in range(view.results.count())}
+    assert texts["Llama 3.2 1B Instruct"].split("\n")[0].endswith("  ·  1B  ·  808.0 MB  ·  Runs well")
+    assert "  ·  4.9 GB  ·  Tight" in texts["Llama 3.1 8B Instruct"]
+    view.query.setText("llama 1b")
+    view.results.setCurrentRow(0)
+    qtbot.waitUntil(lambda: "808.0 MB" in view.repo_label.text(), timeout=TIMEOUT)  # the Hub is not asked
+    assert "Runs well on this computer" in view.repo_label.text()
 
 
 def test_discover_loads_more_results(qtbot: QtBot, make_window: MakeWindow, hub: HubStandIn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,12 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
+from app.forecast.estimate import WORDS_PER_TOKEN
 from app.hardware.machine import Machine
-from app.hub.suggestions import suggest
+from app.hub.suggestions import USEFUL_WORDS_PER_S, suggest
 from ui.main_window import MainWindow
 from ui.qt import background
-from ui.welcome.welcome_view import NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
+from ui.welcome.welcome_view import MEASURING_NOTE, NO_CATALOG_NOTE, OFFLINE_NOTE, ONLINE_NOTE
 
 from tests.helpers.hub_stand_in import HubStandIn, hub_fixture  # noqa: F401
 from tests.helpers.windows import MakeWindow
@@ -202,3 +204,45 @@ def test_without_a_catalog_the_computer_and_the_file_from_disk_remain(
     assert view.get_buttons == [] and view.note.text() == NO_CATALOG_NOTE
     assert view.first_action() is view.add_button and view.add_button.isEnabled()
     assert _machine_lines(window)[0] == "16 GB of memory, 11 GB free right now."
+
+
+def _card_texts(button: QPushButton) -> list[str]:
+    card = button.parentWidget()
+    return [label.text() for label in card.findChildren(QLabel)]
+
+
+# Two cores, no graphics card, memory to spare, and the memory speed measured there: an 8B model fits, but its
+# forecast is 2-4 words a second.
+TWO_CORES = Machine(memory_total=16 * GIB, memory_available=12 * GIB, cpu_name="Test CPU", physical_cores=2,
+                    logical_cores=2, cpu_features=("AVX2",), gpus=(), offload_backends=(), bandwidth_bytes_per_s=30e9)
+
+
+def test_a_two_core_computer_is_offered_quick_models_with_their_speed_and_size(
+        qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window(machine=TWO_CORES)
+    _welcome_shown(qtbot, window)
+    view = window.welcome.view
+    assert len(view.get_buttons) == 3
+    for button in view.get_buttons:
+        name, size, speed = _card_texts(button)[:3]
+        assert "8B" not in name and "7B" not in name, name
+        assert size.startswith("About ") and size.endswith(" GB to download"), size
+        assert speed.startswith("Answers at about ") and speed.endswith(" words per second here"), speed
+        low = float(speed.removeprefix("Answers at about ").split("–")[0])
+        assert low >= USEFUL_WORDS_PER_S, speed
+
+
+def test_a_first_start_measures_how_fast_this_computer_is_before_suggesting(
+        qtbot: QtBot, make_window: MakeWindow) -> None:
+    window = make_window(machine=replace(MACHINE, bandwidth_bytes_per_s=None))
+    _welcome_shown(qtbot, window)
+    view = window.welcome.view
+    qtbot.waitUntil(lambda: view.note.text() != MEASURING_NOTE, timeout=TIMEOUT)  # measured here, a second or two
+    machine = window.services.machine
+    assert machine.bandwidth_bytes_per_s is not None
+    expected = suggest(window.services.catalog or [], machine)
+    assert [_card_texts(b)[0] for b in view.get_buttons] == [s.entry.name for s in expected]
+    for suggestion, button in zip(expected, view.get_buttons, strict=True):
+        assert suggestion.speed is not None
+        assert f"Answers at {suggestion.speed.words()} here" in _card_texts(button)
+        assert suggestion.speed.high * WORDS_PER_TOKEN > 0
