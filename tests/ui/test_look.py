@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from app.hub.search import HubFailure
 from app.paths import resources_dir
 from ui.main import apply_style
 from ui.main_window import COMPARE_PAGE, DISCOVER_PAGE, TASKS_PAGE, MainWindow
@@ -189,6 +190,9 @@ def test_the_window_fits_1024_by_700_on_every_page(qtbot: QtBot, make_window: Ma
     with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT):
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(view.output.table.isVisible, timeout=TIMEOUT)
+    window.discover.view.show_problem("No network: the Hugging Face Hub cannot be reached. Check the connection "
+                                      "and try again, or work offline with the models you have.",
+                                      HubFailure.NO_NETWORK)  # the widest the page gets: a notice with its buttons
     for page, name in PAGES.items():
         _show(qtbot, window, page)
         window.resize(1024, 700)

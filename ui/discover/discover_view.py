@@ -94,6 +94,8 @@ class DiscoverView(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("discoverSplitter")  # the window keeps where it was left
         self.results = QListWidget()
+        self.results.setObjectName("discoverResults")
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # its lines wrap
         self.results.setWordWrap(True)
         self.results.currentItemChanged.connect(self._chosen)
         results_panel = QWidget()
