@@ -90,7 +90,6 @@ class ChatRunner:
         self._lock = threading.RLock()
         self._streaming: _Streaming | None = None
         self._listeners: Listeners[ChatEvent] = Listeners()
-        self._model_names: dict[str, str] = {}
         engine.subscribe(self._on_engine_event)
 
     def subscribe(self, listener: Callable[[ChatEvent], None]) -> Callable[[], None]:
@@ -189,22 +188,16 @@ class ChatRunner:
             if self._streaming is claim and claim.request_id < 0:
                 self._streaming = None
 
-    def _model_name(self, path: str) -> str:
-        if path not in self._model_names:
-            record = self.store.find_model_by_path(path)
-            self._model_names[path] = record.name if record else Path(path).stem
-        return self._model_names[path]
-
     def _start_answer(self, claim: _Streaming, settings: GenerationSettings, user: MessageRecord | None) -> None:
         settings = settings.validated()
         loaded = self.engine.loaded
         if loaded is None:
             raise EngineError("No model is loaded. Choose a model from the library first.")
         conversation_id = claim.conversation_id
-        model_name = self._model_name(loaded.path)
+        record = self.store.find_model_by_path(loaded.path)  # read each time: the person may have renamed it
+        model_name = record.name if record else Path(loaded.path).stem
         messages = build_messages(settings, self.store.messages(conversation_id))
         assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
-        record = self.store.find_model_by_path(loaded.path)
         self.store.update_conversation(conversation_id, model_id=record.id if record else None,
                                        model_name=model_name)
         with self._lock:

@@ -81,7 +81,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     machine = detect(cache_dir=paths.cache_dir)
     compare = Comparer(store, lambda: with_memory_now(machine), log_file=paths.log_file,
                        gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads)
-    services = Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir),
+    services = Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir, catalog),
                         engine=engine, runner=ChatRunner(store, engine),
                         tracker=LoadTracker(store, engine, paths.cache_dir, machine),
                         machine=machine, downloads=downloads, catalog=catalog,

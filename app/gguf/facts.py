@@ -44,6 +44,7 @@ from app.gguf.header import (
     read_local_part,
     shown,
 )
+from app.gguf.kind import looks_like_base_model
 from app.words import format_count
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class ModelFacts:
     # Kept as a field rather than derived from ``chat_template`` so facts restored by ``from_dict``
     # (which leaves the template text behind) still know whether the file has one.
     has_chat_template: bool = False
+    finetune: str | None = None  # the header's fine-tune label ("Instruct", "it", or a training run's name)
     key_length: int | None = None  # per head; embedding_length // head_count unless the file says
     value_length: int | None = None
     head_count_kv_per_layer: tuple[int, ...] | None = None  # only when the file gives an array
@@ -147,6 +149,24 @@ class ModelFacts:
             object.__setattr__(self, "shards", (self.path,))
 
     @property
+    def is_base_model(self) -> bool:
+        """Pretrained only: it continues text rather than answering (see ``looks_like_base_model``)."""
+        return looks_like_base_model(has_chat_template=self.has_chat_template,
+                                     names=(self.name, self.finetune or "", self.path.name))
+
+    def shape_words(self) -> str:
+        """The model's shape, for a technical reader: "llama, 30 layers, 9 attention heads (3 for keys and values),
+        vocabulary of 49,152"."""
+        parts = [self.architecture,
+                 f"{self.block_count} layers" if self.block_count else "",
+                 f"{self.head_count} attention heads ({self.head_count_kv} for keys and values)"
+                 if self.head_count else "",
+                 f"{self.expert_count} experts, {self.expert_used_count} used per token" if self.expert_count else "",
+                 f"sliding window of {self.sliding_window:,} tokens" if self.sliding_window else "",
+                 f"vocabulary of {self.vocab_size:,}" if self.vocab_size else ""]
+        return ", ".join(part for part in parts if part)
+
+    @property
     def parameter_label(self) -> str:
         """Size the way model cards name it ("7.6B"), which is what people search and compare by."""
         return format_count(self.parameter_count)
@@ -171,6 +191,7 @@ class ModelFacts:
             "vocab_size": self.vocab_size,
             "merges_count": self.merges_count,
             "has_chat_template": self.has_chat_template,
+            "finetune": self.finetune,
             "key_length": self.key_length,
             "value_length": self.value_length,
             "head_count_kv_per_layer": _list_or_none(self.head_count_kv_per_layer),
@@ -213,6 +234,7 @@ class ModelFacts:
                 vocab_size=_optional_int(data.get("vocab_size")),
                 merges_count=_require(data["merges_count"], int),
                 has_chat_template=_require(data.get("has_chat_template", False), bool),
+                finetune=_optional_str(data.get("finetune")),
                 key_length=_optional_int(data["key_length"]),
                 value_length=_optional_int(data["value_length"]),
                 head_count_kv_per_layer=_optional_tuple(data["head_count_kv_per_layer"], int),
@@ -294,6 +316,10 @@ def _require(value: Any, kind: type[_T]) -> _T:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else _require(value, int)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else _require(value, str)
 
 
 def _require_tuple(value: Any, kind: type[_T]) -> tuple[_T, ...]:
@@ -388,6 +414,7 @@ def _facts_from(parts: Sequence[Part]) -> ModelFacts:
         vocab_size=vocab.length if isinstance(vocab, Array) else number(Keys.LLM.VOCAB_SIZE),
         merges_count=merges.length if isinstance(merges, Array) else 0,
         chat_template=template if template and template.strip() else None,
+        finetune=metadata_string(metadata, "general.finetune"),
         key_length=key_length if key_length is not None else head_size,
         value_length=value_length if value_length is not None else head_size,
         head_count_kv_per_layer=tuple(kv_per_layer) if kv_per_layer is not None else None,

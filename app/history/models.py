@@ -122,7 +122,8 @@ class LibraryModel(Base):
     __tablename__ = "models"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)  # the name Hearth gives it (``app.library.display_name``)
+    given_name: Mapped[str | None] = mapped_column(Text)  # the person's, when they renamed it
     path: Mapped[str] = mapped_column(Text, unique=True)
     in_place: Mapped[bool]
     file_size: Mapped[int]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.gguf.kind import looks_like_base_model
 from app.outcomes import FinishReason, RunStatus
 
 if TYPE_CHECKING:  # the rows are only read here; importing the ORM would cost every reader of records SQLAlchemy
@@ -86,8 +88,12 @@ class MessageRecord:
 
 @dataclass(frozen=True)
 class ModelRecord:
+    """A library model. ``name`` is what every surface shows: the person's name for it if they gave one, else
+    ``default_name``, the one Hearth gives it."""
+
     id: int
-    name: str
+    default_name: str
+    given_name: str | None
     path: str
     in_place: bool
     file_size: int
@@ -103,7 +109,8 @@ class ModelRecord:
     def of(cls, row: LibraryModel) -> ModelRecord:
         return cls(
             id=row.id,
-            name=row.name,
+            default_name=row.name,
+            given_name=row.given_name,
             path=row.path,
             in_place=row.in_place,
             file_size=row.file_size,
@@ -115,6 +122,17 @@ class ModelRecord:
             facts=dict(row.facts),
             added_at=row.added_at,
         )
+
+    @property
+    def name(self) -> str:
+        return self.given_name or self.default_name
+
+    @property
+    def is_base_model(self) -> bool:
+        """Pretrained only (``app.gguf.kind``), from what the library kept of its header and its file name."""
+        return looks_like_base_model(
+            has_chat_template=self.has_chat_template,
+            names=(str(self.facts.get("name") or ""), str(self.facts.get("finetune") or ""), Path(self.path).name))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -601,9 +601,31 @@ class HistoryStore:
             raise duplicate from exc
 
     def list_models(self) -> list[ModelRecord]:
+        """By the name shown, case aside."""
+        shown = func.lower(func.coalesce(LibraryModel.given_name, LibraryModel.name))
         with self._db.session(write=False) as session:
-            rows = session.scalars(select(LibraryModel).order_by(LibraryModel.name, LibraryModel.id))
+            rows = session.scalars(select(LibraryModel).order_by(shown, LibraryModel.id))
             return [ModelRecord.of(row) for row in rows]
+
+    def rename_model(self, model_id: int, given_name: str | None) -> ModelRecord:
+        """Show the model as ``given_name`` (``None``: by its default name again), in the library and in the history
+        made with it."""
+        with self._db.session() as session:
+            row = _get(session, LibraryModel, model_id, "That model is not in the library.")
+            old = row.given_name or row.name
+            row.given_name = given_name
+            _rename_history(session, row, old)
+            return ModelRecord.of(row)
+
+    def set_default_model_names(self, names: dict[int, str]) -> None:
+        """The names Hearth gives these models (by id) now; a model the person renamed keeps their name."""
+        with self._db.session() as session:
+            for model_id, name in names.items():
+                row = session.get(LibraryModel, model_id)
+                if row is not None:
+                    old = row.given_name or row.name
+                    row.name = name
+                    _rename_history(session, row, old)
 
     def get_model(self, model_id: int) -> ModelRecord | None:
         with self._db.session(write=False) as session:
@@ -663,6 +685,22 @@ class HistoryStore:
         """Conversations keep their model_id and model_name, so old chats still say what they used."""
         with self._db.session() as session:
             session.delete(_get(session, LibraryModel, model_id, "That model is not in the library."))
+
+
+def _rename_history(session: Session, row: LibraryModel, old: str) -> None:
+    """History made with a model says the name it is shown by now, so a renamed model is one model in every list
+    (a comparison's leaderboard counts by name). Runs and comparisons name the model's file, conversations its
+    library id; a message names only the model, so those of its conversations that carry the old name follow."""
+    new = row.given_name or row.name
+    if new == old:
+        return
+    session.flush()
+    session.execute(update(TaskRun).where(TaskRun.model_path == row.path).values(model_name=new))
+    session.execute(update(ComparisonEntry).where(ComparisonEntry.model_path == row.path).values(model_name=new))
+    conversations = select(Conversation.id).where(Conversation.model_id == row.id)
+    session.execute(update(Message).where(Message.conversation_id.in_(conversations), Message.model_name == old)
+                    .values(model_name=new))
+    session.execute(update(Conversation).where(Conversation.model_id == row.id).values(model_name=new))
 
 
 def _get(session: Session, kind: type[RowT], row_id: int, missing: str) -> RowT:

@@ -736,3 +736,38 @@ def test_random_prefixes_give_facts_more_or_plain_words(tmp_path: Path) -> None:
 ])
 def test_split_part_names_follow_llama_cpp(name: str, part: int, expected: str | None) -> None:
     assert split_part_name(name, part) == expected
+
+
+# base models
+
+
+def test_a_model_without_a_chat_template_or_chat_words_is_a_base_model(tmp_path: Path) -> None:
+    from tests.helpers.model_builders import llama_gqa
+
+    built = llama_gqa(tmp_path)  # no template; named "hearth-test llama-gqa-f16"
+    assert read_facts(built).is_base_model
+    assert not read_facts(with_chat_template(built, tmp_path)).is_base_model
+    instruct = built.with_name("tiny-llama-instruct-f16.gguf")  # an instruct model packed without a template
+    built.rename(instruct)
+    facts = read_facts(instruct)
+    assert not facts.has_chat_template and not facts.is_base_model
+    assert ModelFacts.from_dict(json.loads(json.dumps(facts.to_dict()))).is_base_model is False
+    assert read_facts(_stories()).is_base_model  # TinyStories: it tells stories, it does not answer
+
+
+def test_the_header_fine_tune_label_says_chat_tuned(tmp_path: Path) -> None:
+    writer = GGUFWriter(tmp_path / "gemma-3-270m-q8_0.gguf", "llama")
+    writer.add_name("Gemma 3 270m")
+    writer.add_finetune("it")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 32), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    facts = read_facts(tmp_path / "gemma-3-270m-q8_0.gguf")
+    assert facts.finetune == "it" and not facts.is_base_model
+
+
+def test_the_real_instruct_model_is_not_a_base_model(real_model_path: Path) -> None:
+    facts = read_facts(real_model_path)
+    assert facts.has_chat_template and facts.finetune == "8k-lc100k-mix1-ep2" and not facts.is_base_model

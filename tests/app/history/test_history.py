@@ -577,6 +577,42 @@ def test_model_library_add_list_find_and_remove(store: HistoryStore) -> None:
         store.remove_model(zeta)
 
 
+def test_a_renamed_model_keeps_its_name_and_its_history_follows(db: Database, db_path: Path) -> None:
+    store = HistoryStore(db)
+    tiny = add_model(store, "Tiny", "/models/tiny.gguf")
+    other = add_model(store, "Tiny", "/models/other.gguf")  # another quantization, once named alike
+    chat = store.create_conversation("Chat", {}, model_id=tiny, model_name="Tiny")
+    store.add_message(chat.id, "assistant", "Hi", model_name="Tiny")
+    elsewhere = store.create_conversation("Other", {}, model_id=other, model_name="Tiny")
+    store.add_message(elsewhere.id, "assistant", "Hello", model_name="Tiny")
+    run = start_run(store)
+    comparison = store.start_comparison("chat", title="T", settings={}, input_name="", input_kind="prompt",
+                                        input_text="Hi", machine={},
+                                        models=[("Tiny", "/models/tiny.gguf", 1), ("Tiny", "/models/other.gguf", 1)])
+
+    renamed = store.rename_model(tiny, "My tiny model")
+    assert (renamed.name, renamed.default_name, renamed.given_name) == ("My tiny model", "Tiny", "My tiny model")
+    db.close()
+    reopened = open_database(db_path)  # as after a restart
+    try:
+        store = HistoryStore(reopened)
+        assert [m.name for m in store.list_models()] == ["My tiny model", "Tiny"]
+        assert store.get_conversation(chat.id).model_name == "My tiny model"
+        assert [m.model_name for m in store.messages(chat.id)] == ["My tiny model"]
+        assert [m.model_name for m in store.messages(elsewhere.id)] == ["Tiny"]
+        assert store.get_task_run(run).model_name == "My tiny model"
+        entries = store.get_comparison(comparison.id).entries
+        assert sorted(e.model_name for e in entries) == ["My tiny model", "Tiny"]
+
+        store.set_default_model_names({tiny: "Tiny · Q4_0", other: "Tiny · Q8_0"})
+        assert [m.name for m in store.list_models()] == ["My tiny model", "Tiny · Q8_0"]  # the person's name stays
+        assert store.get_conversation(elsewhere.id).model_name == "Tiny · Q8_0"
+        back = store.rename_model(tiny, None)
+        assert back.name == "Tiny · Q4_0" and store.get_task_run(run).model_name == "Tiny · Q4_0"
+    finally:
+        reopened.close()
+
+
 def test_adding_the_same_path_twice_says_it_is_already_there(store: HistoryStore) -> None:
     add_model(store, "Tiny", "/models/tiny.gguf")
     with pytest.raises(HistoryError, match="already in the library"):

@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import InvalidModelError, LibraryError, ModelNotFoundError
 from app.history import HistoryStore, open_database
-from app.library import ImportCancelled, Library
+from app.library import CatalogNames, ImportCancelled, Library, display_name
 
 from tests.helpers.gguf_fixtures import not_gguf, truncated, with_chat_template
 
@@ -29,10 +29,11 @@ def test_import_copies_the_file_and_records_its_facts(library: Library, test_mod
     assert copy.parent == library.models_dir and copy.read_bytes() == test_model_path.read_bytes()
     assert not list(library.models_dir.glob("*.part"))
     assert progress[-1] == (test_model_path.stat().st_size, test_model_path.stat().st_size)
-    assert (record.name, record.architecture, record.quantization) == ("stories260K", "llama", "F32")
+    assert (record.name, record.architecture, record.quantization) == ("stories260K · F32", "llama", "F32")
     assert record.parameter_count == 292_800 and record.context_length == 2048
     assert record.file_size == test_model_path.stat().st_size
     assert not record.has_chat_template and not record.in_place
+    assert record.is_base_model  # no template, and nothing in its names says it was tuned to chat
     assert library.models() == [record]
 
 
@@ -104,3 +105,71 @@ def test_the_default_model_is_the_last_loaded_else_the_only_one(library: Library
     with pytest.raises(ModelNotFoundError, match="has 2"):
         library.default(None)
     assert library.default(second.id).name == second.name
+
+
+# names
+
+
+@pytest.mark.parametrize(("filename", "quant", "header", "expected"), [
+    ("SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1", "Smollm2 135M 8k Lc100K Mix1 Ep2", "SmolLM2 135M Instruct · Q4_1"),
+    ("qwen2.5-0.5b-instruct-q8_0.gguf", "Q8_0", "qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct · Q8_0"),
+    # another quantization of a catalog model: the catalog's name still
+    ("smollm2-360m-instruct-q4_k_m.gguf", "Q4_K_M", "", "SmolLM2 360M Instruct · Q4_K_M"),
+    ("Meta-Llama-3.1-8B-Instruct-Q5_K_M.gguf", "Q5_K_M", "", "Llama 3.1 8B Instruct · Q5_K_M"),
+    ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", "Q4_K_M", "", "Qwen2.5 7B Instruct · Q4_K_M"),
+    ("gemma-3-270m-q4_k_m.gguf", "Q4_K_M", "Gemma 3 270m", "Gemma 3 270M · Q4_K_M"),
+    ("mixtral-8x7b-instruct-v0.1.Q4_K_M.gguf", "Q4_K_M", "", "Mixtral 8x7B Instruct v0.1 · Q4_K_M"),
+    ("stories260K.gguf", "F32", "llama", "stories260K · F32"),  # the header names only the architecture
+    ("model-q4_0.gguf", "Q4_0", "Gemma 3 270m", "Gemma 3 270M · Q4_0"),  # the file name says nothing
+    ("ggml-model-Q4_K_M.gguf", "Q4_K_M", "qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct · Q4_K_M"),
+])
+def test_models_are_named_as_people_know_them(filename: str, quant: str, header: str, expected: str) -> None:
+    from app.hub.catalog import load_builtin
+
+    named = display_name(Path("/models") / filename, quantization=quant, header_name=header, architecture="llama",
+                         catalog=CatalogNames.of(load_builtin()))
+    assert named == expected
+
+
+def test_a_real_model_is_named_by_its_file_not_its_training_run(library: Library, real_model_path: Path) -> None:
+    record = library.import_model(real_model_path, copy=False)
+    assert record.facts["name"] == "Smollm2 135M 8k Lc100K Mix1 Ep2" and not record.is_base_model
+    assert record.name == "SmolLM2 135M Instruct · Q4_1"
+    assert library.resolve("smollm2 135m").record == record
+
+
+def test_names_an_older_hearth_gave_are_given_again_with_the_history(library: Library,
+                                                                    real_model_path: Path) -> None:
+    store = library.store
+    old = store.add_model(name="Smollm2 135M 8k Lc100K Mix1 Ep2", path=str(real_model_path.resolve()),
+                          in_place=True, file_size=1, architecture="llama", quantization="Q4_1",
+                          facts={"name": "Smollm2 135M 8k Lc100K Mix1 Ep2"})
+    chat = store.create_conversation("Chat", {}, model_id=old.id, model_name=old.name)
+    [record] = library.models()
+    assert record.name == "SmolLM2 135M Instruct · Q4_1"
+    assert store.get_conversation(chat.id).model_name == "SmolLM2 135M Instruct · Q4_1"
+
+
+def test_a_rename_is_kept_in_the_library_not_in_the_file(tmp_path: Path, test_model_path: Path) -> None:
+    home = tmp_path / "home"
+    db = open_database(home / "history.sqlite3")
+    library = Library(HistoryStore(db), home / "models")
+    record = library.import_model(test_model_path)
+    file = Path(record.path)
+    renamed = library.rename(record.id, "  Bedtime   stories ")
+    assert renamed.name == "Bedtime stories" and library.resolve("bedtime").record == renamed
+    with pytest.raises(LibraryError, match="too long"):
+        library.rename(record.id, "x" * 500)
+    db.close()
+
+    db = open_database(home / "history.sqlite3")  # a restart
+    library = Library(HistoryStore(db), home / "models")
+    [again] = library.models()
+    assert again.name == "Bedtime stories" and again.path == str(file) and file.is_file()
+    assert [p.name for p in library.models_dir.iterdir()] == [file.name]
+    assert library.resolve("stories260K · F32").record == again  # Hearth's own name still finds it
+    assert library.rename(record.id, "").name == "stories260K · F32"
+    library.remove(record.id)
+    with pytest.raises(ModelNotFoundError):
+        library.rename(record.id, "Gone")
+    db.close()
