@@ -59,3 +59,13 @@ def rough_duration(seconds: float) -> str:
 def context_trimmed(dropped: int) -> str:
     """What the chat says when the oldest turns did not fit the context window, in the window and the terminal."""
     return f"{plural(dropped, 'older message')} left out to fit the context window."
+
+
+def model_words(*, parameter_count: int | None, quantization: str | None, file_size: int,
+                context_length: int | None, has_chat_template: bool) -> str:
+    """A model file in one line, as the Models page and ``hearth inspect`` say it: "135M parameters · Q4_1 · 98.4 MB ·
+    trained context 8,192 tokens · its own chat template"."""
+    return " · ".join(part for part in (
+        f"{format_count(parameter_count)} parameters", quantization or "", format_bytes(file_size),
+        f"trained context {context_length:,} tokens" if context_length else "",
+        "its own chat template" if has_chat_template else "no chat template (Hearth uses ChatML)") if part)

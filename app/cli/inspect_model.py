@@ -28,17 +28,22 @@ def add_commands(commands: Any) -> None:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.forecast.dry_run import dry_run
     from app.forecast.estimate import decide_plan, forecast
+    from app.forecast.model_check import technical_words
     from app.gguf.facts import read_facts
+    from app.gguf.kind import BASE_MODEL_WARNING
     from app.gguf.remote import fetch_header, parse_model_reference, write_sparse_copy
     from app.hardware.detect import detect
-    from app.words import format_bytes, format_count
+    from app.library import display_name
+    from app.words import format_bytes, model_words
 
     url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
     if url is not None:
         remote = fetch_header(url)
         facts = remote.facts
-        sized = write_sparse_copy(remote, paths.cache_dir / "headers" / Path(url.split("?")[0]).name)
-        name = Path(url.split("?")[0]).name
+        filename = Path(url.split("?")[0]).name
+        sized = write_sparse_copy(remote, paths.cache_dir / "headers" / filename)
+        name = display_name(Path(filename), quantization=facts.quantization, header_name=facts.name,
+                            architecture=facts.architecture)
     else:
         model = open_library(paths).resolve(args.model)
         facts, sized, name = read_facts(model.path), model.path, model.name
@@ -51,20 +56,21 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         return 0
     m = result.memory
     lines = [
-        f"{name}: {facts.architecture}, {format_count(facts.parameter_count)} parameters, {facts.quantization}, "
-        f"{format_bytes(facts.file_size)}",
-        f"Trained context {facts.context_length or '?'} tokens; chat template: "
-        f"{'yes' if facts.has_chat_template else 'no (ChatML is used)'}",
+        name,
+        model_words(parameter_count=facts.parameter_count, quantization=facts.quantization, file_size=facts.file_size,
+                    context_length=facts.context_length, has_chat_template=facts.has_chat_template),
+        *([BASE_MODEL_WARNING] if facts.is_base_model else []),
         "",
         f"{result.verdict.value}. {result.reason}",
         f"Memory with a {plan.context_length:,}-token context: {format_bytes(m.ram_bytes)}"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
         + f" ({m.breakdown_words()}). {m.saved_states_words()}",
-        *([reserved] if (reserved := m.reserved_words()) else []),
         f"Longest context that fits now: {result.max_context:,} tokens"
         + (f"; graphics card layers that fit: {result.max_gpu_layers}" if machine.offload_backends else ""),
-        f"Expected speed: {result.speed.words()}" if result.speed else "Expected speed: unknown",
-        f"Confidence: {result.confidence.value}",
+        f"Expected speed: {result.speed.words()}." if result.speed else "Expected speed: unknown.",
+        "",
+        "Technical details:",
+        *technical_words(facts, result),
     ]
     print("\n".join(lines))
     return 0

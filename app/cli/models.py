@@ -1,4 +1,4 @@
-"""``hearth models``: the library (import, list) and the Hub (search, files, pull)."""
+"""``hearth models``: the library (import, list, rename) and the Hub (search, files, pull)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def add_commands(commands: Any) -> None:
     importing.add_argument("--in-place", action="store_true", help="register the file where it is, without copying")
     listing = model_commands.add_parser("list", help="list the models in the library")
     listing.add_argument("--json", action="store_true")
+    rename = model_commands.add_parser("rename", help="choose the name Hearth shows for a model (not its file's)")
+    rename.add_argument("model", help="library id or name")
+    given = rename.add_mutually_exclusive_group(required=True)
+    given.add_argument("name", nargs="?", help="the new name")
+    given.add_argument("--reset", action="store_true", help="go back to the name Hearth gives it")
     search = model_commands.add_parser("search", help="search the Hugging Face Hub for GGUF models")
     search.add_argument("query", nargs="?", default="")
     search.add_argument("--sort", choices=["downloads", "likes", "trending"], default="downloads")
@@ -38,6 +43,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
+    from app.errors import ModelNotFoundError
+    from app.gguf.kind import BASE_MODEL_WARNING
     from app.words import format_bytes, format_count
 
     if args.models_command in ("search", "files", "pull"):
@@ -46,6 +53,15 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     if args.models_command == "import":
         record = library.import_model(args.path, copy=not args.in_place)
         print(f"Added “{record.name}” (id {record.id}) to the library.")
+        if record.is_base_model:
+            print(BASE_MODEL_WARNING, file=sys.stderr)
+        return 0
+    if args.models_command == "rename":
+        model = library.resolve(args.model)
+        if model.record is None:
+            raise ModelNotFoundError(f"“{args.model}” is not in the library: only library models can be renamed.")
+        record = library.rename(model.record.id, None if args.reset else args.name)
+        print(f"“{model.name}” is now shown as “{record.name}”.")
         return 0
     records = library.models()
     if args.json:
@@ -54,9 +70,10 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     if not records:
         print("The library is empty. Add a model with: hearth models import PATH")
         return 0
-    rows = [("ID", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE")]
-    rows += [(str(r.id), r.name, r.architecture, format_count(r.parameter_count), r.quantization or "–",
-              format_bytes(r.file_size), str(r.context_length or "–"), "yes" if r.has_chat_template else "no")
+    rows = [("ID", "NAME", "PARAMETERS", "SIZE", "TRAINED CONTEXT", "CHAT TEMPLATE")]
+    rows += [(str(r.id), r.name, format_count(r.parameter_count), format_bytes(r.file_size),
+              f"{r.context_length:,}" if r.context_length else "–",
+              "its own" if r.has_chat_template else "none: base model" if r.is_base_model else "none (ChatML)")
              for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -144,7 +161,8 @@ def _pull(group: Any, repo_id: str, paths: Paths) -> int:
 
 def _model_json(record: Any) -> dict[str, Any]:
     return {
-        "id": record.id, "name": record.name, "path": record.path, "in_place": record.in_place,
+        "id": record.id, "name": record.name, "default_name": record.default_name, "given_name": record.given_name,
+        "base_model": record.is_base_model, "path": record.path, "in_place": record.in_place,
         "file_size": record.file_size, "architecture": record.architecture,
         "parameter_count": record.parameter_count, "quantization": record.quantization,
         "context_length": record.context_length, "has_chat_template": record.has_chat_template,

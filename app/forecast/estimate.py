@@ -69,6 +69,16 @@ REPACK_TYPES_X86 = {"Q4_0", "Q4_K", "IQ4_NL", "MXFP4"}
 REPACK_TYPES_ARM = {"Q4_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "Q8_0", "MXFP4"}
 
 
+# The parts of a model's memory in the words people read, everywhere they are said (the Models page, the load
+# check, ``hearth inspect``); the keys are the names of the figures in ``Memory`` and in ``--json``.
+MEMORY_PARTS = {
+    "weights": "the model",  # its weights, read from the file
+    "kv": "conversation memory",  # the KV cache: what the model holds of the conversation so far
+    "compute": "working memory",  # llama.cpp's compute buffers
+    "overhead": "the engine itself",  # the worker process, llama.cpp's tables and the output row
+}
+
+
 class Verdict(enum.Enum):
     RUNS_WELL = "Runs well"
     RUNS_SLOWLY = "Runs, but slowly"
@@ -81,6 +91,16 @@ class Confidence(enum.Enum):
     EXACT = "exact"  # llama.cpp sized this load in a dry run
     ANALYTIC = "analytic"  # formulas, for an architecture the tests check
     UNKNOWN_ARCHITECTURE = "unknown architecture"  # formulas, counting every layer as full attention
+
+    @property
+    def words(self) -> str:
+        """How the figures were made, for people: the value is the name scripts read (``hearth inspect --json``)."""
+        return {
+            Confidence.EXACT: "Memory sized by llama.cpp itself, for these settings on this computer.",
+            Confidence.ANALYTIC: "Memory worked out from the model file, by llama.cpp's rules.",
+            Confidence.UNKNOWN_ARCHITECTURE: "Memory worked out from the model file, for a kind of model Hearth has "
+                                             "not been checked with: take it as a rough guide.",
+        }[self]
 
 
 @dataclass(frozen=True)
@@ -120,11 +140,11 @@ class Memory:
         return self.weights_vram + self.kv_vram + self.compute_vram + self.overhead_vram
 
     def breakdown_words(self) -> str:
-        """The split people read, the same in the window and the terminal."""
-        return (f"the model {format_bytes(self.weights_ram + self.weights_vram)}, conversation memory "
-                f"{format_bytes(self.kv_ram + self.kv_vram)}, working memory "
-                f"{format_bytes(self.compute_ram + self.compute_vram)}, the engine itself "
-                f"{format_bytes(self.overhead_ram + self.overhead_vram + self.output)}")
+        """The split people read, the same in the window and the terminal, in ``MEMORY_PARTS``' words."""
+        parts = {"weights": self.weights_ram + self.weights_vram, "kv": self.kv_ram + self.kv_vram,
+                 "compute": self.compute_ram + self.compute_vram,
+                 "overhead": self.overhead_ram + self.overhead_vram + self.output}
+        return ", ".join(f"{MEMORY_PARTS[part]} {format_bytes(size)}" for part, size in parts.items())
 
     def saved_states_words(self) -> str:
         if not self.saved_states:
@@ -182,6 +202,9 @@ class Forecast:
             "reason": self.reason, "max_context": self.max_context, "max_gpu_layers": self.max_gpu_layers,
             "tokens_per_s": [self.speed.low, self.speed.high] if self.speed else None,
         }
+
+    def basis_words(self) -> str:
+        return self.confidence.words
 
 
 # --- the parts --------------------------------------------------------------------------------------------

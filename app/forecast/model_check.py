@@ -32,6 +32,16 @@ class Assessment:
     def needs_confirmation(self) -> bool:
         return self.forecast.verdict in (Verdict.TIGHT, Verdict.TOO_LARGE)
 
+    def technical_words(self) -> list[str]:
+        return technical_words(self.facts, self.forecast)
+
+
+def technical_words(facts: ModelFacts, result: Forecast) -> list[str]:
+    """What only a technical reader wants, the same behind the Models page's "Technical details" and at the end of
+    ``hearth inspect``: the model's shape, how its memory was worked out, what the engine reserves beyond it."""
+    reserved = result.memory.reserved_words()
+    return [f"{facts.shape_words()}.", result.basis_words(), *([reserved] if reserved else [])]
+
 
 def assess(path: Path, machine: Machine, *, context_length: int | None = None, kv_type: str = "f16",
            gpu_layers: int | None = None, threads: int | None = None, exact: bool = False,

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 
 
 def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = None) -> str:
-    """"Read all 38 pages (21,400 of 21,400 tokens) in 9 parts, 2 levels · 23,900 tokens processed · 1m 40s ·
-    14 tokens/s · peak memory 2.1 GB". ``whole`` names the input when it is known ("38 pages")."""
+    """"Read all 38 pages (21,400 of 21,400 tokens) in 9 parts · 23,900 tokens processed · 1m 40s · 14 tokens/s ·
+    peak memory 2.1 GB". ``whole`` names the input when it is known ("38 pages"). How many levels of summaries
+    that took is for the technical reader (``--json``'s ``levels``), not this line."""
     m = record.metrics
     pieces: list[str] = []
     if record.task == "classify":
@@ -31,8 +32,6 @@ def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = 
             what += f" in {plural(result.chunks, 'part')}"
         else:
             what += f", {len(result.parts)} of {result.chunks} parts"
-        if record.task == "summarize" and result.levels > 1:
-            what += f", {result.levels} levels"
         if result.source_language:
             what += f" from {result.source_language}"
         pieces.append(what)

@@ -1,14 +1,28 @@
-"""The strip above the chat: which model answers, loading it with progress, and the engine's state."""
+"""The strip above the chat: which model answers, loading it with progress, and the engine's state; and, under it,
+a warning when the model chosen is a base model, which continues text instead of answering."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
+from ui.widgets.labels import wrapped
+
+COMBO_CHARACTERS = 22  # what the chooser asks room for; a longer name shows whole in its list and its tooltip
 
 if TYPE_CHECKING:
     from app.engine import protocol as p
@@ -23,12 +37,19 @@ class ModelBar(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("modelBar")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(16, 8, 16, 8)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(16, 8, 16, 8)
+        column.setSpacing(6)
+        layout = QHBoxLayout()
+        layout.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(layout)
+        self.base_warning = wrapped(BASE_MODEL_WARNING, "taskNotice")
+        self.base_warning.hide()
+        column.addWidget(self.base_warning)
         layout.addWidget(QLabel("Model:"))
         self.combo = QComboBox()
-        self.combo.setMinimumWidth(240)
-        self.combo.setToolTip("The model that answers (Ctrl+L to load it)")
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(COMBO_CHARACTERS)
         self.combo.currentIndexChanged.connect(self._update_buttons)
         layout.addWidget(self.combo)
         self.load_button = QPushButton("Load")
@@ -62,8 +83,9 @@ class ModelBar(QWidget):
         wanted = select_id if select_id is not None else (current.id if current else None)
         self.combo.blockSignals(True)
         self.combo.clear()
-        for record in models:
-            self.combo.addItem(f"{record.name}  ({record.quantization or '?'})", record)
+        for i, record in enumerate(models):
+            self.combo.addItem(record.name, record)
+            self.combo.setItemData(i, _tooltip(record), Qt.ItemDataRole.ToolTipRole)
         index = next((i for i, r in enumerate(models) if r.id == wanted), 0 if models else -1)
         self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
@@ -97,6 +119,9 @@ class ModelBar(QWidget):
         self.load_button.setEnabled(record is not None and not self.loading)
         self.load_button.setText("Unload" if self._is_loaded(record) else "Load")
         self.combo.setEnabled(self.combo.count() > 0 and not self.loading)
+        about = _tooltip(record) + "\n" if record else ""
+        self.combo.setToolTip(about + "The model that answers (Ctrl+L to load it)")
+        self.base_warning.setVisible(record is not None and record.is_base_model)
 
     # --- engine state ---
 
@@ -146,3 +171,7 @@ class ModelBar(QWidget):
         self.progress.hide()
         self.status.setText(reason)
         self._update_buttons()
+
+
+def _tooltip(record: ModelRecord) -> str:
+    return "\n".join([record.name, record.path, *([BASE_MODEL_WARNING] if record.is_base_model else [])])

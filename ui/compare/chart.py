@@ -25,6 +25,7 @@ from app.compare.figures import label, shown_entries
 from app.history import ComparisonRecord
 from ui.qt import theme
 from ui.qt.theme import Colors
+from ui.widgets.labels import elide_words
 
 LABEL_WIDTH = 105  # pixels a model's name may take beside its bars on the page
 PNG_LABEL_WIDTH = 220  # and in the report's picture
@@ -99,8 +100,7 @@ def _bar_chart(title: str, labels: list[str], sets: list[tuple[str, list[float |
     chart.addSeries(series)
     metrics = QFontMetrics(chart.font())
     categories = QBarCategoryAxis()
-    categories.append([metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, label_width)
-                       for text in reversed(labels)])
+    categories.append([elide_words(text, metrics, label_width) for text in reversed(labels)])
     categories.setLabelsColor(QColor(colors.ink))
     categories.setGridLineVisible(False)
     chart.addAxis(categories, Qt.AlignmentFlag.AlignLeft)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle
 
 from app.compare.spec import MAX_MODELS, MIN_MODELS
 from app.forecast.model_check import Assessment
+from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
 from app.words import format_bytes
 from ui.qt.qt_models import verdict_label
@@ -25,7 +27,8 @@ class ModelChoice(QListWidget):
         self.chosen: list[ModelId] = []  # in the order they were ticked: the columns' order
         self.setObjectName("modelChoice")
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setWordWrap(True)  # a long name takes another line rather than losing its middle
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setToolTip(f"Tick {MIN_MODELS} to {MAX_MODELS} models; the columns follow the order you tick them in")
         self.itemChanged.connect(self._item_changed)
 
@@ -41,12 +44,29 @@ class ModelChoice(QListWidget):
             item.setCheckState(Qt.CheckState.Checked if model.id in self.chosen else Qt.CheckState.Unchecked)
             self.addItem(item)
         self.blockSignals(False)
-        rows = max(min(len(models), 5), 1)
-        self.setFixedHeight(rows * self.row_height() + 6)
+        self._fit_height()
         self.setVisible(bool(models))
 
     def row_height(self) -> int:
         return self.fontMetrics().lineSpacing() * 2 + 12
+
+    def _fit_height(self) -> None:
+        """Each row as tall as its text wrapped at the list's width now (a list view does not work that out for a
+        wrapped item), and the list tall enough for five of them; more scroll."""
+        room = self.viewport().width() - self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) - 16
+        metrics = self.fontMetrics()
+        self.blockSignals(True)  # a size is not a tick
+        for row in range(self.count()):
+            item = self.item(row)
+            text = metrics.boundingRect(QRect(0, 0, max(room, 40), 10_000), Qt.TextFlag.TextWordWrap, item.text())
+            item.setSizeHint(QSize(max(room, 40), max(text.height() + 12, self.row_height())))
+        self.blockSignals(False)
+        rows = sum(self.sizeHintForRow(row) for row in range(min(self.count(), 5)))
+        self.setFixedHeight(max(rows, self.row_height()) + 2 * self.frameWidth() + 2)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
 
     def describe(self, assessment_of: Callable[[ModelId], Assessment | str | None]) -> None:
         """Each model's size and what the forecast says of it on this computer; no more ticks once full."""
@@ -59,9 +79,9 @@ class ModelChoice(QListWidget):
                 continue
             assessment = assessment_of(model.id)
             details = [format_bytes(model.file_size)]
-            if model.quantization:
-                details.append(model.quantization)
-            tip = model.path
+            if model.is_base_model:
+                details.append("base model")
+            tip = "\n".join([model.name, model.path, *([BASE_MODEL_WARNING] if model.is_base_model else [])])
             if isinstance(assessment, Assessment):
                 result = assessment.forecast
                 details.append(f"{verdict_label(result.verdict)} in {format_bytes(result.memory.ram_bytes)}")
@@ -79,6 +99,7 @@ class ModelChoice(QListWidget):
                 item.setToolTip(f"At most {MAX_MODELS} models at a time: untick one first.\n{tip}")
             item.setFlags(flags)
         self.blockSignals(False)
+        self._fit_height()
 
     def set_chosen(self, model_ids: list[ModelId]) -> None:
         """Tick these models (in this order), and only these."""

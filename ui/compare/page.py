@@ -209,6 +209,7 @@ class ComparePage(QObject):
         """The library changed: list it again, keeping the ticks of the models still there."""
         models = self.library_model.items()
         self.view.model_list.set_models(models)
+        self.panel.base_model_paths = frozenset(m.path for m in models if m.is_base_model)
         self._describe_models()
         few = len(models) < MIN_MODELS
         self.view.few_models.setVisible(few)

@@ -31,11 +31,12 @@ from app.compare.figures import (
     verdict_text,
 )
 from app.compare.spec import KIND_WORDS
+from app.gguf.kind import BASE_MODEL_NOTE
 from app.history import ComparisonRecord, EntryRecord
 from app.outcomes import FINISHED, RunStatus
 from app.words import format_bytes
 from ui.compare.chart import CompareChart
-from ui.widgets.labels import result_heading, show_notice
+from ui.widgets.labels import elide_words, result_heading, show_notice, wrapped
 
 RENDER_INTERVAL_MS = 50
 VOTE_NAME_WIDTH = 170  # pixels of a model name on its vote button
@@ -143,6 +144,11 @@ class EntryColumn(QFrame):
         self.title.setObjectName("columnTitle")
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
+        self.base_note = wrapped(BASE_MODEL_NOTE, "taskNotice")
+        self.base_note.setToolTip("It was not tuned to follow instructions, so it may go on from the prompt instead "
+                                  "of answering it. Compare instruct models to see which answers better.")
+        self.base_note.hide()
+        layout.addWidget(self.base_note)
         self.status = QLabel()
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
@@ -175,7 +181,7 @@ class EntryColumn(QFrame):
     def set_label(self, text: str, tooltip: str) -> None:
         self.title.setText(text)
         self.title.setToolTip(tooltip)
-        short = self.vote_button.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, VOTE_NAME_WIDTH)
+        short = elide_words(text, self.vote_button.fontMetrics(), VOTE_NAME_WIDTH)
         self.vote_button.setText(f"{short} is better")
         self.vote_button.setToolTip(f"Vote for the answer of {text}")
 
@@ -264,6 +270,7 @@ class ComparisonPanel(QWidget):
         self.setObjectName("resultPanel")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.record: ComparisonRecord | None = None
+        self.base_model_paths: frozenset[str] = frozenset()  # the library's base models, by file
         self.columns: dict[int, EntryColumn] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
@@ -442,6 +449,8 @@ class ComparisonPanel(QWidget):
         column = self.columns[entry.position]
         name = label(record, entry)
         column.set_label(name, "Names are shown after you vote" if record.names_hidden else entry.model_path)
+        # Which model is a base model would give the names away: said once the vote shows them.
+        column.base_note.setVisible(not record.names_hidden and entry.model_path in self.base_model_paths)
         detail = live.details.get(entry.position, "") if live is not None else ""
         if record.status != RunStatus.RUNNING and entry.status in (RunStatus.WAITING, RunStatus.RUNNING):
             entry_status = RunStatus.CANCELLED  # never started, or cut off: the comparison is over

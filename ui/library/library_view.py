@@ -1,5 +1,9 @@
 """The Models page's layout: the models on this computer, with the facts read from their files. It shows and asks
-(``addRequested``, ``chatRequested``, ``removeRequested``); ``LibraryPage`` decides."""
+(``addRequested``, ``chatRequested``, ``renameRequested``, ``removeRequested``); ``LibraryPage`` decides.
+
+The table keeps to what tells models apart, so it fits the smallest window without scrolling sideways; the details
+under it say the rest in plain words, and what only a technical reader wants (the model's shape, how the forecast
+was made) waits behind "Technical details"."""
 
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
-from app.words import format_bytes
+from app.words import format_bytes, model_words
 from ui.qt import theme
 from ui.qt.qt_models import LibraryModel
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 class LibraryView(QWidget):
     addRequested = Signal()
     chatRequested = Signal(object)  # ModelRecord
+    renameRequested = Signal(object)  # ModelRecord
     removeRequested = Signal(object)  # ModelRecord
 
     def __init__(self, model: LibraryModel) -> None:
@@ -52,8 +59,13 @@ class LibraryView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(True)  # a long name takes a second line rather than losing its end
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(lambda _index: self._chat())
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         model.modelReset.connect(self._update_buttons)
@@ -70,6 +82,20 @@ class LibraryView(QWidget):
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.details)
+        self.technical_button = QToolButton()
+        self.technical_button.setObjectName("disclosure")
+        self.technical_button.setText("Technical details")
+        self.technical_button.setCheckable(True)
+        self.technical_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.technical_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.technical_button.toggled.connect(self._show_technical)
+        layout.addWidget(self.technical_button)
+        self.technical = QLabel()
+        self.technical.setObjectName("hint")
+        self.technical.setWordWrap(True)
+        self.technical.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.technical.hide()
+        layout.addWidget(self.technical)
         model.dataChanged.connect(lambda *_: self._show_details())
         model.modelReset.connect(self._select_first)
         row = QHBoxLayout()
@@ -79,11 +105,15 @@ class LibraryView(QWidget):
         self.add_button.clicked.connect(self.addRequested)
         self.chat_button = QPushButton("Chat with this model")
         self.chat_button.clicked.connect(self._chat)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Choose the name Hearth shows for this model (the file keeps its name)")
+        self.rename_button.clicked.connect(self._rename)
         self.remove_button = QPushButton("Remove…")
         self.remove_button.clicked.connect(self._remove)
         row.addWidget(self.add_button)
         row.addStretch(1)
         row.addWidget(self.chat_button)
+        row.addWidget(self.rename_button)
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         self._update_buttons()
@@ -97,10 +127,20 @@ class LibraryView(QWidget):
         if record is not None:
             self.chatRequested.emit(record)
 
+    def _rename(self) -> None:
+        record = self.selected()
+        if record is not None:
+            self.renameRequested.emit(record)
+
     def _remove(self) -> None:
         record = self.selected()
         if record is not None:
             self.removeRequested.emit(record)
+
+    def select(self, model_id: int) -> None:
+        row = self.model.row_of(model_id)
+        if row >= 0:
+            self.table.selectRow(row)
 
     def _select_first(self) -> None:
         if self.model.rowCount() and not self.table.selectionModel().hasSelection():
@@ -111,47 +151,61 @@ class LibraryView(QWidget):
         if record is None:
             self.details.setText("Choose a model to see what it needs on this computer."
                                  if self.model.rowCount() else "")
+            self.technical.setText("")
             return
-        self.details.setText(details_html(record, self.model.assessment(record.id)))
+        assessment = self.model.assessment(record.id)
+        self.details.setText(details_html(record, assessment))
+        self.technical.setText(technical_words(assessment))
+
+    def _show_technical(self, shown: bool) -> None:
+        self.technical_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.technical.setVisible(shown)
 
     def _update_buttons(self) -> None:
         self._show_details()
         has_selection = self.selected() is not None
-        self.chat_button.setEnabled(has_selection)
-        self.remove_button.setEnabled(has_selection)
+        for button in (self.chat_button, self.rename_button, self.remove_button):
+            button.setEnabled(has_selection)
         empty = self.model.rowCount() == 0
         self.empty.setVisible(empty)
         self.table.setVisible(not empty)
+        self.technical_button.setVisible(has_selection)
+        self.technical.setVisible(has_selection and self.technical_button.isChecked())
 
 
 def details_html(record: ModelRecord, assessment: Assessment | str | None) -> str:
-    """What a person wants to know before loading: will it run, how much memory, how fast."""
-    lines = [f"<b>{escape(record.name)}</b> — {escape(record.path)}"]
+    """What a person wants to know before loading: will it run, how much memory, how fast; then what the file is."""
+    colors = theme.colors()
+    lines = [f"<b>{escape(record.name)}</b>"]
+    if record.is_base_model:
+        lines.append(f"<span style='color:{colors.tight}'>{escape(BASE_MODEL_WARNING)}</span>")
     if assessment is None:
-        return "<br>".join([*lines, "Working out what it needs on this computer…"])
-    if isinstance(assessment, str):
-        return "<br>".join([*lines, escape(assessment)])
-    result, facts = assessment.forecast, assessment.facts
-    m = result.memory
-    lines.append(f"<b>{escape(result.verdict.value)}.</b> {escape(result.reason)}")
-    lines.append(
-        f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
-        + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
-        + f" ({m.breakdown_words()}). {escape(m.saved_states_words())}")
-    if reserved := m.reserved_words():
-        lines.append(f"<span style='color:{theme.colors().ink_soft}'>{escape(reserved)}</span>")
-    if assessment.last_used:
-        lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its last "
-                     "load on this computer.")
-    lines.append(f"Longest context that fits now: {result.max_context:,} tokens. "
-                 + (f"Expected speed: {escape(result.speed.words())}." if result.speed else ""))
-    shape = [f"{facts.block_count} layers" if facts.block_count else "",
-             f"{facts.head_count} attention heads ({facts.head_count_kv} for keys and values)"
-             if facts.head_count else "",
-             f"{facts.expert_count} experts, {facts.expert_used_count} used per token" if facts.expert_count else "",
-             f"sliding window of {facts.sliding_window:,} tokens" if facts.sliding_window else "",
-             f"vocabulary of {facts.vocab_size:,}" if facts.vocab_size else ""]
-    soft = theme.colors().ink_soft
-    lines.append(f"<span style='color:{soft}'>" + escape(", ".join(x for x in shape if x).capitalize())
-                 + f". Forecast: {escape(result.confidence.value)}.</span>")
+        lines.append("Working out what it needs on this computer…")
+    elif isinstance(assessment, str):
+        lines.append(escape(assessment))
+    else:
+        result = assessment.forecast
+        m = result.memory
+        lines.append(f"<b>{escape(result.verdict.value)}.</b> {escape(result.reason)}")
+        lines.append(
+            f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
+            + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
+            + f" ({m.breakdown_words()}). {escape(m.saved_states_words())}")
+        if assessment.last_used:
+            lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its "
+                         "last load on this computer.")
+        lines.append(f"Longest context that fits now: {result.max_context:,} tokens. "
+                     + (f"Expected speed: {escape(result.speed.words())}." if result.speed else ""))
+    about = model_words(parameter_count=record.parameter_count, quantization=record.quantization,
+                        file_size=record.file_size, context_length=record.context_length,
+                        has_chat_template=record.has_chat_template)
+    lines.append(f"<span style='color:{colors.ink_soft}'>{escape(about)}</span>")
+    where = "In Hearth's models folder" if not record.in_place else "Used where it was added"
+    lines.append(f"<span style='color:{colors.ink_soft}'>{where}: {escape(record.path)}</span>")
     return "<br>".join(lines)
+
+
+def technical_words(assessment: Assessment | str | None) -> str:
+    """The model's shape and how its forecast was made: for those who want them, behind "Technical details"."""
+    return "\n".join(assessment.technical_words()) if assessment is not None and not isinstance(assessment, str) \
+        else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QProgressDialog, QWidget
 
 from app.errors import HearthError
 from app.history import ModelRecord
@@ -67,14 +67,19 @@ class LibraryPage(QObject):
         self.worker_baseline = services.machine.engine_baseline_bytes or PROCESS_BASELINE
         self.view.addRequested.connect(self.add_model)
         self.view.chatRequested.connect(self.chatRequested)
+        self.view.renameRequested.connect(self.rename_model)
         self.view.removeRequested.connect(self.remove_model)
         bridge.workerReady.connect(self._worker_ready)
 
     # --- the list and what each model needs ---
 
-    def refresh_models(self, select_id: int | None = None) -> None:
+    def refresh_models(self, select_id: int | None = None, *, shown_id: int | None = None) -> None:
+        """List the library again; ``select_id`` is the model to choose (for chatting), ``shown_id`` the one to keep
+        showing here."""
         def show(models: list[ModelRecord]) -> None:
             self.model.set_items(models)
+            if shown_id is not None:
+                self.view.select(shown_id)
             self.modelsListed.emit(models, select_id)
             self.refresh_assessments()
 
@@ -214,6 +219,27 @@ class LibraryPage(QObject):
 
         BackgroundOp(self, self.services.library.import_model, path, copy=copy, progress=self._progress_relay.report,
                      cancel=cancel).success(done).failure(failed).run()
+
+    def rename_model(self, record: ModelRecord) -> None:
+        """The name Hearth shows for the model everywhere, the chats and comparisons made with it included; an empty
+        one gives back the name Hearth chose."""
+        name, accepted = QInputDialog.getText(
+            self._window, "Rename model", f"The name Hearth shows for this model (empty for “{record.default_name}”):",
+            QLineEdit.EchoMode.Normal, record.name)
+        if not accepted or name.strip() == record.name:
+            return
+
+        def renamed(saved: ModelRecord) -> None:
+            self.statusMessage.emit(f"Renamed to “{saved.name}”. The file keeps its name.", 6000)
+            self.refresh_models(shown_id=saved.id)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, HearthError):
+                QMessageBox.warning(self._window, "Could not rename the model", str(error))
+            else:
+                self.failed.emit(error)
+
+        BackgroundOp(self, self.services.library.rename, record.id, name).success(renamed).failure(failed).run()
 
     def remove_model(self, record: ModelRecord) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, "Remove model", f"Remove “{record.name}” from the library?",

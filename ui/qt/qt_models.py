@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
 from app.words import format_bytes, format_count
 from ui.qt import theme
@@ -78,8 +79,10 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
 
 
 class LibraryModel(QAbstractTableModel):
-    HEADERS = ("Name", "On this computer", "Architecture", "Parameters", "Quantization", "Size", "Trained context",
-               "Chat template", "Location")
+    """The library as a table narrow enough for the smallest window: what tells models apart at a glance. The rest
+    of their facts (architecture, trained context, chat format, where the file is) is in the page's details."""
+
+    HEADERS = ("Name", "On this computer", "Parameters", "Size")
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,20 +111,10 @@ class LibraryModel(QAbstractTableModel):
         if index.column() == 1:
             return self._verdict_data(assessment, role)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return item.path
+            return "\n".join([item.name, item.path, *([BASE_MODEL_WARNING] if item.is_base_model else [])])
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        return (
-            item.name,
-            "",
-            item.architecture,
-            format_count(item.parameter_count),
-            item.quantization or "–",
-            format_bytes(item.file_size),
-            f"{item.context_length:,} tokens" if item.context_length else "–",
-            "Yes" if item.has_chat_template else "No (uses ChatML)",
-            "Where it was" if item.in_place else "Hearth's models folder",
-        )[index.column()]
+        return (item.name, "", format_count(item.parameter_count), format_bytes(item.file_size))[index.column()]
 
     def _verdict_data(self, assessment: Assessment | str | None, role: int) -> Any:
         if assessment is None:
@@ -156,6 +149,9 @@ class LibraryModel(QAbstractTableModel):
 
     def items(self) -> list[ModelRecord]:
         return list(self._items)
+
+    def row_of(self, model_id: int) -> int:
+        return next((i for i, r in enumerate(self._items) if r.id == model_id), -1)
 
     def record(self, row: int) -> ModelRecord | None:
         return self._items[row] if 0 <= row < len(self._items) else None

@@ -99,17 +99,16 @@ def options_words(task: TaskInput) -> str:
 
 def plan_words(whole: str, plan: Plan, model: str, task: str, seconds: tuple[float, float] | None,
                busy: float = 0.0) -> str:
-    """"38 pages · 21,400 tokens · Qwen2.5 3B reads it in 9 parts (12 model calls) · about 3–6 minutes"."""
-    calls = plural(plan.model_calls, "model call")
+    """"38 pages · 21,400 tokens · Qwen2.5 3B reads it in 9 parts · about 3–6 minutes". How many model calls that
+    makes is for the technical reader (``hearth summarize --json``), not this line."""
     if task == "classify":
-        how = f"{model} labels them one by one ({calls})"
+        how = f"{model} labels them one by one"
     elif task == "translate":
         how = f"{model} translates it in one pass" if plan.one_pass else \
             f"{model} translates it in {plural(plan.chunks, 'part')}"
-        how += f" ({calls})" if plan.model_calls > 1 else ""
     else:
         how = f"{model} reads it in one pass" if plan.one_pass else \
-            f"{model} reads it in {plural(plan.chunks, 'part')} ({calls})"
+            f"{model} reads it in {plural(plan.chunks, 'part')}"
     pieces = [whole, f"{plan.document_tokens:,} tokens", how]
     if seconds is not None:
         pieces.append(duration_words(seconds, busy))

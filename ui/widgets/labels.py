@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 
@@ -70,3 +71,17 @@ def show_notice(label: QLabel, text: str, kind: str = "info") -> None:
     label.style().unpolish(label)
     label.style().polish(label)
     label.setVisible(bool(text))
+
+
+def elide_words(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` shortened to ``width`` pixels at a word's end ("SmolLM2 135M…"), never inside a word as Qt's own
+    eliding does ("Smo…ct · Q4_1"); where even the first word does not fit, that word is cut. Give the full text
+    in a tooltip beside it."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    words = text.split()
+    for count in range(len(words) - 1, 0, -1):
+        shorter = " ".join(words[:count]).rstrip(" ·-") + "…"
+        if metrics.horizontalAdvance(shorter) <= width:
+            return shorter
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)

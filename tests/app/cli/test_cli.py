@@ -34,7 +34,21 @@ def test_models_import_then_list(tmp_path: Path, test_model_path: Path) -> None:
     assert len(models) == 1 and models[0]["path"] == str(test_model_path.resolve()) and models[0]["in_place"]
     assert models[0]["parameter_count"] == 292_800
     table = hearth(tmp_path, "models", "list")
-    assert "stories260K" in table.stdout and "293K" in table.stdout
+    assert "stories260K · F32" in table.stdout and "293K" in table.stdout and "none: base model" in table.stdout
+    assert "This is a base model" in imported.stderr
+
+
+def test_models_rename_is_what_every_command_shows(tmp_path: Path, test_model_path: Path) -> None:
+    assert hearth(tmp_path, "models", "import", str(test_model_path), "--in-place").returncode == 0
+    renamed = hearth(tmp_path, "models", "rename", "stories", "Bedtime stories")
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stdout.strip() == "“stories260K · F32” is now shown as “Bedtime stories”."
+    [model] = json.loads(hearth(tmp_path, "models", "list", "--json").stdout)
+    assert (model["name"], model["default_name"], model["base_model"]) == ("Bedtime stories", "stories260K · F32", True)
+    assert hearth(tmp_path, "inspect", "bedtime").stdout.startswith("Bedtime stories\n")
+    assert test_model_path.is_file()  # the file keeps its name
+    reset = hearth(tmp_path, "models", "rename", "bedtime", "--reset")
+    assert reset.returncode == 0 and "is now shown as “stories260K · F32”" in reset.stdout
 
 
 @pytest.mark.engine
@@ -42,7 +56,7 @@ def test_chat_by_library_name_and_interactive(tmp_path: Path, test_model_path: P
     assert hearth(tmp_path, "models", "import", str(test_model_path)).returncode == 0
     result = hearth(tmp_path, "chat", "stories260K", "--max-tokens", "8", input="Hello\n/quit\n")
     assert result.returncode == 0, result.stderr
-    assert "stories260K> " in result.stdout and len(result.stdout) > len("stories260K> ")
+    assert "stories260K · F32> " in result.stdout and len(result.stdout) > len("stories260K · F32> ")
 
 
 @pytest.mark.parametrize(
@@ -80,7 +94,7 @@ def test_interactive_chat_survives_a_message_too_long_and_says_when_it_trims(
     assert result.returncode == 0, result.stderr
     assert "too long for this model's context window" in result.stderr
     assert "left out to fit the context window" in result.stderr
-    assert result.stdout.count("stories260K> ") == 14
+    assert result.stdout.count("stories260K · F32> ") == 14
 
 
 def test_hw_describes_this_machine(tmp_path: Path) -> None:
@@ -162,7 +176,7 @@ def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path, test_model
         chat.stdin.write("Tell me a very long story\n")
         chat.stdin.flush()
         seen = ""
-        while not seen.endswith("stories260K> "):  # "you> " first: input()'s prompt
+        while not seen.endswith("stories260K · F32> "):  # "you> " first: input()'s prompt
             seen += chat.stdout.read(1)
         assert chat.stdout.read(20)  # the answer is being written
         os.killpg(chat.pid, signal.SIGINT)
@@ -173,7 +187,7 @@ def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path, test_model
             chat.kill()
     assert chat.returncode == 0, err
     assert "[stopped]" in err and "Traceback" not in err and "No model is loaded" not in err
-    assert out.count("stories260K> ") >= 1  # the second message was answered after the stop
+    assert out.count("stories260K · F32> ") >= 1  # the second message was answered after the stop
 
 
 @pytest.mark.engine
@@ -183,4 +197,4 @@ def test_chat_without_a_model_uses_the_only_one_in_the_library(tmp_path: Path, t
     assert hearth(tmp_path, "models", "import", str(test_model_path)).returncode == 0
     result = hearth(tmp_path, "chat", "--prompt", "Hello", "--max-tokens", "8", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model"] == "stories260K"
+    assert json.loads(result.stdout)["model"] == "stories260K · F32"

@@ -88,7 +88,7 @@ def test_a_chat_comparison_shows_both_outputs_and_figures(qtbot: QtBot, make_win
     assert texts and {position for position, _ in texts} == {0, 1}  # both streamed
     entries = shown_entries(record)
     assert [e.model_name for e in entries] == [m.name for m in page.chosen_models()]  # the order ticked
-    assert sorted(e.model_name for e in entries) == sorted(["stories260K", "hearth-test llama-gqa-f16"])
+    assert sorted(e.model_name for e in entries) == sorted(["stories260K · F32", "Llama Gqa · F16"])
     assert all(e.status == "done" and e.output for e in entries)
 
     panel = view.panel
@@ -285,7 +285,7 @@ def test_run_again_fills_the_form_from_a_saved_comparison(qtbot: QtBot, make_win
     view.deterministic.setChecked(False)
     view.seed.setValue(4242)
     first = _run(qtbot, window)
-    assert first.status == "done" and first.entries[0].model_name == "stories260K"
+    assert first.status == "done" and first.entries[0].model_name == "stories260K · F32"
 
     # The person moves on: another kind, other models, another input.
     page.set_kind("chat")
@@ -326,3 +326,37 @@ def test_too_few_models_says_so(qtbot: QtBot, make_window: MakeWindow, test_mode
     assert not view.run_button.isEnabled() and "Add at least 2 models" in view.run_button.toolTip()
     qtbot.mouseClick(view.discover_button, Qt.MouseButton.LeftButton)
     assert window.stack.currentWidget() is window.discover.view
+
+
+def test_a_base_model_column_says_so_once_names_are_shown(qtbot: QtBot, make_window: MakeWindow,
+                                                          test_model_path: Path, real_model_path: Path) -> None:
+    from app.gguf.kind import BASE_MODEL_NOTE
+
+    window = make_window()
+    page = _compare_page(qtbot, window, [test_model_path, real_model_path])
+    models = window.library_model.items()
+    store = window.services.store
+
+    def compared(blind: bool) -> ComparisonRecord:
+        record = store.start_comparison("chat", title="T", settings={"blind": blind, "shown_order": [0, 1]},
+                                        input_name="", input_kind="prompt", input_text=PROMPT, machine={},
+                                        models=[(m.name, m.path, m.file_size) for m in models])
+        for entry in record.entries:
+            store.update_entry(record.id, entry.position, status="done", output="…", metrics={"tokens_per_s": 9.0})
+        return store.finish_comparison(record.id, "done")
+
+    def notes() -> dict[str, bool]:
+        return {column.title.text(): column.base_note.isVisibleTo(column) for column in page.panel.columns.values()}
+
+    page.show_comparison(compared(blind=False))
+    assert notes() == {"stories260K · F32": True, "SmolLM2 135M Instruct · Q4_1": False}
+    column = next(c for c in page.panel.columns.values() if c.base_note.isVisibleTo(c))
+    assert column.base_note.text() == BASE_MODEL_NOTE
+    blind = compared(blind=True)
+    page.show_comparison(blind)
+    assert notes() == {"Model A": False, "Model B": False}  # it would tell which model wrote which answer
+    page.show_comparison(store.vote(blind.id, "tie"))
+    assert notes() == {"stories260K · F32": True, "SmolLM2 135M Instruct · Q4_1": False}
+    choices = [page.view.model_list.item(row).text() for row in range(page.view.model_list.count())]
+    assert {text.split("\n")[0]: "base model" in text for text in choices} == {
+        "stories260K · F32": True, "SmolLM2 135M Instruct · Q4_1": False}
