@@ -33,6 +33,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
+    from app.gguf.facts import read_facts
+    from app.gguf.kind import BASE_MODEL_WARNING
     from app.settings import Settings
 
     if args.prompt is not None and not args.prompt.strip():
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     args.ctx = generation.context_length
     engine, model = load_model(args, paths, settings)
     loaded = engine.loaded
+    if model.record.is_base_model if model.record is not None else read_facts(model.path).is_base_model:
+        print(BASE_MODEL_WARNING, file=sys.stderr)
     try:
         if args.prompt is None:
             return _interactive(engine, generation, model.name)

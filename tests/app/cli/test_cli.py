@@ -57,6 +57,7 @@ def test_chat_by_library_name_and_interactive(tmp_path: Path, test_model_path: P
     result = hearth(tmp_path, "chat", "stories260K", "--max-tokens", "8", input="Hello\n/quit\n")
     assert result.returncode == 0, result.stderr
     assert "stories260K · F32> " in result.stdout and len(result.stdout) > len("stories260K · F32> ")
+    assert "This is a base model: it continues text rather than answering" in result.stderr
 
 
 @pytest.mark.parametrize(
