@@ -16,6 +16,16 @@ def format_bytes(n: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+def installed_memory(n: int) -> str:
+    """A computer's or a graphics card's memory as it is sold, in binary gigabytes called "GB": a "16 GB" laptop
+    has 16 GiB and reads "16 GB". Only the installed total is said so; what is free and what a model needs are
+    compared with each other, so they are said in :func:`format_bytes`'s units."""
+    if n < 2**30:
+        return f"{n / 2**20:.0f} MB"
+    value = n / 2**30
+    return (f"{value:.0f}" if value >= 100 else f"{value:.1f}").removesuffix(".0") + " GB"
+
+
 def format_count(count: int | None) -> str:
     """Round the way model names do ("135M", "1.2B"): one decimal below ten, none above."""
     if count is None:

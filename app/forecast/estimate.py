@@ -36,7 +36,7 @@ from app.engine.saved_states import memory_budget_for
 from app.forecast.dry_run import DryRun
 from app.gguf.facts import ModelFacts
 from app.hardware.machine import Machine
-from app.words import format_bytes
+from app.words import format_bytes, installed_memory
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -538,7 +538,7 @@ def _verdict(facts: ModelFacts, machine: Machine, plan: LoadPlan, memory: Memory
     if need > ever or (memory.vram_bytes and memory.vram_bytes > vram_budget(machine) > 0
                        and plan.gpu_layers > fitting_gpu_layers(facts, machine, plan)):
         return Verdict.TOO_LARGE, (f"It needs {format_bytes(need)} of memory; this computer has "
-                                   f"{format_bytes(machine.memory_total)} in all.")
+                                   f"{installed_memory(machine.memory_total)} in all.")
     if need > now:
         return Verdict.TIGHT, (f"It needs {format_bytes(need)} and {format_bytes(machine.memory_available)} is "
                                "free right now.")

@@ -3,8 +3,8 @@ matter for models (the welcome page, the Models page, ``hearth hw``)."""
 
 from __future__ import annotations
 
-from app.hardware.machine import GIB, Gpu, Machine
-from app.words import plural
+from app.hardware.machine import Gpu, Machine
+from app.words import format_bytes, installed_memory, plural
 
 _HEADLINE_FEATURES = (("AVX2", "AVX2"), ("AVX512", "AVX-512"), ("AMX_INT8", "AMX"), ("NEON", "NEON"),
                       ("DOTPROD", "DotProd"), ("I8MM", "I8MM"), ("SVE", "SVE"), ("SME", "SME"))
@@ -17,7 +17,7 @@ def describe(machine: Machine, *, memory_speed: bool = True) -> list[str]:
     ``memory_speed=False`` leaves out the last one, the measured memory speed (the welcome page, shown before
     it is measured, keeps to memory, processor and graphics)."""
     sentences = [
-        f"{_gigabytes(machine.memory_total)} of memory, {_gigabytes(machine.memory_available)} free right now.",
+        f"{installed_memory(machine.memory_total)} of memory, {format_bytes(machine.memory_available)} free right now.",
         _processor_sentence(machine),
     ]
     features = set(machine.cpu_features)
@@ -31,14 +31,6 @@ def describe(machine: Machine, *, memory_speed: bool = True) -> list[str]:
     return sentences
 
 
-def _gigabytes(n: int) -> str:
-    """Memory is sold in binary gigabytes called "GB": a "16 GB" laptop has 16 GiB, and should read "16 GB"."""
-    if n < GIB:
-        return f"{n / 2**20:.0f} MB"
-    value = n / GIB
-    return (f"{value:.0f}" if value >= 100 else f"{value:.1f}").removesuffix(".0") + " GB"
-
-
 def _processor_sentence(machine: Machine) -> str:
     cores = plural(machine.physical_cores, 'core')
     if machine.logical_cores != machine.physical_cores:
@@ -49,10 +41,10 @@ def _processor_sentence(machine: Machine) -> str:
 
 def _gpu_sentence(gpu: Gpu, machine: Machine) -> str:
     if gpu.unified and gpu.memory_total:
-        size = (f", which shares the computer's {_gigabytes(machine.memory_total)} of memory; up to "
-                f"{_gigabytes(gpu.memory_total)} of it can hold a model")
+        size = (f", which shares the computer's {installed_memory(machine.memory_total)} of memory; up to "
+                f"{installed_memory(gpu.memory_total)} of it can hold a model")
     else:
-        size = f" with {_gigabytes(gpu.memory_total)}" if gpu.memory_total else ""
+        size = f" with {installed_memory(gpu.memory_total)}" if gpu.memory_total else ""
     if gpu.usable:
         verdict = "this version of Hearth can use it"
     elif machine.offload_backends:

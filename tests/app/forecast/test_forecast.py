@@ -35,6 +35,7 @@ from app.forecast.estimate import (
 from app.forecast.model_check import measured_speed
 from app.forecast.task_time import duration_words, estimate_seconds
 from app.gguf.facts import ModelFacts, read_facts
+from app.hardware.description import describe
 from app.hardware.detect import detect
 from app.hardware.machine import Gpu, Machine
 from app.history import LoadRecordData
@@ -203,6 +204,11 @@ def test_verdicts_follow_the_memory_free(tmp_path: Path) -> None:
     assert forecast(facts, _machine(32 * GIB, 24 * GIB), plan).verdict is Verdict.RUNS_WELL
     tight = forecast(facts, _machine(16 * GIB, 5 * GIB), plan)
     assert tight.verdict is Verdict.TIGHT and "free right now" in tight.reason
+    # the free memory in the same words as the machine's description ("16 GB of memory, 5.4 GB free right now")
+    assert describe(_machine(16 * GIB, 5 * GIB))[0] == "16 GB of memory, 5.4 GB free right now."
+    assert "5.4 GB is free right now" in tight.reason
+    too_large = forecast(facts, _machine(4 * GIB, 3 * GIB), plan)
+    assert too_large.reason.endswith("this computer has 4 GB in all.")  # the installed memory as it is sold
     assert forecast(facts, _machine(8 * GIB, 6 * GIB), plan).verdict is Verdict.TOO_LARGE
 
 

@@ -401,7 +401,7 @@ def test_probe_buffer_outgrows_caches_but_stays_small_next_to_free_memory() -> N
 def test_describe_nvidia_machine() -> None:
     machine = replace(recorded_machine("nvidia-rtx4070-cuda"), bandwidth_bytes_per_s=38.2e9)
     assert describe(machine) == [
-        "31.3 GB of memory, 23.2 GB free right now.",
+        "31.3 GB of memory, 24.9 GB free right now.",
         "Processor: AMD Ryzen 7 5800X 8-Core Processor, 8 cores (16 threads), AVX2.",
         "Graphics: NVIDIA GeForce RTX 4070 with 12 GB (this version of Hearth can use it).",
         "Memory speed: about 38 GB/s.",
@@ -410,7 +410,7 @@ def test_describe_nvidia_machine() -> None:
 
 def test_describe_apple_machine() -> None:
     assert describe(recorded_machine("apple-m2-metal")) == [
-        "16 GB of memory, 8.5 GB free right now.",
+        "16 GB of memory, 9.1 GB free right now.",
         "Processor: Apple M2, 8 cores, NEON, DotProd, I8MM.",
         "Graphics: Apple M2, which shares the computer's 16 GB of memory; up to 10.7 GB of it can hold a model "
         "(this version of Hearth can use it).",

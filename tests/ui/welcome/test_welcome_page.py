@@ -54,7 +54,7 @@ def test_first_start_welcomes_and_skipping_keeps_it_away(qtbot: QtBot, make_wind
     _welcome_shown(qtbot, window)
     view = window.welcome.view
     lines = _machine_lines(window)
-    assert lines[0] == "16 GB of memory, 11 GB free right now."
+    assert lines[0] == "16 GB of memory, 11.8 GB free right now."
     assert lines[1].startswith("Processor: Test CPU, 4 cores (8 threads)")
     assert "No graphics card" in lines[2] and not any("Memory speed" in line for line in lines)
     assert not any(button.isChecked() for button in window.nav_group.buttons())  # no page button stands for it
@@ -203,7 +203,7 @@ def test_without_a_catalog_the_computer_and_the_file_from_disk_remain(
     view = window.welcome.view
     assert view.get_buttons == [] and view.note.text() == NO_CATALOG_NOTE
     assert view.first_action() is view.add_button and view.add_button.isEnabled()
-    assert _machine_lines(window)[0] == "16 GB of memory, 11 GB free right now."
+    assert _machine_lines(window)[0] == "16 GB of memory, 11.8 GB free right now."
 
 
 def _card_texts(button: QPushButton) -> list[str]:
