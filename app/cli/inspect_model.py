@@ -35,7 +35,9 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
     url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
     if url is not None:
-        remote = fetch_header(url)
+        from app.hub.credentials import get_token
+
+        remote = fetch_header(url, token=get_token())
         facts = remote.facts
         sized = write_sparse_copy(remote, paths.cache_dir / "headers" / Path(url.split("?")[0]).name)
         name = Path(url.split("?")[0]).name
