@@ -52,6 +52,7 @@ class Parsed:
     paragraphs: tuple[Paragraph, ...]
     pages: int | None = None
     skipped_pages: int = 0
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from app.documents.document import MAX_FILE_BYTES, MAX_TEXT_CHARS, PASTED_NAME, Document, Paragraph
 from app.documents.isolated import Parsed, reading_limit_s, run_isolated
 from app.documents.pdf import parse_pdf
-from app.documents.text import decode_text, markdown_paragraphs, normalise, text_paragraphs
+from app.documents.text import decode_text, garbled_warning, markdown_paragraphs, normalise, text_paragraphs
 from app.documents.web_page import parse_web_page
 from app.documents.word import parse_word
 from app.errors import (
@@ -92,7 +92,7 @@ def read_document(path: Path | str, *, password: str | None = None, timeout_s: f
             raise DamagedDocumentError(name, f"“{name}” is not a text document: it holds binary data.")
         _check_text_size(name, len(text))
         paragraphs = markdown_paragraphs(text) if kind == "md" else text_paragraphs(text)
-        return _document(name, kind, paragraphs, size, None)
+        return _document(name, kind, paragraphs, size, None, garbled_warning(name, text))
 
     _check_magic(name, kind, head, path)
     parsers: dict[str, Callable[[str, str | None], Parsed]] = {
@@ -106,7 +106,7 @@ def read_document(path: Path | str, *, password: str | None = None, timeout_s: f
         parsed = run_isolated(parser, (str(path), password), file_name=name, kind=kind, timeout_s=timeout_s)
     if parsed.skipped_pages:
         log.warning("%s: skipped %d page(s) whose text could not be read", name, parsed.skipped_pages)
-    return _document(name, kind, parsed.paragraphs, size, parsed.pages)
+    return _document(name, kind, parsed.paragraphs, size, parsed.pages, parsed.warning)
 
 
 def document_from_text(text: str, name: str = PASTED_NAME) -> Document:
@@ -125,11 +125,14 @@ def document_from_text(text: str, name: str = PASTED_NAME) -> Document:
     return Document(name=name, kind="pasted", paragraphs=tuple(paragraphs), size_bytes=len(encoded), pages=None)
 
 
-def _document(name: str, kind: str, paragraphs: Iterable[Paragraph], size: int, pages: int | None) -> Document:
+def _document(name: str, kind: str, paragraphs: Iterable[Paragraph], size: int, pages: int | None,
+              warning: str | None) -> Document:
     paragraphs = tuple(paragraphs)
     if not paragraphs:
         raise EmptyDocumentError(name)
-    return Document(name=name, kind=kind, paragraphs=paragraphs, size_bytes=size, pages=pages)
+    if warning:
+        log.warning("%s: %s", name, warning)
+    return Document(name=name, kind=kind, paragraphs=paragraphs, size_bytes=size, pages=pages, warning=warning)
 
 
 def _supported_types() -> str:

@@ -203,3 +203,14 @@ def test_a_file_cut_short_is_called_cut_short_as_the_window_says(tmp_path: Path,
     for args in (("inspect", str(cut)), ("models", "import", str(cut)), ("chat", str(cut), "--prompt", "hi")):
         result = hearth(tmp_path / "home", *args)
         assert result.returncode == 1 and result.stderr.strip() == f"hearth: {window.value}"
+
+
+def test_a_document_that_does_not_read_like_text_is_noted_on_stderr(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(1)
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(bytes(rng.randrange(0xA0, 0x100) if index % 6 else 0x20 for index in range(3000)))
+    result = hearth(tmp_path / "home", "summarize", str(odd), "--model", "no-such-model")
+    assert "hearth: note: Parts of “odd.txt” do not read like text" in result.stderr
+    assert result.returncode == 1 and "No model called" in result.stderr

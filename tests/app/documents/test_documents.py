@@ -58,6 +58,11 @@ REPORT = [
 ]
 
 
+NOTE = "Hello, this is a plain note about the garden.\n\nDéjà vu: the naïve café by the river, again."
+RUSSIAN = "Привет! Это простой текст о погоде и о саде, который мы любим.\n\nЗавтра будет дождь."
+FRENCH = "Ça va très bien, merci. L'été est arrivé à Noël, déjà !\n\nÀ bientôt."
+
+
 def write(path: Path, data: bytes | str) -> Path:
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -281,11 +286,25 @@ def test_markdown_headings_label_paragraphs_and_stay_in_the_text(tmp_path: Path)
     pytest.param("Café “quoted”\rold Mac".encode("cp1252"), "Café “quoted”\nold Mac", id="cp1252"),
     pytest.param(b"the first page\fthe second page, with a bell\x07", "the first page\n\nthe second page, with a bell",
                  id="form-feed-and-bell"),
+    pytest.param(b"\xff\xfe" + NOTE.encode(), NOTE, id="utf-8-behind-a-stray-utf-16-mark"),
+    pytest.param(b"\xfe\xff" + NOTE.encode(), NOTE, id="utf-8-behind-a-stray-utf-16-be-mark"),
+    pytest.param(RUSSIAN.encode("cp1251"), RUSSIAN, id="cp1251-told-by-its-content"),
+    pytest.param(FRENCH.encode("cp1252"), FRENCH, id="cp1252-french"),
 ])
 def test_text_files_decode_in_their_encoding(tmp_path: Path, data: bytes, expected: str) -> None:
     document = read_document(write(tmp_path / "plain.txt", data))
     assert (document.kind, document.text, document.size_bytes) == ("txt", expected, len(data))
     assert all(p.heading is None and p.page is None for p in document.paragraphs)
+    assert document.warning is None
+
+
+def test_text_that_does_not_read_like_text_is_read_with_a_warning(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    mojibake = bytes(rng.randrange(0xA0, 0x100) if index % 6 else 0x20 for index in range(3000))
+    document = read_document(write(tmp_path / "odd.txt", mojibake))
+    assert document.warning is not None and "“odd.txt” do not read like text" in document.warning
+    page = read_document(write(tmp_path / "odd.html", b"<html><body><p>" + mojibake + b"</p></body></html>"))
+    assert page.warning is not None and "“odd.html”" in page.warning
 
 
 def test_binary_junk_named_txt_is_not_a_text_document(tmp_path: Path) -> None:
