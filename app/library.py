@@ -12,6 +12,7 @@ by renaming the file).
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import logging
 import re
@@ -119,6 +120,9 @@ class Library:
         if self.store.find_model_by_path(str(source)) is not None:
             raise LibraryError(f"“{source.name}” is already in your library.")
         in_place = not copy or source.parent == self.models_dir.resolve()
+        if not in_place and (twin := self._same_bytes(source, facts.file_size)) is not None:
+            raise LibraryError(f"“{source.name}” is already in your library, as “{twin.name}”: the same file, so "
+                               "it was not copied again.")
         destination = source if in_place else self._copy(source, facts, progress, cancel)
         try:
             return self._add(facts, destination, in_place=in_place)
@@ -169,6 +173,18 @@ class Library:
             partial.unlink(missing_ok=True)
             raise
         return destination
+
+    def _same_bytes(self, source: Path, size: int) -> ModelRecord | None:
+        """A library model whose file holds exactly ``source``'s bytes (compared only where the sizes match, and
+        only as far as the first difference), so importing a file twice never makes a second full copy."""
+        for record in self.models():
+            path = Path(record.path)
+            try:
+                if record.file_size == size and path.is_file() and filecmp.cmp(path, source, shallow=False):
+                    return record
+            except OSError:
+                continue
+        return None
 
     def _free_name(self, name: str) -> Path:
         candidate = self.models_dir / name

@@ -26,14 +26,21 @@ _SHOWN = "# The window was shown"
 
 
 def configure_logging(paths: Paths, *, verbose: bool = False) -> None:
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=2_000_000, backupCount=3,
-                                                   encoding="utf-8")
+    handler: logging.Handler
+    try:
+        paths.logs_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(paths.log_file, maxBytes=2_000_000, backupCount=3,
+                                                       encoding="utf-8")
+    except OSError:  # a read-only or full disk: Hearth still starts, and says what is wrong where it matters
+        handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not isinstance(h, logging.handlers.RotatingFileHandler)]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # A log file that cannot be written (a full or read-only disk) must not print a traceback on every log call
+    # over the one sentence that says what is wrong.
+    logging.raiseExceptions = False
 
 
 def enable_crash_log(paths: Paths, *, first_start: bool = False) -> None:

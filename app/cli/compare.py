@@ -131,6 +131,8 @@ def _input(args: argparse.Namespace) -> Any:
         task = TaskInput(Classify(inputs.parse_labels(args.labels)), tuple(Passage(row) for row in rows))
         return CompareInput(name=args.file.name, input_kind="lines", text="\n".join(rows), task=task)
     document = read_document(args.file, password=args.password)
+    if document.warning:
+        print(f"hearth: note: {document.warning}", file=sys.stderr)
     kind: Summarize | Translate
     if args.task == "summarize":
         kind = Summarize(args.length)

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
     url = parse_model_reference(args.model) if not Path(args.model).expanduser().exists() else None
     if url is not None:
-        remote = fetch_header(url)
+        from app.hub.credentials import get_token
+
+        remote = fetch_header(url, token=get_token())
         facts = remote.facts
         filename = Path(url.split("?")[0]).name
         sized = write_sparse_copy(remote, paths.cache_dir / "headers" / filename)

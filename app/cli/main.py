@@ -50,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = group.run(args, paths)
         return code
     except HearthError as error:
-        print(f"hearth: {error}", file=sys.stderr)
+        if not str(error):  # every refusal has a sentence; one without is a bug, kept in the log
+            log.error("%s without a message", type(error).__name__, exc_info=error)
+        words = str(error) or ("that could not be done, for a reason Hearth did not put into words (a bug): "
+                               f"details are in {paths.log_file}.")
+        print(f"hearth: {words}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -90,10 +90,12 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
     network.configure(HistoryStore(open_database(paths.database)).add_network_request)
     if Settings.load(paths.settings_file).work_offline:
         network.set_offline(True)
+    from app.hub.credentials import get_token
     from app.words import format_bytes, format_count
 
+    token = get_token()  # the one saved in the window (File → Hugging Face token), from the password store
     if args.models_command == "search":
-        found = hub.search_models(args.query, sort=args.sort, limit=args.limit)
+        found = hub.search_models(args.query, sort=args.sort, limit=args.limit, token=token)
         if args.json:
             print(json.dumps([{**m.__dict__, "last_modified": str(m.last_modified or "")} for m in found], indent=2))
             return 0
@@ -102,7 +104,7 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
                                           f"{m.context_length:,} ctx" if m.context_length else "") if x)
             print(f"{m.repo_id:60} {m.downloads:>10,} downloads  {facts}{'  (gated)' if m.gated else ''}")
         return 0
-    groups = hub.repo_files(args.repo)
+    groups = hub.repo_files(args.repo, token=token)
     if args.models_command == "files":
         from app.forecast.estimate import size_verdict
         from app.hardware.detect import detect
@@ -119,16 +121,16 @@ def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
             parts = f" ({len(row['files'])} parts)" if len(row["files"]) > 1 else ""
             print(f"{row['quant']:10} {format_bytes(row['size']):>10}  {label}{parts}  {row['files'][0]}")
         return 0
-    return _pull(hub.pick_group(groups, quant=args.quant, filename=args.file), args.repo, paths)
+    return _pull(hub.pick_group(groups, quant=args.quant, filename=args.file), args.repo, paths, token)
 
 
-def _pull(group: Any, repo_id: str, paths: Paths) -> int:
+def _pull(group: Any, repo_id: str, paths: Paths, token: str | None) -> int:
     from tqdm import tqdm
 
     from app.hub.downloads import DownloadError, DownloadManager, JobState
     from app.words import format_bytes
 
-    manager = DownloadManager(paths.models_dir / ".downloads", paths.models_dir)
+    manager = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=token)
     bar = tqdm(total=group.size, unit="B", unit_scale=True, unit_divisor=1024, desc=group.first.name,
                file=sys.stderr, disable=None)
     steps_shown: set[int] = set()

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         task = TaskInput(Classify(labels, multi=args.multi), tuple(Passage(row) for row in rows), seed=args.seed)
     else:
         document = read_document(args.file, password=args.password)
+        if document.warning:
+            print(f"hearth: note: {document.warning}", file=sys.stderr)
         kind: Summarize | Translate
         if args.command == "summarize":
             kind = Summarize(args.length, args.focus)

@@ -38,6 +38,7 @@ class Document:
     paragraphs: tuple[Paragraph, ...]
     size_bytes: int  # the file's size; for pasted text its UTF-8 length
     pages: int | None = None  # PDF page count
+    warning: str | None = None  # read, but something about it is doubtful (text that does not read like text)
 
     def __post_init__(self) -> None:
         if not self.paragraphs:

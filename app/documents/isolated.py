@@ -1,15 +1,23 @@
 """The child process that parses PDF, Word and web-page files, and the sentences for why it gave up.
 
 Those parsers have to trust structure inside the file, so they run in a short-lived ``spawn`` process (like the
-engine worker and the dry run) with a cap on its memory (where the OS allows one) and a wall-clock timeout: a
+engine worker and the dry run) with a cap on its memory (where the OS allows one) and a wall-clock limit: a
 reference loop, a zip bomb, a decompression bomb or a parser crash becomes a ``DamagedDocumentError``, never a
 hung or dead app.
+
+The limit scales with the document, so a long real one is not taken for an attack (a fixed 30 s refused a
+1,000-page report): it starts from the file's size (``reading_limit_s``), and grows with the pages or paragraphs
+once the parser has counted them and says so (``report_progress``), up to a hard ceiling. A parser that stops
+moving (no page done for ``STALL_S``) is stopped as damaged or hostile; one still moving when the limit ends is
+reading a document too large to read here, and the sentence says that, with its size.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +38,13 @@ log = logging.getLogger(__name__)
 
 CHILD_MEMORY_BYTES = 1536 * 1024 * 1024
 
+BASE_LIMIT_S = 30.0  # a small document of any kind, on a slow and busy machine
+PER_MB_S = 2.0  # opening a large file (a PDF's cross-reference table, a Word file's XML) before anything is counted
+PER_UNIT_S = {"pages": 0.25, "paragraphs": 0.01}  # about 5 times what a busy 2-core machine needs
+CEILING_S = 300.0  # never more, whatever the document says about itself
+STALL_S = 30.0  # no real page or paragraph takes this long
+_REPORT_EVERY_S = 0.25
+
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class Parsed:
     paragraphs: tuple[Paragraph, ...]
     pages: int | None = None
     skipped_pages: int = 0
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,40 @@ class _Failure:
     detail: str = ""  # for the log, not for people
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """From the child: ``done`` of ``total`` pages or paragraphs read."""
+
+    done: int
+    total: int
+    unit: str  # "pages" or "paragraphs"
+
+
+def reading_limit_s(size_bytes: int, count: int | None = None, unit: str | None = None) -> float:
+    """How long reading a document of ``size_bytes`` (with ``count`` pages or paragraphs, once known) may take."""
+    limit = BASE_LIMIT_S + PER_MB_S * size_bytes / 1e6
+    if count is not None and unit is not None:
+        limit += PER_UNIT_S.get(unit, 0.0) * count
+    return min(limit, CEILING_S)
+
+
+_reporter: Connection | None = None
+_last_report = -math.inf
+
+
+def report_progress(done: int, total: int, unit: str) -> None:
+    """Called by a parser in the child as it goes (a no-op elsewhere): the first call says how large the
+    document is, which sets its time limit; the later ones show it is still moving."""
+    global _last_report
+    if _reporter is None:
+        return
+    now = time.monotonic()
+    if now - _last_report < _REPORT_EVERY_S:
+        return
+    _last_report = now
+    _reporter.send(_Progress(done, total, unit))
+
+
 class Refusal(Exception):
     def __init__(self, reason: str, *, wrong_password: bool = False, detail: str = "") -> None:
         super().__init__(reason)
@@ -55,33 +105,54 @@ class Refusal(Exception):
 
 
 def run_isolated(target: Callable[..., Any], args: tuple[Any, ...], *, file_name: str, kind: str,
-                 timeout_s: float, memory_bytes: int = CHILD_MEMORY_BYTES) -> Any:
-    """``target(*args)`` in a fresh ``spawn`` process with at most ``memory_bytes`` of address space and
-    ``timeout_s`` seconds, and its result. ``target`` must be importable at module level.
+                 timeout_s: float, memory_bytes: int = CHILD_MEMORY_BYTES,
+                 limit_for: Callable[[int, str], float] | None = None, stall_s: float = STALL_S) -> Any:
+    """``target(*args)`` in a fresh ``spawn`` process with at most ``memory_bytes`` of address space, and its
+    result. It may take ``timeout_s`` seconds; once ``target`` reports how many pages or paragraphs there are
+    (``report_progress``), ``limit_for(count, unit)`` replaces that, and ``stall_s`` without progress ends it.
+    ``target`` must be importable at module level.
 
     Raises:
-        DamagedDocumentError: the child took too long (it is killed), died, or ran out of memory.
+        DocumentTooLargeError: it was still reading, page after page, when its time ran out.
+        DamagedDocumentError: the child took too long without progress (it is killed), died, or ran out of memory.
         DocumentError: the child's ``target`` refused the document (the matching subclass).
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child_main, args=(sender, target, args, memory_bytes),
                               name="hearth-document-reader", daemon=True)
+    started = time.monotonic()
     try:
         process.start()
     finally:
         sender.close()
     outcome: Any = None
-    answered = timed_out = False
+    progress: _Progress | None = None
+    moved = started
+    deadline = started + timeout_s
+    answered = timed_out = stalled = False
     try:
-        if receiver.poll(timeout_s):
+        while True:
+            stall_at = moved + stall_s if progress is not None else math.inf
+            wait = min(deadline, stall_at) - time.monotonic()
+            if wait <= 0:
+                timed_out, stalled = True, stall_at < deadline
+                break
+            if not receiver.poll(wait):
+                continue
             try:
-                outcome = receiver.recv()
-                answered = True
+                message = receiver.recv()
             except (EOFError, OSError):  # it died before answering
-                pass
-        else:
-            timed_out = True
+                break
+            if isinstance(message, _Progress):
+                if progress is None or message.done > progress.done:
+                    moved = time.monotonic()
+                if limit_for is not None and progress is None:
+                    deadline = started + limit_for(message.total, message.unit)
+                progress = message
+                continue
+            outcome, answered = message, True
+            break
     finally:
         receiver.close()
         process.join(2 if answered else 0.1)
@@ -89,11 +160,21 @@ def run_isolated(target: Callable[..., Any], args: tuple[Any, ...], *, file_name
             process.kill()
             process.join(5)
     if not answered:
-        log.warning("reading %s: the parser %s (exit code %s)", file_name,
-                    f"was stopped after {timeout_s:g} s" if timed_out else "died", process.exitcode)
+        elapsed = time.monotonic() - started
+        log.warning("reading %s: the parser %s (exit code %s; %s)", file_name,
+                    f"was stopped after {elapsed:.0f} s" if timed_out else "died", process.exitcode,
+                    f"{progress.done} of {progress.total} {progress.unit}" if progress else "no progress reported")
+        if timed_out and progress is not None and not stalled:
+            raise DocumentTooLargeError(file_name, (
+                f"“{file_name}” is too large to read here ({progress.total:,} {progress.unit}): Hearth had read "
+                f"{progress.done:,} of them when its {elapsed:.0f} seconds for this document ran out. "
+                "Split it into smaller parts, or save the part you need as a file of its own."))
         if timed_out:
+            how_long = (f"no progress for {round(stall_s)} seconds at {progress.unit[:-1]} {progress.done + 1:,} "
+                        f"of {progress.total:,}" if stalled and progress is not None else
+                        f"over {round(deadline - started)} seconds")
             raise DamagedDocumentError(file_name, (
-                f"Reading “{file_name}” took too long (over {timeout_s:g} seconds), so Hearth stopped. "
+                f"Reading “{file_name}” took too long ({how_long}), so Hearth stopped. "
                 "The file may be damaged, or made to cause trouble."))
         raise DamagedDocumentError(file_name, (
             f"Reading “{file_name}” failed: the reader stopped unexpectedly. "
@@ -136,6 +217,8 @@ def _error_for(failure: _Failure, name: str, kind: str) -> DocumentError:
 
 
 def _child_main(conn: Connection, target: Callable[..., Any], args: tuple[Any, ...], memory_bytes: int) -> None:
+    global _reporter
+    _reporter = conn
     _limit_resources(memory_bytes)
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf reports oddities through logging; the parent logs the outcome

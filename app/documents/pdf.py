@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from app.documents.document import MAX_PDF_PAGES, MAX_TEXT_CHARS, Paragraph
-from app.documents.isolated import Parsed, Refusal
+from app.documents.isolated import Parsed, Refusal, report_progress
 from app.documents.text import normalise
 
 
@@ -30,7 +30,8 @@ def parse_pdf(path: str, password: str | None) -> Parsed:
         raise Refusal("empty")
     pages: list[list[PdfLine]] = []
     chars = skipped = 0
-    for page in reader.pages:
+    for index, page in enumerate(reader.pages):
+        report_progress(index, count, "pages")
         try:
             lines = _pdf_lines(page)
         except MemoryError:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from app.documents.document import MAX_FILE_BYTES, MAX_TEXT_CHARS, PASTED_NAME, Document, Paragraph
-from app.documents.isolated import Parsed, run_isolated
+from app.documents.isolated import Parsed, reading_limit_s, run_isolated
 from app.documents.pdf import parse_pdf
-from app.documents.text import decode_text, markdown_paragraphs, normalise, text_paragraphs
+from app.documents.text import decode_text, garbled_warning, markdown_paragraphs, normalise, text_paragraphs
 from app.documents.web_page import parse_web_page
 from app.documents.word import parse_word
 from app.errors import (
@@ -37,28 +37,29 @@ FILE_DIALOG_FILTER = "Documents (" + " ".join(f"*{suffix}" for suffix in SUPPORT
 
 
 
-def read_document(path: Path | str, *, password: str | None = None, timeout_s: float = 30.0) -> Document:
+def read_document(path: Path | str, *, password: str | None = None, timeout_s: float | None = None) -> Document:
     """Read the text of the document at ``path``.
 
-    Blocks for up to ``timeout_s`` (plus a moment to start the parser process): call it off the GUI thread.
+    Blocks for up to its time limit (plus a moment to start the parser process): call it off the GUI thread.
 
     Args:
         path: a file whose suffix is one of :data:`SUPPORTED_SUFFIXES` (any case).
         password: the password of an encrypted PDF; ignored for other files.
-        timeout_s: how long parsing a PDF, Word file or web page may take before it is stopped.
+        timeout_s: how long parsing a PDF, Word file or web page may take before it is stopped; by default a
+            limit that grows with the file's size and its pages or paragraphs (``isolated.reading_limit_s``).
 
     Raises:
         UnsupportedDocumentError: not a supported type (by its name, or a legacy or protected Word file).
         DocumentNotFoundError: there is no such file.
-        DocumentTooLargeError: over :data:`MAX_FILE_BYTES`, more text than :data:`MAX_TEXT_CHARS` or more
-            pages than :data:`MAX_PDF_PAGES`.
+        DocumentTooLargeError: over :data:`MAX_FILE_BYTES`, more text than :data:`MAX_TEXT_CHARS`, more
+            pages than :data:`MAX_PDF_PAGES`, or more than can be read within the time limit.
         EmptyDocumentError: no text in it.
         EncryptedDocumentError: the PDF needs a password, or ``password`` is wrong.
         NoTextLayerError: a PDF whose pages are only images.
         DamagedDocumentError: corrupt, not what its name says, hostile, too slow, or the parser died.
         DocumentError: any other reason the file cannot be opened (a folder, no permission).
     """
-    if timeout_s <= 0:
+    if timeout_s is not None and timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
     path = Path(path).expanduser()
     name = path.name
@@ -91,16 +92,21 @@ def read_document(path: Path | str, *, password: str | None = None, timeout_s: f
             raise DamagedDocumentError(name, f"“{name}” is not a text document: it holds binary data.")
         _check_text_size(name, len(text))
         paragraphs = markdown_paragraphs(text) if kind == "md" else text_paragraphs(text)
-        return _document(name, kind, paragraphs, size, None)
+        return _document(name, kind, paragraphs, size, None, garbled_warning(name, text))
 
     _check_magic(name, kind, head, path)
     parsers: dict[str, Callable[[str, str | None], Parsed]] = {
         "pdf": parse_pdf, "docx": parse_word, "html": parse_web_page}
     parser = parsers[kind]
-    parsed = run_isolated(parser, (str(path), password), file_name=name, kind=kind, timeout_s=timeout_s)
+    if timeout_s is None:
+        parsed = run_isolated(parser, (str(path), password), file_name=name, kind=kind,
+                              timeout_s=reading_limit_s(size),
+                              limit_for=lambda count, unit: reading_limit_s(size, count, unit))
+    else:
+        parsed = run_isolated(parser, (str(path), password), file_name=name, kind=kind, timeout_s=timeout_s)
     if parsed.skipped_pages:
         log.warning("%s: skipped %d page(s) whose text could not be read", name, parsed.skipped_pages)
-    return _document(name, kind, parsed.paragraphs, size, parsed.pages)
+    return _document(name, kind, parsed.paragraphs, size, parsed.pages, parsed.warning)
 
 
 def document_from_text(text: str, name: str = PASTED_NAME) -> Document:
@@ -119,11 +125,14 @@ def document_from_text(text: str, name: str = PASTED_NAME) -> Document:
     return Document(name=name, kind="pasted", paragraphs=tuple(paragraphs), size_bytes=len(encoded), pages=None)
 
 
-def _document(name: str, kind: str, paragraphs: Iterable[Paragraph], size: int, pages: int | None) -> Document:
+def _document(name: str, kind: str, paragraphs: Iterable[Paragraph], size: int, pages: int | None,
+              warning: str | None) -> Document:
     paragraphs = tuple(paragraphs)
     if not paragraphs:
         raise EmptyDocumentError(name)
-    return Document(name=name, kind=kind, paragraphs=paragraphs, size_bytes=size, pages=pages)
+    if warning:
+        log.warning("%s: %s", name, warning)
+    return Document(name=name, kind=kind, paragraphs=paragraphs, size_bytes=size, pages=pages, warning=warning)
 
 
 def _supported_types() -> str:

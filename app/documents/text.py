@@ -1,8 +1,12 @@
 """Plain text and Markdown: bytes decoded as people's text files are, then split into paragraphs (Markdown's
 headings kept as the sections they start).
 
-Text files are decoded as UTF-8 (with or without a BOM), UTF-16/32 when a BOM says so, else Windows-1252;
-bytes that are not text (NUL bytes, many control characters) are refused even when the file is named ``.txt``.
+The encoding comes from the content: a BOM first (unless the text it gives is gibberish: a UTF-8 file saved behind
+a stray UTF-16 mark), else the one an HTML ``<meta>`` declares, else UTF-8 when the bytes are valid UTF-8, else
+what charset-normalizer finds (preferring Windows-1252 where it fits as well, since the detector cannot tell
+Western European code pages apart on short texts). Bytes that are not text (NUL bytes, many control characters)
+are refused even when the file is named ``.txt``; text that decodes but does not read like text is kept, with a
+warning (``garbled_warning``).
 """
 
 from __future__ import annotations
@@ -17,24 +21,28 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _MAX_CONTROL_SHARE = 0.05
 _SUSPICIOUS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f\ufffd]")  # control characters but ESC (coloured logs)
+GARBLED_MESS = 0.25  # charset-normalizer's mess ratio: prose scores under 0.1, a wrong decoding well over 1
+_SAMPLE_CHARS = 4096
 
 
 def decode_text(data: bytes, encoding: str | None = None) -> str | None:
     """``data`` as text with line endings normalised, or None if it is not text.
 
-    A BOM decides the encoding; else ``encoding`` (from an HTML ``<meta>``), else UTF-8, else Windows-1252
-    (Latin-1 where it has holes). NUL bytes outside UTF-16/32, or more than a few percent of control
-    characters or undecodable bytes, mean binary data.
+    ``encoding`` is what an HTML ``<meta>`` declares, if anything (see the module's docstring for the order).
+    NUL bytes outside UTF-16/32, or more than a few percent of control characters or undecodable bytes, mean
+    binary data.
     """
     for bom, codec in _BOMS:
         if data.startswith(bom):
             text = data.decode(codec, errors="replace")
+            if mess(text) > GARBLED_MESS and b"\x00" not in data[len(bom):]:  # a mark that lies about the rest
+                body = _decode_content(data[len(bom):], encoding)
+                text = body if mess(body) < mess(text) else text
             break
     else:
         if b"\x00" in data:
             return None
-        declared = _decode_declared(data, encoding) if encoding else None
-        text = declared if declared is not None else _decode_undeclared(data)
+        text = _decode_content(data, encoding)
     text = text.removeprefix("\ufeff")
     suspicious = len(text) - len(_SUSPICIOUS.sub("", text))
     if "\x00" in text or suspicious > _MAX_CONTROL_SHARE * len(text):
@@ -42,13 +50,45 @@ def decode_text(data: bytes, encoding: str | None = None) -> str | None:
     return normalise(text)
 
 
-def _decode_undeclared(data: bytes) -> str:
-    for codec in ("utf-8", "cp1252"):
+def mess(text: str) -> float:
+    """How little ``text`` reads like text (charset-normalizer's mess ratio: 0 for clean prose), from a few
+    samples across it so a long file costs no more than a short one."""
+    from charset_normalizer.md import mess_ratio
+
+    if len(text) > 3 * _SAMPLE_CHARS:
+        middle = len(text) // 2
+        text = "\n".join((text[:_SAMPLE_CHARS], text[middle:middle + _SAMPLE_CHARS], text[-_SAMPLE_CHARS:]))
+    return float(mess_ratio(text, maximum_threshold=1.0))
+
+
+def garbled_warning(name: str, text: str) -> str | None:
+    """A warning when the text Hearth read does not read like text (a wrong or unusual encoding), else None."""
+    if mess(text) <= GARBLED_MESS:
+        return None
+    return (f"Parts of “{name}” do not read like text: it may use an encoding Hearth could not recognise. "
+            "Check the preview; a summary or translation of garbled text is garbled too.")
+
+
+def _decode_content(data: bytes, declared: str | None) -> str:
+    decoded = _decode_declared(data, declared) if declared else None
+    if decoded is not None:
+        return decoded
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    western = next((m for m in matches if "cp1252" in m.could_be_from_charset), None)
+    if western is not None or matches:
+        return str(western or matches[0])
+    for codec in ("cp1252", "latin-1"):  # cp1252 leaves five bytes undefined; Latin-1 takes them all
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
             pass
-    return data.decode("latin-1")  # cp1252 leaves five bytes undefined; Latin-1 takes them all
+    raise AssertionError("Latin-1 decodes every byte")
 
 
 def _decode_declared(data: bytes, encoding: str) -> str | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.documents.document import MAX_TEXT_CHARS, Paragraph
 from app.documents.isolated import Parsed, Refusal
-from app.documents.text import clean_block, decode_text
+from app.documents.text import clean_block, decode_text, garbled_warning
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([-\w.:]+)""", re.IGNORECASE)
 _BLOCK_TAGS = frozenset({
@@ -112,4 +112,4 @@ def parse_web_page(path: str, _password: str | None = None) -> Parsed:
     parser.close()
     if not parser.paragraphs:
         raise Refusal("empty")
-    return Parsed(tuple(parser.paragraphs))
+    return Parsed(tuple(parser.paragraphs), warning=garbled_warning(Path(path).name, text))

@@ -34,6 +34,9 @@ _SUPPORTED_VERSIONS = (2, 3)
 # one-byte value); counts that need more than the file holds cannot be real.
 _MIN_TENSOR_INFO_SIZE = 8 + 4 + 4 + 8
 _MIN_KV_SIZE = 8 + 4 + 1
+# More tensors or metadata entries than any model has: a file whose counts are below it but do not fit in its size
+# was cut short, not made up.
+_PLAUSIBLE_COUNT = 1 << 20
 # A header that claims more weight bytes than this describes no file anyone could have.
 _ABSURD_WEIGHT_BYTES = 1 << 50
 
@@ -189,6 +192,9 @@ def _check_start(head: bytes, size: int, name: str, *, partial: bool) -> _Start:
 
     tensor_count, kv_count = struct.unpack_from(f"{order}QQ", head, 8)
     room = size - _HEADER_SIZE
+    if tensor_count * _MIN_TENSOR_INFO_SIZE + kv_count * _MIN_KV_SIZE > room and \
+            max(tensor_count, kv_count) <= _PLAUSIBLE_COUNT:  # real counts in a file too short for them
+        raise InvalidModelError(past_end_message(name))
     if tensor_count * _MIN_TENSOR_INFO_SIZE > room:
         raise InvalidModelError(_absurd_message(name, tensor_count, "tensors"))
     if tensor_count * _MIN_TENSOR_INFO_SIZE + kv_count * _MIN_KV_SIZE > room:
@@ -216,6 +222,11 @@ def shown(count: int) -> str:
 
 def _absurd_message(name: str, count: int, what: str) -> str:
     return f"{quoted(name)} has an unreasonable header ({shown(count)} {what}) and looks corrupted."
+
+
+def past_end_message(name: str) -> str:
+    return (f"{quoted(name)} is incomplete or corrupted: its header runs past the end of the file. "
+            "The download may have been cut short.")
 
 
 def damaged_message(name: str) -> str:
@@ -440,8 +451,7 @@ def _parse(buffer: _Buffer, size: int, name: str, start: _Start, *, partial: boo
         if partial and error.needed <= size:
             needed = error.needed
         else:
-            problem = (f"{quoted(name)} is incomplete or corrupted: its header runs past the end of the file. "
-                       "The download may have been cut short.")
+            problem = past_end_message(name)
     except _UnknownTensorType as error:
         problem = (f"{quoted(name)} uses a kind of weights (type {error.raw_type}) that this version of "
                    "Hearth does not recognise. Updating Hearth may help.")

@@ -3,11 +3,20 @@
 The order matters. A file that is not a database, or one written by a newer Hearth, is refused before
 anything touches it; an existing database that needs upgrading is copied aside first, so a failed or
 regretted upgrade never costs anyone their chats.
+
+When SQLite refuses the file, ``history_problem`` says why in words. Most refusals are about the place, not the
+file: a full disk (SQLite often reports it as a "disk I/O error" while growing its shared-memory file), a
+read-only disk, a folder that belongs to someone else, or a lock held by another program. Only when SQLite's own
+``PRAGMA integrity_check`` finds faults (or the file is not a database at all) is the history called damaged and
+moving it aside suggested: advice to discard a history that is intact costs people their chats.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -21,11 +30,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.errors import HistoryError
+from app.words import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +89,13 @@ class Database:
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """One short transaction: committed when the block ends, rolled back if it raises."""
         factory = self._writers if write else self._readers
-        with factory() as session, session.begin():
-            yield session
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not _is_place_or_damage(exc.orig):
+                raise  # a constraint or a programming error: a bug, with its traceback
+            raise HistoryError(history_problem(self.path, exc.orig or exc)) from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -92,9 +107,7 @@ def open_database(path: Path) -> Database:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise HistoryError(
-            f"Hearth could not create the folder for its history ({path.parent}): {exc}"
-        ) from exc
+        raise HistoryError(history_problem(path, exc)) from exc
 
     state = _inspect(path)
     head = head_revision()
@@ -116,17 +129,14 @@ def _inspect(path: Path) -> _FileState:
     if not path.exists():
         return _FileState(exists=False, revision=None)
     try:
-        with closing(sqlite3.connect(path)) as conn:
+        with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = None
             if "alembic_version" in tables:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = row[0] if row else None
     except sqlite3.DatabaseError as exc:
-        raise HistoryError(
-            f"Hearth's history file is damaged or is not a database, so it cannot be opened: {path}. "
-            "Move it somewhere else to start a new history."
-        ) from exc
+        raise HistoryError(history_problem(path, exc)) from exc
     return _FileState(exists=bool(tables), revision=revision)
 
 
@@ -142,8 +152,10 @@ def _backup(path: Path, label: str) -> Path:
         with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
             source.backup(copy)
     except (sqlite3.Error, OSError) as exc:
+        target.unlink(missing_ok=True)
         raise HistoryError(
-            f"Hearth could not back up its history before upgrading it, so it left it untouched: {exc}"
+            "Hearth could not back up its history before upgrading it, so it left it untouched. "
+            + history_problem(path, exc)
         ) from exc
     log.info("backed up history database to %s before upgrading it", target)
     return target
@@ -161,6 +173,12 @@ def _migrate(path: Path, backup: Path | None) -> None:
                     f"Upgrading Hearth's history left {len(broken)} broken links between records, "
                     "so the upgrade was undone." + _backup_note(backup)
                 )
+    except DBAPIError as exc:
+        if not _is_place_or_damage(exc.orig):
+            raise HistoryError(
+                f"Hearth could not upgrade its history database ({path}): {exc.orig}." + _backup_note(backup)
+            ) from exc
+        raise HistoryError(history_problem(path, exc.orig or exc) + _backup_note(backup)) from exc
     except (SQLAlchemyError, CommandError) as exc:
         raise HistoryError(
             f"Hearth could not open or upgrade its history database ({path}): {exc}." + _backup_note(backup)
@@ -198,3 +216,106 @@ def _make_engine(path: Path, *, foreign_keys: bool = True, poolclass: Any = None
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+# --- why SQLite refused the file, in words ----------------------------------------------------------------------
+
+LOW_SPACE_BYTES = 16 * 1024 * 1024  # less than this free, and SQLite cannot grow its journal and shared memory
+_PLACE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                          sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_AUTH})
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _code(error: BaseException | None) -> int | None:
+    """SQLite's primary result code (``SQLITE_IOERR`` for ``SQLITE_IOERR_SHMSIZE``), if ``error`` has one."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_place_or_damage(error: BaseException | None) -> bool:
+    return _code(error) in _PLACE_CODES | _DAMAGE_CODES
+
+
+def history_problem(path: Path, error: BaseException) -> str:
+    """Why the history at ``path`` cannot be opened or saved, as a sentence for people, from SQLite's ``error``
+    (or the OS's): locked, disk full, read-only, not allowed, damaged (only when SQLite's integrity check says
+    so), or else SQLite's own words with the assurance that the file is not known to be damaged."""
+    code = _code(error)
+    folder = path.parent
+    os_errno = error.errno if isinstance(error, OSError) else None
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (f"Hearth's history is locked by another program that has it open ({path}), so Hearth cannot use "
+                "it now. Close that program (a database viewer, or a copy of Hearth that is stuck) and try again. "
+                "Your history is unharmed.")
+    damaged = _integrity(path) if code in _DAMAGE_CODES else None
+    if not damaged:
+        free = _free_bytes(folder)
+        if code == sqlite3.SQLITE_FULL or os_errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return _full_disk(folder, free)
+        if os_errno == errno.EROFS or _read_only_file_system(folder):
+            return (f"The disk that holds Hearth's history is read-only ({folder}), so Hearth cannot save to it. "
+                    "Your history is unharmed: make the disk writable, or start Hearth with its data on another "
+                    "disk.")
+        if os_errno in (errno.EACCES, errno.EPERM) or not _writable(path):
+            return (f"Hearth is not allowed to write to its history ({path}): the file or its folder belongs to "
+                    "another user account or is write-protected. Your history is unharmed: give your account "
+                    "permission to change that folder, then try again.")
+        if free is not None and free < LOW_SPACE_BYTES:
+            return _full_disk(folder, free)
+        if damaged is None:
+            damaged = _integrity(path)
+    if damaged:
+        return (f"Hearth's history file is damaged or is not a database, so it cannot be opened: {path}. "
+                "SQLite's integrity check found it unreadable. Move it somewhere else to start a new history "
+                "(keep the file: much of it may still be recoverable).")
+    words = str(error).strip().rstrip(".") or type(error).__name__
+    return (f"Hearth could not use its history ({path}): SQLite said “{words}”. "
+            + ("SQLite's integrity check found the file intact, so nothing is lost. " if damaged is False else
+               "This does not mean the history is damaged. ")
+            + "Check that the disk is connected and working, and try again.")
+
+
+def _full_disk(folder: Path, free: int | None) -> str:
+    left = f" ({format_bytes(free)} free)" if free is not None else ""
+    return (f"The disk that holds Hearth's history is full{left}, so Hearth cannot open or save it ({folder}). "
+            "Your history is unharmed: free some space on that disk and try again.")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    for place in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(place).free
+        except OSError:
+            continue
+    return None
+
+
+def _read_only_file_system(folder: Path) -> bool:
+    statvfs = getattr(os, "statvfs", None)  # not on Windows, where a read-only disk refuses with EACCES
+    for place in (folder, *folder.parents):
+        try:
+            return statvfs is not None and bool(statvfs(place).f_flag & os.ST_RDONLY)
+        except OSError:
+            continue
+    return False
+
+
+def _writable(path: Path) -> bool:
+    """Whether this account may write the file (if it exists) and create files beside it (the journal)."""
+    folder = path.parent
+    if not folder.exists():
+        return _writable(folder) if folder != folder.parent else False
+    return os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.R_OK | os.W_OK))
+
+
+def _integrity(path: Path) -> bool | None:
+    """True if SQLite's ``PRAGMA integrity_check`` finds the file damaged (or not a database), False if it finds
+    it intact, None if the check could not run (the disk, not the file, is what failed)."""
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1)) as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return True if _code(exc) in _DAMAGE_CODES else None
+    return rows != [("ok",)]

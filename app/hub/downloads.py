@@ -12,6 +12,9 @@ itself, through huggingface_hub's own HTTP client:
 - dropped connections, 5xx and 429 are retried with backoff (honouring ``Retry-After``) while they make
   progress; a server that ignores ``Range`` is answered by starting that file again.
 
+Finished files go to ``<models>/<owner>/<repository>/<file>``: two repositories may well publish the same file
+name, and a model must never be overwritten by another one's bytes (``_destinations``).
+
 Jobs run on worker threads, at most two at a time; listeners get ``JobChanged`` on those threads.
 """
 
@@ -278,14 +281,17 @@ class DownloadManager:
             if not job.files:
                 job.files = [self._resolver(job.repo_id, name, job.revision) for name in job.filenames]
                 job.total_bytes = sum(f.size for f in job.files)
-            self._check_space(job)
+            destinations, present = self._destinations(job.repo_id, job.files)
+            self._check_space(job, [f for f, there in zip(job.files, present, strict=True) if not there])
             job.state = JobState.DOWNLOADING
-            finished: list[Path] = []
             offset = 0
-            for remote in job.files:
-                finished.append(self._fetch(job, remote, offset))
+            for remote, destination, there in zip(job.files, destinations, present, strict=True):
+                if there:  # already downloaded, with the Hub's checksum: a pull again is a no-op
+                    job.done_bytes = offset + remote.size
+                else:
+                    self._fetch(job, remote, destination, offset)
                 offset += remote.size
-            job.result = finished[0]
+            job.result = destinations[0]
             job.state = JobState.DONE
         except _Interrupted:
             if job.stop == "cancel":
@@ -294,7 +300,10 @@ class DownloadManager:
             else:
                 job.state = JobState.PAUSED
         except DownloadError as error:
-            job.state, job.error = JobState.FAILED, str(error)
+            job.state, job.error = JobState.FAILED, str(error) or "The download stopped for a reason Hearth could " \
+                "not put into words (details are in the log file). Press Retry to try again."
+            if not str(error):
+                log.error("download of %s failed without a message", job.repo_id, exc_info=error)
         except Exception as error:
             log.exception("download of %s failed", job.repo_id)
             job.state, job.error = JobState.FAILED, f"The download failed unexpectedly: {error}"
@@ -305,16 +314,46 @@ class DownloadManager:
             self._changed(job)
             self._pump()
 
-    def _check_space(self, job: _Job) -> None:
+    def _check_space(self, job: _Job, missing: list[RemoteFile]) -> None:
         with self._lock:
             others = sum(j.total_bytes - j.done_bytes for j in self._jobs.values()
                          if j is not job and j.state in (JobState.QUEUED, JobState.RESOLVING, JobState.DOWNLOADING))
-        needed = sum(f.size - self._partial_size(f) for f in job.files) + max(others, 0)
-        self.downloads_dir.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.downloads_dir).free
+        needed = sum(f.size - self._partial_size(f) for f in missing) + max(others, 0)
+        if not missing:
+            return
+        try:
+            self.downloads_dir.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.downloads_dir).free
+        except OSError as error:
+            raise DownloadError(disk_problem(error, self.downloads_dir)) from error
         if needed > free:
-            raise DownloadError(f"Not enough free disk space: the downloads need {format_bytes(needed)} and "
+            raise DownloadError(f"Not enough free disk space: the download needs {format_bytes(needed)} and "
                                 f"{format_bytes(free)} is free. Free some space and try again.")
+
+    def _destinations(self, repo_id: str, files: list[RemoteFile]) -> tuple[list[Path], list[bool]]:
+        """Where each file goes, and whether it is there already with the Hub's checksum.
+
+        ``<models>/<owner>/<repository>/<file>``, so files from different repositories never share a path. A
+        model an earlier Hearth put straight into the models folder is kept where it is when its bytes are this
+        file's (so its library entry keeps working and a pull again downloads nothing). A file of the same name
+        already in the repository's folder with other bytes (an older version, which a library entry may point
+        at) is never overwritten: this version goes into a folder named after its commit."""
+        checked: dict[Path, bool] = {}
+
+        def there(path: Path, remote: RemoteFile) -> bool:
+            if path not in checked:
+                checked[path] = _already_there(path, remote)
+            return checked[path]
+
+        legacy = [self.models_dir / Path(f.filename).name for f in files]
+        if all(there(path, remote) for path, remote in zip(legacy, files, strict=True)):
+            return legacy, [True] * len(files)
+        folder = self.models_dir.joinpath(*_safe_parts(repo_id, "repository"))
+        paths = [folder.joinpath(*_safe_parts(f.filename, "file")) for f in files]
+        if any(path.exists() and not there(path, remote) for path, remote in zip(paths, files, strict=True)):
+            version = (files[0].commit or files[0].sha256 or "new")[:12]
+            paths = [folder / version / Path(*_safe_parts(f.filename, "file")) for f in files]
+        return paths, [there(path, remote) for path, remote in zip(paths, files, strict=True)]
 
     # --- one file ---
 
@@ -327,14 +366,14 @@ class DownloadManager:
         part, _ = self._paths(remote)
         return part.stat().st_size if part.exists() else 0
 
-    def _fetch(self, job: _Job, remote: RemoteFile, offset: int) -> Path:
+    def _fetch(self, job: _Job, remote: RemoteFile, destination: Path, offset: int) -> None:
         part, record = self._paths(remote)
-        destination = self.models_dir / Path(remote.filename).name
-        if _already_there(destination, remote):
-            job.done_bytes = offset + remote.size
-            return destination
-        self.downloads_dir.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({**dataclasses.asdict(remote), "revision": remote.revision}), encoding="utf-8")
+        try:
+            self.downloads_dir.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({**dataclasses.asdict(remote), "revision": remote.revision}),
+                              encoding="utf-8")
+        except OSError as error:
+            raise DownloadError(disk_problem(error, self.downloads_dir)) from error
         hasher = hashlib.sha256()
         state = _FileState(_rehash(part, hasher, remote.size), hasher)
         tries = 0
@@ -362,11 +401,13 @@ class DownloadManager:
             raise DownloadError(
                 f"“{Path(remote.filename).name}” arrived damaged (its checksum does not match the one the Hub "
                 "published), so it was deleted. Press Retry to download it again.")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, destination)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, destination)
+        except OSError as error:
+            raise DownloadError(disk_problem(error, destination.parent)) from error
         record.unlink(missing_ok=True)
         job.state = JobState.DOWNLOADING
-        return destination
 
     def _stream(self, job: _Job, remote: RemoteFile, part: Path, state: _FileState,
                 report: Callable[[float], None]) -> None:
@@ -462,7 +503,11 @@ class _Sink:
     the block writes out everything received, so a resume starts exactly after them."""
 
     def __init__(self, part: Path, mode: str, state: _FileState) -> None:
-        self._file = part.open(mode)
+        self._folder = part.parent
+        try:
+            self._file = part.open(mode)
+        except OSError as error:
+            raise DownloadError(disk_problem(error, part.parent)) from error
         self._state = state
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._error: BaseException | None = None
@@ -484,9 +529,7 @@ class _Sink:
             try:
                 self._file.write(chunk)
             except OSError as error:
-                self._error = DownloadError(
-                    "The disk is full. The part already downloaded is kept: free some space and press Retry to "
-                    "continue.") if error.errno == errno.ENOSPC else error
+                self._error = DownloadError(disk_problem(error, self._folder))
                 continue
             self._state.hasher.update(chunk)
             self._state.have += len(chunk)
@@ -525,6 +568,31 @@ def _rehash(part: Path, hasher: Any, size: int) -> int:
         while block := f.read(CHUNK * 8):
             hasher.update(block)
     return have
+
+
+def disk_problem(error: OSError, folder: Path) -> str:
+    """Why a file could not be written in ``folder``, in words: a full disk, a read-only one, no permission."""
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        try:
+            free = f" ({format_bytes(shutil.disk_usage(folder).free)} free)"
+        except OSError:
+            free = ""
+        return (f"The disk is full{free}. What was already downloaded is kept: free some space and press Retry to "
+                "continue.")
+    if error.errno == errno.EROFS:
+        return f"The models folder is on a read-only disk ({folder}), so the download cannot be saved there."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return (f"Hearth is not allowed to write in {folder}. Give your account permission to change that folder, "
+                "then press Retry.")
+    return f"The download could not be saved in {folder} ({error.strerror or error}). Check the disk, then press Retry."
+
+
+def _safe_parts(name: str, what: str) -> tuple[str, ...]:
+    """``name``'s folders and file name, refusing any that would lead out of the models folder."""
+    parts = tuple(part for part in name.replace("\\", "/").split("/") if part)
+    if not parts or any(part in (".", "..") or ":" in part for part in parts):
+        raise DownloadError(f"The Hub named a {what} Hearth cannot save safely (“{name}”).")
+    return parts
 
 
 def _already_there(destination: Path, remote: RemoteFile) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "self_containing_pages_pdf",
     "self_reference_pdf",
     "text_pdf",
+    "typeset_pdf",
     "word_document",
     "zip_bomb_docx",
 ]
@@ -90,6 +91,56 @@ def _pages_pdf(contents: list[bytes], *, resources: bytes = b"", extra: dict[int
 def text_pdf(pages: Sequence[Page]) -> bytes:
     """A PDF with a text layer: one entry of ``pages`` per page, each a list of paragraphs."""
     return _pages_pdf([_content(page) for page in pages])
+
+
+_TO_UNICODE = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Hearth def "
+               b"1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfrange <20> <7E> <0020> endbfrange "
+               b"endcmap CMapName currentdict /CMap defineresource pop end end")
+
+
+def typeset_pdf(pages: Sequence[Page], seed: int = 0) -> bytes:
+    """A text PDF as word processors write one, which takes a reader several times the work of :func:`text_pdf`:
+    every line is a ``TJ`` array of kerned pieces of a few letters, fonts carry a ``ToUnicode`` map and widths,
+    and lines switch between a regular and a bold font."""
+    import random
+
+    rng = random.Random(seed)
+
+    def kerned(line: str) -> bytes:
+        pieces: list[bytes] = []
+        start = 0
+        while start < len(line):
+            size = rng.randint(1, 5)
+            pieces += [_pdf_string(line[start:start + size]), b"%d" % rng.randint(-30, 30)]
+            start += size
+        return b"[" + b" ".join(pieces[:-1]) + b"] TJ"
+
+    contents = []
+    for page in pages:
+        ops = [b"BT /F1 11 Tf 14 TL 72 760 Td"]
+        for index, paragraph in enumerate(page):
+            if index:
+                ops.append(b"T*")
+            for line in textwrap.wrap(paragraph, 80) if isinstance(paragraph, str) else list(paragraph):
+                ops.append(b"/F%d 11 Tf " % rng.choice((1, 1, 1, 2)) + kerned(line) + b" T*")
+        ops.append(b"ET")
+        contents.append(b"\n".join(ops))
+    widths = b" ".join(b"%d" % rng.randint(200, 700) for _ in range(95))
+    objects = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+               3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding /ToUnicode 5 0 R "
+                  b"/FirstChar 32 /LastChar 126 /Widths [" + widths + b"] >>",
+               4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding "
+                  b"/ToUnicode 5 0 R >>",
+               5: _stream(_TO_UNICODE)}
+    kids = []
+    for index, content in enumerate(contents):
+        page, stream = 10 + 2 * index, 11 + 2 * index
+        kids.append(b"%d 0 R" % page)
+        objects[page] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                         b"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> >>" % stream)
+        objects[stream] = _stream(content)
+    objects[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), len(kids))
+    return pdf_from_objects(objects)
 
 
 def image_only_pdf(pages: int = 2) -> bytes:

@@ -306,7 +306,8 @@ class DocumentForm(QWidget):
             self.drop_zone.show_file(file.path.name, "Table · reading the column…", list(file.columns), column)
             self.choose_column(column)
         else:
-            self.drop_zone.show_file(file.path.name, document_words(file.document))
+            warning = f"\n{file.document.warning}" if file.document.warning else ""  # e.g. text that reads as gibberish
+            self.drop_zone.show_file(file.path.name, document_words(file.document) + warning)
             self._show_text_box(False, file.document.text)
         self.changed.emit()
 

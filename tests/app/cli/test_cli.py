@@ -199,3 +199,33 @@ def test_chat_without_a_model_uses_the_only_one_in_the_library(tmp_path: Path, t
     result = hearth(tmp_path, "chat", "--prompt", "Hello", "--max-tokens", "8", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "stories260K · F32"
+
+
+@pytest.mark.parametrize("keep", [1000, 4096], ids=["inside-the-tensor-list", "inside-the-metadata"])
+def test_a_file_cut_short_is_called_cut_short_as_the_window_says(tmp_path: Path, test_model_path: Path,
+                                                                 keep: int) -> None:
+    """A download stopped within the header: its counts are real, the file too short for them. The window's
+    sentence (the library's, which the Models page shows) and the command's are the same."""
+    from app.errors import InvalidModelError
+    from app.history import HistoryStore, open_database
+    from app.library import Library
+
+    cut = tmp_path / "cut-Q4_K_M.gguf"
+    cut.write_bytes(test_model_path.read_bytes()[:keep])
+    with pytest.raises(InvalidModelError) as window:
+        Library(HistoryStore(open_database(tmp_path / "window.sqlite3")), tmp_path / "models").import_model(cut)
+    assert "cut short" in str(window.value) and "unreasonable" not in str(window.value)
+    for args in (("inspect", str(cut)), ("models", "import", str(cut)), ("chat", str(cut), "--prompt", "hi")):
+        result = hearth(tmp_path / "home", *args)
+        assert result.returncode == 1 and result.stderr.strip() == f"hearth: {window.value}"
+
+
+def test_a_document_that_does_not_read_like_text_is_noted_on_stderr(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(1)
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(bytes(rng.randrange(0xA0, 0x100) if index % 6 else 0x20 for index in range(3000)))
+    result = hearth(tmp_path / "home", "summarize", str(odd), "--model", "no-such-model")
+    assert "hearth: note: Parts of “odd.txt” do not read like text" in result.stderr
+    assert result.returncode == 1 and "No model called" in result.stderr

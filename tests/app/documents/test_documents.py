@@ -23,6 +23,7 @@ import app.documents.reader as documents
 from app.documents.document import MAX_PDF_PAGES, Document, Paragraph
 from app.documents.isolated import run_isolated
 from app.documents.reader import FILE_DIALOG_FILTER, SUPPORTED_SUFFIXES, document_from_text, read_document
+from app.documents.word import parse_word
 from app.errors import (
     DamagedDocumentError,
     DocumentError,
@@ -55,6 +56,11 @@ REPORT = [
     ["Second page, with a café and a naïve reader.", "A short closing line."],
     [LONG],
 ]
+
+
+NOTE = "Hello, this is a plain note about the garden.\n\nDéjà vu: the naïve café by the river, again."
+RUSSIAN = "Привет! Это простой текст о погоде и о саде, который мы любим.\n\nЗавтра будет дождь."
+FRENCH = "Ça va très bien, merci. L'été est arrivé à Noël, déjà !\n\nÀ bientôt."
 
 
 def write(path: Path, data: bytes | str) -> Path:
@@ -280,11 +286,25 @@ def test_markdown_headings_label_paragraphs_and_stay_in_the_text(tmp_path: Path)
     pytest.param("Café “quoted”\rold Mac".encode("cp1252"), "Café “quoted”\nold Mac", id="cp1252"),
     pytest.param(b"the first page\fthe second page, with a bell\x07", "the first page\n\nthe second page, with a bell",
                  id="form-feed-and-bell"),
+    pytest.param(b"\xff\xfe" + NOTE.encode(), NOTE, id="utf-8-behind-a-stray-utf-16-mark"),
+    pytest.param(b"\xfe\xff" + NOTE.encode(), NOTE, id="utf-8-behind-a-stray-utf-16-be-mark"),
+    pytest.param(RUSSIAN.encode("cp1251"), RUSSIAN, id="cp1251-told-by-its-content"),
+    pytest.param(FRENCH.encode("cp1252"), FRENCH, id="cp1252-french"),
 ])
 def test_text_files_decode_in_their_encoding(tmp_path: Path, data: bytes, expected: str) -> None:
     document = read_document(write(tmp_path / "plain.txt", data))
     assert (document.kind, document.text, document.size_bytes) == ("txt", expected, len(data))
     assert all(p.heading is None and p.page is None for p in document.paragraphs)
+    assert document.warning is None
+
+
+def test_text_that_does_not_read_like_text_is_read_with_a_warning(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    mojibake = bytes(rng.randrange(0xA0, 0x100) if index % 6 else 0x20 for index in range(3000))
+    document = read_document(write(tmp_path / "odd.txt", mojibake))
+    assert document.warning is not None and "“odd.txt” do not read like text" in document.warning
+    page = read_document(write(tmp_path / "odd.html", b"<html><body><p>" + mojibake + b"</p></body></html>"))
+    assert page.warning is not None and "“odd.html”" in page.warning
 
 
 def test_binary_junk_named_txt_is_not_a_text_document(tmp_path: Path) -> None:
@@ -393,3 +413,63 @@ def test_document_errors_are_hearth_errors_that_survive_pickling() -> None:
     assert isinstance(copy, HearthError)
     assert (type(copy), str(copy), copy.file_name, copy.wrong_password) == (
         EncryptedDocumentError, str(error), "a.pdf", True)
+
+
+def test_a_long_document_read_steadily_is_given_the_time_its_pages_need() -> None:
+    """A real 1,000-page PDF took 45 s and was refused at a fixed 30 s as "damaged, or made to cause trouble"; here
+    30 pages at a tenth of a second each outlast a 2 s start, and the limit grows with the pages counted."""
+    from tests.helpers.slow_readers import steady
+
+    parsed = run_isolated(steady, (30, 0.1), file_name="long.pdf", kind="pdf", timeout_s=2.0,
+                          limit_for=lambda count, unit: 2.0 + 1.0 * count)
+    assert parsed.pages == 30
+
+
+def test_a_document_still_being_read_when_time_runs_out_is_called_too_large() -> None:
+    from tests.helpers.slow_readers import steady
+
+    with pytest.raises(DocumentTooLargeError) as caught:
+        run_isolated(steady, (1000, 0.05), file_name="huge.pdf", kind="pdf", timeout_s=2.0,
+                     limit_for=lambda count, unit: 3.0)
+    assert "“huge.pdf” is too large to read here (1,000 pages)" in str(caught.value)
+    assert "damaged" not in str(caught.value) and "trouble" not in str(caught.value)
+    assert not _readers()
+
+
+def test_a_reader_that_stops_moving_is_stopped_as_damaged() -> None:
+    from tests.helpers.slow_readers import stuck
+
+    with pytest.raises(DamagedDocumentError, match="no progress for 2 seconds at page 3 of 1,000") as caught:
+        run_isolated(stuck, (1000, 3), file_name="loop.pdf", kind="pdf", timeout_s=120.0,
+                     limit_for=lambda count, unit: 120.0, stall_s=2.0)
+    assert "made to cause trouble" in str(caught.value)
+    assert not _readers()
+
+
+def test_the_time_limit_grows_with_the_document_up_to_a_ceiling() -> None:
+    from app.documents.isolated import CEILING_S, reading_limit_s
+
+    small = reading_limit_s(100_000)
+    assert reading_limit_s(3_000_000, 1000, "pages") > reading_limit_s(3_000_000) > small
+    assert reading_limit_s(1_000_000, 10_000, "paragraphs") > reading_limit_s(1_000_000)
+    assert reading_limit_s(50_000_000, 10_000, "pages") == CEILING_S
+
+
+def test_a_word_file_looks_each_style_up_once_not_per_paragraph(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-docx's per-paragraph style lookup walked every style of the file: 95% of a 10,000-paragraph read."""
+    from docx.styles.styles import Styles
+
+    lookups = {"count": 0}
+    real_default = Styles.default
+
+    def counted(self: Styles, style_type: object) -> object:
+        lookups["count"] += 1
+        return real_default(self, style_type)
+
+    blocks = [("Heading 1" if index % 10 == 0 else "", f"Paragraph {index}.") for index in range(200)]
+    path = word_document(tmp_path / "long.docx", blocks)
+    monkeypatch.setattr(Styles, "default", counted)
+    parsed = parse_word(str(path))
+    assert len(parsed.paragraphs) == 200 and parsed.paragraphs[15].heading == "Paragraph 10."
+    assert lookups["count"] <= 1

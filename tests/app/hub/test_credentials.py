@@ -85,3 +85,26 @@ def test_gated_model_needs_the_token(hub: HubStandIn, tmp_path: Path, test_model
     done = with_token.wait(with_token.enqueue("meta/gated-GGUF", ["m-Q4_K_M.gguf"]), 60)
     assert done.state is JobState.DONE and done.result is not None
     assert done.result.read_bytes() == test_model_path.read_bytes()
+
+
+def test_the_command_line_uses_the_token_saved_in_the_window(hub: HubStandIn, tmp_path: Path,
+                                                             test_model_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.command import hearth
+    from tests.helpers.keyrings import BACKEND, FILE_VARIABLE, FileKeyring
+
+    hub.add_repo("meta/gated-GGUF", {"m-Q4_K_M.gguf": test_model_path}, gated="manual")
+    hub.grant("meta/gated-GGUF", TOKEN)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", BACKEND)
+    monkeypatch.setenv(FILE_VARIABLE, str(tmp_path / "keyring.json"))
+    home = tmp_path / "home"
+    refused = hearth(home, "models", "pull", "meta/gated-GGUF")
+    assert refused.returncode == 1 and "accept its licence" in refused.stderr
+
+    FileKeyring().set_password(credentials.SERVICE, credentials.ACCOUNT, TOKEN)  # as File → Hugging Face token does
+    pulled = hearth(home, "models", "pull", "meta/gated-GGUF")
+    assert pulled.returncode == 0, pulled.stderr
+    assert (home / "models" / "meta" / "gated-GGUF" / "m-Q4_K_M.gguf").read_bytes() == test_model_path.read_bytes()
+    inspected = hearth(home, "inspect", "meta/gated-GGUF/m-Q4_K_M.gguf", "--json")
+    assert inspected.returncode == 0, inspected.stderr
+    assert __import__("json").loads(inspected.stdout)["facts"]["architecture"] == "llama"

@@ -61,7 +61,8 @@ def test_download_is_verified_and_moved_into_the_models_folder(
     downloads.subscribe(lambda job: seen.append(job.state))
     job = downloads.enqueue("owner/repo", ["model-Q4_K_M.gguf"])
     final = downloads.wait(job, 60)
-    assert final.state is JobState.DONE and final.result == tmp_path / "models" / "model-Q4_K_M.gguf"
+    assert final.state is JobState.DONE
+    assert final.result == tmp_path / "models" / "owner" / "repo" / "model-Q4_K_M.gguf"
     assert final.result.read_bytes() == payload[1]
     assert JobState.VERIFYING in seen and seen[-1] is JobState.DONE
     assert not list((tmp_path / "models" / ".downloads").iterdir())
@@ -111,7 +112,7 @@ def test_a_checksum_mismatch_deletes_the_file_and_says_so(
     downloads = manager(tmp_path, resolver_for(served, payload[1], sha256="0" * 64))
     final = downloads.wait(downloads.enqueue("owner/repo", ["model-Q4_K_M.gguf"]), 60)
     assert final.state is JobState.FAILED and final.error is not None and "damaged" in final.error
-    assert not (tmp_path / "models" / "model-Q4_K_M.gguf").exists()
+    assert not (tmp_path / "models" / "owner" / "repo" / "model-Q4_K_M.gguf").exists()
     assert not list((tmp_path / "models" / ".downloads").glob("*.part"))
 
 

@@ -168,7 +168,7 @@ def test_cli_lists_files_and_pulls_into_the_library(hub: HubStandIn, tmp_path: P
     pulled = hearth(tmp_path / "home", "models", "pull", "owner/big-GGUF")
     assert pulled.returncode == 0, pulled.stderr
     assert "into the library" in pulled.stdout and "big-Q4_K_M.gguf" in pulled.stderr  # the progress bar
-    assert (tmp_path / "home" / "models" / "big-Q4_K_M.gguf").read_bytes() == model.read_bytes()
+    assert (tmp_path / "home" / "models" / "owner" / "big-GGUF" / "big-Q4_K_M.gguf").read_bytes() == model.read_bytes()
     again = hearth(tmp_path / "home", "models", "pull", "owner/big-GGUF", "--quant", "Q4_K_M")
     assert again.returncode == 0, again.stderr
     listed = hearth(tmp_path / "home", "models", "list", "--json")
@@ -182,3 +182,68 @@ def test_search_pages_on_demand(hub: HubStandIn, test_model_path: Path) -> None:
     pages = [pager.next_page(), pager.next_page(), pager.next_page()]
     assert [len(p) for p in pages] == [4, 4, 2] and pager.exhausted
     assert [m.repo_id for p in pages for m in p] == [f"owner/model-{i}-GGUF" for i in range(10)]
+
+
+def _pull(downloads: DownloadManager, repo: str, name: str) -> Path:
+    final = downloads.wait(downloads.enqueue(repo, [name]), 60)
+    assert final.state is JobState.DONE and final.result is not None, final.error
+    return final.result
+
+
+def test_the_same_file_name_in_two_repositories_never_overwrites_a_model(
+        hub: HubStandIn, tmp_path: Path, test_model_path: Path) -> None:
+    from app.history import HistoryStore, open_database
+
+    from tests.helpers.gguf_fixtures import with_chat_template
+
+    theirs = with_chat_template(test_model_path, tmp_path)  # a different model under the same file name
+    hub.add_repo("alice/tiny-GGUF", {"tiny-Q4_K_M.gguf": test_model_path})
+    hub.add_repo("bob/tiny-GGUF", {"tiny-Q4_K_M.gguf": theirs})
+    downloads = _manager(tmp_path)
+    library = Library(HistoryStore(open_database(tmp_path / "history.sqlite3")), tmp_path / "models")
+    alices = library.register_download(_pull(downloads, "alice/tiny-GGUF", "tiny-Q4_K_M.gguf"))
+    bobs = library.register_download(_pull(downloads, "bob/tiny-GGUF", "tiny-Q4_K_M.gguf"))
+    assert alices.path != bobs.path and len(library.models()) == 2
+    assert Path(alices.path).read_bytes() == test_model_path.read_bytes()
+    assert Path(bobs.path).read_bytes() == theirs.read_bytes()
+    assert Path(alices.path) == tmp_path / "models" / "alice" / "tiny-GGUF" / "tiny-Q4_K_M.gguf"
+
+    fetched = len(hub.requests(method="GET", path="tiny-Q4_K_M.gguf"))
+    again = _pull(downloads, "alice/tiny-GGUF", "tiny-Q4_K_M.gguf")  # a pull again is a no-op
+    assert again == Path(alices.path) and library.register_download(again) == alices
+    assert len(hub.requests(method="GET", path="tiny-Q4_K_M.gguf")) == fetched and len(library.models()) == 2
+
+
+def test_a_new_version_of_a_file_never_overwrites_the_one_in_the_library(
+        hub: HubStandIn, tmp_path: Path, test_model_path: Path) -> None:
+    from tests.helpers.gguf_fixtures import with_chat_template
+
+    hub.add_repo("alice/tiny-GGUF", {"tiny-Q4_K_M.gguf": test_model_path})
+    downloads = _manager(tmp_path)
+    first = _pull(downloads, "alice/tiny-GGUF", "tiny-Q4_K_M.gguf")
+    hub.add_repo("alice/tiny-GGUF", {"tiny-Q4_K_M.gguf": with_chat_template(test_model_path, tmp_path)})
+    newer = _pull(downloads, "alice/tiny-GGUF", "tiny-Q4_K_M.gguf")
+    assert newer != first and newer.name == first.name and newer.parent.parent == first.parent
+    assert first.read_bytes() == test_model_path.read_bytes()
+
+
+def test_a_model_an_earlier_hearth_downloaded_keeps_working(hub: HubStandIn, tmp_path: Path,
+                                                            test_model_path: Path) -> None:
+    """Hearth used to put downloads straight into the models folder; those files and their entries stay valid."""
+    from app.history import HistoryStore, open_database
+
+    from tests.helpers.gguf_fixtures import with_chat_template
+
+    old = tmp_path / "models" / "tiny-Q4_K_M.gguf"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(test_model_path.read_bytes())
+    library = Library(HistoryStore(open_database(tmp_path / "history.sqlite3")), tmp_path / "models")
+    kept = library.register_download(old)
+    hub.add_repo("alice/tiny-GGUF", {"tiny-Q4_K_M.gguf": test_model_path})
+    hub.add_repo("bob/tiny-GGUF", {"tiny-Q4_K_M.gguf": with_chat_template(test_model_path, tmp_path)})
+    downloads = _manager(tmp_path)
+    assert _pull(downloads, "alice/tiny-GGUF", "tiny-Q4_K_M.gguf") == old  # already there: nothing fetched
+    assert hub.requests(method="GET", path="tiny-Q4_K_M.gguf") == []
+    bobs = _pull(downloads, "bob/tiny-GGUF", "tiny-Q4_K_M.gguf")
+    assert bobs != old and old.read_bytes() == test_model_path.read_bytes()
+    assert library.models() == [kept] and library.register_download(bobs).path == str(bobs.resolve())

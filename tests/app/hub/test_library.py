@@ -67,9 +67,23 @@ def test_a_second_copy_gets_its_own_name(library: Library, test_model_path: Path
     first = library.import_model(test_model_path)
     other = tmp_path / "elsewhere"
     other.mkdir()
-    (other / test_model_path.name).write_bytes(test_model_path.read_bytes())
+    with_chat_template(test_model_path, tmp_path).rename(other / test_model_path.name)  # same name, other bytes
     second = library.import_model(other / test_model_path.name)
     assert Path(first.path).name == "stories260K.gguf" and Path(second.path).name == "stories260K-2.gguf"
+    assert Path(first.path).read_bytes() == test_model_path.read_bytes()
+
+
+def test_importing_the_same_file_twice_makes_no_second_copy(library: Library, test_model_path: Path,
+                                                            tmp_path: Path) -> None:
+    first = library.import_model(test_model_path)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "renamed.gguf").write_bytes(test_model_path.read_bytes())
+    for again in (test_model_path, other / "renamed.gguf"):  # the same file, and the same bytes under another name
+        with pytest.raises(LibraryError, match=f"already in your library, as “{first.name}”"):
+            library.import_model(again)
+    assert library.models() == [first]
+    assert [p.name for p in library.models_dir.iterdir()] == ["stories260K.gguf"]
 
 
 def test_resolve_by_id_name_prefix_and_path(library: Library, test_model_path: Path, tmp_path: Path) -> None:
@@ -94,14 +108,15 @@ def test_remove_deletes_only_copies_it_made(library: Library, test_model_path: P
         library.remove(copied.id)
 
 
-def test_the_default_model_is_the_last_loaded_else_the_only_one(library: Library, test_model_path: Path) -> None:
+def test_the_default_model_is_the_last_loaded_else_the_only_one(library: Library, test_model_path: Path,
+                                                                 tmp_path: Path) -> None:
     from app.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="none yet"):
         library.default(None)
     first = library.import_model(test_model_path, copy=True)
     assert library.default(None).name == first.name and library.default(999).name == first.name
-    second = library.import_model(test_model_path, copy=True)
+    second = library.import_model(with_chat_template(test_model_path, tmp_path), copy=True)
     with pytest.raises(ModelNotFoundError, match="has 2"):
         library.default(None)
     assert library.default(second.id).name == second.name
