@@ -116,6 +116,7 @@ class Message(Base):
     finish_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     context_dropped: Mapped[int] = mapped_column(default=0, server_default="0")
+    deleted_at: Mapped[datetime | None]
 
 
 class LibraryModel(Base):

@@ -146,8 +146,8 @@ class HistoryStore:
             _conversation(session, conversation_id).deleted_at = None
 
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
-        """Hard-delete conversations, task runs and comparisons soft-deleted at least ``older_than`` ago;
-        returns how many."""
+        """Hard-delete conversations, messages, task runs and comparisons soft-deleted at least ``older_than``
+        ago; returns how many."""
         cutoff = utc_now() - older_than
         with self._db.session() as session:
             ids = list(
@@ -169,7 +169,11 @@ class HistoryStore:
                 select(Comparison.id).where(Comparison.deleted_at.is_not(None), Comparison.deleted_at <= cutoff)))
             if comparison_ids:
                 session.execute(delete(Comparison).where(Comparison.id.in_(comparison_ids)))
-            return len(ids) + len(run_ids) + len(comparison_ids)
+            message_ids = list(session.scalars(
+                select(Message.id).where(Message.deleted_at.is_not(None), Message.deleted_at <= cutoff)))
+            if message_ids:
+                session.execute(delete(Message).where(Message.id.in_(message_ids)))
+            return len(ids) + len(run_ids) + len(comparison_ids) + len(message_ids)
 
     # messages
 
@@ -245,12 +249,36 @@ class HistoryStore:
                     setattr(row, name, value)
 
     def messages(self, conversation_id: int) -> list[MessageRecord]:
-        """Oldest first, in the order they were added."""
+        """Oldest first, in the order they were added; a deleted message is left out while its Undo is on offer."""
         with self._db.session(write=False) as session:
             rows = session.scalars(
-                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+                .order_by(Message.id)
             )
             return [MessageRecord.of(row) for row in rows]
+
+    def delete_message(self, message_id: int) -> None:
+        """Soft delete of one message, so the UI can offer Undo; ``purge_deleted`` removes it for good later."""
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            if row.deleted_at is None:
+                row.deleted_at = _stamp()
+
+    def restore_message(self, message_id: int) -> None:
+        """Undo ``delete_message``: the message is back in its place (messages keep the order they were added)."""
+        with self._db.session() as session:
+            _get(session, Message, message_id, "That message no longer exists.").deleted_at = None
+
+    def reopen_message(self, message_id: int) -> MessageRecord:
+        """An answer is being continued: it is unfinished again (no finish reason, no error) until the
+        continuation ends, so a crash meanwhile leaves it marked interrupted, as any answer being written."""
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            row.finish_reason = None
+            row.error = None
+            session.flush()
+            return MessageRecord.of(row)
 
     def delete_messages_from(self, message_id: int) -> int:
         """Drop a message and everything after it in its conversation (what Regenerate replaces)."""

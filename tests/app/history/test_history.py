@@ -321,6 +321,34 @@ def test_messages_are_oldest_first_with_defaults(store: HistoryStore) -> None:
     assert second.model_name == "Tiny"
 
 
+def test_one_message_is_deleted_softly_restored_in_its_place_and_purged(store: HistoryStore, db_path: Path) -> None:
+    conversation = store.create_conversation("C", {})
+    question = store.add_message(conversation.id, "user", "question")
+    answer = store.add_message(conversation.id, "assistant", "answer", finish_reason="stop")
+    follow_up = store.add_message(conversation.id, "user", "follow-up")
+
+    store.delete_message(answer.id)
+    assert [m.id for m in store.messages(conversation.id)] == [question.id, follow_up.id]
+    later = store.add_message(conversation.id, "assistant", "later", finish_reason="stop")
+    store.restore_message(answer.id)
+    assert [m.id for m in store.messages(conversation.id)] == [question.id, answer.id, follow_up.id, later.id]
+
+    store.delete_message(question.id)
+    assert store.purge_deleted(older_than=timedelta(hours=1)) == 0
+    assert store.purge_deleted() == 1
+    assert sql(db_path, "SELECT content FROM messages ORDER BY id") == [("answer",), ("follow-up",), ("later",)]
+    with pytest.raises(HistoryError):
+        store.restore_message(question.id)
+
+
+def test_a_continued_answer_is_unfinished_again(store: HistoryStore) -> None:
+    conversation = store.create_conversation("C", {})
+    answer = store.add_message(conversation.id, "assistant", "Once", finish_reason="cancelled", error="x")
+    reopened = store.reopen_message(answer.id)
+    assert reopened.finish_reason is None and reopened.error is None and reopened.content == "Once"
+    assert store.mark_unfinished_as_interrupted() == 1
+
+
 def test_update_message_changes_only_given_fields(store: HistoryStore) -> None:
     conversation = store.create_conversation("C", {})
     message = store.add_message(conversation.id, "assistant", "Hel", model_name="Tiny")
