@@ -16,11 +16,12 @@ from pathlib import Path
 
 from app.engine import protocol as p
 from app.engine.client import EngineClient
-from app.errors import EngineError
+from app.errors import ContextTooSmallError, EngineError
 from app.events import Listeners
 from app.history import HistoryStore, MessageRecord
-from app.outcomes import FinishReason
+from app.outcomes import CONTINUABLE, FinishReason
 from app.settings import GenerationSettings
+from app.words import too_long_for_context
 
 TITLE_LENGTH = 48
 
@@ -28,8 +29,9 @@ TITLE_LENGTH = 48
 @dataclass(frozen=True)
 class AnswerStarted:
     conversation_id: int
-    user_message: MessageRecord | None  # None when regenerating
+    user_message: MessageRecord | None  # None when regenerating or continuing
     assistant_message: MessageRecord
+    continued: bool = False  # the assistant message is an earlier answer, continued from its end
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ContextNotice:
 class AnswerFinished:
     conversation_id: int
     message: MessageRecord
+    error: str = ""  # a continuation that failed: the answer is kept as it was, and this says why
 
 
 ChatEvent = AnswerStarted | AnswerDelta | ContextNotice | AnswerFinished
@@ -63,6 +66,11 @@ class _Streaming:
     parts: list[str] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
     dropped: int = 0
+    continued: MessageRecord | None = None  # the answer being continued, as it was
+
+    @property
+    def text(self) -> str:
+        return (self.continued.content if self.continued else "") + "".join(self.parts)
 
 
 def conversation_key(conversation_id: int) -> str:
@@ -75,11 +83,30 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def build_messages(settings: GenerationSettings, history: list[MessageRecord]) -> list[dict[str, str]]:
+def build_messages(settings: GenerationSettings, history: list[MessageRecord],
+                   draft: str | None = None) -> list[dict[str, str]]:
+    """The prompt's messages: the system prompt, the conversation (failed answers left out) and the message being
+    written. Two turns of one role in a row (a message deleted between them, an answer that failed) are joined:
+    many chat templates refuse anything but user and assistant taking turns."""
+    turns = [(m.role, m.content) for m in history
+             if m.role in ("user", "assistant") and m.content and m.finish_reason != FinishReason.ERROR]
+    if draft:
+        turns.append(("user", draft))
     messages = [{"role": "system", "content": settings.system_prompt}] if settings.system_prompt.strip() else []
-    messages += [{"role": m.role, "content": m.content} for m in history
-                 if m.role in ("user", "assistant") and m.content and m.finish_reason != FinishReason.ERROR]
+    for role, content in turns:
+        if len(messages) > 0 and messages[-1]["role"] == role:
+            messages[-1] = {"role": role, "content": f"{messages[-1]['content']}\n\n{content}"}
+        else:
+            messages.append({"role": role, "content": content})
     return messages
+
+
+def continuable(history: list[MessageRecord]) -> MessageRecord | None:
+    """The conversation's last answer, when it was cut short and can be continued from its end."""
+    last = history[-1] if history else None
+    if last is None or last.role != "assistant" or not last.content or last.finish_reason not in CONTINUABLE:
+        return None
+    return last
 
 
 class ChatRunner:
@@ -109,19 +136,66 @@ class ChatRunner:
     # --- actions (they touch the database: call them off the GUI thread) ---
 
     def send(self, conversation_id: int, text: str) -> None:
+        """Save ``text`` and answer it. A message the model could not read (too long for its context even with
+        every older turn left out) is refused before it is saved (``ContextTooSmallError``)."""
         text = text.strip()
         if not text:
             return
         claim = self._claim(conversation_id)
         try:
             conversation = self.store.get_conversation(conversation_id)
-            if not self.store.messages(conversation_id):
+            settings = GenerationSettings.from_dict(conversation.settings)
+            history = self.store.messages(conversation_id)
+            self._check_fits(settings, history, text)
+            if not history:
                 self.store.rename_conversation(conversation_id, title_from(text))
             user = self.store.add_message(conversation_id, "user", text)
-            self._start_answer(claim, GenerationSettings.from_dict(conversation.settings), user)
+            self._start_answer(claim, settings, user)
         except BaseException:
             self._release(claim)
             raise
+
+    def _check_fits(self, settings: GenerationSettings, history: list[MessageRecord], text: str) -> None:
+        settings = settings.validated()
+        counted = self.engine.count_tokens_blocking(build_messages(settings, history, text),
+                                                    max_tokens=settings.max_tokens)
+        if counted is not None and not counted.fits:
+            raise ContextTooSmallError(too_long_for_context(counted.least, counted.room))
+
+    def count(self, conversation_id: int | None, draft: str, settings: GenerationSettings) -> int | None:
+        """Ask the engine how much of the context the conversation and ``draft`` take, for the context meter;
+        the answer is ``TokensCounted`` with the returned request id (``None``: no model to count with).
+        ``settings``: the conversation's, with the context length it would be answered with."""
+        settings = settings.validated()
+        history = self.store.messages(conversation_id) if conversation_id is not None else []
+        return self.engine.count_tokens(build_messages(settings, history, draft.strip() or None),
+                                        max_tokens=settings.max_tokens, context_length=settings.context_length)
+
+    def continue_answer(self, conversation_id: int) -> None:
+        """Go on with the last answer from where it was cut short (``continuable``), appending to it."""
+        claim = self._claim(conversation_id)
+        try:
+            history = self.store.messages(conversation_id)
+            last = continuable(history)
+            if last is None:
+                raise EngineError("There is no answer to continue: only one that was stopped or cut short can be.")
+            conversation = self.store.get_conversation(conversation_id)
+            claim.continued = last
+            self._start_answer(claim, GenerationSettings.from_dict(conversation.settings), None)
+        except BaseException:
+            self._release(claim)
+            raise
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete one message (softly: ``restore_message`` is its Undo). The next prompt is built without it, and
+        the engine reuses its cache of the conversation only up to where that prompt departs from it."""
+        streaming = self._streaming
+        if streaming is not None and streaming.message_id == message_id:
+            raise EngineError("This answer is still being written. Stop it first.")
+        self.store.delete_message(message_id)
+
+    def restore_message(self, message_id: int) -> None:
+        self.store.restore_message(message_id)
 
     def regenerate(self, conversation_id: int) -> None:
         """Answer the last user message again, replacing the answer after it."""
@@ -151,8 +225,7 @@ class ChatRunner:
         if not draft or self.busy or self.engine.loaded is None:
             return False
         settings = GenerationSettings.from_dict(self.store.get_conversation(conversation_id).settings).validated()
-        messages = build_messages(settings, self.store.messages(conversation_id))
-        messages.append({"role": "user", "content": draft})
+        messages = build_messages(settings, self.store.messages(conversation_id), draft)
         return self.engine.read_ahead(messages, conversation=conversation_key(conversation_id),
                                       max_tokens=settings.max_tokens)
 
@@ -170,7 +243,7 @@ class ChatRunner:
         with self._lock:
             streaming, self._streaming = self._streaming, None
         if streaming is not None and streaming.message_id >= 0:
-            self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+            self.store.update_message(streaming.message_id, content=streaming.text,
                                       finish_reason=FinishReason.INTERRUPTED)
 
     def _claim(self, conversation_id: int) -> _Streaming:
@@ -196,8 +269,14 @@ class ChatRunner:
         conversation_id = claim.conversation_id
         record = self.store.find_model_by_path(loaded.path)  # read each time: the person may have renamed it
         model_name = record.name if record else Path(loaded.path).stem
-        messages = build_messages(settings, self.store.messages(conversation_id))
-        assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
+        continued = claim.continued
+        if continued is not None:
+            messages = build_messages(settings, [m for m in self.store.messages(conversation_id)
+                                                 if m.id < continued.id])
+            assistant = self.store.reopen_message(continued.id)
+        else:
+            messages = build_messages(settings, self.store.messages(conversation_id))
+            assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
         self.store.update_conversation(conversation_id, model_id=record.id if record else None,
                                        model_name=model_name)
         with self._lock:
@@ -206,11 +285,14 @@ class ChatRunner:
                 claim.request_id = self.engine.generate(
                     messages, max_tokens=settings.max_tokens, temperature=settings.temperature,
                     top_p=settings.top_p, seed=settings.seed, conversation=conversation_key(conversation_id),
-                    samplers=settings.samplers())
+                    samplers=settings.samplers(), prefill=continued.content if continued else "")
             except Exception as error:
-                self.store.update_message(assistant.id, finish_reason=FinishReason.ERROR, error=str(error))
+                if continued is not None:
+                    self.store.update_message(assistant.id, finish_reason=continued.finish_reason)
+                else:
+                    self.store.update_message(assistant.id, finish_reason=FinishReason.ERROR, error=str(error))
                 raise
-        self._emit(AnswerStarted(conversation_id, user, assistant))
+        self._emit(AnswerStarted(conversation_id, user, assistant, continued=continued is not None))
 
     # --- engine events (on the engine's reader thread) ---
 
@@ -221,7 +303,7 @@ class ChatRunner:
                 return
             if isinstance(event, p.Token) and event.request_id == streaming.request_id:
                 streaming.parts.append(event.text)
-                text = "".join(streaming.parts)
+                text = streaming.text
                 now = time.monotonic()
                 if now - streaming.last_flush >= self.flush_interval_s:
                     self.store.update_message(streaming.message_id, content=text)
@@ -232,28 +314,37 @@ class ChatRunner:
                 delta = ContextNotice(streaming.conversation_id, streaming.message_id, event.dropped_messages)
             elif isinstance(event, p.Finished) and event.request_id == streaming.request_id:
                 m = event.metrics
+                if event.text:
+                    streaming.parts = [event.text]
+                before = (streaming.continued.completion_tokens or 0) if streaming.continued else 0
                 self.store.update_message(
-                    streaming.message_id, content=event.text or "".join(streaming.parts),
+                    streaming.message_id, content=streaming.text,
                     finish_reason=event.finish_reason, prompt_tokens=m.prompt_tokens or None,
-                    completion_tokens=m.completion_tokens, ttft_s=m.ttft_s, tokens_per_s=m.tokens_per_s,
+                    completion_tokens=before + m.completion_tokens, ttft_s=m.ttft_s, tokens_per_s=m.tokens_per_s,
                     context_dropped=streaming.dropped)
                 delta = self._finish(streaming)
+            elif isinstance(event, p.Failed) and event.request_id == streaming.request_id and streaming.continued:
+                # The answer stays as it was (with what the continuation added): a failed continuation must not
+                # turn it into a failed answer, which the next prompt would leave out.
+                self.store.update_message(streaming.message_id, content=streaming.text,
+                                          finish_reason=streaming.continued.finish_reason)
+                delta = self._finish(streaming, error=event.message)
             elif isinstance(event, p.Failed) and event.request_id == streaming.request_id:
-                self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+                self.store.update_message(streaming.message_id, content=streaming.text,
                                           finish_reason=FinishReason.ERROR, error=event.message)
                 delta = self._finish(streaming)
             elif isinstance(event, p.WorkerExited) and streaming.message_id < 0:
                 self._streaming = None  # the worker died before this answer began; the caller gets the error
                 return
             elif isinstance(event, p.WorkerExited):
-                self.store.update_message(streaming.message_id, content="".join(streaming.parts),
+                self.store.update_message(streaming.message_id, content=streaming.text,
                                           finish_reason=FinishReason.INTERRUPTED, error=event.message or None)
                 delta = self._finish(streaming)
             else:
                 return
         self._emit(delta)
 
-    def _finish(self, streaming: _Streaming) -> ChatEvent:
+    def _finish(self, streaming: _Streaming, error: str = "") -> ChatEvent:
         self._streaming = None
         final = next(m for m in self.store.messages(streaming.conversation_id) if m.id == streaming.message_id)
-        return AnswerFinished(streaming.conversation_id, final)
+        return AnswerFinished(streaming.conversation_id, final, error)

@@ -19,6 +19,11 @@ class FinishReason(StrEnum):
     ERROR = "error"  # the engine failed
 
 
+# The answers that can be continued from their end: cut short by Stop, by the app or the engine going away, or by
+# their length limit.
+CONTINUABLE = (FinishReason.CANCELLED, FinishReason.INTERRUPTED, FinishReason.LENGTH)
+
+
 class RunStatus(StrEnum):
     WAITING = "waiting"  # a comparison's model before its turn
     RUNNING = "running"

@@ -79,3 +79,15 @@ def model_words(*, parameter_count: int | None, quantization: str | None, file_s
         f"{format_count(parameter_count)} parameters", quantization or "", format_bytes(file_size),
         f"trained context {context_length:,} tokens" if context_length else "",
         "its own chat template" if has_chat_template else "no chat template (Hearth uses ChatML)") if part)
+
+
+def context_use(tokens: int, context_length: int) -> str:
+    """The chat's context meter: how much of the model's context the conversation and the message take."""
+    return f"{tokens:,} of {context_length:,} tokens"
+
+
+def too_long_for_context(least: int, room: int) -> str:
+    """Why a chat message is not sent: said before it is (the context meter) and when it would be refused."""
+    return (f"This message is too long for the model's context window: with the system prompt it takes about "
+            f"{least:,} tokens, and {room:,} are free once room is kept for the answer. Shorten it, or raise the "
+            "context length in the conversation settings.")

@@ -191,9 +191,10 @@ class EngineClient:
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
                  top_p: float = 0.95, seed: int | None = None, conversation: str | None = None,
-                 samplers: Samplers | None = None) -> int:
+                 samplers: Samplers | None = None, prefill: str = "") -> int:
         """Answer ``messages``; ``conversation`` names the conversation they continue, so that the worker keeps
-        its KV cache for the next turn (``protocol.Generate``)."""
+        its KV cache for the next turn; ``prefill`` is the start of the answer, to go on from
+        (``protocol.Generate``)."""
         with self._lock:
             if self._active is not None:
                 raise EngineError("The model is still answering. Stop it first.")
@@ -202,7 +203,24 @@ class EngineClient:
             self.state = EngineState.GENERATING
         self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
                               temperature=temperature, top_p=top_p, seed=seed, conversation=conversation,
-                              samplers=samplers or Samplers()))
+                              samplers=samplers or Samplers(), prefill=prefill))
+        return request_id
+
+    def count_tokens(self, messages: list[dict[str, str]], *, max_tokens: int = 512,
+                     context_length: int = 0) -> int | None:
+        """Ask how much of the context ``messages`` take (``protocol.CountTokens``), answered by
+        ``TokensCounted`` with the returned request id, also while an answer is written; ``None``, and nothing
+        sent, while no model is loaded."""
+        with self._lock:
+            conn = self._conn if self.running and self.loaded is not None else None
+            request_id = next(self._ids)
+        if conn is None:
+            return None
+        try:
+            with self._send_lock:
+                conn.send(p.CountTokens(request_id, messages, max_tokens=max_tokens, context_length=context_length))
+        except (OSError, EOFError):
+            return None
         return request_id
 
     def read_ahead(self, messages: list[dict[str, str]], *, conversation: str, max_tokens: int = 512) -> bool:
@@ -340,6 +358,24 @@ class EngineClient:
             raise WorkerCrashedError(event.message or "The model engine stopped while loading.")
         assert isinstance(event, p.Loaded)
         return event
+
+    def count_tokens_blocking(self, messages: list[dict[str, str]], *, max_tokens: int = 512,
+                              context_length: int = 0, timeout: float = 30) -> p.TokensCounted | None:
+        """``count_tokens``, waited for; ``None`` when nothing could be counted (no model, no worker)."""
+        with EventWaiter(self) as waiter:
+            request_id = self.count_tokens(messages, max_tokens=max_tokens, context_length=context_length)
+            if request_id is None:
+                return None
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    event = waiter.wait_for((p.TokensCounted, p.WorkerExited), max(deadline - time.monotonic(), 0))
+                except EngineError:
+                    return None
+                if isinstance(event, p.WorkerExited):
+                    return None
+                if isinstance(event, p.TokensCounted) and event.request_id == request_id:
+                    return event if event.context_length else None
 
     def chat_blocking(self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None,
                       on_trimmed: Callable[[int], None] | None = None, timeout: float = 3600,

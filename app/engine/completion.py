@@ -109,7 +109,7 @@ class LlamaModel:
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None,
                  top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None,
-                 samplers: Samplers | None = None) -> Completion:
+                 samplers: Samplers | None = None, prefill: str = "") -> Completion:
         """Stream one answer, passing coalesced text to ``on_text`` (at most one call per ~30 ms after the
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
@@ -120,7 +120,9 @@ class LlamaModel:
         tokens, more the longer the answer), checks ``max_tokens`` only when a token completes some text (a
         model whose tokens never do wrote until the context was full and llama.cpp failed), and counts nothing.
         ``formatted``: what ``formatted(messages)`` gave earlier (a read-ahead of the same messages), so a long
-        conversation is not formatted and tokenized again.
+        conversation is not formatted and tokenized again. ``prefill``: the answer's start, already written (the
+        messages end with the question it answers): the model goes on from its end, and only the new text is
+        returned.
         """
         import random
 
@@ -129,6 +131,8 @@ class LlamaModel:
 
         llm = self.llm
         prompt, stops = formatted or self.formatted(messages)
+        written_before = self._tokens_after(prompt[-1], prefill) if prefill else []
+        prompt = [*prompt, *written_before]
         n_ctx = int(llm.n_ctx())
         if len(prompt) >= n_ctx:
             raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
@@ -145,6 +149,8 @@ class LlamaModel:
         finish_reason, written, stopped = FinishReason.LENGTH, 0, False
         started = time.perf_counter()
         s = samplers or Samplers()
+        if written_before:
+            _penalize_as_written(llm, written_before)
         tokens = llm.generate(prompt, top_k=s.top_k, top_p=top_p, min_p=s.min_p, typical_p=1.0, temp=temperature,
                               repeat_penalty=s.repeat_penalty, presence_penalty=s.presence_penalty,
                               frequency_penalty=s.frequency_penalty,
@@ -178,6 +184,8 @@ class LlamaModel:
             tokens.close()
             guard.detach()
             reads.detach()
+            if written_before:
+                del llm._init_sampler
         ended = time.perf_counter()
         tail = "" if stopped else stop_text.add(decoder.decode(b"", final=True))[0] + stop_text.rest()
         if tail:
@@ -243,19 +251,23 @@ class LlamaModel:
 
     def _reusable(self, prompt_tokens: int, text: str) -> int:
         """The prompt, and the answer's tokens as far as they match how its text tokenizes within the next
-        prompt. The text is tokenized after the prompt's last token, as it will be: alone, a SentencePiece
-        tokenizer would give its start a space, and the context decides merges at the boundary."""
+        prompt (after the prompt's last token, as it will be)."""
         if not prompt_tokens:
             return 0
         llm = self.llm
-        lead = llm.detokenize([int(llm.input_ids[prompt_tokens - 1])], special=True)
-        lead_tokens = llm.tokenize(lead, add_bos=False, special=True)
-        answer = llm.tokenize(lead + text.encode("utf-8"), add_bos=False, special=True)
-        if answer[:len(lead_tokens)] == lead_tokens:
-            answer = answer[len(lead_tokens):]
-        else:
-            answer = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        answer = self._tokens_after(int(llm.input_ids[prompt_tokens - 1]), text)
         return prompt_tokens + common_prefix(llm.input_ids[prompt_tokens:llm.n_tokens], answer)
+
+    def _tokens_after(self, lead_token: int, text: str) -> list[int]:
+        """``text``'s tokens as they follow ``lead_token`` in a prompt: alone, a SentencePiece tokenizer would
+        give its start a space, and the context decides merges at the boundary."""
+        llm = self.llm
+        lead = llm.detokenize([lead_token], special=True)
+        lead_tokens = llm.tokenize(lead, add_bos=False, special=True)
+        tokens = llm.tokenize(lead + text.encode("utf-8"), add_bos=False, special=True)
+        if tokens[:len(lead_tokens)] == lead_tokens:
+            return [int(t) for t in tokens[len(lead_tokens):]]
+        return [int(t) for t in llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)]
 
     def label_logprobs(self, labels: Sequence[str]) -> list[float]:
         """Score each label token by token after the last prompt, reusing its cached keys and values: the
@@ -290,6 +302,21 @@ class LlamaModel:
             scores.append(total)
         llm.n_tokens = len(prompt)
         return scores
+
+
+def _penalize_as_written(llm: Any, written: list[int]) -> None:
+    """The samplers of the next ``generate`` start as if they had sampled ``written`` themselves: a continued
+    answer's repeat penalties cover the text it continues, so it goes on as the answer would have (llama.cpp's
+    penalty samplers remember the tokens they accepted, never the prompt's)."""
+    make = llm._init_sampler
+
+    def with_history(**arguments: Any) -> Any:
+        sampler = make(**arguments)
+        for token in written[-int(llm.last_n_tokens_size):]:
+            sampler.accept(token)
+        return sampler
+
+    llm._init_sampler = with_history
 
 
 class VocabModel:

@@ -43,6 +43,7 @@ class Generate:
     seed: int | None = None
     conversation: str | None = None
     samplers: Samplers = field(default_factory=Samplers)
+    prefill: str = ""  # the start of the answer, already written (Continue): the model goes on from its end
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,19 @@ class ReadAhead:
 
 
 @dataclass(frozen=True)
+class CountTokens:
+    """How much of the context ``messages`` take (the chat's context meter, and the check before a message is
+    saved). Counted beside whatever the worker is doing, an answer included, with the tokenizer alone, the way
+    the worker fits a conversation into its context; ``context_length`` 0 is the loaded one. Answered by
+    ``TokensCounted``."""
+
+    request_id: int
+    messages: list[dict[str, str]]
+    max_tokens: int = 512
+    context_length: int = 0
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -103,7 +117,7 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | Unload | Shutdown
+Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | CountTokens | Unload | Shutdown
 
 # --- events (worker -> app) ---
 
@@ -254,6 +268,23 @@ class ReadAheadDone:
 
 
 @dataclass(frozen=True)
+class TokensCounted:
+    """The prompt takes ``tokens`` of ``context_length`` (0: no model was loaded, nothing was counted); ``room``
+    of them may hold it, the rest is kept for the answer. Beyond ``room`` the oldest turns are left out, down to
+    ``least``: the system prompt and the last message, which must fit, or the answer is refused."""
+
+    request_id: int
+    tokens: int
+    least: int
+    context_length: int
+    room: int
+
+    @property
+    def fits(self) -> bool:
+        return self.least <= self.room
+
+
+@dataclass(frozen=True)
 class Unloaded:
     peak_rss_bytes: int
 
@@ -274,5 +305,5 @@ _DURING: dict[type, During] = {
 
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
-    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone
+    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone | TokensCounted
 )

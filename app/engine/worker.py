@@ -4,8 +4,10 @@ It is started with the ``spawn`` method (the only one that works the same on eve
 PyInstaller bundle), reads commands from its pipe on a small reader thread, and runs them one at a time on
 its main thread. The reader thread handles ``Stop`` at once by marking the request as cancelled; the
 generation loop checks that mark after every streamed chunk and closes the stream, so a stop takes effect
-within one token. Prompt processing cannot be interrupted from Python; the client covers that
-case by ending the process (see ``EngineClient.stop``).
+within one token. Prompt processing cannot be interrupted from Python; the client covers that case by ending
+the process (see ``EngineClient.stop``). ``CountTokens`` is answered on a thread of its own, beside the command
+running: counting needs only the tokenizer, which llama.cpp lets any thread use (its server tokenizes beside
+decoding too).
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class _Worker:
         self.kv_owner: str | None = None  # the conversation the model's KV cache holds now
         self.kv_reusable = 0  # how many of its cached tokens that conversation's next prompt will start with
         self.drafted: _Drafted | None = None  # the last read-ahead, for the message it becomes
+        self.counts: queue.Queue[p.CountTokens | None] = queue.Queue()
+        self.model_lock = threading.Lock()  # the counting thread's tokenizer is not closed under it
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -109,6 +113,7 @@ class _Worker:
         import llama_cpp
 
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
+        threading.Thread(target=self._count_tokens, name="counts", daemon=True).start()
         self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__, rss_bytes=_current_rss()))
         while True:
             command = self.commands.get()
@@ -149,11 +154,25 @@ class _Worker:
             except (EOFError, OSError):
                 self.parent_gone.set()
                 self.commands.put(None)
+                self.counts.put(None)
                 return
             if isinstance(command, p.Stop):
                 self.cancelled.add(command.request_id)
+            elif isinstance(command, p.CountTokens):
+                self.counts.put(command)
             else:
                 self.commands.put(command)
+
+    def _count_tokens(self) -> None:
+        while (command := self.counts.get()) is not None:
+            counted = p.TokensCounted(command.request_id, tokens=0, least=0, context_length=0, room=0)
+            try:
+                with self.model_lock:
+                    if self.llm is not None:
+                        counted = _count(self.llm, command)
+            except Exception:  # the meter shows nothing; the answer's own fitting still decides
+                log.exception("counting tokens failed")
+            self.send(counted)
 
     # --- loading ---
 
@@ -244,8 +263,9 @@ class _Worker:
             self.governor.close()
             self.governor = None
         if self.llm is not None:
-            self.llm.close()
-            self.llm = None
+            with self.model_lock:
+                self.llm.close()
+                self.llm = None
             self.model_path = None
             gc.collect()
 
@@ -324,9 +344,14 @@ class _Worker:
         drafted, self.drafted = self.drafted, None
         formatted: tuple[list[int], list[str]] | None = None
         messages: list[dict[str, str]] | None
-        if drafted is not None and drafted.conversation == command.conversation and \
+        if drafted is not None and drafted.conversation == command.conversation and not command.prefill and \
                 drafted.max_tokens == command.max_tokens and drafted.messages == command.messages:
             messages, formatted = drafted.fitted, drafted.formatted  # read ahead: fitted and tokenized already
+        elif command.prefill:  # the answer's start is fitted with the rest, then given to the model as its own
+            fitted = _fit_messages(self.llm, [*command.messages, {"role": "assistant", "content": command.prefill}],
+                                   command.max_tokens)
+            messages = fitted[:-1] if fitted is not None and len(fitted) >= 2 and fitted[-2]["role"] == "user" \
+                else None
         else:
             messages = _fit_messages(self.llm, command.messages, command.max_tokens)
         while True:
@@ -362,7 +387,7 @@ class _Worker:
         try:
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
                                   top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted,
-                                  samplers=command.samplers)
+                                  samplers=command.samplers, prefill=command.prefill)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
@@ -562,8 +587,26 @@ def _message_estimate(llm: Any, message: dict[str, str]) -> int:
     return len(llm.tokenize(message["content"].encode("utf-8"), add_bos=False, special=True)) + 8
 
 
-def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> list[dict[str, str]] | None:
-    """Drop the oldest turns (never the system prompt or the newest message) until the prompt fits.
+def _room(n_ctx: int, max_tokens: int) -> int:
+    return n_ctx - min(max_tokens, n_ctx // 2)
+
+
+def _count(llm: Any, command: p.CountTokens) -> p.TokensCounted:
+    """``CountTokens`` by the estimate that fits an answer's prompt (``_fit_messages``): the fewest messages it
+    keeps are the system prompt and the newest message."""
+    messages = command.messages
+    n_ctx = command.context_length or int(llm.n_ctx())
+    sizes = [_message_estimate(llm, message) for message in messages]
+    head = 1 if len(messages) > 1 and messages[0]["role"] == "system" else 0
+    least = 16 + sum(sizes[:head]) + (sizes[-1] if len(sizes) > head else 0)
+    return p.TokensCounted(command.request_id, tokens=16 + sum(sizes), least=least, context_length=n_ctx,
+                           room=_room(n_ctx, command.max_tokens))
+
+
+def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int,
+                  n_ctx: int | None = None) -> list[dict[str, str]] | None:
+    """Drop the oldest turns (never the system prompt or the newest message) until the prompt fits in
+    ``n_ctx`` (the loaded context unless given).
 
     Room is kept for the answer: ``max_tokens``, but at most half the window, so a long conversation with
     a large answer budget still gets answered.
@@ -574,7 +617,7 @@ def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int) -> 
     stays the same) is reused instead of read again after every answer. It depends on the messages alone, so
     every worker cuts a conversation at the same turn and gives the same answer.
     """
-    room = llm.n_ctx() - min(max_tokens, llm.n_ctx() // 2)
+    room = _room(n_ctx or int(llm.n_ctx()), max_tokens)
     sizes = [_message_estimate(llm, message) for message in messages]
     total = 16 + sum(sizes)
     if total <= room:

@@ -10,9 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from app.chat import AnswerDelta, AnswerFinished, ChatEvent, ChatRunner, build_messages, title_from
+from app.chat import (
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    ChatEvent,
+    ChatRunner,
+    build_messages,
+    continuable,
+    title_from,
+)
 from app.engine import EngineClient
-from app.errors import EngineError
+from app.errors import ContextTooSmallError, EngineError
 from app.history import HistoryStore, MessageRecord, open_database
 from app.settings import GenerationSettings
 
@@ -151,6 +160,88 @@ def test_regenerate_replaces_the_last_answer(store: HistoryStore, engine: Engine
     history = store.messages(conversation)
     assert [m.role for m in history] == ["user", "assistant"]
     assert history[-1] == second and second.content != first.content
+
+
+def test_an_answer_cut_short_is_continued_in_the_same_message(store: HistoryStore, engine: EngineClient) -> None:
+    """Continued at temperature 0, a 12-token answer goes on as the 24-token answer to the same question."""
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    conversation = _conversation(store, max_tokens=12, temperature=0.0)
+    runner.send(conversation, "Tell me a story")
+    cut = recorder.wait()
+    assert cut.finish_reason == "length" and continuable(store.messages(conversation)) == cut
+    runner.continue_answer(conversation)
+    continued = recorder.wait()
+    started = [e for e in recorder.events if isinstance(e, AnswerStarted)][-1]
+    assert started.continued and started.user_message is None and started.assistant_message.id == cut.id
+    assert continued.id == cut.id and continued.content.startswith(cut.content) and continued.content != cut.content
+    assert continued.completion_tokens == 24 and continued.finish_reason == "length"
+    assert store.messages(conversation) == [store.messages(conversation)[0], continued]  # saved, one answer
+
+    whole = _conversation(store, max_tokens=24, temperature=0.0)
+    runner.send(whole, "Tell me a story")
+    assert recorder.wait().content == continued.content
+    with pytest.raises(EngineError, match="no answer to continue"):
+        runner.continue_answer(_conversation(store))
+
+
+def test_a_message_too_long_for_the_context_is_refused_before_it_is_saved(
+        store: HistoryStore, test_model_path: Path) -> None:
+    engine = EngineClient()
+    engine.start()
+    try:
+        engine.load_blocking(test_model_path, context_length=256)
+        runner = ChatRunner(store, engine)
+        conversation = _conversation(store, max_tokens=16, context_length=256)
+        with pytest.raises(ContextTooSmallError, match="too long for the model's context window"):
+            runner.send(conversation, "word " * 600)
+        assert store.messages(conversation) == [] and store.get_conversation(conversation).title == "New chat"
+        assert not runner.busy
+    finally:
+        engine.shutdown()
+
+
+def test_a_deleted_message_is_out_of_the_next_answer_and_of_the_cache(
+        store: HistoryStore, engine: EngineClient) -> None:
+    """After a turn is deleted, the next answer is the one a conversation that never had it gets, though the
+    engine's cache of the conversation still held it; Undo brings the turn back."""
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    settings = {"max_tokens": 16, "temperature": 0.0}
+    edited, never = _conversation(store, **settings), _conversation(store, **settings)
+    runner.send(edited, "The cat sat on the mat.")
+    recorder.wait()
+    runner.send(edited, "The dog barked at the moon all night long.")
+    barked = recorder.wait()
+    question, = (m for m in store.messages(edited) if m.content.startswith("The dog"))
+    runner.delete_message(question.id)
+    runner.delete_message(barked.id)
+    runner.send(edited, "What happened next?")
+    after_delete = recorder.wait()
+
+    runner.send(never, "The cat sat on the mat.")
+    recorder.wait()
+    runner.send(never, "What happened next?")
+    reference = recorder.wait()
+    assert after_delete.content == reference.content and after_delete.prompt_tokens == reference.prompt_tokens
+
+    runner.restore_message(question.id)
+    runner.restore_message(barked.id)
+    assert [m.id for m in store.messages(edited)][2:4] == [question.id, barked.id]
+
+
+def test_turns_of_one_role_in_a_row_are_joined() -> None:
+    def message(role: str, content: str, finish: str | None = None) -> MessageRecord:
+        return MessageRecord(id=0, conversation_id=1, role=role, content=content, created_at=None,  # type: ignore[arg-type]
+                             model_name=None, prompt_tokens=None, completion_tokens=None, ttft_s=None,
+                             tokens_per_s=None, finish_reason=finish, error=None,  # type: ignore[arg-type]
+                             context_dropped=0)
+
+    history = [message("user", "One"), message("assistant", "failed", "error"), message("user", "Two"),
+               message("assistant", "A"), message("assistant", "B")]
+    assert build_messages(GenerationSettings(system_prompt="Sys"), history, "Three") == [
+        {"role": "system", "content": "Sys"}, {"role": "user", "content": "One\n\nTwo"},
+        {"role": "assistant", "content": "A\n\nB"}, {"role": "user", "content": "Three"}]
 
 
 def test_trimmed_context_is_recorded(store: HistoryStore, test_model_path: Path) -> None:
