@@ -4,6 +4,7 @@ decides."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import cast
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -20,6 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import MessageRecord
+from app.outcomes import CONTINUABLE
+from app.words import context_use
 from ui.chat.message_view import MESSAGE_PADDING, MessageView
 from ui.chat.model_bar import ModelBar
 
@@ -75,12 +79,26 @@ class Composer(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
+class MeterLevel(StrEnum):
+    """How full the context meter is: room to spare, full enough that older messages are (or soon will be) left
+    out, or a message too long to send."""
+
+    OK = "ok"
+    FULL = "full"
+    OVER = "over"
+
+
 class ChatView(QWidget):
     sendRequested = Signal(str)
     draftChanged = Signal(str)  # the message being written, once typing pauses (the model reads ahead)
+    draftPaused = Signal(str)  # the same, also empty, in a new chat or while answering (the context meter counts)
     stopRequested = Signal()
     regenerateRequested = Signal()
     zoomRequested = Signal(int)  # steps larger (or smaller, below 0): Ctrl+wheel over the messages
+    continueRequested = Signal()
+    deleteMessageRequested = Signal(int)  # message id
+    stopOtherRequested = Signal()  # stop the answer another chat is waiting for
+    unqueueRequested = Signal()  # the messages waiting to be sent come back into the box
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +137,28 @@ class ChatView(QWidget):
         self.scroller.verticalScrollBar().valueChanged.connect(self._track_bottom)
         self.scroller.viewport().installEventFilter(self)  # Ctrl+wheel: the text size
 
+        self.notices = QVBoxLayout()  # the page's notices over the box: the undo bar of a deleted message
+        self.notices.setContentsMargins(16, 8, 16, 0)
+        self.notices.setSpacing(6)
+        self.waiting = QFrame()
+        self.waiting.setObjectName("waitingNotice")
+        waiting_row = QHBoxLayout(self.waiting)
+        waiting_row.setContentsMargins(10, 4, 4, 4)
+        self.waiting_label = QLabel()
+        self.waiting_label.setWordWrap(True)
+        self.stop_other_button = QPushButton("Stop that answer")
+        self.stop_other_button.setToolTip("Stop the answer being written in the other chat; your message goes next")
+        self.stop_other_button.clicked.connect(self.stopOtherRequested)
+        self.unqueue_button = QPushButton("Edit")
+        self.unqueue_button.setToolTip("Take the waiting message back into the box (Esc)")
+        self.unqueue_button.clicked.connect(self.unqueueRequested)
+        waiting_row.addWidget(self.waiting_label, 1)
+        waiting_row.addWidget(self.stop_other_button)
+        waiting_row.addWidget(self.unqueue_button)
+        self.waiting.hide()
+        self.notices.addWidget(self.waiting)
+        layout.addLayout(self.notices)
+
         composer_row = QHBoxLayout()
         composer_row.setContentsMargins(16, 8, 16, 12)
         self.composer = Composer()
@@ -131,7 +171,24 @@ class ChatView(QWidget):
         self._draft_timer.setInterval(DRAFT_PAUSE_MS)
         self._draft_timer.timeout.connect(self._draft_paused)
         self.composer.textChanged.connect(self._draft_timer.start)
-        composer_row.addWidget(self.composer, 1)
+        composer_column = QVBoxLayout()
+        composer_column.setSpacing(4)
+        composer_column.addWidget(self.composer)
+        self.meter_row = QWidget()
+        meter_layout = QHBoxLayout(self.meter_row)
+        meter_layout.setContentsMargins(2, 0, 2, 0)
+        self.meter = QProgressBar()
+        self.meter.setObjectName("contextMeter")
+        self.meter.setTextVisible(False)
+        self.meter.setFixedSize(96, 6)
+        self.meter_label = QLabel()
+        self.meter_label.setObjectName("contextMeterLabel")
+        self.meter_label.setWordWrap(True)
+        meter_layout.addWidget(self.meter, 0, Qt.AlignmentFlag.AlignVCenter)
+        meter_layout.addWidget(self.meter_label, 1)
+        self.meter_row.hide()  # until a model counts the conversation's tokens
+        composer_column.addWidget(self.meter_row)
+        composer_row.addLayout(composer_column, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
         self.send_button.setToolTip("Send (Enter)")
@@ -175,12 +232,31 @@ class ChatView(QWidget):
         self._views.clear()
 
     def _add(self, message: MessageRecord) -> MessageView:
+        """A message at its place: messages are shown in the order they were added (by id)."""
         self.empty.hide()
         view = MessageView(message)
         view.regenerateRequested.connect(self.regenerateRequested)
-        self.messages_layout.insertWidget(self.messages_layout.count() - 1, view)
+        view.continueRequested.connect(self.continueRequested)
+        view.deleteRequested.connect(self.deleteMessageRequested)
+        before = sum(1 for message_id in self._views if message_id < message.id)
+        self.messages_layout.insertWidget(self.messages_layout.indexOf(self.empty) + 1 + before, view)
         self._views[message.id] = view
+        self._views = dict(sorted(self._views.items()))
         return view
+
+    def insert_message(self, message: MessageRecord) -> None:
+        """A deleted message back at its place (Undo)."""
+        if message.id not in self._views:
+            self._add(message)
+            self._update_regenerate()
+
+    def remove_message(self, message_id: int) -> None:
+        view = self._views.pop(message_id, None)
+        if view is not None:
+            view.setParent(None)
+            view.deleteLater()
+        self.empty.setVisible(not self._views)
+        self._update_regenerate()
 
     def message_view(self, message_id: int) -> MessageView | None:
         return self._views.get(message_id)
@@ -188,7 +264,12 @@ class ChatView(QWidget):
     def message_ids(self) -> list[int]:
         return list(self._views)
 
-    def answer_started(self, user: MessageRecord | None, assistant: MessageRecord) -> None:
+    def answer_started(self, user: MessageRecord | None, assistant: MessageRecord, continued: bool = False) -> None:
+        if continued and assistant.id in self._views:  # the answer goes on in its own message
+            self._views[assistant.id].update_from(assistant)
+            self._at_bottom = True
+            self._update_regenerate()
+            return
         if user is not None:
             self._add(user)
         else:  # regenerating: drop the old answer after the last question
@@ -216,11 +297,14 @@ class ChatView(QWidget):
         self._update_regenerate()
 
     def _update_regenerate(self) -> None:
+        """Regenerate, and Continue for an answer cut short, are offered on the last answer, while none is written."""
         views = list(self._views.values())
         for view in views:
             view.set_regenerate_visible(False)
+            view.set_continue_visible(False)
         if views and views[-1].role == "assistant" and not self._busy:
             views[-1].set_regenerate_visible(True)
+            views[-1].set_continue_visible(views[-1].finish_reason in CONTINUABLE and bool(views[-1].text))
 
     # --- state ---
 
@@ -237,21 +321,50 @@ class ChatView(QWidget):
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
 
+    def show_waiting(self, text: str, can_stop_other: bool) -> None:
+        """Messages of this chat wait for an answer to finish (``text`` says which); empty: none wait."""
+        self.waiting_label.setText(text)
+        self.stop_other_button.setVisible(can_stop_other)
+        self.waiting.setVisible(bool(text))
+
+    def show_meter(self, tokens: int, context_length: int, level: MeterLevel, note: str, explanation: str) -> None:
+        """The context meter: ``tokens`` of ``context_length``, with a ``note`` after the figures when it is
+        full or over, and ``explanation`` in words on hover."""
+        self.meter.setRange(0, max(context_length, 1))
+        self.meter.setValue(min(tokens, context_length))
+        self.meter_label.setText(" · ".join(part for part in (context_use(tokens, context_length), note) if part))
+        for widget in (self.meter, self.meter_label):
+            widget.setProperty("level", level.value)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+        self.meter_row.setToolTip(explanation)
+        self.meter_row.setAccessibleDescription(explanation)
+        self.meter_row.show()
+
+    def hide_meter(self) -> None:
+        self.meter_row.hide()
+
+    def draft(self) -> str:
+        return self.composer.toPlainText().strip()
+
     def _submit(self) -> None:
         text = self.composer.toPlainText().strip()
-        if not text or self._busy:
+        if not text:
             return
         self.composer.clear()
         self.sendRequested.emit(text)
 
     def _draft_paused(self) -> None:
         text = self.composer.toPlainText().strip()
+        self.draftPaused.emit(text)
         if text and not self._busy and self.conversation_id is not None:
             self.draftChanged.emit(text)
 
     def restore_draft(self, text: str) -> None:
-        if not self.composer.toPlainText().strip():
-            self.composer.setPlainText(text)
+        """A message that was not sent comes back into the box, before anything written since."""
+        written = self.composer.toPlainText().strip()
+        if written != text:
+            self.composer.setPlainText(f"{text}\n\n{written}" if written else text)
 
     # --- the text size ---
 

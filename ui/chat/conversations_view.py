@@ -3,7 +3,7 @@ asks; ``ChatPage`` decides."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from ui.qt.qt_models import ConversationListModel, RecordRole
@@ -14,6 +14,7 @@ class ConversationsView(QWidget):
     openRequested = Signal(object)  # ConversationRecord: chosen in the list
     renameRequested = Signal(object)  # ConversationRecord
     deleteRequested = Signal(object)  # ConversationRecord
+    pointerLeft = Signal()  # the pointer left the list: its rows may move again
 
     def __init__(self, model: ConversationListModel) -> None:
         super().__init__()
@@ -38,6 +39,16 @@ class ConversationsView(QWidget):
         self.new_button.clicked.connect(self.newRequested)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.customContextMenuRequested.connect(self._menu)
+        self.list.installEventFilter(self)
+
+    def pointer_inside(self) -> bool:
+        """The pointer is over the list (its scroll bar included), where rows must not move under it."""
+        return self.list.underMouse()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.list and event.type() == QEvent.Type.Leave:
+            self.pointerLeft.emit()
+        return False
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         record = current.data(RecordRole) if current.isValid() else None

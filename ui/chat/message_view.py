@@ -26,6 +26,8 @@ FINISH_NOTES = {
 
 class MessageView(QFrame):
     regenerateRequested = Signal()
+    continueRequested = Signal()
+    deleteRequested = Signal(int)  # this message's id
 
     def minimumSizeHint(self) -> QSize:
         """No height of its own: wrapped labels give their height for the narrowest width (a long message
@@ -61,13 +63,24 @@ class MessageView(QFrame):
         self.regenerate_button.setObjectName("messageAction")
         self.regenerate_button.setToolTip("Answer the last question again (Ctrl+R)")
         self.regenerate_button.clicked.connect(self.regenerateRequested)
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setObjectName("messageAction")
+        self.continue_button.setToolTip("Go on with this answer from where it stopped")
+        self.continue_button.clicked.connect(self.continueRequested)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setObjectName("messageAction")
+        self.delete_button.setToolTip("Delete this message (Undo is offered)")
+        self.delete_button.clicked.connect(lambda: self.deleteRequested.emit(self.message_id))
         self.footer.addWidget(self.copy_button)
+        self.footer.addWidget(self.continue_button)
         self.footer.addWidget(self.regenerate_button)
+        self.footer.addWidget(self.delete_button)
         layout.addLayout(self.footer)
         self._text = ""
         self._render_timer = QTimer(self, singleShot=True, interval=RENDER_INTERVAL_MS)
         self._render_timer.timeout.connect(self._render)
         self.notice = ""
+        self.finish_reason: FinishReason | None = message.finish_reason
         self.update_from(message)
 
     @property
@@ -91,11 +104,14 @@ class MessageView(QFrame):
 
     def update_from(self, message: MessageRecord) -> None:
         self._text = message.content
+        self.finish_reason = message.finish_reason
         self._render_timer.stop()
         self._render()
         streaming = message.role == "assistant" and message.finish_reason is None
         self.copy_button.setVisible(not streaming and bool(message.content))
+        self.delete_button.setVisible(not streaming)
         self.regenerate_button.setVisible(False)
+        self.continue_button.setVisible(False)
         if message.role == "assistant":
             self.author.setText(message.model_name or "Assistant")
             self.figures.setText(_figures(message, self.notice))
@@ -107,6 +123,9 @@ class MessageView(QFrame):
 
     def set_regenerate_visible(self, visible: bool) -> None:
         self.regenerate_button.setVisible(visible and self.role == "assistant")
+
+    def set_continue_visible(self, visible: bool) -> None:
+        self.continue_button.setVisible(visible and self.role == "assistant")
 
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self._text)

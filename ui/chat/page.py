@@ -10,6 +10,7 @@ layout; this is what it does. Nothing here waits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,16 +19,18 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
 from app.errors import HearthError
-from app.history import ConversationRecord, ModelRecord
+from app.history import ConversationRecord, MessageRecord, ModelRecord
 from app.outcomes import FinishReason
 from app.settings import GenerationSettings, Settings, zoomed
 from app.words import context_trimmed
 from ui.chat.chat_view import ChatView
 from ui.chat.conversations_view import ConversationsView
+from ui.chat.meter import ContextMeter
 from ui.chat.settings_dialog import ConversationSettingsDialog
 from ui.model_loader import PendingSend
 from ui.qt.background import BackgroundOp
-from ui.qt.qt_models import ConversationListModel, LibraryModel
+from ui.qt.qt_models import ChatMark, ConversationListModel, LibraryModel
+from ui.widgets.undo_bar import UndoBar
 
 if TYPE_CHECKING:
     from app.chat import AnswerFinished, AnswerStarted, ChatRunner, ContextNotice
@@ -64,9 +67,16 @@ class ChatPage(QObject):
         self.settings = settings
         self.current: ConversationRecord | None = None
         self._deleted: list[int] = []
+        self._queue: list[PendingSend] = []  # messages waiting for the answer being written, oldest first
+        self._starting: int | None = None  # the conversation whose answer is being started
+        self._drafts: dict[int, str] = {}  # messages given back to a chat not on screen, for when it opens
         self.conversations = ConversationListModel()
         self.sidebar = ConversationsView(self.conversations)
         self.view = ChatView()
+        self.meter = ContextMeter(self.view, self)
+        self.message_undo = UndoBar(lambda message_id: self.runner.delete_message(message_id),
+                                    lambda message_id: self.runner.restore_message(message_id))
+        self.view.notices.insertWidget(0, self.message_undo)
         self.undo_button = QPushButton("Undo")  # in the window's status bar, while a deletion can be undone
         self.undo_button.hide()
         self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
@@ -83,10 +93,20 @@ class ChatPage(QObject):
         side.openRequested.connect(self._conversation_chosen)
         side.renameRequested.connect(self.rename)
         side.deleteRequested.connect(self.delete)
+        side.pointerLeft.connect(self.conversations.settle_order)
         view.sendRequested.connect(self.send)
         view.draftChanged.connect(self._read_ahead)
+        view.draftPaused.connect(self._count)
         view.stopRequested.connect(self.stop_answer)
         view.regenerateRequested.connect(self.regenerate)
+        view.continueRequested.connect(self.continue_answer)
+        view.deleteMessageRequested.connect(self.delete_message)
+        view.stopOtherRequested.connect(self.stop_other)
+        view.unqueueRequested.connect(self._unqueue)
+        self.message_undo.deleted.connect(self._message_deleted)
+        self.message_undo.restored.connect(self._message_restored)
+        self.message_undo.failed.connect(self.failed.emit)
+        self.meter.attach(self.runner, self.engine, bridge)
         bar.loadRequested.connect(self.load_model)
         bar.unloadRequested.connect(loader.unload)
         bar.settingsRequested.connect(self.edit_settings)
@@ -101,10 +121,11 @@ class ChatPage(QObject):
         bridge.answerFinished.connect(self._answer_finished)
         loader.checking.connect(self._checking)
         loader.loaded.connect(bar.loaded)
+        loader.loaded.connect(lambda _loaded: self._count())
         loader.notLoaded.connect(bar.not_loaded)
         loader.sendReady.connect(self._send_pending)
         loader.dropped.connect(self._pending_dropped)
-        loader.engineStopped.connect(lambda: view.set_busy(False))
+        loader.engineStopped.connect(self._engine_stopped)
         loader.contextChosen.connect(self.use_context)
 
     # --- conversations ---
@@ -112,7 +133,7 @@ class ChatPage(QObject):
     def refresh_conversations(self, select_first: bool = False, select_id: int | None = None) -> None:
         def show(items: list[ConversationRecord]) -> None:
             keep = select_id if select_id is not None else (self.current.id if self.current else None)
-            self.conversations.set_items(items)
+            self.conversations.update_items(items, keep_order=self.sidebar.pointer_inside())
             self.sidebar.no_chats.setVisible(not items)
             row = self.conversations.row_of(keep) if keep is not None else -1
             if row < 0 and select_first and items:
@@ -134,13 +155,17 @@ class ChatPage(QObject):
             self._open(record)
 
     def _open(self, record: ConversationRecord) -> None:
+        self._keep_draft()
         self.current = record
         self.showRequested.emit()
 
         def show(messages: list[Any]) -> None:
             if self.current is not None and self.current.id == record.id:
                 self.view.show_conversation(record.id, messages)
-                self.view.set_busy(self.runner.busy)
+                self._update_turns()
+                if record.id in self._drafts:
+                    self.view.restore_draft(self._drafts.pop(record.id))
+                self._count()
 
         BackgroundOp(self, self.store.messages, record.id).success(show).failure(self.failed.emit).run()
 
@@ -149,15 +174,29 @@ class ChatPage(QObject):
         defaults = self.settings.generation.to_dict()
 
         def created(record: ConversationRecord) -> None:
+            self._keep_draft()
             self.current = record
             self.view.show_conversation(record.id, [])
             self.view.composer.setFocus()
             self.refresh_conversations(select_id=record.id)
             if then_send:
-                self._start_send(record.id, then_send)
+                self._send_to(PendingSend(record.id, then_send))
+            self._update_turns()
+            self._count()
 
         BackgroundOp(self, self.store.create_conversation, "New chat", defaults).success(created) \
             .failure(self.failed.emit).run()
+
+    def _keep_draft(self) -> None:
+        """Each chat keeps what is being written in it: the box is emptied for the next one, and filled again
+        when this one comes back."""
+        if self.current is not None:
+            draft = self.view.draft()
+            if draft:
+                self._drafts[self.current.id] = draft
+            else:
+                self._drafts.pop(self.current.id, None)
+            self.view.composer.clear()
 
     def rename_current(self) -> None:
         if self.current is not None:
@@ -181,6 +220,9 @@ class ChatPage(QObject):
 
         def deleted(_: object) -> None:
             self._deleted.append(record.id)
+            for pending in [pending for pending in self._queue if pending.conversation_id == record.id]:
+                self._queue.remove(pending)  # kept as the chat's draft, should Undo bring the chat back
+                self._give_back(pending)
             if self.current is not None and self.current.id == record.id:
                 self.current = None
             self.conversations.remove(record.id)
@@ -205,42 +247,146 @@ class ChatPage(QObject):
     def _hide_undo(self) -> None:
         self.undo_button.setVisible(False)
 
-    # --- sending ---
+    # --- sending: one answer is written at a time; a message for another chat waits its turn ---
 
     def send(self, text: str) -> None:
+        """Send what was written in the chat on screen: now, or after the answer being written (in this chat or
+        another), or after its model has loaded. A message the meter knows to be too long stays in the box."""
         self.view.show_banner("")
-        if self.runner.busy or self.loader.pending is not None:
-            self.view.restore_draft(text)
-            return
         conversation_id = self.current.id if self.current else None
-        record = self._model_to_load()
+        too_long = self.meter.too_long(conversation_id, text)
+        if too_long:
+            self.view.restore_draft(text)
+            self.view.show_banner(too_long)
+            return
+        if conversation_id is None:
+            if self._engaged():
+                self.new_conversation(then_send=text)  # made now, so that its message can wait in it
+            else:
+                self._send_to(PendingSend(None, text))
+            return
+        self._send_to(PendingSend(conversation_id, text))
+
+    def _send_to(self, pending: PendingSend) -> None:
+        if self._engaged():
+            self._queue.append(pending)
+            self._update_turns()
+            return
+        settings = self._settings_of(pending.conversation_id)
+        record = self._model_to_load(settings)
         if record is not None:
-            self.loader.hold(PendingSend(conversation_id, text))
-            self.view.set_busy(True)
+            self.loader.hold(pending)
+            self._update_turns()
             if self.loader.loading is None:
-                self.load_model(record)
+                self.loader.load(record, settings.context_length, for_conversation=True)
             return
         if self.engine.loaded is None:
-            self.view.restore_draft(text)
+            self._give_back(pending)
+            self._return_queue()
             self.failed.emit(HearthError(NO_MODEL))
             return
-        self._dispatch(PendingSend(conversation_id, text))
+        self._dispatch(pending)
+
+    def _engaged(self) -> bool:
+        """An answer is being written, is about to be, or waits for its model to load."""
+        return self.runner.busy or self._starting is not None or self.loader.pending is not None
+
+    def _answering(self) -> int | None:
+        """The conversation of that answer (``None`` also for a chat not made yet)."""
+        streaming = self.runner.streaming_conversation()
+        if streaming is not None:
+            return streaming
+        if self._starting is not None:
+            return self._starting
+        return self.loader.pending.conversation_id if self.loader.pending is not None else None
+
+    def _next(self) -> None:
+        """The answer ended: the message that waited longest goes."""
+        if self._queue and not self._engaged():
+            self._send_to(self._queue.pop(0))
+        self._update_turns()
+
+    def _update_turns(self) -> None:
+        """Show who is answered: Stop only in the chat being answered, the waiting messages in theirs, and a
+        mark on each in the list."""
+        shown = self.current.id if self.current else None
+        engaged, answering = self._engaged(), self._answering()
+        here = engaged and answering == shown
+        self.view.set_busy(here)
+        waiting = [pending.text for pending in self._queue if pending.conversation_id == shown]
+        text = ""
+        if waiting:
+            from app.chat import title_from  # here: the first paint does not wait for the engine's modules
+
+            what = f"“{title_from(waiting[0])}” is" if len(waiting) == 1 else f"Your {len(waiting)} messages are"
+            text = f"{what} sent when this answer is finished." if here else (
+                f"{what} sent when the answer in “{self._title(answering)}” is finished: the model writes one "
+                "answer at a time.")
+        self.view.show_waiting(text, can_stop_other=engaged and not here)
+        marks = {pending.conversation_id: ChatMark.WAITING for pending in self._queue
+                 if pending.conversation_id is not None}
+        if engaged and answering is not None:
+            marks[answering] = ChatMark.ANSWERING
+        self.conversations.set_marks(marks)
+
+    def _title(self, conversation_id: int | None) -> str:
+        record = self.conversations.record(self.conversations.row_of(conversation_id)) \
+            if conversation_id is not None else None
+        return (record.title or "New chat") if record is not None else "a new chat"
+
+    def _give_back(self, pending: PendingSend) -> None:
+        """A message that will not be sent goes back into its chat's box: now if the chat is on screen, else
+        when it is opened."""
+        shown = self.current.id if self.current else None
+        if pending.conversation_id == shown:
+            self.view.restore_draft(pending.text)
+        elif pending.conversation_id is not None:
+            earlier = self._drafts.get(pending.conversation_id)
+            self._drafts[pending.conversation_id] = f"{earlier}\n\n{pending.text}" if earlier else pending.text
+
+    def _return_queue(self) -> None:
+        queue, self._queue = self._queue, []
+        for pending in queue:
+            self._give_back(pending)
+        self._update_turns()
+
+    def _unqueue(self) -> bool:
+        """The messages waiting in the chat on screen come back into its box."""
+        shown = self.current.id if self.current else None
+        mine = [pending for pending in self._queue if pending.conversation_id == shown]
+        self._queue = [pending for pending in self._queue if pending.conversation_id != shown]
+        for pending in reversed(mine):
+            self.view.restore_draft(pending.text)
+        self._update_turns()
+        return bool(mine)
 
     def _read_ahead(self, text: str) -> None:
         """The model reads the message being typed, so that sending it starts the answer sooner
         (``ChatRunner.read_ahead``); a failure here costs only that head start."""
-        if self.current is None or self.runner.busy or self.loader.pending is not None or self.engine.loaded is None:
+        if not text or self.current is None or self._engaged() or self.engine.loaded is None:
             return
         BackgroundOp(self, self.runner.read_ahead, self.current.id, text) \
             .failure(lambda error: log.warning("reading ahead failed: %s", error)).run()
 
-    def _model_to_load(self) -> ModelRecord | None:
+    def _count(self, draft: str | None = None) -> None:
+        """The context meter counts the conversation on screen with the message being written."""
+        self.meter.count(self.current.id if self.current else None,
+                         self.view.draft() if draft is None else draft, self.current_settings())
+
+    def _settings_of(self, conversation_id: int | None) -> GenerationSettings:
+        if self.current is not None and self.current.id == conversation_id:
+            return self.current_settings()
+        record = self.conversations.record(self.conversations.row_of(conversation_id)) \
+            if conversation_id is not None else None
+        return GenerationSettings.from_dict(record.settings) if record is not None else self.settings.generation
+
+    def _model_to_load(self, settings: GenerationSettings | None = None) -> ModelRecord | None:
         """The model to (re)load before sending: the chosen one when none is loaded, or the loaded one when
-        this conversation asks for another context length than it was loaded with."""
+        the conversation asks for another context length than it was loaded with."""
         loaded = self.engine.loaded
         if loaded is None:
             return self.loader.loading or self.view.model_bar.selected()
-        wanted = min(self.current_settings().context_length, loaded.trained_context_length)
+        wanted = min((settings or self.current_settings()).context_length, loaded.trained_context_length)
         if wanted == loaded.context_length:
             return None
         return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None)
@@ -253,23 +399,31 @@ class ChatPage(QObject):
 
     def _send_pending(self, pending: PendingSend) -> None:
         """Its model has loaded: the message goes to the conversation it was written in."""
-        self.view.set_busy(False)
+        self._update_turns()
         if pending.conversation_id is None or self.conversations.row_of(pending.conversation_id) >= 0 \
                 or (self.current is not None and self.current.id == pending.conversation_id):
             self._dispatch(pending)
         else:  # that conversation was deleted while the model loaded
             self.view.restore_draft(pending.text)
+            self._next()
 
     def _pending_dropped(self, pending: PendingSend | None, _reason: str | None) -> None:
-        """The model will not load: the message that waited for it goes back into the box."""
-        self.view.set_busy(self.runner.busy)
+        """The model will not load: the message that waited for it goes back into its box, and so do the
+        messages waiting behind it."""
         if pending is not None:
-            self.view.restore_draft(pending.text)
+            self._give_back(pending)
+        self._return_queue()
+
+    def _engine_stopped(self) -> None:
+        """The engine ended unexpectedly: what waited for an answer goes back into the boxes, and is not sent to
+        a model that is gone."""
+        self._starting = None
+        self._return_queue()
 
     def chat_about(self, text: str) -> None:
         """A new conversation that starts with ``text`` (a task's result), sent as if typed: the model answers
         it, so the conversation goes on as any other (some chat templates refuse two user turns in a row)."""
-        if self.runner.busy or self.loader.pending is not None:
+        if self._engaged():
             self.showRequested.emit()
             self.failed.emit(HearthError("Wait for the current answer to finish, then open the result in a chat."))
             return
@@ -283,43 +437,79 @@ class ChatPage(QObject):
         self.send(text)
 
     def stop_answer(self) -> None:
-        """Stop the answer; a message still waiting for its model goes back into the box instead."""
-        pending = self.loader.take_pending()
-        if pending is not None:
-            self.view.set_busy(False)
+        """Stop (Esc) acts on the chat on screen only: its answer stops, or its message waiting for the model or
+        for another chat's answer comes back into the box."""
+        shown = self.current.id if self.current else None
+        pending = self.loader.pending
+        if pending is not None and pending.conversation_id == shown:
+            self.loader.take_pending()
             self.view.restore_draft(pending.text)
-            return
-        self.runner.stop()
+            self._next()
+        elif shown is not None and self.runner.streaming_conversation() == shown:
+            self.runner.stop()
+        else:
+            self._unqueue()
+
+    def stop_other(self) -> None:
+        """"Stop that answer" in a chat whose message waits: the answer being written elsewhere stops (or the
+        message waiting for the model goes back to its chat), and the waiting message goes next."""
+        pending = self.loader.pending
+        if pending is not None:
+            self.loader.take_pending()
+            self._give_back(pending)
+            self._next()
+        elif self.runner.busy:
+            self.runner.stop()
 
     def _start_send(self, conversation_id: int, text: str) -> None:
-        self.view.set_busy(True)
+        self._start(conversation_id, self.runner.send, text)
+
+    def _start(self, conversation_id: int, work: Callable[..., None], text: str | None = None) -> None:
+        """Have the runner start an answer off the GUI thread; until the answer starts, the chat counts as
+        answered (``_starting``), so that nothing else starts meanwhile."""
+        self._starting = conversation_id
+        self._update_turns()
+
+        def started(_: object) -> None:
+            self._starting = None
+            self._update_turns()
 
         def failed(error: BaseException) -> None:
-            self.view.set_busy(self.runner.busy)
-            self.view.restore_draft(text)
+            self._starting = None
+            if text is not None:
+                self._give_back(PendingSend(conversation_id, text))
             self.failed.emit(error)
+            self._next()
 
-        BackgroundOp(self, self.runner.send, conversation_id, text).failure(failed).run()
+        args = (conversation_id, text) if text is not None else (conversation_id,)
+        BackgroundOp(self, work, *args).success(started).failure(failed).run()
 
     def regenerate(self) -> None:
-        if self.loader.pending is not None or self.view.is_busy():
-            return
-        if self.current is None or self.runner.busy or self.engine.loaded is None:
-            if self.engine.loaded is None and self.current is not None:
-                self.failed.emit(HearthError("Load a model first, then regenerate."))
-            return
-        self.view.set_busy(True)
+        self._answer_again(self.runner.regenerate, "Load a model first, then regenerate.")
 
-        def failed(error: BaseException) -> None:
-            self.view.set_busy(False)
-            self.failed.emit(error)
+    def continue_answer(self) -> None:
+        """Go on with the last answer, cut short by Stop, by its length limit or by the app or engine stopping."""
+        self._answer_again(self.runner.continue_answer, "Load a model first, then continue the answer.")
 
-        BackgroundOp(self, self.runner.regenerate, self.current.id).failure(failed).run()
+    def _answer_again(self, work: Callable[[int], None], no_model: str) -> None:
+        if self.current is None:
+            return
+        if self._engaged():
+            if self._answering() != self.current.id:
+                self.view.show_banner(f"The model is writing an answer in “{self._title(self._answering())}”: it "
+                                      "writes one at a time. Wait for it, or stop it there.")
+            return
+        if self.engine.loaded is None:
+            self.failed.emit(HearthError(no_model))
+            return
+        self.view.show_banner("")
+        self._start(self.current.id, work)
 
     def _answer_started(self, event: AnswerStarted) -> None:
-        self.view.set_busy(True)
+        self._starting = None
         if self.view.conversation_id == event.conversation_id:
-            self.view.answer_started(event.user_message, event.assistant_message)
+            self.view.answer_started(event.user_message, event.assistant_message, event.continued)
+        self._update_turns()
         self.refresh_conversations()
 
     def _answer_delta(self, conversation_id: int, message_id: int, text: str) -> None:
@@ -333,12 +523,45 @@ class ChatPage(QObject):
                 event.message_id, context_trimmed(n))
 
     def _answer_finished(self, event: AnswerFinished) -> None:
-        self.view.set_busy(False)
-        if self.view.conversation_id == event.conversation_id:
+        shown = self.view.conversation_id == event.conversation_id
+        if shown:
             self.view.answer_finished(event.message)
+            if event.error:
+                self.view.show_banner(event.error)
         if event.message.finish_reason == FinishReason.ERROR and event.message.error:
             self.statusMessage.emit(event.message.error, 8000)
         self.refresh_conversations()
+        self._next()
+        if shown:
+            self._count()
+
+    # --- deleting one message ---
+
+    def delete_message(self, message_id: int) -> None:
+        view = self.view.message_view(message_id)
+        if view is None:
+            return
+        from app.chat import title_from  # here: the first paint does not wait for the engine's modules
+
+        words = title_from(view.text) or ("an empty answer" if view.role == "assistant" else "an empty message")
+        self.message_undo.delete(message_id, message_id, words)
+
+    def _message_deleted(self, message_id: int) -> None:
+        self.view.remove_message(message_id)
+        self._count()
+
+    def _message_restored(self, message_id: int) -> None:
+        shown = self.current.id if self.current else None
+
+        def show(messages: list[MessageRecord]) -> None:
+            if self.view.conversation_id == shown:
+                for message in messages:
+                    if message.id == message_id:
+                        self.view.insert_message(message)
+                self._count()
+
+        if shown is not None:
+            BackgroundOp(self, self.store.messages, shown).success(show).failure(self.failed.emit).run()
 
     # --- the model ---
 
@@ -404,6 +627,7 @@ class ChatPage(QObject):
                 if record is not None and Path(record.path).resolve() == Path(loaded.path):
                     self.load_model(record)
             self.statusMessage.emit("Settings saved for this conversation.", 4000)
+            self._count()
 
         BackgroundOp(self, self.store.update_conversation, conversation_id, settings=chosen.to_dict()) \
             .success(saved).failure(self.failed.emit).run()

@@ -65,6 +65,7 @@ class EngineBridge(Relay):
     answerFinished = Signal(object)  # chat.AnswerFinished
     taskPlanned = Signal(int, object)  # request id, tasks.spec.Plan
     planFailed = Signal(int, str)  # request id, message for people
+    tokensCounted = Signal(object)  # p.TokensCounted
 
     def __init__(self, engine: EngineClient, runner: ChatRunner, parent: QObject | None = None) -> None:
         super().__init__(engine.subscribe, runner.subscribe, parent=parent)
@@ -86,6 +87,8 @@ class EngineBridge(Relay):
             self.engineFailed.emit(event)
         elif isinstance(event, p.TaskPlanned):
             self.taskPlanned.emit(event.request_id, event.plan)
+        elif isinstance(event, p.TokensCounted):
+            self.tokensCounted.emit(event)
         elif isinstance(event, p.Failed) and event.during is p.During.PLAN:
             self.planFailed.emit(event.request_id, event.message)
         elif isinstance(event, p.WorkerExited):

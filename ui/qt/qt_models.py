@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
@@ -68,14 +69,105 @@ class RecordListModel(QAbstractListModel, Generic[RecordT]):
             self.endRemoveRows()
 
 
+class ChatMark(StrEnum):
+    """What the conversation list shows beside a conversation's title."""
+
+    ANSWERING = "Answering now"
+    WAITING = "A message waits to be sent"
+
+
 class ConversationListModel(RecordListModel[ConversationRecord]):
+    """Newest first, except while the pointer is over the list (``update_items``): a conversation that is
+    answered moves up then, under the pointer, and a click meant for one chat would open another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._marks: dict[int, ChatMark] = {}
+        self._order: list[int] = []  # the newest order, kept back while the pointer is over the list
+        self._icons: dict[ChatMark, QIcon] = {}
+
     def item_data(self, item: ConversationRecord, role: int) -> Any:
+        mark = self._marks.get(item.id)
         if role == Qt.ItemDataRole.DisplayRole:
             return item.title or "New chat"
+        if role == Qt.ItemDataRole.DecorationRole and mark is not None:
+            return self._icon(mark)
         if role == Qt.ItemDataRole.ToolTipRole:
             model = f"\n{item.model_name}" if item.model_name else ""
-            return f"{item.title}\nLast used {item.updated_at.astimezone():%d %b %Y, %H:%M}{model}"
+            state = f"\n{mark.value}" if mark is not None else ""
+            return f"{item.title}{state}\nLast used {item.updated_at.astimezone():%d %b %Y, %H:%M}{model}"
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole and mark is not None:
+            return mark.value
         return None
+
+    def update_items(self, items: list[ConversationRecord], keep_order: bool = False) -> None:
+        """Take a fresh list without a reset (the selection, the scroll position and the row under the pointer
+        stay): rows are removed, changed in place and added at the top; with ``keep_order`` the rows keep their
+        places until ``settle_order``."""
+        fresh = {item.id: item for item in items}
+        for row in reversed(range(len(self._items))):
+            if self._items[row].id not in fresh:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._items[row]
+                self.endRemoveRows()
+        for row, item in enumerate(self._items):
+            if fresh[item.id] != item:
+                self._items[row] = fresh[item.id]
+                self.dataChanged.emit(self.index(row), self.index(row))
+        known = {item.id for item in self._items}
+        added = [item for item in items if item.id not in known]
+        if added:
+            self.beginInsertRows(QModelIndex(), 0, len(added) - 1)
+            self._items[0:0] = added
+            self.endInsertRows()
+        self._order = [item.id for item in items]
+        if not keep_order:
+            self.settle_order()
+
+    def settle_order(self) -> None:
+        """Newest first again (the pointer left the list)."""
+        before = [item.id for item in self._items]
+        order = [record_id for record_id in self._order if record_id in before]
+        order += [record_id for record_id in before if record_id not in order]
+        if order == before:
+            return
+        self.layoutAboutToBeChanged.emit()
+        by_id = {item.id: item for item in self._items}
+        self._items = [by_id[record_id] for record_id in order]
+        rows = {record_id: row for row, record_id in enumerate(order)}
+        for index in self.persistentIndexList():
+            self.changePersistentIndex(index, self.index(rows[before[index.row()]], index.column()))
+        self.layoutChanged.emit()
+
+    def set_marks(self, marks: dict[int, ChatMark]) -> None:
+        changed = {record_id for record_id in marks.keys() | self._marks.keys()
+                   if marks.get(record_id) != self._marks.get(record_id)}
+        self._marks = dict(marks)
+        for record_id in changed:
+            row = self.row_of(record_id)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row), self.index(row))
+
+    def mark(self, record_id: int) -> ChatMark | None:
+        return self._marks.get(record_id)
+
+    def _icon(self, mark: ChatMark) -> QIcon:
+        """A dot that shows on the dark list and on its orange selection alike: green while answering, a light
+        ring while a message waits."""
+        if mark not in self._icons:
+            pixmap = QPixmap(14, 14)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(QColor("#1d140d"), 1.5))
+            painter.setBrush(QColor("#7ee07e" if mark is ChatMark.ANSWERING else "#f4e9dc"))
+            painter.drawEllipse(QRectF(1.5, 1.5, 11, 11))
+            if mark is ChatMark.WAITING:
+                painter.setBrush(QColor("#1d140d"))
+                painter.drawEllipse(QRectF(5, 5, 4, 4))
+            painter.end()
+            self._icons[mark] = QIcon(pixmap)
+        return self._icons[mark]
 
 
 class LibraryModel(QAbstractTableModel):
