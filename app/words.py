@@ -59,3 +59,11 @@ def rough_duration(seconds: float) -> str:
 def context_trimmed(dropped: int) -> str:
     """What the chat says when the oldest turns did not fit the context window, in the window and the terminal."""
     return f"{plural(dropped, 'older message')} left out to fit the context window."
+
+
+def document_trimmed(kept_words: int, total_words: int) -> str:
+    """What a chat about a task's result says when the document did not fit the model's context window whole."""
+    if not kept_words:
+        return "The document does not fit the model's context window beside the result, so it is left out."
+    return (f"Only the first {kept_words:,} of {plural(total_words, 'word')} of the document fit the model's context "
+            "window; the rest is left out.")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.degenerate import Degeneration
 from app.outcomes import RunStatus
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
@@ -30,6 +31,7 @@ from ui.widgets.labels import result_heading, show_notice
 RENDER_INTERVAL_MS = 50
 PAGES = {"empty": 0, "summarize": 1, "translate": 2, "classify": 3}
 HIGHLIGHT = "#fdebd6"
+WRONG = "#8a1c1c"  # the style sheet's error text
 
 
 class ResultPanel(QWidget):
@@ -242,7 +244,8 @@ class ResultPanel(QWidget):
         if task == "summarize":
             self.parts = parts
             single = result is not None and result.chunks <= 1 and len(parts) <= 1
-            self.parts_box.setVisible(bool(parts) and not single)
+            # One part is shown when it is all there is: what the model wrote before it was stopped.
+            self.parts_box.setVisible(bool(parts) and (not single or bool(result and result.wrong_parts)))
             self.parts_caption.setText(f"Parts read ({len(parts)} of {result.chunks})"
                                        if result and len(parts) < result.chunks else "Parts read")
             self.summary_view.setMarkdown(self._summary_markdown(result, single))
@@ -264,6 +267,9 @@ class ResultPanel(QWidget):
         if result.finish_reason != RunStatus.DONE:
             return ("*The run stopped before the summary was written. The summaries of the parts read so far are "
                     "below.*" if self.parts else "*The run stopped before any part was read.*")
+        if result.degeneration or (result.wrong_parts and len(result.wrong_parts) == len(result.parts)):
+            return ("*No summary. What the model wrote before it was stopped is below.*" if single else
+                    "*No summary. The summaries of the parts are below, with the ones that went wrong.*")
         if single:  # every point is from the one part there is: where it came from is said, not linked
             return result_text(result, lambda point: f" *({point.location})*")
         return result_text(result, _part_link)
@@ -273,10 +279,15 @@ class ResultPanel(QWidget):
         for part in self.parts:
             shade = f' bgcolor="{HIGHLIGHT}"' if part.index == self.highlighted_part else ""
             text = escape(part.output.strip() or "(nothing written)").replace("\n", "<br>")
+            wrong = ""
+            if part.degeneration:  # said first, and what it wrote greyed: it is not part of the result
+                wrong = (f'<br><span style="color:{WRONG}"><b>Stopped:</b> '
+                         f"{escape(Degeneration(part.degeneration).sentence)}. Left out of the result.</span>")
+                text = f'<span style="color:#85715e">{text}</span>'
             blocks.append(
                 f'<a name="part-{part.index}"></a><table width="100%" cellpadding="6" cellspacing="0"{shade}>'
                 f'<tr><td><b>Part {part.index}</b> <span style="color:#85715e">· {escape(part.location)} · '
-                f'{part.tokens:,} tokens</span><br>{text}</td></tr></table>')
+                f'{part.tokens:,} tokens</span>{wrong}<br>{text}</td></tr></table>')
         bar = self.parts_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8
         self.parts_view.setHtml("".join(blocks))
