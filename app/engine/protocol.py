@@ -44,6 +44,7 @@ class Generate:
     seed: int | None = None
     conversation: str | None = None
     samplers: Samplers = field(default_factory=Samplers)
+    watched: bool = True  # stopped (``FinishReason.DEGENERATE``) when it loops (``app.degenerate``)
 
 
 @dataclass(frozen=True)

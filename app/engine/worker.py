@@ -365,7 +365,7 @@ class _Worker:
             # numbering on (more sections) may be what was asked for.
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
                                   top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted,
-                                  samplers=command.samplers, watch=Watch())
+                                  samplers=command.samplers, watch=Watch() if command.watched else None)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0

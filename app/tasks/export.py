@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
-from app.words import document_trimmed
 from app.tasks.inputs import classified_csv
 from app.tasks.spec import ClassifiedText, KeyPoint, TaskResult
+from app.words import document_trimmed
 
 SAVE_SUFFIXES = (".md", ".txt", ".docx")
 

@@ -286,9 +286,9 @@ class TaskRun:
                                     chunks=1, levels=1)
             part = _part(1, chunk, done)
             self.on_part(part)
-            if part.degeneration:  # what it wrote is kept with the part, not presented as a summary
-                return self._result("", RunStatus.DONE, parts=(part,), document_tokens=document, chunks=1, levels=1,
-                                    degeneration=part.degeneration)
+            if part.degeneration:  # what it wrote is kept, but not presented as a summary (no key points)
+                return self._result(done.text.strip(), RunStatus.DONE, parts=(part,), document_tokens=document,
+                                    covered_tokens=document, chunks=1, levels=1, degeneration=part.degeneration)
             return self._result(done.text.strip(), RunStatus.DONE, parts=(part,), document_tokens=document,
                                 covered_tokens=document, chunks=1, levels=1,
                                 points=_points(done.text, [(1, chunk)], task.passages, single=True, spec=spec))
@@ -305,13 +305,12 @@ class TaskRun:
                     checks=self._watch.restating(chunk.text))
                 part = _part(index, chunk, done)
                 parts.append(part)
-                if not part.degeneration:  # a part that went wrong is left out of the summary
-                    covered += chunk.document_tokens
+                covered += chunk.document_tokens
                 self.on_part(part)
-            good = [p for p in parts if not p.degeneration]
+            good = [p for p in parts if not p.degeneration]  # a part that went wrong is left out of the summary
             if not good:
                 return self._result("", RunStatus.DONE, parts=tuple(parts), document_tokens=document,
-                                    chunks=len(chunks), levels=1)
+                                    covered_tokens=covered, chunks=len(chunks), levels=1)
             items = [_Item(p.output.strip(), p.first_passage, p.last_passage) for p in good]
             levels = 1
             while self._items_tokens(items) > budget.final_in:
@@ -393,8 +392,7 @@ class TaskRun:
                                   checks=self._watch)
                 part = _part(index, chunk, done)
                 parts.append(part)
-                if not part.degeneration:
-                    covered += chunk.document_tokens
+                covered += chunk.document_tokens
                 self.on_part(part)
         except Cancelled as stop:
             text = chunking.SEPARATOR.join([*(_translated(p) for p in parts),

@@ -21,9 +21,10 @@ def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = 
     if record.task == "classify":
         pieces.append(f"Labelled {plural(len(result.rows), 'text')}")
     elif result.document_tokens and result.wrong_parts:  # read, but not all of it is in the result
-        used = "Summarized" if record.task == "summarize" else "Translated"
+        verb = "Summarized" if record.task == "summarize" else "Translated"
+        used = result.covered_tokens - sum(part.tokens for part in result.wrong_parts)
         good = len(result.parts) - len(result.wrong_parts)
-        pieces.append(f"{used} {result.covered_tokens:,} of {result.document_tokens:,} tokens "
+        pieces.append(f"{verb} {used:,} of {result.document_tokens:,} tokens "
                       f"({good} of {plural(result.chunks, 'part')}; {len(result.wrong_parts)} went wrong)")
     elif result.document_tokens and result.covered_tokens:
         tokens = f"{result.covered_tokens:,} of {result.document_tokens:,} tokens"
@@ -40,6 +41,8 @@ def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = 
             what += f", {len(result.parts)} of {result.chunks} parts"
         if record.task == "summarize" and result.levels > 1:
             what += f", {result.levels} levels"
+        if result.degeneration:  # the parts were read, and their summaries are what there is
+            what += "; no summary"
         if result.source_language:
             what += f" from {result.source_language}"
         pieces.append(what)

@@ -115,7 +115,9 @@ class TaskResult:
     model_tokens_processed: int = 0  # every prompt token the model read, instructions included
     generated_tokens: int = 0
     source_language: str | None = None
-    degeneration: str = ""  # the summary itself (or a combining step) went wrong: ``text`` is not a summary
+    # The summary itself (or a step that combines the parts' summaries) was stopped as degenerate: ``text`` is not
+    # a summary (what the model wrote before it was stopped, or the parts' summaries).
+    degeneration: str = ""
 
     @property
     def wrong_parts(self) -> tuple[Part, ...]:

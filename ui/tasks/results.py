@@ -335,7 +335,7 @@ class ResultPanel(QWidget):
         show_notice(self.notice, text, kind)
 
     def _set_actions(self, result: TaskResult | None) -> None:
-        has_text = result is not None and bool(result.rows if result.task == "classify" else result.text.strip())
+        has_text = _takes_away(result)
         classify = self.task == "classify"
         self.copy_button.setVisible(self.task != "")
         self.save_button.setVisible(self.task != "" and not classify)
@@ -346,10 +346,19 @@ class ResultPanel(QWidget):
 
     def set_chat_allowed(self, allowed: bool, why: str) -> None:
         """Open in chat sends a message, which waits for a running task; the tooltip says so."""
-        has_text = self.result is not None and bool(self.result.rows or self.result.text.strip())
-        self.chat_button.setEnabled(allowed and has_text)
+        self.chat_button.setEnabled(allowed and _takes_away(self.result))
         self.chat_button.setToolTip(
             "Start a conversation that begins with this result, to ask questions about it" if allowed else why)
+
+
+def _takes_away(result: TaskResult | None) -> bool:
+    """Whether a result has something to copy, save or talk about: not a summary that went wrong in its one pass
+    (what the model wrote then is shown, as what went wrong, but it is not a result)."""
+    if result is None:
+        return False
+    if result.task == "classify":
+        return bool(result.rows)
+    return bool(result.text.strip()) and not (result.degeneration and result.chunks <= 1)
 
 
 def _part_link(point: KeyPoint) -> str:

@@ -99,7 +99,8 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     target = tmp_path / "summary.md"
     page.save_result(target)
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
-    assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{event.result.text.strip()}\n"
+    saved_text = result_text(event.result).strip()  # with where each point came from
+    assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{saved_text}\n"
 
     from PySide6.QtWidgets import QFileDialog
 
@@ -258,29 +259,49 @@ after the garden and may keep one cat, but no dogs.
 Either side may end the lease with three months' notice in writing after the first year."""
 
 
+def _saved_summary(tmp_path: Path, document: str, summary: str, document_tokens: int, name: str) -> None:
+    """A summary run of ``document`` in the history the window will open, as a run by SmolLM2 leaves it."""
+    from app.history import HistoryStore, open_database
+
+    store = HistoryStore(open_database(Paths.under(tmp_path / "home").ensure().database))
+    run_id = store.start_task_run("summarize", parameters={"length": "short"}, input_name=name, input_kind="md",
+                                  input_bytes=len(document), input_sha256="0" * 64, input_text=document,
+                                  model_name="SmolLM2", model_path=None)
+    result = TaskResult("summarize", summary, "done", chunks=1, levels=1, document_tokens=document_tokens,
+                        covered_tokens=document_tokens)
+    store.finish_task_run(run_id, status="done", output=summary, result=result.to_dict(), metrics={})
+
+
+def _open_saved_run_in_chat(qtbot: QtBot, window: MainWindow, model: Path) -> list[str]:
+    """Shows the one saved run, presses Open in chat, and waits for the answer (the chat loads the model first);
+    returns what the status bar said meanwhile."""
+    view = _tasks_page(qtbot, window, model).view
+    qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
+    view.history.list.setCurrentIndex(view.history.runs.index(0))
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)
+    return said
+
+
 @pytest.mark.window(context_length=2048, max_tokens=24)
 def test_open_in_chat_carries_the_document_so_the_chat_can_answer_about_it(
-        qtbot: QtBot, make_window: MakeWindow, real_model_path: Path) -> None:
+        qtbot: QtBot, make_window: MakeWindow, real_model_path: Path, tmp_path: Path) -> None:
     """With the real SmolLM2: the conversation's first prompt holds the document (whole, as it fits), not only the
     summary, and the model reads all of it."""
+    from app.engine.completion import VocabModel
+
+    tokens = len(VocabModel(str(real_model_path), 2048).tokenize(LEASE))
+    _saved_summary(tmp_path, LEASE, "Mira Solberg rents the flat for 1,150 euros a month.", tokens, "lease.md")
     window = make_window()
-    page = _tasks_page(qtbot, window, real_model_path)
-    view = page.view
-    page.set_task("summarize")
-    view.options.length.setCurrentIndex(view.options.length.findData("short"))  # one paragraph: quick
-    view.text_input.setPlainText(LEASE)
-    _planned(qtbot, view, "one pass")
-    event = _run(qtbot, window)
-    assert event.result is not None and event.result.text
-    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
-        qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)
+    _open_saved_run_in_chat(qtbot, window, real_model_path)
     assert window.chat.current is not None
     question, answer = window.services.store.messages(window.chat.current.id)
-    assert question.content.startswith("Summary of the pasted text (One paragraph):\n\n")
+    assert question.content.startswith("Summary of “lease.md” (One paragraph):\n\nMira Solberg rents the flat")
     assert f"The document it summarizes:\n\n{LEASE}\n\n" in question.content and "left out" not in question.content
-    assert answer.finish_reason in ("stop", "length") and not answer.context_dropped
-    assert answer.prompt_tokens is not None and answer.prompt_tokens > event.result.document_tokens  # it read it all
-    assert finished.args[0].message.id == answer.id
+    assert answer.finish_reason in ("stop", "length") and not answer.context_dropped and not answer.error
+    assert answer.prompt_tokens is not None and answer.prompt_tokens > tokens  # it read all of it
 
 
 @pytest.mark.window(context_length=1024, max_tokens=16)
@@ -288,25 +309,10 @@ def test_open_in_chat_cuts_a_long_document_to_the_context_and_says_so(
         qtbot: QtBot, make_window: MakeWindow, real_model_path: Path, tmp_path: Path) -> None:
     """A 40-section report (3,529 tokens with SmolLM2) does not fit a 1,024-token chat: its start goes with the
     summary, the message and the status bar say how much, and the model still reads the whole message."""
-    from app.history import HistoryStore, open_database
-
     report = operations_report()
-    store = HistoryStore(open_database(Paths.under(tmp_path / "home").ensure().database))
-    run_id = store.start_task_run("summarize", parameters={"length": "short"}, input_name="report.md",
-                                  input_kind="md", input_bytes=len(report), input_sha256="0" * 64, input_text=report,
-                                  model_name="SmolLM2", model_path=None)
-    result = TaskResult("summarize", "The report covers forty sections of operations.", "done", chunks=2, levels=2,
-                        document_tokens=3529, covered_tokens=3529)
-    store.finish_task_run(run_id, status="done", output=result.text, result=result.to_dict(), metrics={})
+    _saved_summary(tmp_path, report, "The report covers forty sections of operations.", 3529, "report.md")
     window = make_window()
-    page = _tasks_page(qtbot, window, real_model_path)
-    view = page.view
-    qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
-    view.history.list.setCurrentIndex(view.history.runs.index(0))
-    said: list[str] = []
-    window.statusBar().messageChanged.connect(said.append)
-    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
-        qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)  # loads the model, then asks
+    said = _open_saved_run_in_chat(qtbot, window, real_model_path)
     assert window.chat.current is not None
     question, answer = window.services.store.messages(window.chat.current.id)
     kept = question.content.split("The document it summarizes:\n\n")[1].split("\n\n[")[0]
@@ -584,5 +590,6 @@ def test_a_run_whose_summary_went_wrong_shows_what_the_model_wrote_and_why(
     assert output.summary_view.toPlainText() == "No summary. What the model wrote before it was stopped is below."
     assert output.parts_box.isVisible() and "## Section 37: Marketing in region 3" in output.parts_view.toPlainText()
     assert "Stopped: the model began copying out the text it was given." in output.parts_view.toPlainText()
-    assert not output.metrics.text().startswith("Read") and "tokens processed" in output.metrics.text()
+    footer = output.metrics.text()
+    assert footer.startswith("Summarized 0 of ") and "(0 of 1 part; 1 went wrong)" in footer  # not "Read all"
     assert not output.copy_button.isEnabled() and not output.chat_button.isEnabled()  # nothing to take away
