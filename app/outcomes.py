@@ -1,7 +1,7 @@
 """How work ends, in the words the history database keeps (so these are ``StrEnum``s: a member is stored and read
 back as its value, and compares equal to it).
 
-An answer ends with a ``FinishReason`` (the engine's three, plus the two only the app can see). A task run, a
+An answer ends with a ``FinishReason`` (the engine's four, plus the two only the app can see). A task run, a
 comparison and each model of a comparison go through the ``RunStatus``es; a task's result is ``DONE`` or
 ``CANCELLED``.
 """
@@ -17,6 +17,7 @@ class FinishReason(StrEnum):
     CANCELLED = "cancelled"  # stopped by the person
     INTERRUPTED = "interrupted"  # the app closed or the engine stopped mid-answer
     ERROR = "error"  # the engine failed
+    DEGENERATE = "degenerate"  # stopped because it had stopped saying anything (app.degenerate): said with a sentence
 
 
 # The answers that can be continued from their end: cut short by Stop, by the app or the engine going away, or by

@@ -35,6 +35,8 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class RunProgress:
+    """A model call started (a new ``progress.step``), or the one running read or wrote more."""
+
     run_id: int
     progress: Progress
 
@@ -70,6 +72,7 @@ class _Running:
     run_id: int
     task: TaskInput
     request_id: int = -1
+    step: int = 0
     step_text: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     rows: list[ClassifiedText] = field(default_factory=list)
@@ -143,7 +146,9 @@ class TaskSession:
             mine = getattr(event, "request_id", None) == running.request_id
             out: TaskEvent
             if isinstance(event, p.TaskProgress) and mine:
-                running.step_text.clear()
+                if event.progress.step != running.step:
+                    running.step = event.progress.step
+                    running.step_text.clear()
                 out = RunProgress(running.run_id, event.progress)
             elif isinstance(event, p.Token) and mine:
                 running.step_text.append(event.text)

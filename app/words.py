@@ -91,3 +91,11 @@ def too_long_for_context(least: int, room: int) -> str:
     return (f"This message is too long for the model's context window: with the system prompt it takes about "
             f"{least:,} tokens, and {room:,} are free once room is kept for the answer. Shorten it, or raise the "
             "context length in the conversation settings.")
+
+
+def document_trimmed(kept_words: int, total_words: int) -> str:
+    """What a chat about a task's result says when the document did not fit the model's context window whole."""
+    if not kept_words:
+        return "The document does not fit the model's context window beside the result, so it is left out."
+    return (f"Only the first {kept_words:,} of {plural(total_words, 'word')} of the document fit the model's context "
+            "window; the rest is left out.")

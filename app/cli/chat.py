@@ -86,10 +86,17 @@ def _one_prompt(engine: Any, generation: Any, args: argparse.Namespace, name: st
                           "chat_format": loaded.chat_format, "context_length": loaded.context_length,
                           "context_dropped": sum(dropped), **finished.metrics.to_dict()}, indent=2))
     else:
+        _say_stopped(finished)
         m = finished.metrics
         speed = f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "–"
         print(f"\n\n[{m.completion_tokens} tokens, first after {m.ttft_s or 0:.2f}s, {speed}]", file=sys.stderr)
     return 0
+
+
+def _say_stopped(finished: Any) -> None:
+    """An answer the engine stopped because it was looping (``app.degenerate``) ends with a line that says so."""
+    if finished.degeneration is not None:
+        print(f"\n[stopped: {finished.degeneration.sentence}]", file=sys.stderr)
 
 
 CHAT_HELP = """Commands:
@@ -135,6 +142,7 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
             messages.pop()
             continue
         messages.append({"role": "assistant", "content": finished.text})
+        _say_stopped(finished)
         print()
 
 

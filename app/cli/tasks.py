@@ -105,7 +105,7 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
     from app.history import HistoryStore, open_database
     from app.settings import Settings
     from app.task_session import RunEnded, RunProgress, TaskSession
-    from app.tasks.result_words import metrics_line
+    from app.tasks.result_words import metrics_line, went_wrong
     from app.tasks.spec import Classify
 
     settings = Settings.load(paths.settings_file)
@@ -147,11 +147,16 @@ def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> 
             print(f"- {point.text} ({point.location})")
     else:
         print(result.text)
+    wrong = went_wrong(result)
+    if wrong:
+        print(f"\n[{wrong}]", file=sys.stderr)
     print(f"\n[{metrics_line(ended.record, result)}]", file=sys.stderr)
     return 0
 
 
 def _json(result: Any, metrics: Any, model: str, run_id: int) -> dict[str, Any]:
+    from app.tasks.result_words import went_wrong
+
     data: dict[str, Any] = {"model": model, "run_id": run_id, "task": result.task,
                             "finish_reason": result.finish_reason}
     if result.task == "classify":
@@ -159,11 +164,13 @@ def _json(result: Any, metrics: Any, model: str, run_id: int) -> dict[str, Any]:
     else:
         data.update(text=result.text, document_tokens=result.document_tokens, covered_tokens=result.covered_tokens,
                     chunks=result.chunks, levels=result.levels,
-                    parts=[{"index": p.index, "location": p.location, "tokens": p.tokens, "output": p.output}
-                           for p in result.parts],
+                    parts=[{"index": p.index, "location": p.location, "tokens": p.tokens, "output": p.output,
+                            "went_wrong": p.degeneration or None} for p in result.parts],
                     points=[{"text": k.text, "part": k.part, "location": k.location} for k in result.points])
         if result.source_language:
             data["source_language"] = result.source_language
+        if wrong := went_wrong(result):
+            data["went_wrong"] = wrong
     data.update(model_tokens_processed=result.model_tokens_processed, prompt_tokens=metrics.prompt_tokens,
                 completion_tokens=metrics.completion_tokens, tokens_per_s=metrics.tokens_per_s,
                 total_s=metrics.total_s, peak_rss_bytes=metrics.peak_rss_bytes, model_calls=metrics.calls)
@@ -171,15 +178,20 @@ def _json(result: Any, metrics: Any, model: str, run_id: int) -> dict[str, Any]:
 
 
 class _Progress:
-    """"part 3 of 12" on stderr: redrawn in place on a terminal, one line per step otherwise."""
+    """"part 3 of 12" on stderr: redrawn in place on a terminal as the part is read and written, one line per
+    step otherwise."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.shown = False
+        self.step = 0
 
     def show(self, progress: Any) -> None:
+        if not self.tty and progress.step == self.step:
+            return
+        self.step = progress.step
         width = 24
-        filled = int(width * (progress.step - 1) / max(progress.total, 1))
+        filled = int(width * progress.fraction)
         line = f"[{'#' * filled}{'.' * (width - filled)}] {progress.label}"
         if self.tty:
             sys.stderr.write("\r\x1b[2K" + line[:120])

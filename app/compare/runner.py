@@ -323,9 +323,11 @@ class Comparer:
             text.append(delta)
             self._emit(EntryText(run.record.id, position, "".join(text)))
 
+        # Not stopped when it loops: a comparison shows what each model writes, loops included (they are part of
+        # what is compared), and its speed figures need the whole answer.
         finished = engine.chat_blocking(messages, on_token=on_token, timeout=ANSWER_TIMEOUT_S,
                                         max_tokens=sampling.max_tokens, temperature=sampling.effective_temperature,
-                                        top_p=sampling.top_p, seed=sampling.seed)
+                                        top_p=sampling.top_p, seed=sampling.seed, watched=False)
         m = finished.metrics
         figures = {"ttft_s": m.ttft_s, "tokens_per_s": m.tokens_per_s, "output_tokens": m.completion_tokens,
                    "prompt_tokens": m.prompt_tokens, "total_s": m.total_s, "peak_rss_bytes": m.peak_rss_bytes,

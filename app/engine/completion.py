@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from app.degenerate import Watch, Watcher
 from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
 from app.outcomes import FinishReason
 from app.settings import Samplers
-from app.tasks.model import Completion
+from app.tasks.model import Completion, TokenCounts
 
 TOKEN_FLUSH_S = 0.03
 READ_AHEAD_CHUNK = 16  # tokens read between checks for a newer command
@@ -27,17 +28,29 @@ class PromptReads:
     prefix they share). llama.cpp's performance counters were tried and do not work: a re-evaluated prompt token
     counts as a generated one."""
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, on_read: Callable[[int, int], None] | None = None) -> None:
         self.llm = llm
         self.read = 0
         self.prompt_done = False
+        self.on_read = on_read
         self._eval = llm.eval
         llm.eval = self._counting_eval
 
     def _counting_eval(self, tokens: Sequence[int]) -> None:
-        if not self.prompt_done:
+        if self.prompt_done:
+            self._eval(tokens)
+            return
+        if self.on_read is None:
             self.read += len(tokens)
-        self._eval(tokens)
+            self._eval(tokens)
+            return
+        # One batch at a time, as ``Llama.eval`` reads them, telling how far it got after each.
+        step = max(int(self.llm.n_batch), 1)
+        for start in range(0, len(tokens), step):
+            piece = tokens[start:start + step]
+            self._eval(piece)
+            self.read += len(piece)
+            self.on_read(start + len(piece), len(tokens))
 
     def detach(self) -> None:
         with contextlib.suppress(AttributeError):
@@ -109,7 +122,8 @@ class LlamaModel:
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None,
                  top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None,
-                 samplers: Samplers | None = None, prefill: str = "") -> Completion:
+                 samplers: Samplers | None = None, prefill: str = "", watch: Watch | None = None,
+                 on_tokens: TokenCounts | None = None) -> Completion:
         """Stream one answer, passing coalesced text to ``on_text`` (at most one call per ~30 ms after the
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
@@ -122,7 +136,9 @@ class LlamaModel:
         ``formatted``: what ``formatted(messages)`` gave earlier (a read-ahead of the same messages), so a long
         conversation is not formatted and tokenized again. ``prefill``: the answer's start, already written (the
         messages end with the question it answers): the model goes on from its end, and only the new text is
-        returned.
+        returned. ``watch``: the answer is fed to an ``app.degenerate.Watcher`` as it is written, and stopped
+        (``DEGENERATE``) when it finds it looping.
+        ``on_tokens``: told the prompt tokens read (after each batch) and the tokens written (after each).
         """
         import random
 
@@ -141,7 +157,16 @@ class LlamaModel:
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stop_text = _StopText(stops)
-        reads, guard = PromptReads(llm), ReuseGuard(llm)
+        watcher = Watcher(watch) if watch is not None else None
+        to_read = 0
+
+        def on_read(read: int, of: int) -> None:
+            nonlocal to_read
+            to_read = of
+            if on_tokens is not None:
+                on_tokens(read, of, 0)
+
+        reads, guard = PromptReads(llm, on_read if on_tokens is not None else None), ReuseGuard(llm)
         parts: list[str] = []
         pending: list[str] = []
         first_at: float | None = None
@@ -165,6 +190,8 @@ class LlamaModel:
                     finish_reason = FinishReason.STOP
                     break
                 written += 1
+                if on_tokens is not None:
+                    on_tokens(to_read, to_read, written)
                 delta, stopped = stop_text.add(decoder.decode(llm.detokenize([token])))
                 if delta:
                     now = time.perf_counter()
@@ -175,6 +202,9 @@ class LlamaModel:
                         on_text("".join(pending))
                         pending.clear()
                         last_sent = now
+                    if watcher is not None and watcher.add(delta) is not None:
+                        finish_reason = FinishReason.DEGENERATE
+                        break
                 if stopped:
                     finish_reason = FinishReason.STOP
                     break
@@ -187,19 +217,23 @@ class LlamaModel:
             if written_before:
                 del llm._init_sampler
         ended = time.perf_counter()
-        tail = "" if stopped else stop_text.add(decoder.decode(b"", final=True))[0] + stop_text.rest()
+        tail = "" if stopped or finish_reason == FinishReason.DEGENERATE else \
+            stop_text.add(decoder.decode(b"", final=True))[0] + stop_text.rest()
         if tail:
             first_at = first_at or ended
             parts.append(tail)
             pending.append(tail)
         if pending and on_text is not None:
             on_text("".join(pending))
+        if watcher is not None and finish_reason in (FinishReason.STOP, FinishReason.LENGTH) and watcher.finish():
+            finish_reason = FinishReason.DEGENERATE
         self._prompt = list(prompt)
         self.prompt_read = reads.read
         self.reusable_tokens = self._reusable(len(prompt), "".join(parts))
         return Completion(text="".join(parts), prompt_tokens=len(prompt), completion_tokens=written,
                           finish_reason=finish_reason, generating_s=ended - first_at if first_at is not None else 0.0,
-                          ttft_s=first_at - started if first_at is not None else None, total_s=ended - started)
+                          ttft_s=first_at - started if first_at is not None else None, total_s=ended - started,
+                          degeneration=watcher.found if watcher is not None else None)
 
     def read_ahead(self, prompt: list[int], interrupted: Callable[[], bool]) -> tuple[int, int, int]:
         """Read a draft prompt (from ``formatted``) into the cache, so that ``complete`` on the same messages

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app.degenerate import Degeneration
 from app.engine.load_plan import LoadPlan, Tuning
 from app.outcomes import FinishReason
 from app.settings import Samplers
@@ -44,13 +45,14 @@ class Generate:
     conversation: str | None = None
     samplers: Samplers = field(default_factory=Samplers)
     prefill: str = ""  # the start of the answer, already written (Continue): the model goes on from its end
+    watched: bool = True  # stopped (``FinishReason.DEGENERATE``) when it loops (``app.degenerate``)
 
 
 @dataclass(frozen=True)
 class RunTask:
-    """Summarize, translate or classify with the loaded model. Events: ``TaskProgress`` before each model
-    call, ``Token`` for streamed text, ``TaskPartDone`` per finished part or row, then one ``TaskFinished``
-    (also after a stop, with the partial result) or ``Failed``."""
+    """Summarize, translate or classify with the loaded model. Events: ``TaskProgress`` when each model call
+    starts and as it reads and writes (a few times a second), ``Token`` for streamed text, ``TaskPartDone`` per
+    finished part or row, then one ``TaskFinished`` (also after a stop, with the partial result) or ``Failed``."""
 
     request_id: int
     task: TaskInput
@@ -215,9 +217,10 @@ class GenerationMetrics:
 @dataclass(frozen=True)
 class Finished:
     request_id: int
-    finish_reason: FinishReason  # STOP, LENGTH or CANCELLED
+    finish_reason: FinishReason  # STOP, LENGTH, CANCELLED or DEGENERATE
     text: str
     metrics: GenerationMetrics = field(default_factory=GenerationMetrics)
+    degeneration: Degeneration | None = None  # with DEGENERATE: what the answer was doing when it was stopped
 
 
 @dataclass(frozen=True)

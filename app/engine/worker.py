@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from app.degenerate import Watch
 from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel
@@ -385,9 +386,12 @@ class _Worker:
         model = LlamaModel(self.llm, lambda: self._stopping(request_id))
         self.kv_reusable = 0  # until this answer is complete, nothing cached is known to be worth keeping
         try:
+            # Watched for loops only: in a conversation, copying the person's text back (a correction) or
+            # numbering on (more sections) may be what was asked for.
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
                                   top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted,
-                                  samplers=command.samplers, prefill=command.prefill)
+                                  samplers=command.samplers, prefill=command.prefill,
+                                  watch=Watch() if command.watched else None)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
@@ -402,8 +406,10 @@ class _Worker:
             total_s=done.total_s, peak_rss_bytes=peak_rss_bytes(),
             threads=self.governor.threads if self.governor is not None else None,
             cached_prompt_tokens=max(done.prompt_tokens - model.prompt_read, 0))
+        if done.degeneration is not None:
+            log.info("answer %d stopped: %s", request_id, done.degeneration.sentence)
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
-                             metrics=metrics))
+                             metrics=metrics, degeneration=done.degeneration))
 
     def _read_ahead(self, command: p.ReadAhead) -> None:
         """Read a draft into its conversation's cache while the person types (``protocol.ReadAhead``). What the

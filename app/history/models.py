@@ -96,7 +96,7 @@ class Message(Base):
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
         CheckConstraint(
             "finish_reason IS NULL"
-            " OR finish_reason IN ('stop', 'length', 'cancelled', 'interrupted', 'error')",
+            " OR finish_reason IN ('stop', 'length', 'cancelled', 'interrupted', 'error', 'degenerate')",
             name="finish_reason",
         ),
     )

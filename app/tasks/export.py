@@ -13,12 +13,14 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
 from app.tasks.inputs import classified_csv
 from app.tasks.spec import ClassifiedText, KeyPoint, TaskResult
+from app.words import document_trimmed
 
 SAVE_SUFFIXES = (".md", ".txt", ".docx")
 
@@ -26,7 +28,6 @@ _BULLET = re.compile(r"^(\s*)(?:[-*•+])\s+(.*\S)\s*$")
 _NUMBERED = re.compile(r"^(\s*)\d{1,3}[.)]\s+(.*\S)\s*$")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _INLINE = re.compile(r"(\*\*[^*\n]+\*\*|__[^_\n]+__|\*[^*\n]+\*|_[^_\n]+_)")
-_POINT_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S")
 
 
 class ExportError(HearthError):
@@ -35,7 +36,8 @@ class ExportError(HearthError):
 
 def result_text(result: TaskResult, link: Callable[[KeyPoint], str] | None = None) -> str:
     """What Copy and Save give for a result: a classification as tab-separated lines (label, text), anything
-    else as its Markdown text, each key point followed by where it came from.
+    else as its Markdown text, each key point (a list item, or a sentence when the model wrote paragraphs)
+    followed by where it came from.
 
     Args:
         link: how to write a key point's source; by default " (pages 5–7)". The window passes one that makes
@@ -46,28 +48,83 @@ def result_text(result: TaskResult, link: Callable[[KeyPoint], str] | None = Non
     if not result.points:
         return result.text
     write = link or (lambda point: f" ({point.location})")
-    points = iter(result.points)
-    lines = []
-    for line in result.text.splitlines():
-        point = next(points, None) if _POINT_LINE.match(line) else None
-        lines.append(line.rstrip() + write(point) if point is not None else line)
-    return "\n".join(lines)
+    text, pieces, cursor = result.text, [], 0
+    for point in result.points:  # in the order they are written, each found after the one before
+        at = text.find(point.text, cursor)
+        if at < 0:
+            continue
+        end = at + len(point.text)
+        pieces += [text[cursor:end], write(point)]
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
 
 
-def chat_message(task: str, source: str, text: str, options: str = "") -> str:
-    """The first message of a conversation about a result: the result itself, said to be one, so the person
-    sees in the chat exactly what the model was given, and can ask about it.
+FIRST_MESSAGE_SHARE = 0.5  # of the context left after the answer's room: the rest is for the questions after it
+TOKEN_MARGIN = 0.9  # tokens are estimated from the document's own characters per token: keep a tenth in hand
+
+
+@dataclass(frozen=True)
+class ChatStart:
+    """The first message of a conversation about a result, and what to tell the person about it."""
+
+    message: str
+    note: str = ""  # the document was cut, left out, or not kept: "" when the message carries all of it
+
+
+def chat_start(task: str, source: str, text: str, options: str = "", *, document: str | None = None,
+               context_length: int = 4096, max_tokens: int = 512, system_prompt: str = "",
+               chars_per_token: float = 4.0) -> ChatStart:
+    """The first message of a conversation about a result: the result, and the document it was made from, so
+    the chat can answer about the document (a summary alone cannot say what it left out). The person sees in the
+    chat exactly what the model is given.
+
+    The message takes at most half of what the context holds besides the answer and the system prompt (the
+    questions after it need room, and the oldest turn is the first left out when a conversation outgrows its
+    context); a document longer than that is cut at a paragraph or a sentence, and the message says so.
 
     Args:
         source: the input in words: "“report.pdf”" for a file, "the pasted text" for text.
+        document: the document's text; None when history did not keep it.
+        context_length, max_tokens, system_prompt: those the chat will answer with.
+        chars_per_token: the document's characters per token with the model (from the run's token count).
     """
     about = f" ({options})" if options else ""
-    if task == "classify":
-        return (f"Labels for {source}{about}, one text per line: its label, a tab, then the text."
-                f"\n\n{text}\n\nPlease read these results; I will ask you questions about them.")
+    if task == "classify":  # the texts are in the result itself
+        return ChatStart(f"Labels for {source}{about}, one text per line: its label, a tab, then the text."
+                         f"\n\n{text}\n\nPlease read these results; I will ask you questions about them.")
     what = "Translation" if task == "translate" else "Summary"
-    return (f"{what} of {source}{about}:\n\n{text}\n\nPlease read this {what.lower()}; I will ask you "
-            "questions about it.")
+    head = f"{what} of {source}{about}:\n\n{text}\n\n"
+    if document is None:
+        return ChatStart(f"{head}Please read this {what.lower()}; I will ask you questions about it.",
+                         "The document's text was not kept in history, so the chat has the result only.")
+    whole = document.strip()
+    introduce = "The original:" if task == "translate" else "The document it summarizes:"
+    close = f"Please read the document and its {what.lower()}; I will ask you questions about them."
+    answer_room = min(max_tokens, context_length // 2)
+    room = (context_length - answer_room) * FIRST_MESSAGE_SHARE - len(system_prompt) / chars_per_token
+    room_chars = int(room * chars_per_token * TOKEN_MARGIN) - len(head) - len(introduce) - len(close) - 200
+    kept = _cut(whole, room_chars)
+    if len(kept) == len(whole):
+        return ChatStart(f"{head}{introduce}\n\n{whole}\n\n{close}")
+    note = document_trimmed(len(kept.split()), len(whole.split()))
+    if not kept:
+        return ChatStart(f"{head}Please read this {what.lower()}; I will ask you questions about it.", note)
+    return ChatStart(f"{head}{introduce}\n\n{kept}\n\n[{note}]\n\n{close}", note)
+
+
+def _cut(text: str, chars: int) -> str:
+    """The start of ``text`` in at most ``chars`` characters, ending with a paragraph, or else a sentence, or else
+    a word."""
+    if len(text) <= chars:
+        return text
+    if chars <= 0:
+        return ""
+    head = text[:chars]
+    for end in (head.rfind("\n\n"), max(head.rfind(". "), head.rfind(".\n")) + 1, head.rfind(" ")):
+        if end > chars // 2:
+            return head[:end].rstrip()
+    return head.rstrip()
 
 
 def save_text(path: Path | str, text: str, title: str | None = None) -> Path:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.degenerate import Degeneration, Watch
 from app.outcomes import FinishReason
 
 
@@ -17,10 +18,15 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: FinishReason  # STOP, LENGTH or CANCELLED
+    finish_reason: FinishReason  # STOP, LENGTH, CANCELLED or DEGENERATE
     generating_s: float  # from the first token to the last
     ttft_s: float | None = None
     total_s: float = 0.0
+    degeneration: Degeneration | None = None  # why it was stopped, with DEGENERATE
+
+
+TokenCounts = Callable[[int, int, int], None]
+"""Called as a call goes: prompt tokens read, of how many, and tokens written so far."""
 
 
 class Model(Protocol):
@@ -32,7 +38,11 @@ class Model(Protocol):
     def detokenize(self, tokens: list[int]) -> str: ...
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, seed: int | None,
-                 grammar: str | None = None, on_text: Callable[[str], None] | None = None) -> Completion: ...
+                 grammar: str | None = None, on_text: Callable[[str], None] | None = None,
+                 watch: Watch | None = None, on_tokens: TokenCounts | None = None) -> Completion:
+        """One answer. ``watch``: stop it, as ``DEGENERATE``, when ``app.degenerate`` finds it has stopped saying
+        anything (None: not watched)."""
+        ...
 
     def label_logprobs(self, labels: Sequence[str]) -> list[float]:
         """Log-probability of each label as the answer to the prompt of the last ``complete`` call."""

@@ -10,12 +10,14 @@ protocol events. A cancelled run returns what it has so far.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from app.degenerate import Degeneration, Watch, watch
 from app.documents.location import HEADING_CHARS, span_location
 from app.errors import ContextTooSmallError, HearthError
 from app.outcomes import FinishReason, RunStatus
@@ -41,10 +43,19 @@ from app.tasks.spec import (
 
 TEMPLATE_MARGIN = 32  # the chat template's own tokens around the system and user text, and rounding
 LABEL_OVERHEAD = 16  # "Part 3 (pages 5–7):" in front of each summary that is combined
+WRITTEN_EVERY = 16  # tokens written between two reports of a call's progress (each prompt batch is reported)
 
 
 class Cancelled(Exception):
     pass
+
+
+class _WentWrong(Exception):
+    """A step that combines summaries was stopped as degenerate: there is no summary to write from it."""
+
+    def __init__(self, kind: Degeneration) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class LabelsError(HearthError):
@@ -195,21 +206,31 @@ class TaskRun:
         self._started = time.perf_counter()
         self._step = 0
         self._total = 0
+        # Every call is watched for loops and for numbering past the document's sections; a part's summary
+        # also for copying its part back (``app.degenerate``).
+        self._watch = watch(document="\n\n".join(f"{p.heading or ''}\n{p.text}" for p in task.passages))
 
     # --- bookkeeping ---
 
     def _call(self, messages: list[dict[str, str]], *, max_tokens: int, stage: str, label: str,
-              grammar: str | None = None, stream: bool = True, temperature: float | None = None) -> Completion:
+              grammar: str | None = None, stream: bool = True, temperature: float | None = None,
+              checks: Watch | None = None) -> Completion:
         if self.cancelled():
             raise Cancelled()
         self._step += 1
         self._total = max(self._total, self._step)
-        self.on_progress(Progress(self._step, self._total, stage, label))
+        started = Progress(self._step, self._total, stage, label, to_write=max_tokens)
+        self.on_progress(started)
+
+        def on_tokens(read: int, to_read: int, written: int) -> None:
+            if written % WRITTEN_EVERY == 0:  # every prompt batch (written 0), then every few tokens
+                self.on_progress(dataclasses.replace(started, read=read, to_read=to_read, written=written))
+
         call_started = time.perf_counter() - self._started
         done = self.model.complete(
             messages, max_tokens=max_tokens, grammar=grammar, seed=self.task.seed,
             temperature=self.task.temperature if temperature is None else temperature,
-            on_text=self.on_text if stream else None)
+            on_text=self.on_text if stream else None, watch=checks, on_tokens=on_tokens)
         self.metrics = Metrics(
             prompt_tokens=self.metrics.prompt_tokens + done.prompt_tokens,
             completion_tokens=self.metrics.completion_tokens + done.completion_tokens,
@@ -257,16 +278,20 @@ class TaskRun:
             try:
                 done = self._call(prompt_set.messages("final", text=chunk.text, title=task.title, focus=focus,
                                                       location=chunk.location),
-                                  max_tokens=budget.final_out, stage="final", label="Reading the whole document")
+                                  max_tokens=budget.final_out, stage="final", label="Reading the whole document",
+                                  checks=self._watch.restating(chunk.text))
             except Cancelled as stop:
                 partial = str(stop.args[0]) if stop.args else ""
                 return self._result(partial, RunStatus.CANCELLED, document_tokens=document,
                                     chunks=1, levels=1)
-            part = _part(1, chunk, done.text)
+            part = _part(1, chunk, done)
             self.on_part(part)
+            if part.degeneration:  # what it wrote is kept, but not presented as a summary (no key points)
+                return self._result(done.text.strip(), RunStatus.DONE, parts=(part,), document_tokens=document,
+                                    covered_tokens=document, chunks=1, levels=1, degeneration=part.degeneration)
             return self._result(done.text.strip(), RunStatus.DONE, parts=(part,), document_tokens=document,
                                 covered_tokens=document, chunks=1, levels=1,
-                                points=_points(done.text, [chunk], task.passages, single=True))
+                                points=_points(done.text, [(1, chunk)], task.passages, single=True, spec=spec))
         chunks = chunking.pack(pieces, task.passages, budget.map_in, separator)
         self._total = len(chunks) + 1
         parts: list[Part] = []
@@ -276,27 +301,38 @@ class TaskRun:
                 done = self._call(
                     prompt_set.messages("map", text=chunk.text, title=task.title, focus=focus, location=chunk.location),
                     max_tokens=budget.part_out, stage="map",
-                    label=f"Reading part {index} of {len(chunks)} ({chunk.location})")
-                part = _part(index, chunk, done.text)
+                    label=f"Reading part {index} of {len(chunks)} ({chunk.location})",
+                    checks=self._watch.restating(chunk.text))
+                part = _part(index, chunk, done)
                 parts.append(part)
                 covered += chunk.document_tokens
                 self.on_part(part)
-            items = [_Item(p.output.strip(), p.first_passage, p.last_passage) for p in parts]
+            good = [p for p in parts if not p.degeneration]  # a part that went wrong is left out of the summary
+            if not good:
+                return self._result("", RunStatus.DONE, parts=tuple(parts), document_tokens=document,
+                                    covered_tokens=covered, chunks=len(chunks), levels=1)
+            items = [_Item(p.output.strip(), p.first_passage, p.last_passage) for p in good]
             levels = 1
             while self._items_tokens(items) > budget.final_in:
                 items = self._combine(items, prompt_set, budget, focus)
                 levels += 1
             done = self._call(prompt_set.messages("final", text=self._items_text(items), title=task.title,
                                                   focus=focus, location="the whole document"),
-                              max_tokens=budget.final_out, stage="final", label="Writing the summary")
+                              max_tokens=budget.final_out, stage="final", label="Writing the summary",
+                              checks=self._watch)
+            if done.degeneration is not None:
+                raise _WentWrong(done.degeneration)
         except Cancelled:
-            partial = "\n\n".join(f"**Part {p.index} ({p.location})**: {p.output.strip()}" for p in parts)
-            return self._result(partial, RunStatus.CANCELLED, parts=tuple(parts), document_tokens=document,
+            return self._result(_parts_text(parts), RunStatus.CANCELLED, parts=tuple(parts), document_tokens=document,
                                 covered_tokens=covered, chunks=len(chunks), levels=1 if parts else 0,
                                 points=())
+        except _WentWrong as wrong:  # no summary: the parts' summaries are what there is
+            return self._result(_parts_text(good), RunStatus.DONE, parts=tuple(parts), document_tokens=document,
+                                covered_tokens=covered, chunks=len(chunks), levels=1, degeneration=wrong.kind)
         return self._result(done.text.strip(), RunStatus.DONE, parts=tuple(parts), document_tokens=document,
                             covered_tokens=covered, chunks=len(chunks), levels=levels + 1,
-                            points=_points(done.text, chunks, task.passages, single=False))
+                            points=_points(done.text, [(p.index, chunks[p.index - 1]) for p in good], task.passages,
+                                           single=False, spec=spec))
 
     def _items_text(self, items: list[_Item]) -> str:
         return chunking.SEPARATOR.join(
@@ -325,7 +361,9 @@ class TaskRun:
             done = self._call(prompt_set.messages("combine", text=self._items_text(group), title=self.task.title,
                                                   focus=focus, location=location),
                               max_tokens=budget.part_out, stage="combine",
-                              label=f"Combining summaries {number} of {len(groups)} ({location})")
+                              label=f"Combining summaries {number} of {len(groups)} ({location})", checks=self._watch)
+            if done.degeneration is not None:
+                raise _WentWrong(done.degeneration)
             merged.append(_Item(done.text.strip(), group[0].first, group[-1].last))
         return merged
 
@@ -350,18 +388,19 @@ class TaskRun:
                 done = self._call(prompt_set.messages("translate", text=chunk.text, target=spec.target,
                                                       source=_source_words(source)),
                                   max_tokens=part_out, stage="translate",
-                                  label=f"Translating part {index} of {len(chunks)} ({chunk.location})")
-                part = _part(index, chunk, done.text)
+                                  label=f"Translating part {index} of {len(chunks)} ({chunk.location})",
+                                  checks=self._watch)
+                part = _part(index, chunk, done)
                 parts.append(part)
                 covered += chunk.document_tokens
                 self.on_part(part)
         except Cancelled as stop:
-            text = chunking.SEPARATOR.join([*(p.output.strip() for p in parts),
+            text = chunking.SEPARATOR.join([*(_translated(p) for p in parts),
                                             *([str(stop.args[0]).strip()] if stop.args else [])])
             return self._result(text, RunStatus.CANCELLED, parts=tuple(parts), document_tokens=document,
                                 covered_tokens=covered, chunks=len(chunks), levels=1 if parts else 0,
                                 source_language=source)
-        text = chunking.SEPARATOR.join(p.output.strip() for p in parts)
+        text = chunking.SEPARATOR.join(_translated(p) for p in parts)
         return self._result(text, RunStatus.DONE, parts=tuple(parts), document_tokens=document, covered_tokens=covered,
                             chunks=len(chunks), levels=1, source_language=source)
 
@@ -404,9 +443,22 @@ class _Item:
     last: int
 
 
-def _part(index: int, chunk: Chunk, output: str) -> Part:
+def _part(index: int, chunk: Chunk, done: Completion) -> Part:
     return Part(index=index, location=chunk.location, first_passage=chunk.first, last_passage=chunk.last,
-                tokens=chunk.document_tokens, output=output.strip())
+                tokens=chunk.document_tokens, output=done.text.strip(), degeneration=done.degeneration or "")
+
+
+def _parts_text(parts: Sequence[Part]) -> str:
+    """The summaries of the parts, each under where it is: what a run has when it has no summary."""
+    return "\n\n".join(f"**Part {p.index} ({p.location})**: {p.output.strip()}" for p in parts
+                       if not p.degeneration)
+
+
+def _translated(part: Part) -> str:
+    """A part's translation; in place of one that went wrong, a line that says so (it is not a translation)."""
+    if not part.degeneration:
+        return part.output.strip()
+    return f"[Part {part.index} ({part.location}) is not translated: {Degeneration(part.degeneration).sentence}.]"
 
 
 def _focus_sentence(focus: str) -> str:
@@ -424,23 +476,44 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.*\S)")
 _WORD = re.compile(r"\w{3,}")
 
 
-def _points(text: str, chunks: Sequence[Chunk], passages: Sequence[Passage], *, single: bool) -> tuple[KeyPoint, ...]:
-    """Each list item of the summary, linked to the part (or, when the document was read in one pass, the
-    paragraph) whose words it shares most: small models do not cite their sources reliably, so the link is
-    found from the text rather than asked for."""
+def _points(text: str, chunks: Sequence[tuple[int, Chunk]], passages: Sequence[Passage], *,
+            single: bool, spec: Summarize) -> tuple[KeyPoint, ...]:
+    """Each list item of the summary (each sentence, when key points were asked for and the model wrote paragraphs
+    instead), linked to the part (or, when the document was read in one pass, the paragraph) whose words it
+    shares most: small models do not cite their sources reliably, so the link is found from the text rather than
+    asked for. ``chunks``: the parts the summary was written from, with their numbers."""
     points: list[KeyPoint] = []
-    for line in text.splitlines():
-        match = _BULLET.match(line)
-        if not match:
-            continue
-        words = set(_WORD.findall(match.group(1).lower()))
+    for said in key_points(text, sentences=spec.length == "points"):
+        words = set(_WORD.findall(said.lower()))
         if single:
             best = max(range(len(passages)), key=lambda i: _overlap(words, passages[i].text))
-            points.append(KeyPoint(match.group(1), 1, span_location(list(passages), best, best)))
+            points.append(KeyPoint(said, 1, span_location(list(passages), best, best)))
         else:
-            best = max(range(len(chunks)), key=lambda i: _overlap(words, chunks[i].text))
-            points.append(KeyPoint(match.group(1), best + 1, chunks[best].location))
+            index, chunk = max(chunks, key=lambda pair: _overlap(words, pair[1].text))
+            points.append(KeyPoint(said, index, chunk.location))
     return tuple(points)
+
+
+# A sentence ends at . ! or ? (and closing quotes or brackets) before a space and a capital, a digit or an
+# opening quote. Hand-written: the sentences only place links, so an abbreviation that splits one ("e.g. Paris")
+# costs a link in mid-sentence, and a sentence splitter with its language models is not worth carrying for that.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+
+
+def key_points(text: str, *, sentences: bool = True) -> list[str]:
+    """What a summary says, point by point, as written: its list items when it has a list, else (``sentences``)
+    the sentences of its paragraphs (a model asked for a list may write paragraphs). Headings, and a sentence of
+    one or two words ("In short:"), are not points."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    items = [match.group(1) for line in lines if (match := _BULLET.match(line))]
+    if items or not sentences:
+        return items
+    said: list[str] = []
+    for line in lines:
+        if not _HEADING_LINE.match(line):
+            said += [piece.strip() for piece in _SENTENCE_END.split(line.strip()) if len(_WORD.findall(piece)) >= 3]
+    return said
 
 
 def _overlap(words: set[str], text: str) -> float:

@@ -78,6 +78,7 @@ class Part:
     last_passage: int
     tokens: int
     output: str = ""
+    degeneration: str = ""  # an ``app.degenerate.Degeneration``: the model was stopped, and ``output`` is not used
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ class TaskResult:
     model_tokens_processed: int = 0  # every prompt token the model read, instructions included
     generated_tokens: int = 0
     source_language: str | None = None
+    # The summary itself (or a step that combines the parts' summaries) was stopped as degenerate: ``text`` is not
+    # a summary (what the model wrote before it was stopped, or the parts' summaries).
+    degeneration: str = ""
+
+    @property
+    def wrong_parts(self) -> tuple[Part, ...]:
+        """The parts whose output was stopped as degenerate (``app.degenerate``) and left out of the result."""
+        return tuple(part for part in self.parts if part.degeneration)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -138,12 +147,35 @@ class Plan:
         return self.chunks <= 1
 
 
+# Generating one token costs about as much time as reading this many prompt tokens on a CPU (a batch of prompt
+# tokens is one matrix product; each generated token is one of its own): it weighs the two in a step's progress.
+WRITE_COST = 10
+
+
 @dataclass(frozen=True)
 class Progress:
+    """Sent when a model call starts, then as it reads its prompt and writes its answer."""
+
     step: int  # 1-based, the model call now running
     total: int  # expected calls; may grow when a summary needs another level
     stage: str  # "map", "combine", "final", "translate", "detect", "classify"
     label: str  # for people: "Reading part 3 of 12 (pages 5–7)"
+    read: int = 0  # prompt tokens of this call read so far
+    to_read: int = 0  # of how many (those not already in the model's cache)
+    written: int = 0  # tokens written so far
+    to_write: int = 0  # at most
+
+    @property
+    def within(self) -> float:
+        """How far this call has got, 0 to 1, a written token weighing ``WRITE_COST`` read ones. Writing often
+        ends before its allowance: the next step then starts from where this one got to."""
+        whole = self.to_read + WRITE_COST * self.to_write
+        return min((self.read + WRITE_COST * self.written) / whole, 1.0) if whole else 0.0
+
+    @property
+    def fraction(self) -> float:
+        """How far the whole run has got, 0 to 1."""
+        return min((self.step - 1 + self.within) / max(self.total, 1), 1.0)
 
 
 @dataclass(frozen=True)

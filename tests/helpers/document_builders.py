@@ -23,6 +23,7 @@ __all__ = [
     "image_only_pdf",
     "lying_zip_docx",
     "many_pages_pdf",
+    "operations_report",
     "pdf_from_objects",
     "self_containing_pages_pdf",
     "self_reference_pdf",
@@ -255,3 +256,24 @@ def lying_zip_docx(path: Path, declared_bytes: int = 0xFFFF_FFF0) -> Path:
 _CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/'
                   b'2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.'
                   b'openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+
+
+def operations_report(first: int = 1, last: int = 40) -> str:
+    """Markdown: "# Annual operations report 2025", then sections ``first`` to ``last`` of 40 ("## Section 12:
+    Marketing in region 6" and one paragraph each, alike but for their figures). SmolLM2-135M summarizing it
+    copies sections back and numbers sections past 40 (tests/data/degenerate/smollm2-answers.json)."""
+    topics = ["budget", "staffing", "training", "safety", "suppliers", "customers", "marketing", "logistics",
+              "IT systems", "facilities"]
+    verbs = ["grew", "fell", "stayed flat", "was reorganised", "was reviewed"]
+    managers = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus"]
+    months = ["March", "June", "September", "December"]
+    lines = ["# Annual operations report 2025", ""]
+    for n in range(first, last + 1):
+        topic, verb, region = topics[(n - 1) % len(topics)], verbs[(n * 3) % len(verbs)], n % 7 + 1
+        lines += [f"## Section {n}: {topic.title()} in region {region}", "",
+                  f"In region {region}, {topic} {verb} during the year. The team led by manager {managers[n % 7]} "
+                  f"recorded {n * 37 % 500 + 20} incidents and {n * 13 % 90 + 5} improvements. The board asked for a "
+                  f"follow-up by {months[n % 4]} and approved a spend of {n * 1200 % 50000 + 3000} euros. Staff "
+                  f"feedback on {topic} was {'positive' if n % 3 else 'mixed'}, and the next review is planned for "
+                  f"section {n} of next year's report.", ""]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from app.degenerate import Degeneration
 from app.history import MessageRecord
 from app.outcomes import FinishReason
 from app.words import context_trimmed
@@ -21,6 +22,8 @@ FINISH_NOTES = {
     FinishReason.CANCELLED: "Stopped.",
     FinishReason.INTERRUPTED: "Interrupted: the app closed or the engine stopped before the answer was complete.",
     FinishReason.LENGTH: "Reached the answer length limit (max tokens in the conversation settings).",
+    FinishReason.DEGENERATE: f"Stopped: {Degeneration.REPEATING.sentence}. Regenerate, or raise the repeat penalty in "
+                             "the conversation settings.",
 }
 
 

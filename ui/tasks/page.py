@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
 from app.tasks import export
 from app.tasks.input_form import BuiltInput, build
-from app.tasks.result_words import metrics_line
+from app.tasks.result_words import metrics_line, step_words
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
@@ -58,6 +58,7 @@ from ui.widgets.run_phase import RunPhase
 log = logging.getLogger(__name__)
 
 PLAN_DELAY_MS = 300
+PROGRESS_STEPS = 1000  # the bar's range: a run's progress in thousandths
 RECENT_RUNS = 200
 # Word first: the format people who are not programmers open; the first filter is the dialog's default.
 SAVE_FILTERS = {"Word document (*.docx)": ".docx", "Markdown (*.md)": ".md", "Plain text (*.txt)": ".txt"}
@@ -98,8 +99,10 @@ class TasksPage(QObject):
         self._live_rows: list[ClassifiedText] = []
         self._live_text = ""
         self._live_step = ""
+        self._live_step_number = 0
         self._run_id: int | None = None
         self._shown: TaskRunRecord | None = None
+        self._shown_source: str | None = None  # the shown run's document, when it is known
         self.view = TasksView(lambda: RunHistory(store, settings, settings_file, self._is_live_run))
         self.history, self.output, self.form = self.view.history, self.view.output, self.view.form
         self._plan_timer = QTimer(self, singleShot=True, interval=PLAN_DELAY_MS)
@@ -357,6 +360,7 @@ class TasksPage(QObject):
         self._live_heading = (f"{verb_of(self.task)} {input_words(prepared.source.name)}…",
                               f"{options_words(prepared.task)} · {record.name}")
         self._live_parts, self._live_rows, self._live_text, self._live_step = [], [], "", ""
+        self._live_step_number = 0
         self.history.forget_choice()
         self.view.progress.setRange(0, 0)
         self._show_live()
@@ -467,12 +471,16 @@ class TasksPage(QObject):
             self.history.refresh(select=run_id)
 
     def _run_progress(self, run_id: int, progress: Progress) -> None:
+        """A model call started, or read or wrote more: the bar moves within the step as well as between them."""
         if not self._mine(run_id):
             return
-        self.view.progress.setRange(0, max(progress.total, 1))
-        self.view.progress.setValue(progress.step - 1)
+        self.view.progress.setRange(0, PROGRESS_STEPS)
+        self.view.progress.setValue(round(progress.fraction * PROGRESS_STEPS))
         if self._phase is not RunPhase.STOPPING:
-            self._progress_text(f"{progress.label} · step {progress.step} of {progress.total}")
+            self._progress_text(step_words(progress))
+        if progress.step == self._live_step_number:
+            return
+        self._live_step_number = progress.step
         self._live_text = ""
         self._live_step = progress.label
         if self._showing_live():
@@ -525,6 +533,7 @@ class TasksPage(QObject):
                               if x)
         multi = bool(record.parameters.get("multi"))
         source = source_text if source_text is not None else record.input_text
+        self._shown_source = source
         self.output.show_result(record.task, run_title(record), subtitle, result, source_text=source, multi=multi,
                                 metrics=metrics_line(record, result, whole) if result else "",
                                 detected=record.task == "translate" and not record.parameters.get("source"))
@@ -631,12 +640,24 @@ class TasksPage(QObject):
         BackgroundOp(self, save).success(saved).failure(failed).run()
 
     def open_in_chat(self) -> None:
+        """A new conversation that starts with the result and the document (as much of it as the chat's context
+        holds beside it: the status bar says when it is cut)."""
         shown = self.shown_result()
         if shown is None or self._phase is not RunPhase.IDLE:
             return
         record, result = shown
-        self.chatRequested.emit(export.chat_message(record.task, input_words(record.input_name),
-                                                    export.result_text(result), run_options(record)))
+        generation, loaded = self.settings.generation, self.engine.loaded
+        context = min(generation.context_length, loaded.trained_context_length) if loaded else \
+            generation.context_length  # what a new conversation is answered with (ChatPage loads it so)
+        document = self._shown_source
+        start = export.chat_start(
+            record.task, input_words(record.input_name), export.result_text(result), run_options(record),
+            document=document, context_length=context, max_tokens=generation.max_tokens,
+            system_prompt=generation.system_prompt,
+            chars_per_token=len(document) / result.document_tokens if document and result.document_tokens else 4.0)
+        if start.note:
+            self.statusMessage.emit(start.note, 10_000)
+        self.chatRequested.emit(start.message)
 
     def _say(self, text: str, kind: str = "error") -> None:
         if kind == "info":

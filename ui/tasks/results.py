@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.degenerate import Degeneration
 from app.outcomes import RunStatus
 from app.tasks.export import result_text
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
@@ -243,7 +244,8 @@ class ResultPanel(QWidget):
         if task == "summarize":
             self.parts = parts
             single = result is not None and result.chunks <= 1 and len(parts) <= 1
-            self.parts_box.setVisible(bool(parts) and not single)
+            # One part is shown when it is all there is: what the model wrote before it was stopped.
+            self.parts_box.setVisible(bool(parts) and (not single or bool(result and result.wrong_parts)))
             self.parts_caption.setText(f"Parts read ({len(parts)} of {result.chunks})"
                                        if result and len(parts) < result.chunks else "Parts read")
             self.summary_view.setMarkdown(self._summary_markdown(result, single))
@@ -265,6 +267,9 @@ class ResultPanel(QWidget):
         if result.finish_reason != RunStatus.DONE:
             return ("*The run stopped before the summary was written. The summaries of the parts read so far are "
                     "below.*" if self.parts else "*The run stopped before any part was read.*")
+        if result.degeneration or (result.wrong_parts and len(result.wrong_parts) == len(result.parts)):
+            return ("*No summary. What the model wrote before it was stopped is below.*" if single else
+                    "*No summary. The summaries of the parts are below, with the ones that went wrong.*")
         if single:  # every point is from the one part there is: where it came from is said, not linked
             return result_text(result, lambda point: f" *({point.location})*")
         return result_text(result, _part_link)
@@ -275,10 +280,15 @@ class ResultPanel(QWidget):
             soft = theme.colors().ink_soft
             shade = f' bgcolor="{theme.colors().accent_soft}"' if part.index == self.highlighted_part else ""
             text = escape(part.output.strip() or "(nothing written)").replace("\n", "<br>")
+            wrong = ""
+            if part.degeneration:  # said first, and what it wrote greyed: it is not part of the result
+                wrong = (f'<br><span style="color:{theme.colors().error_text}"><b>Stopped:</b> '
+                         f"{escape(Degeneration(part.degeneration).sentence)}. Left out of the result.</span>")
+                text = f'<span style="color:{soft}">{text}</span>'
             blocks.append(
                 f'<a name="part-{part.index}"></a><table width="100%" cellpadding="6" cellspacing="0"{shade}>'
                 f'<tr><td><b>Part {part.index}</b> <span style="color:{soft}">· {escape(part.location)} · '
-                f'{part.tokens:,} tokens</span><br>{text}</td></tr></table>')
+                f'{part.tokens:,} tokens</span>{wrong}<br>{text}</td></tr></table>')
         bar = self.parts_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8
         self.parts_view.setHtml("".join(blocks))
@@ -326,7 +336,7 @@ class ResultPanel(QWidget):
         show_notice(self.notice, text, kind)
 
     def _set_actions(self, result: TaskResult | None) -> None:
-        has_text = result is not None and bool(result.rows if result.task == "classify" else result.text.strip())
+        has_text = _takes_away(result)
         classify = self.task == "classify"
         self.copy_button.setVisible(self.task != "")
         self.save_button.setVisible(self.task != "" and not classify)
@@ -337,10 +347,19 @@ class ResultPanel(QWidget):
 
     def set_chat_allowed(self, allowed: bool, why: str) -> None:
         """Open in chat sends a message, which waits for a running task; the tooltip says so."""
-        has_text = self.result is not None and bool(self.result.rows or self.result.text.strip())
-        self.chat_button.setEnabled(allowed and has_text)
+        self.chat_button.setEnabled(allowed and _takes_away(self.result))
         self.chat_button.setToolTip(
             "Start a conversation that begins with this result, to ask questions about it" if allowed else why)
+
+
+def _takes_away(result: TaskResult | None) -> bool:
+    """Whether a result has something to copy, save or talk about: not a summary that went wrong in its one pass
+    (what the model wrote then is shown, as what went wrong, but it is not a result)."""
+    if result is None:
+        return False
+    if result.task == "classify":
+        return bool(result.rows)
+    return bool(result.text.strip()) and not (result.degeneration and result.chunks <= 1)
 
 
 def _part_link(point: KeyPoint) -> str:

@@ -13,6 +13,7 @@ from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
 from app.outcomes import RunStatus
 from app.tasks.input_form import TYPED_NAME
+from app.tasks.result_words import went_wrong
 from app.tasks.spec import (
     LENGTH_WORDS,
     ClassifiedText,
@@ -41,7 +42,8 @@ def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
     if not data:
         return None
     parts = tuple(Part(int(p["index"]), str(p["location"]), int(p["first_passage"]), int(p["last_passage"]),
-                       int(p.get("tokens", 0)), str(p.get("output", ""))) for p in data.get("parts", ()))
+                       int(p.get("tokens", 0)), str(p.get("output", "")), str(p.get("degeneration") or ""))
+                  for p in data.get("parts", ()))
     points = tuple(KeyPoint(str(k["text"]), int(k["part"]), str(k["location"])) for k in data.get("points", ()))
     rows = tuple(ClassifiedText(str(r["input"]), tuple(r.get("labels", ())), dict(r.get("confidence", {})),
                                 bool(r.get("truncated", False))) for r in data.get("rows", ()))
@@ -53,7 +55,7 @@ def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
                       levels=int(data.get("levels", 0)),
                       model_tokens_processed=int(data.get("model_tokens_processed", 0)),
                       generated_tokens=int(data.get("generated_tokens", 0)),
-                      source_language=data.get("source_language"))
+                      source_language=data.get("source_language"), degeneration=str(data.get("degeneration") or ""))
 
 
 def input_words(name: str) -> str:
@@ -131,7 +133,18 @@ def status_notice(record: TaskRunRecord, result: TaskResult | None) -> tuple[str
         return f"Interrupted: {record.error or 'Hearth stopped before the task finished.'}{kept}", "error"
     if record.status == RunStatus.RUNNING:
         return "This task is still running.", "info"
-    return "", "info"
+    return (went_wrong(result) if result else ""), "info"
+
+
+def status_words(record: TaskRunRecord) -> str:
+    """"done", "stopped", …; a finished run the model went wrong in says so ("incomplete", or "no summary")."""
+    result = record.result
+    if record.status == RunStatus.DONE and result:
+        if result.get("degeneration") or (record.task == "summarize" and not str(result.get("text", "")).strip()):
+            return "no summary" if record.task == "summarize" else "went wrong"
+        if any(part.get("degeneration") for part in result.get("parts", ())):
+            return "incomplete"
+    return STATUS_WORDS.get(record.status, record.status)
 
 
 class TaskRunListModel(RecordListModel[TaskRunRecord]):
@@ -140,11 +153,11 @@ class TaskRunListModel(RecordListModel[TaskRunRecord]):
     def item_data(self, item: TaskRunRecord, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             when = item.created_at.astimezone()
-            return f"{run_title(item)}\n{when:%d %b, %H:%M} · {STATUS_WORDS.get(item.status, item.status)}"
+            return f"{run_title(item)}\n{when:%d %b, %H:%M} · {status_words(item)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [run_title(item), run_options(item), f"Model: {item.model_name or 'unknown'}",
                      f"Started {item.created_at.astimezone():%d %b %Y, %H:%M}",
-                     f"Status: {STATUS_WORDS.get(item.status, item.status)}"]
+                     f"Status: {status_words(item)}"]
             if item.error:
                 lines.append(item.error)
             return "\n".join(lines)

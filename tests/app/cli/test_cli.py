@@ -229,3 +229,24 @@ def test_a_document_that_does_not_read_like_text_is_noted_on_stderr(tmp_path: Pa
     result = hearth(tmp_path / "home", "summarize", str(odd), "--model", "no-such-model")
     assert "hearth: note: Parts of “odd.txt” do not read like text" in result.stderr
     assert result.returncode == 1 and "No model called" in result.stderr
+
+
+@pytest.mark.engine
+def test_chat_says_when_it_stopped_a_loop(tmp_path: Path, real_model_path: Path) -> None:
+    """The terminal gets the same stop as the window: without a repeat penalty SmolLM2 loops, and the answer ends
+    with a line that says why (and ``--json`` says "degenerate")."""
+    from app.paths import Paths
+    from app.settings import Settings
+
+    settings_file = Paths.under(tmp_path).ensure().settings_file
+    settings = Settings()
+    settings.generation.repeat_penalty = 1.0
+    settings.save(settings_file)
+    loop = ("chat", str(real_model_path), "--prompt", "Write the list: Section 1, Section 2, Section 3, and go on.",
+            "--temperature", "0", "--seed", "1", "--max-tokens", "400")
+    result = hearth(tmp_path, *loop)
+    assert result.returncode == 0, result.stderr
+    assert "Section 5:" in result.stdout and result.stdout.count("\n") < 20
+    assert "[stopped: the model began repeating itself]" in result.stderr
+    answer = json.loads(hearth(tmp_path, *loop, "--json").stdout)
+    assert answer["finish_reason"] == "degenerate" and answer["completion_tokens"] < 200

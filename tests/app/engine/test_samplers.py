@@ -37,3 +37,20 @@ def test_the_default_repeat_penalty_breaks_a_loop(engine: EngineClient) -> None:
     penalized = engine.chat_blocking(LOOP, max_tokens=160, temperature=0.0, seed=1)  # the defaults: 1.1
     assert penalized.text != plain.text
     assert _most_repeated(penalized.text) < _most_repeated(plain.text), (plain.text, penalized.text)
+
+
+def test_an_answer_that_loops_is_stopped_and_says_why(engine: EngineClient) -> None:
+    """Without the repeat penalty the model writes "Section 9: The Future of Science Fiction" on and on; the
+    worker stops it as it streams (app/degenerate.py), well before its length limit, with the reason."""
+    from app.degenerate import Degeneration
+    from app.outcomes import FinishReason
+
+    streamed: list[str] = []
+    looped = engine.chat_blocking(LOOP, max_tokens=400, temperature=0.0, seed=1, on_token=streamed.append,
+                                  samplers=Samplers(repeat_penalty=1.0))
+    assert looped.finish_reason is FinishReason.DEGENERATE and looped.degeneration is Degeneration.REPEATING
+    assert looped.metrics.completion_tokens < 200 and looped.text == "".join(streamed)
+    assert looped.text.count("The Future of") >= 8
+    fine = engine.chat_blocking([{"role": "user", "content": "What is the capital of France?"}], max_tokens=60,
+                                temperature=0.0, seed=1)
+    assert fine.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) and fine.degeneration is None

@@ -673,3 +673,28 @@ def test_statuses_and_finish_reasons_come_back_as_enums(store: HistoryStore) -> 
     store.update_message(message.id, finish_reason=FinishReason.LENGTH)
     (saved,) = store.messages(conversation.id)
     assert saved.finish_reason is FinishReason.LENGTH
+
+
+def test_an_answer_stopped_as_degenerate_is_kept_also_in_an_upgraded_database(tmp_path: Path) -> None:
+    """The answer the engine stopped because it looped ends ``degenerate``; a database from before keeps its
+    messages and its other constraints when the new value is allowed."""
+    from app.outcomes import FinishReason
+
+    copy = tmp_path / "history.sqlite3"
+    shutil.copyfile(DATA / "history-0005.sqlite3", copy)
+    with closing(sqlite3.connect(copy)) as conn:
+        conn.execute("INSERT INTO conversations (id, title, created_at, updated_at, system_prompt, settings) "
+                     "VALUES (1, 'Old', '2026-01-01 00:00:00', '2026-01-01 00:00:00', '', '{}')")
+        conn.execute("INSERT INTO messages (conversation_id, role, content, created_at, finish_reason) "
+                     "VALUES (1, 'assistant', 'Section 30 …', '2026-01-01 00:00:00', 'stop')")
+        conn.commit()
+    db = open_database(copy)
+    try:
+        store = HistoryStore(db)
+        (message,) = store.messages(1)
+        store.update_message(message.id, finish_reason=FinishReason.DEGENERATE)
+        assert store.messages(1)[0].finish_reason is FinishReason.DEGENERATE
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:  # the role's check is still there
+            conn.execute(text("UPDATE messages SET role = 'robot'"))
+    finally:
+        db.close()

@@ -11,7 +11,7 @@ import docx
 import pytest
 
 from app.errors import HearthError
-from app.tasks.export import ExportError, chat_message, result_text, save_csv, save_text
+from app.tasks.export import ExportError, chat_start, result_text, save_csv, save_text
 from app.tasks.spec import ClassifiedText, KeyPoint, TaskResult
 
 SUMMARY = """# Main findings
@@ -117,8 +117,51 @@ def test_result_text_of_a_classification_is_tab_separated() -> None:
     assert result_text(result) == "x, y\ta text\n(none)\tother"
 
 
-def test_chat_message_names_the_document_and_carries_the_result() -> None:
-    message = chat_message("summarize", "“report.pdf”", "- one\n- two", "Key points")
-    assert message.startswith("Summary of “report.pdf” (Key points):\n\n- one\n- two\n\n")
-    assert chat_message("classify", "the texts typed in", "x\ta").startswith(
+def test_result_text_links_sentences_when_the_model_wrote_paragraphs() -> None:
+    text = "The rain fell less this year. Rivers ran low in the south.\n\nFarmers were paid for the losses."
+    result = TaskResult("summarize", text, "done", points=(
+        KeyPoint("The rain fell less this year.", 1, "pages 1–3"),
+        KeyPoint("Rivers ran low in the south.", 2, "page 4"),
+        KeyPoint("Farmers were paid for the losses.", 3, "pages 5–6")))
+    assert result_text(result) == ("The rain fell less this year. (pages 1–3) Rivers ran low in the south. "
+                                   "(page 4)\n\nFarmers were paid for the losses. (pages 5–6)")
+
+
+def test_chat_start_carries_the_result_and_the_whole_document_when_it_fits() -> None:
+    document = "The tenant pays rent on the first day.\n\nThe landlord repairs the roof."
+    start = chat_start("summarize", "“lease.pdf”", "- Rent is due on the 1st", "Key points", document=document,
+                       context_length=4096, max_tokens=512)
+    assert start.message.startswith("Summary of “lease.pdf” (Key points):\n\n- Rent is due on the 1st\n\n")
+    assert f"The document it summarizes:\n\n{document}\n\n" in start.message
+    assert start.message.endswith("I will ask you questions about them.") and start.note == ""
+    translated = chat_start("translate", "the pasted text", "Le loyer…", "English to French", document=document)
+    assert translated.message.startswith("Translation of the pasted text (English to French):\n\nLe loyer…")
+    assert f"The original:\n\n{document}" in translated.message
+
+
+def test_chat_start_cuts_a_long_document_to_the_context_and_says_so() -> None:
+    paragraph = "The board met and approved the plan for the region, with a spend of four thousand euros."
+    document = "\n\n".join(f"Section {n}. {paragraph}" for n in range(1, 401))  # about 8,000 tokens
+    start = chat_start("summarize", "“report.pdf”", "- The plan was approved", document=document,
+                       context_length=2048, max_tokens=512, system_prompt="You are a helpful assistant.",
+                       chars_per_token=4.5)
+    kept = start.message.split("The document it summarizes:\n\n")[1].split("\n\n[")[0]
+    assert document.startswith(kept) and kept.endswith("euros.")  # cut after a paragraph
+    assert len(start.message) / 4.5 < (2048 - 512) / 2  # half of what the context holds beside the answer
+    words = len(kept.split())
+    assert start.note == (f"Only the first {words:,} of {len(document.split()):,} words of the document fit the "
+                          "model's context window; the rest is left out.")
+    assert f"[{start.note}]" in start.message
+    tiny = chat_start("summarize", "“report.pdf”", "- The plan was approved", document=document, context_length=64)
+    assert "The document" not in tiny.message and "left out" in tiny.note
+
+
+def test_chat_start_says_when_the_document_was_not_kept() -> None:
+    start = chat_start("summarize", "“report.pdf”", "- one", document=None)
+    assert start.message == ("Summary of “report.pdf”:\n\n- one\n\nPlease read this summary; I will ask you "
+                             "questions about it.")
+    assert "not kept" in start.note
+    labels = chat_start("classify", "the texts typed in", "x\ta", document="a")
+    assert labels.message.startswith(
         "Labels for the texts typed in, one text per line: its label, a tab, then the text.\n\nx\ta\n\n")
+    assert labels.note == ""  # the texts are in the result

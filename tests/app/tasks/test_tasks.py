@@ -7,6 +7,7 @@ worker elsewhere in this file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from app.tasks.spec import (
     Translate,
 )
 
+from tests.helpers.document_builders import operations_report
 from tests.helpers.model_builders import llama_gqa
 
 STORY = ("Once upon a time there was a little girl named Lily. She liked to play in the park with her big dog. "
@@ -89,10 +91,11 @@ class Recorder:
 
 def run(model: Any, task: TaskInput, cancelled: Callable[[], bool] = lambda: False) -> tuple[Any, list[Progress],
                                                                                                list[Part]]:
+    """The result, the progress of each model call as it started, and the parts."""
     progress: list[Progress] = []
     parts: list[Part] = []
     result = TaskRun(model, task, cancelled=cancelled, on_progress=progress.append, on_part=parts.append).run()
-    return result, progress, parts
+    return result, [step for step in progress if not (step.to_read or step.written)], parts
 
 
 # --- chunking ---
@@ -204,9 +207,10 @@ def test_key_points_link_back_to_the_part_they_came_from(tiny: LlamaModel) -> No
     chunks = chunking.split(passages, tiny.tokenize, tiny.detokenize, max(len(tiny.tokenize(p.text)) for p in passages))
     assert len(chunks) == 2
     points = _points("Summary:\n- Rent is due on the first day of the month.\n* The landlord repairs the heating.\n"
-                     "Not a point", chunks, passages, single=False)
+                     "Not a point", list(enumerate(chunks, 1)), passages, single=False, spec=Summarize())
     assert [(k.part, k.location) for k in points] == [(1, "page 1"), (2, "page 2")]
-    single = _points("1. the roof is repaired by the landlord", chunks, passages, single=True)
+    single = _points("1. the roof is repaired by the landlord", list(enumerate(chunks, 1)), passages, single=True,
+                     spec=Summarize())
     assert single[0].location == "page 2"
 
 
@@ -499,3 +503,124 @@ def test_a_classified_row_never_contradicts_its_own_confidences() -> None:
     assert chosen_labels((), confidence, multi=False) == ("question",)
     assert chosen_labels(("praise", "complaint"), confidence, multi=True) == ("complaint", "question", "praise")
     assert chosen_labels(("question",), confidence, multi=True) == ("question",)
+
+
+# --- progress within a model call ---
+
+
+def test_progress_moves_while_a_part_is_read_and_written(tiny: LlamaModel) -> None:
+    """Each call says how far it has read its prompt (after every batch) and how much it has written (every few
+    tokens), so the bar moves within a part, not only between them."""
+    progress: list[Progress] = []
+    task = TaskInput(Summarize("points"), document(40), seed=3)
+    TaskRun(tiny, task, cancelled=lambda: False, on_progress=progress.append).run()
+    steps = {p.step for p in progress}
+    assert len(steps) > 3
+    for step in steps:
+        mine = [p for p in progress if p.step == step]
+        assert mine[0].read == mine[0].written == 0  # the call starts
+        reading = [p for p in mine if p.to_read and not p.written]
+        assert reading and reading[-1].read == reading[-1].to_read > 0  # the whole prompt, told as it is read
+        assert all(p.read == p.to_read for p in mine if p.written)  # then it writes
+    writing = [step for step in progress if step.written]
+    assert writing and all(step.written % 16 == 0 and step.written <= step.to_write for step in writing)
+    for total in {step.total for step in progress}:  # (it grows when the summaries need one more level to combine)
+        fractions = [step.fraction for step in progress if step.total == total]
+        assert fractions == sorted(fractions) and 0 <= fractions[0] <= fractions[-1] <= 1
+    assert any(0 < p.within < 1 for p in progress)  # between the steps' starts
+
+
+def test_progress_is_said_in_tokens_of_the_part() -> None:
+    from app.tasks.result_words import step_words
+
+    started = Progress(3, 13, "map", "Reading part 3 of 12 (pages 5–7)", to_write=64)
+    assert step_words(started) == "Reading part 3 of 12 (pages 5–7) · step 3 of 13"
+    reading = dataclasses.replace(started, read=512, to_read=1500)
+    assert step_words(reading) == "Reading part 3 of 12 (pages 5–7) · step 3 of 13 · read 512 of 1,500 tokens"
+    writing = dataclasses.replace(reading, read=1500, written=32)
+    assert step_words(writing).endswith(" · wrote 32 tokens")
+    assert started.fraction < reading.fraction < writing.fraction < Progress(4, 13, "map", "").fraction
+
+
+# --- key points written as paragraphs ---
+
+
+def test_key_points_written_as_paragraphs_link_each_sentence(tiny: LlamaModel) -> None:
+    """Asked for a list, small models often write paragraphs: their sentences are the points, each linked."""
+    passages = (Passage("The tenant pays rent on the first day of each month.", page=1),
+                Passage("The landlord repairs the roof and the heating.", page=2))
+    chunks = list(enumerate(chunking.split(passages, tiny.tokenize, tiny.detokenize,
+                                           max(len(tiny.tokenize(p.text)) for p in passages)), 1))
+    summary = ("Here is what the lease says.\n\nRent is due on the first day of the month. The landlord repairs "
+               "the heating!\n\n## Notes\nIn short: both sides have duties.")
+    points = _points(summary, chunks, passages, single=False, spec=Summarize("points"))
+    assert [(k.text, k.part, k.location) for k in points] == [
+        ("Here is what the lease says.", 1, "page 1"),
+        ("Rent is due on the first day of the month.", 1, "page 1"),
+        ("The landlord repairs the heating!", 2, "page 2"),
+        ("In short: both sides have duties.", 1, "page 1")]
+    from app.tasks.export import result_text
+    from app.tasks.spec import TaskResult
+
+    linked = result_text(TaskResult("summarize", summary, "done", points=points), lambda k: f" [{k.location}]")
+    assert "Rent is due on the first day of the month. [page 1] The landlord repairs the heating! [page 2]" in linked
+    assert _points(summary, chunks, passages, single=False, spec=Summarize("short")) == ()  # one paragraph asked for
+    bullets = _points("Points:\n- Rent is due on the first.\nThe landlord repairs the heating.", chunks, passages,
+                      single=False, spec=Summarize("points"))
+    assert [k.text for k in bullets] == ["Rent is due on the first."]  # a list's lines are the points
+
+
+# --- output that stopped saying anything (app/degenerate.py), with the real SmolLM2 ---
+
+
+@pytest.fixture(scope="module")
+def smollm2(real_model_path: Path) -> Iterator[LlamaModel]:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(real_model_path), n_ctx=1024, verbose=False)
+    yield LlamaModel(llm, cancelled=lambda: False)
+    llm.close()
+
+
+def report_sections(first: int) -> tuple[Passage, ...]:
+    from app.documents.reader import document_from_text
+
+    return inputs.passages_of(document_from_text(operations_report(first)))
+
+
+def test_a_summary_that_copies_its_document_is_not_presented_as_one(smollm2: LlamaModel) -> None:
+    """Asked for the key points of sections 37 to 40 of the report (seed 1), SmolLM2 opens a code block and copies
+    section 37 into it."""
+    from app.degenerate import Degeneration
+    from app.tasks.result_words import went_wrong
+
+    result, _, parts = run(smollm2, TaskInput(Summarize("points"), report_sections(37), title="report",
+                                              temperature=0.2, seed=1, max_output_tokens=96))
+    assert result.finish_reason == "done" and result.chunks == 1
+    assert [p.degeneration for p in parts] == [Degeneration.RESTATING] == [p.degeneration for p in result.wrong_parts]
+    assert "## Section 37: Marketing in region 3" in parts[0].output  # kept with the part, shown as what went wrong
+    assert result.text == parts[0].output and result.points == ()  # what it wrote, but no key points
+    assert result.degeneration == Degeneration.RESTATING
+    assert went_wrong(result) == ("There is no summary: the model began copying out the text it was given. Run it "
+                                  "again, or try a larger model.")
+
+
+def test_a_part_that_went_wrong_is_left_out_of_the_summary(smollm2: LlamaModel) -> None:
+    """Sections 29 to 40 in a 1,024-token context: two parts; SmolLM2 copies the second one back (seed 1), so the
+    summary is written from the first, and the result says so instead of presenting it as complete."""
+    from app.degenerate import Degeneration
+    from app.tasks.result_words import went_wrong
+
+    recorder = Recorder(smollm2)
+    result, _, parts = run(recorder, TaskInput(Summarize("points"), report_sections(29), title="report",
+                                               temperature=0.2, seed=1, max_output_tokens=96))
+    assert result.finish_reason == "done" and result.chunks == len(parts) == 2
+    good, wrong = parts
+    assert (good.degeneration, wrong.degeneration) == ("", Degeneration.RESTATING)
+    final = recorder.calls[-1][0][1]["content"]
+    assert good.output in final and wrong.output not in final  # the copy is not summarized
+    assert result.text and not result.degeneration
+    assert result.covered_tokens == result.document_tokens == good.tokens + wrong.tokens  # both were read
+    assert {point.part for point in result.points} <= {1}
+    assert went_wrong(result) == ("Part 2 of 2 went wrong (the model began copying out the text it was given), "
+                                  "so the summary leaves it out.")

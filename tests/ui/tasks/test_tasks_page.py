@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from app.history import TaskRunRecord
+from app.outcomes import RunStatus
 from app.paths import Paths
 from app.task_session import RunEnded
 from app.tasks.export import result_text
@@ -21,7 +23,7 @@ from ui.main_window import TASKS_PAGE, MainWindow
 from ui.tasks.page import TasksPage
 from ui.tasks.tasks_view import TasksView
 
-from tests.helpers.document_builders import word_document
+from tests.helpers.document_builders import operations_report, word_document
 from tests.helpers.windows import MakeWindow
 
 # A known memory speed: nothing is measured in the background, and plans come with a time estimate.
@@ -97,7 +99,8 @@ def test_summarize_pasted_text_copy_and_save(qtbot: QtBot, make_window: MakeWind
     target = tmp_path / "summary.md"
     page.save_result(target)
     qtbot.waitUntil(target.exists, timeout=TIMEOUT)
-    assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{event.result.text.strip()}\n"
+    saved_text = result_text(event.result).strip()  # with where each point came from
+    assert target.read_text(encoding="utf-8") == f"# Summary of the pasted text\n\n{saved_text}\n"
 
     from PySide6.QtWidgets import QFileDialog
 
@@ -240,7 +243,84 @@ def test_open_in_chat_starts_a_conversation_with_the_result(qtbot: QtBot, make_w
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[0].content.startswith("Summary of the pasted text (Key points):\n\n")
     assert result_text(event.result) in messages[0].content
+    assert "The document it summarizes:\n\nThe little cat named Tom liked to play" in messages[0].content
     assert window.chat.current.title.startswith("Summary of the pasted text")
+
+
+LEASE = """Lease of the flat at 14 Harbour Street, Brightwater
+
+The tenant, Mira Solberg, rents the flat from the landlord, Tomas Everly, from 1 March 2026 for two years.
+
+The rent is 1,150 euros a month, paid on the first working day of each month into the landlord's account at \
+Coastal Bank. A deposit of 2,300 euros is held by the Brightwater Deposit Service.
+
+The landlord repairs the roof, the boiler and the windows within fourteen days of being told. The tenant looks \
+after the garden and may keep one cat, but no dogs.
+
+Either side may end the lease with three months' notice in writing after the first year."""
+
+
+def _saved_summary(tmp_path: Path, document: str, summary: str, document_tokens: int, name: str) -> None:
+    """A summary run of ``document`` in the history the window will open, as a run by SmolLM2 leaves it."""
+    from app.history import HistoryStore, open_database
+
+    store = HistoryStore(open_database(Paths.under(tmp_path / "home").ensure().database))
+    run_id = store.start_task_run("summarize", parameters={"length": "short"}, input_name=name, input_kind="md",
+                                  input_bytes=len(document), input_sha256="0" * 64, input_text=document,
+                                  model_name="SmolLM2", model_path=None)
+    result = TaskResult("summarize", summary, "done", chunks=1, levels=1, document_tokens=document_tokens,
+                        covered_tokens=document_tokens)
+    store.finish_task_run(run_id, status="done", output=summary, result=result.to_dict(), metrics={})
+
+
+def _open_saved_run_in_chat(qtbot: QtBot, window: MainWindow, model: Path) -> list[str]:
+    """Shows the one saved run, presses Open in chat, and waits for the answer (the chat loads the model first);
+    returns what the status bar said meanwhile."""
+    view = _tasks_page(qtbot, window, model).view
+    qtbot.waitUntil(lambda: view.history.runs.rowCount() == 1, timeout=TIMEOUT)
+    view.history.list.setCurrentIndex(view.history.runs.index(0))
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        qtbot.mouseClick(view.output.chat_button, Qt.MouseButton.LeftButton)
+    return said
+
+
+@pytest.mark.window(context_length=2048, max_tokens=24)
+def test_open_in_chat_carries_the_document_so_the_chat_can_answer_about_it(
+        qtbot: QtBot, make_window: MakeWindow, real_model_path: Path, tmp_path: Path) -> None:
+    """With the real SmolLM2: the conversation's first prompt holds the document (whole, as it fits), not only the
+    summary, and the model reads all of it."""
+    from app.engine.completion import VocabModel
+
+    tokens = len(VocabModel(str(real_model_path), 2048).tokenize(LEASE))
+    _saved_summary(tmp_path, LEASE, "Mira Solberg rents the flat for 1,150 euros a month.", tokens, "lease.md")
+    window = make_window()
+    _open_saved_run_in_chat(qtbot, window, real_model_path)
+    assert window.chat.current is not None
+    question, answer = window.services.store.messages(window.chat.current.id)
+    assert question.content.startswith("Summary of “lease.md” (One paragraph):\n\nMira Solberg rents the flat")
+    assert f"The document it summarizes:\n\n{LEASE}\n\n" in question.content and "left out" not in question.content
+    assert answer.finish_reason in ("stop", "length") and not answer.context_dropped and not answer.error
+    assert answer.prompt_tokens is not None and answer.prompt_tokens > tokens  # it read all of it
+
+
+@pytest.mark.window(context_length=1024, max_tokens=16)
+def test_open_in_chat_cuts_a_long_document_to_the_context_and_says_so(
+        qtbot: QtBot, make_window: MakeWindow, real_model_path: Path, tmp_path: Path) -> None:
+    """A 40-section report (3,529 tokens with SmolLM2) does not fit a 1,024-token chat: its start goes with the
+    summary, the message and the status bar say how much, and the model still reads the whole message."""
+    report = operations_report()
+    _saved_summary(tmp_path, report, "The report covers forty sections of operations.", 3529, "report.md")
+    window = make_window()
+    said = _open_saved_run_in_chat(qtbot, window, real_model_path)
+    assert window.chat.current is not None
+    question, answer = window.services.store.messages(window.chat.current.id)
+    kept = question.content.split("The document it summarizes:\n\n")[1].split("\n\n[")[0]
+    assert report.startswith(kept) and "## Section 3:" in kept and "## Section 40:" not in kept
+    note = f"Only the first {len(kept.split()):,} of {len(report.split()):,} words of the document fit the model's"
+    assert note in question.content and any(message.startswith(note) for message in said)
+    assert answer.finish_reason in ("stop", "length") and not answer.context_dropped and not answer.error
 
 
 def test_delete_a_run_then_undo(qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
@@ -399,3 +479,118 @@ def test_a_context_too_small_is_said_before_running(qtbot: QtBot, make_window: M
     assert view.plan_label.property("problem") is True
     assert view.plan_label.text().startswith("The context window (256 tokens) is too small")
     assert window.services.engine.loaded is None  # the plan reads only the model's vocabulary
+
+
+def test_the_bar_moves_while_a_part_is_read_and_written(qtbot: QtBot, make_window: MakeWindow,
+                                                        test_model_path: Path) -> None:
+    window = make_window()
+    window.settings.generation.context_length = 512
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
+    view.text_input.setPlainText(_story(30))
+    _planned(qtbot, view, " parts (")
+    seen: list[tuple[Progress, int, int, str]] = []
+    window.task_bridge.runProgress.connect(lambda _run, p: seen.append(
+        (p, view.progress.value(), view.progress.maximum(), view.progress_label.text())))
+    _run(qtbot, window)
+    starts = {p.step: value for p, value, _, _ in seen if not (p.read or p.written)}
+    within = [(p, value) for p, value, _, _ in seen if p.read or p.written]
+    assert len(starts) > 3 and within
+    assert any(starts[p.step] < value < starts.get(p.step + 1, 1000) for p, value in within)  # between two steps
+    labels = [label for _, _, _, label in seen]
+    assert any(label.startswith("Reading part 2 of ") and " · read " in label and label.endswith(" tokens")
+               for label in labels)
+    assert any(" · wrote 16 tokens" in label for label in labels)
+    assert all(maximum == 1000 for _, _, maximum, _ in seen)
+
+
+def test_a_part_that_went_wrong_is_marked_and_the_result_says_so(qtbot: QtBot) -> None:
+    from ui.tasks.results import ResultPanel
+    from ui.tasks.run_models import status_notice
+
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 700)
+    parts = (Part(1, "sections “Section 29” to “Section 38”", 0, 20, 900,
+                  "- The team led by Ben recorded 93 incidents."),
+             Part(2, "sections “Section 38” to “Section 40”", 20, 26, 400, "Section 39: IT Systems in region 5\n\n"
+                  "In region 5, IT systems stayed flat during the year.", "restating"))
+    result = TaskResult("summarize", "- The team led by Ben recorded 93 incidents.", "done", parts=parts, chunks=2,
+                        levels=2, document_tokens=1300, covered_tokens=900)
+    panel.show_result("summarize", "Summary of “report.md”", "", result, source_text=None, multi=False,
+                      metrics="Summarized 900 of 1,300 tokens (1 of 2 parts; 1 went wrong)")
+    record = TaskRunRecord(id=1, created_at=datetime.now(UTC), finished_at=None, task="summarize",
+                           status=RunStatus.DONE, parameters={}, input_name="report.md", input_kind="md",
+                           input_bytes=1, input_sha256="", input_text=None, output=result.text,
+                           result=result.to_dict(), model_name="SmolLM2", model_path=None, metrics={}, error=None,
+                           deleted_at=None)
+    panel.set_notice(*status_notice(record, result))
+    assert panel.notice.text() == ("Part 2 of 2 went wrong (the model began copying out the text it was given), so "
+                                   "the summary leaves it out.")
+    parts_text = panel.parts_view.toPlainText()
+    assert "Stopped: the model began copying out the text it was given. Left out of the result." in parts_text
+    assert parts_text.count("Stopped:") == 1 and panel.parts_box.isVisibleTo(panel)
+    assert panel.summary_view.toPlainText() == "The team led by Ben recorded 93 incidents."
+    from ui.tasks.run_models import status_words
+
+    assert status_words(record) == "incomplete"
+
+
+def test_key_points_written_as_paragraphs_lead_to_their_parts(qtbot: QtBot) -> None:
+    from ui.tasks.results import ResultPanel
+
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    parts = tuple(Part(i, f"pages {2 * i - 1}–{2 * i}", 2 * i - 2, 2 * i - 1, 100, f"What part {i} says.")
+                  for i in (1, 2))
+    text = "The year was dry. Rain fell less than ever.\n\nRivers ran low, and the farmers were paid for it."
+    result = TaskResult("summarize", text, "done", parts=parts, chunks=2, levels=2, points=(
+        KeyPoint("The year was dry.", 1, "pages 1–2"), KeyPoint("Rain fell less than ever.", 1, "pages 1–2"),
+        KeyPoint("Rivers ran low, and the farmers were paid for it.", 2, "pages 3–4")))
+    panel.show_result("summarize", "Summary of “report.pdf”", "", result, source_text=None, multi=False, metrics="")
+    html = panel.summary_view.toHtml()
+    assert html.count('href="part:1"') == 2 and html.count('href="part:2"') == 1
+    assert panel.summary_view.toPlainText() == ("The year was dry. — pages 1–2 Rain fell less than ever. — pages 1–2\n"
+                                                "Rivers ran low, and the farmers were paid for it. — pages 3–4")
+    panel.summary_view.anchorClicked.emit(QUrl("part:2"))
+    assert panel.highlighted_part == 2
+
+
+@pytest.mark.window(context_length=1024)
+def test_a_run_whose_summary_went_wrong_shows_what_the_model_wrote_and_why(
+        qtbot: QtBot, make_window: MakeWindow, real_model_path: Path) -> None:
+    """A real run: SmolLM2, asked for the key points of sections 37 to 40 of the report (seed 1), copies them out;
+    the run is saved and shown with no summary, the copy under its part, and a footer that does not say it read
+    the document."""
+    import threading
+
+    from app.documents.reader import document_from_text
+    from app.tasks import inputs
+    from app.tasks.spec import Summarize, TaskInput
+
+    window = make_window()
+    page = _tasks_page(qtbot, window, real_model_path)
+    engine, tasks = window.services.engine, window.services.tasks
+    document = document_from_text(operations_report(37))
+    task = TaskInput(Summarize("points"), inputs.passages_of(document), title="report", temperature=0.2, seed=1,
+                     max_output_tokens=96)
+    ended: list[RunEnded] = []
+
+    def run() -> None:  # as the command line does it, off the GUI thread
+        engine.load_blocking(real_model_path, context_length=1024)
+        ended.append(tasks.run_blocking(task, inputs.source_of(document), model_name="SmolLM2"))
+
+    threading.Thread(target=run, daemon=True).start()
+    view = page.view
+    qtbot.waitUntil(lambda: bool(ended) and view.history.runs.rowCount() == 1, timeout=TIMEOUT)
+    assert view.history.runs.index(0).data().endswith(" · no summary")
+    view.history.list.setCurrentIndex(view.history.runs.index(0))
+    output = view.output
+    assert output.notice.text() == ("There is no summary: the model began copying out the text it was given. Run it "
+                                    "again, or try a larger model.")
+    assert output.summary_view.toPlainText() == "No summary. What the model wrote before it was stopped is below."
+    assert output.parts_box.isVisible() and "## Section 37: Marketing in region 3" in output.parts_view.toPlainText()
+    assert "Stopped: the model began copying out the text it was given." in output.parts_view.toPlainText()
+    footer = output.metrics.text()
+    assert footer.startswith("Summarized 0 of ") and "(0 of 1 part; 1 went wrong)" in footer  # not "Read all"
+    assert not output.copy_button.isEnabled() and not output.chat_button.isEnabled()  # nothing to take away
