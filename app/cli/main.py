@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.cli import chat, compare, hw, inspect_model, models, tasks
-from app.errors import HearthError
+from app.errors import CHATML_OFFER, HearthError
 from app.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = group.run(args, paths)
         return code
     except HearthError as error:
-        print(f"hearth: {error}", file=sys.stderr)
+        hint = " Run the command again with --chatml to use it." \
+            if CHATML_OFFER in str(error) and hasattr(args, "chatml") and not args.chatml else ""
+        print(f"hearth: {error}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

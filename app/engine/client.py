@@ -7,6 +7,7 @@ on the GUI thread. If the worker dies, subscribers get ``WorkerExited`` and a ne
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
@@ -23,7 +24,7 @@ from app.engine import protocol as p
 from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import remove_files
 from app.engine.worker import run_worker
-from app.errors import EngineError, ModelLoadError, WorkerCrashedError
+from app.errors import ChatTemplateError, EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
 from app.settings import Samplers
@@ -285,6 +286,18 @@ class EngineClient:
         if reload is not None:
             self.load(reload.path, plan=reload.plan)
 
+    def use_chatml(self) -> None:
+        """Write the loaded model's prompts in ChatML instead of its own chat template, which failed (an answer
+        ended in ``Failed.chat_template``), until another model is loaded; a reload after a forced stop keeps it."""
+        with self._lock:
+            loaded = self.loaded
+            if loaded is None:
+                raise EngineError("No model is loaded. Choose a model first.")
+            plan = dataclasses.replace(loaded.plan, chatml=True)
+            self.loaded = dataclasses.replace(loaded, chat_format=p.CHATML_CHOSEN, plan=plan)
+            self._last_load = p.Load(path=loaded.path, plan=plan)
+        self._send(p.UseChatML())
+
     def unload(self) -> None:
         if self.running:
             self._send(p.Unload())
@@ -359,7 +372,7 @@ class EngineClient:
                 elif isinstance(event, p.Finished) and event.request_id == request_id:
                     return event
                 elif isinstance(event, p.Failed) and event.request_id in (request_id, None):
-                    raise EngineError(event.message)
+                    raise (ChatTemplateError if event.chat_template else EngineError)(event.message)
                 elif isinstance(event, p.WorkerExited):
                     raise WorkerCrashedError(event.message or "The model engine stopped.")
 

@@ -38,6 +38,9 @@ class LoadPlan:
     # llama.cpp's extra CPU weight layouts (repacking, AMX). Off on CPUs with AMX: its quantized matrix code
     # crashes there (ggml-org/llama.cpp#20824, seen on this project's machines with Q8_0 and Q4_0).
     extra_buffers: bool = True
+    # Write prompts in ChatML even when the file has a chat template: the person chose it after the model's own
+    # template failed (``protocol.UseChatML``).
+    chatml: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:

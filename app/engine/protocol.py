@@ -94,6 +94,12 @@ class ReadAhead:
 
 
 @dataclass(frozen=True)
+class UseChatML:
+    """Write the loaded model's prompts in ChatML from now on instead of its own chat template, which failed
+    (``Failed.chat_template``). No answer; the client keeps the choice for the reloads it makes itself."""
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -103,7 +109,7 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | Unload | Shutdown
+Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | UseChatML | Unload | Shutdown
 
 # --- events (worker -> app) ---
 
@@ -143,6 +149,12 @@ class LoadStarted:
 class LoadProgress:
     fraction: float
     stage: str = ""  # for people, when the load does more than read the file ("Measuring the fastest settings…")
+
+
+# ``Loaded.chat_format``: how the prompts are written, for people.
+OWN_TEMPLATE = "the model's own template"
+CHATML_NO_TEMPLATE = "ChatML (the file has no template)"
+CHATML_CHOSEN = "ChatML (chosen instead of the model's template)"
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,7 @@ class Failed:
     message: str
     request_id: int | None = None
     during: During = During.GENERATE
+    chat_template: bool = False  # the model's own chat template failed: ChatML can be offered (``UseChatML``)
 
 
 @dataclass(frozen=True)
@@ -269,7 +282,7 @@ class WorkerExited:
 
 _DURING: dict[type, During] = {
     Load: During.LOAD, Generate: During.GENERATE, RunTask: During.TASK, PlanTask: During.PLAN,
-    ReadAhead: During.READ_AHEAD, Forget: During.FORGET, Unload: During.UNLOAD,
+    ReadAhead: During.READ_AHEAD, Forget: During.FORGET, UseChatML: During.GENERATE, Unload: During.UNLOAD,
 }
 
 Event = (

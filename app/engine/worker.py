@@ -27,13 +27,13 @@ from typing import Any
 
 from app.engine import llama_kv
 from app.engine import protocol as p
-from app.engine.completion import LlamaModel, VocabModel
+from app.engine.completion import LlamaModel, VocabModel, guarded_templates
 from app.engine.llama_log import capture_llama_log, parse_log
 from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.memory import peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
 from app.engine.tuning import cpu_has_amx
-from app.errors import InvalidModelError
+from app.errors import ChatTemplateError, HearthError, InvalidModelError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ TOKEN_FLUSH_S = 0.03
 FALLBACK_CHAT_FORMAT = "chatml"
 PROBE_TEXT = ("The old lighthouse keeper climbed the stairs every evening, counting the steps and listening to "
               "the sea, while the town below lit its windows one by one.")
+OUT_OF_MEMORY = ("The model engine ran out of the memory Hearth allows it and stopped this request. Try a shorter "
+                 "message or a smaller context length.")
 # Without flash attention the compute buffer grows with the context: beyond this, only the plan with it is
 # forecast to fit, so the probe does not offer the other.
 FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
@@ -62,12 +64,32 @@ def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | 
 
 
 def _configure_logging(log_file: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """With a log file (the window's and the command line's), everything the worker writes goes there: its log,
+    and what llama.cpp and the C runtime print on its standard output and error (an abort's message, and the
+    backtrace ggml prints through gdb where gdb is installed), which would otherwise land in the terminal of
+    ``hearth chat``, in the middle of its answer or of ``--json`` output. Without one (tests), the log goes to
+    standard error."""
+    handlers: list[logging.Handler] = []
     if log_file:
         with contextlib.suppress(OSError):
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+            _send_output_to(log_file)
+    if not handlers:
+        handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
+
+
+def _send_output_to(path: str) -> None:
+    """Point file descriptors 1 and 2 (inherited by anything the process starts, such as gdb) at ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)
 
 
 @dataclasses.dataclass
@@ -130,15 +152,24 @@ class _Worker:
                 elif isinstance(command, p.ReadAhead):
                     if self.commands.empty():  # else a newer draft, or the message itself, is waiting
                         self._read_ahead(command)
+                elif isinstance(command, p.UseChatML):
+                    self._use_chatml()
                 elif isinstance(command, p.Unload):
                     self._set_aside_all()
                     self._unload()
                     self.send(p.Unloaded(peak_rss_bytes=peak_rss_bytes()))
+            except HearthError as error:  # the model file's doing (its chat template): a sentence, no traceback
+                log.warning("engine command %r failed: %s", type(command).__name__, error)
+                self.send(p.Failed(message=str(error), request_id=_request_id(command), during=p.During.of(command),
+                                   chat_template=isinstance(error, ChatTemplateError)))
+            except MemoryError:
+                log.warning("engine command %r ran out of memory", type(command).__name__, exc_info=True)
+                self.send(p.Failed(message=OUT_OF_MEMORY, request_id=_request_id(command),
+                                   during=p.During.of(command)))
             except Exception as error:
                 log.exception("engine command %r failed", type(command).__name__)
-                request_id = command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
                 self.send(p.Failed(message=f"The engine hit an internal error: {error}",
-                                   request_id=request_id, during=p.During.of(command)))
+                                   request_id=_request_id(command), during=p.During.of(command)))
         self._set_aside_all()
         self._unload()
 
@@ -191,7 +222,7 @@ class _Worker:
                 during=p.During.LOAD))
             return
         has_template = "tokenizer.chat_template" in llm.metadata
-        if not has_template:
+        if not has_template or plan.chatml:
             llm.chat_format = FALLBACK_CHAT_FORMAT
         tuning = self._tune(llm, plan) if plan.tune else None
         if tuning is not None:
@@ -206,10 +237,16 @@ class _Worker:
         self.llm, self.model_path = llm, command.path
         self.send(p.Loaded(
             path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
-            chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
+            chat_format=p.CHATML_NO_TEMPLATE if not has_template else p.CHATML_CHOSEN if plan.chatml
+            else p.OWN_TEMPLATE,
             has_chat_template=has_template, load_s=time.perf_counter() - started,
             rss_bytes=_current_rss(), plan=plan, buffers=buffers.to_dict(),
             weights_bytes=int(llm._model.size()), tuning=tuning))
+
+    def _use_chatml(self) -> None:
+        if self.llm is not None:
+            self.llm.chat_format = FALLBACK_CHAT_FORMAT
+            self.drafted = None  # formatted with the template just given up
 
     def _tune(self, llm: Any, plan: LoadPlan) -> Tuning | None:
         """The first load of a model with this plan measures its fastest settings here (``engine/tuning.py``)."""
@@ -252,7 +289,6 @@ class _Worker:
     # --- tasks ---
 
     def _run_task(self, command: p.RunTask) -> None:
-        from app.errors import HearthError
         from app.tasks.orchestration import TaskRun
 
         request_id = command.request_id
@@ -269,7 +305,8 @@ class _Worker:
         try:
             result = run.run()
         except HearthError as error:
-            self.send(p.Failed(message=str(error), request_id=request_id, during=p.During.TASK))
+            self.send(p.Failed(message=str(error), request_id=request_id, during=p.During.TASK,
+                               chat_template=isinstance(error, ChatTemplateError)))
             return
         finally:
             self.cancelled.discard(request_id)
@@ -279,7 +316,6 @@ class _Worker:
         return request_id in self.cancelled or self.parent_gone.is_set()
 
     def _plan_task(self, command: p.PlanTask) -> None:
-        from app.errors import HearthError
         from app.tasks.orchestration import plan_task
 
         loaded = self.llm is not None and self.model_path == command.path and \
@@ -392,7 +428,10 @@ class _Worker:
         if messages is None:
             return
         model = LlamaModel(llm, lambda: False)
-        formatted = model.formatted(messages)
+        try:
+            formatted = model.formatted(messages)
+        except ChatTemplateError:
+            return  # the message, when sent, says so
         self.drafted = _Drafted(command.conversation, command.messages, command.max_tokens, messages, formatted)
         reusable = self.kv_reusable
         self.kv_reusable = 0  # while the cache changes: an error half-way must not keep a mix
@@ -479,10 +518,15 @@ class _Worker:
                 llama_kv.clear(self.llm)
 
 
+def _request_id(command: p.Command) -> int | None:
+    return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
+
+
 def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:
     from llama_cpp import Llama
 
-    with _model_params(report, extra_buffers=plan.extra_buffers), _context_params(max_outputs=plan.max_outputs):
+    with _model_params(report, extra_buffers=plan.extra_buffers), _context_params(max_outputs=plan.max_outputs), \
+            guarded_templates():
         llm = Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
     _shrink_logits_array(llm)
     return llm

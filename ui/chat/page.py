@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
-from app.errors import HearthError
+from app.errors import CHATML_OFFER, HearthError
 from app.history import ConversationRecord, ModelRecord
 from app.outcomes import FinishReason
 from app.settings import GenerationSettings, Settings
@@ -88,6 +88,7 @@ class ChatPage(QObject):
         bar.loadRequested.connect(self.load_model)
         bar.unloadRequested.connect(loader.unload)
         bar.settingsRequested.connect(self.edit_settings)
+        bar.chatmlRequested.connect(self.use_chatml)
         self.undo_button.clicked.connect(self._undo_delete)
         bridge.loadStarted.connect(self._load_started)
         bridge.loadProgress.connect(bar.load_progress)
@@ -336,7 +337,19 @@ class ChatPage(QObject):
             self.view.answer_finished(event.message)
         if event.message.finish_reason == FinishReason.ERROR and event.message.error:
             self.statusMessage.emit(event.message.error, 8000)
+            if CHATML_OFFER in event.message.error and self.engine.loaded is not None:
+                self.view.model_bar.offer_chatml(True)
         self.refresh_conversations()
+
+    def use_chatml(self) -> None:
+        """The loaded model's chat template failed: its prompts are written in ChatML from now on, and the answer
+        that failed is asked again."""
+        self.view.model_bar.offer_chatml(False)
+        if self.engine.loaded is None:
+            return
+        self.engine.use_chatml()
+        self.statusMessage.emit("This model's conversations are written in ChatML until it is loaded again.", 6000)
+        self.regenerate()
 
     # --- the model ---
 
