@@ -344,6 +344,10 @@ class _Worker:
             return cached[1]
         if cached is not None:
             cached[1].close()
+            self.vocab = None
+        from app.gguf.facts import read_facts
+
+        read_facts(Path(path))  # a header llama.cpp would hang on (200,000 keys) is refused in a sentence first
         with capture_llama_log():
             model = VocabModel(path, context_length)
         self.vocab = (path, model)

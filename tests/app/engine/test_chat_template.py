@@ -128,6 +128,7 @@ def test_the_engine_answers_a_broken_template_with_the_sentence_then_chatml(
         test_model_path: Path, tmp_path: Path) -> None:
     from app.engine import EngineClient
     from app.engine import protocol as p
+
     from tests.helpers.gguf_fixtures import with_chat_template
 
     engine = EngineClient()
@@ -150,18 +151,24 @@ def test_the_engine_answers_a_broken_template_with_the_sentence_then_chatml(
 
 
 @pytest.mark.engine
-def test_a_broken_template_does_not_stop_a_task_planning_or_other_answers(
+def test_a_draft_read_ahead_with_a_broken_template_is_silent_and_the_message_says_why(
         test_model_path: Path, tmp_path: Path) -> None:
     from app.engine import EngineClient
+    from app.engine import protocol as p
+
     from tests.helpers.gguf_fixtures import with_chat_template
 
     engine = EngineClient()
+    events: list[p.Event] = []
+    engine.subscribe(events.append)
     try:
         engine.load_blocking(with_chat_template(test_model_path, tmp_path, HOSTILE["nested empty loops"]),
                              context_length=256)
-        engine.read_ahead([{"role": "user", "content": "A draft"}], conversation="c1")  # no error for a draft
+        assert engine.read_ahead([{"role": "user", "content": "A draft"}], conversation="c1")
         with pytest.raises(EngineError, match="chat template is broken"):
             engine.chat_blocking([{"role": "user", "content": "A draft"}], max_tokens=4, conversation="c1",
                                  timeout=300)
     finally:
         engine.shutdown()
+    failures = [e for e in events if isinstance(e, p.Failed)]
+    assert [(f.during, f.chat_template) for f in failures] == [(p.During.GENERATE, True)]  # none for the draft
