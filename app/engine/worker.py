@@ -28,7 +28,7 @@ from typing import Any
 from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel, guarded_templates
-from app.engine.llama_log import capture_llama_log, parse_log
+from app.engine.llama_log import capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.memory import peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
@@ -73,23 +73,11 @@ def _configure_logging(log_file: str | None) -> None:
     if log_file:
         with contextlib.suppress(OSError):
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-            _send_output_to(log_file)
+            send_output_to(log_file)
     if not handlers:
         handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
-
-
-def _send_output_to(path: str) -> None:
-    """Point file descriptors 1 and 2 (inherited by anything the process starts, such as gdb) at ``path``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-    finally:
-        os.close(fd)
 
 
 @dataclasses.dataclass

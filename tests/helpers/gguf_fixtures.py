@@ -20,6 +20,7 @@ __all__ = [
     "absurd_header",
     "bad_magic",
     "corrupted_tensor_data",
+    "duplicate_tokens",
     "empty",
     "hostile_array",
     "huge_metadata",
@@ -163,6 +164,26 @@ def hostile_array(dest: Path) -> Path:
     entry = struct.pack("<Q", len(key)) + key + struct.pack("<IIQ", GGUFValueType.ARRAY,
                                                             GGUFValueType.UINT8, 2**40)
     out.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + entry + bytes(4096))
+    return out
+
+
+def duplicate_tokens(src: Path, dest: Path) -> Path:
+    """A copy of ``src`` whose vocabulary lists one token twice: the header is sound, but llama.cpp aborts the
+    process when it reads the vocabulary (``GGML_ASSERT(id_to_token.size() == token_to_id.size())``)."""
+    reader = GGUFReader(src)
+    arch_field = reader.fields[_ARCHITECTURE_KEY]
+    out = dest / f"{src.stem}-duplicate-tokens.gguf"
+    writer = GGUFWriter(out, bytes(arch_field.parts[arch_field.data[0]]).decode())
+    for name, found in reader.fields.items():
+        if name.startswith("GGUF.") or name in (_ARCHITECTURE_KEY, _ALIGNMENT_KEY):
+            continue
+        value, kind, sub_kind = _field_value(found)
+        if name == "tokenizer.ggml.tokens":
+            value = [*value[:301], value[300], *value[302:]]
+        writer.add_key_value(name, value, kind, sub_type=sub_kind)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+    _finish(writer)
     return out
 
 
