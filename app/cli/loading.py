@@ -42,7 +42,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
     if getattr(args, "chatml", False):
         plan = dataclasses.replace(plan, chatml=True)
-    engine = EngineClient(log_file=paths.log_file)
+    engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does
     engine.start()
     try:

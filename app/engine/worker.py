@@ -33,6 +33,7 @@ from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.memory import peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
 from app.engine.tuning import cpu_has_amx
+from app.engine.watchdog import watch_parent
 from app.errors import ChatTemplateError, HearthError, InvalidModelError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | 
     with contextlib.suppress(ValueError, OSError):  # not the main thread (tests)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _configure_logging(log_file)
+    watch_parent()  # the app dies (kill -9, a crash): this process ends within a second, busy or not
     try:
         _Worker(conn, Path(states_dir) if states_dir else None).serve()
     except Exception:
