@@ -30,7 +30,7 @@ from app.engine import protocol as p
 from app.engine.completion import LlamaModel, VocabModel, guarded_templates
 from app.engine.llama_log import capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import LoadPlan, Tuning
-from app.engine.memory import peak_rss_bytes, reset_peak
+from app.engine.memory import MemoryCap, peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
 from app.engine.tuning import cpu_has_amx
 from app.engine.watchdog import watch_parent
@@ -109,6 +109,7 @@ class _Worker:
         self.kv_owner: str | None = None  # the conversation the model's KV cache holds now
         self.kv_reusable = 0  # how many of its cached tokens that conversation's next prompt will start with
         self.drafted: _Drafted | None = None  # the last read-ahead, for the message it becomes
+        self.memory_cap = MemoryCap()
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -201,13 +202,23 @@ class _Worker:
                 last_reported = fraction
                 self.send(p.LoadProgress(fraction=min(max(fraction, 0.0), 1.0)))
 
+        # The forecast's memory plus a margin, for as long as this model is loaded; not on a graphics card, whose
+        # driver maps memory in ways not measured here.
+        if plan.memory_forecast > 0 and plan.gpu_layers == 0:
+            limit = self.memory_cap.expect(plan.memory_forecast)
+            log.info("memory limit for %s: %s", name, f"{limit / 1e9:.2f} GB" if limit else "none")
+        else:
+            self.memory_cap.lift()
         try:
             with capture_llama_log() as lines:
                 llm = _load_llama(command.path, plan, report)
-        except (ValueError, RuntimeError, OSError) as error:
+        except (ValueError, RuntimeError, OSError, MemoryError) as error:
             log.warning("llama.cpp could not load %s: %s", command.path, error)
+            short = isinstance(error, MemoryError) or "failed to allocate" in "".join(lines)
             self.send(p.Failed(
-                message=f"Could not load “{name}”. The file may be damaged, or it uses a model type "
+                message=f"Could not load “{name}”: it needs more memory than Hearth expected and allows the engine. "
+                        "Try a shorter context length." if short and self.memory_cap.limit is not None else
+                        f"Could not load “{name}”. The file may be damaged, or it uses a model type "
                         "this version of llama.cpp does not support.",
                 during=p.During.LOAD))
             return
@@ -275,6 +286,7 @@ class _Worker:
             self.llm = None
             self.model_path = None
             gc.collect()
+        self.memory_cap.lift()
 
     # --- tasks ---
 
