@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from app.errors import CHATML_OFFER, ChatTemplateError, EngineError
+from app.errors import EngineError
+
+CHATML_OFFER = "Hearth can write the conversation in ChatML instead, a format most chat models understand."
 
 # Each was a hang, gigabytes, or a traceback in sandbox jargon before templates had a budget (part 10).
 HOSTILE = {
@@ -96,6 +98,8 @@ def _render(formatter: Any, template: str, messages: list[dict[str, str]]) -> st
 
 @pytest.mark.parametrize("template", list(HOSTILE.values()), ids=list(HOSTILE))
 def test_a_hostile_template_ends_in_one_sentence_that_offers_chatml(template: str) -> None:
+    from app.errors import ChatTemplateError
+
     _, guarded = _formatters()
     formatter = guarded(template, "</s>", "<s>")  # compiling is budgeted too: no folding of 'x' * 10**10
     with pytest.raises(ChatTemplateError) as raised:
@@ -116,6 +120,8 @@ def test_real_templates_render_as_llama_cpp_renders_them(template: str) -> None:
 
 
 def test_a_template_that_refuses_a_conversation_says_so_in_its_own_words() -> None:
+    from app.errors import ChatTemplateError
+
     _, guarded = _formatters()
     with pytest.raises(ChatTemplateError) as raised:
         _render(guarded, MISTRAL, CONVERSATIONS[1])  # a system message: this template raises
@@ -139,8 +145,10 @@ def test_the_engine_answers_a_broken_template_with_the_sentence_then_chatml(
             engine.load_blocking(with_chat_template(test_model_path, folder, HOSTILE[name]), context_length=256)
             pid = engine.pid
             for _ in range(2):  # the next message too: a loop once hung every answer after it
-                with pytest.raises(ChatTemplateError, match="chat template is broken"):
+                with pytest.raises(EngineError) as raised:
                     engine.chat_blocking([{"role": "user", "content": "Hello"}], max_tokens=4, timeout=300)
+                assert str(raised.value).startswith("This model's chat template is broken: it ")
+                assert type(raised.value).__name__ == "ChatTemplateError"  # so a front end can offer ChatML
             assert engine.pid == pid and engine.loaded is not None  # no restart, the model stays loaded
             engine.use_chatml()
             assert engine.loaded.chat_format == p.CHATML_CHOSEN
