@@ -59,9 +59,12 @@ class MemoryCap:
     writable mappings: the C heap, every ``malloc`` and anonymous ``mmap``, thread stacks), and a Job Object's
     per-process memory limit on Windows (committed private memory, the same thing). ``RLIMIT_AS`` was not
     used: it counts the mapped model and every reservation never touched (each thread's malloc arena reserves
-    64 MiB), so a limit that lets a model load is no limit. macOS gets ``RLIMIT_DATA`` too, which its kernel is
-    not known to enforce for ``mmap``; it is set in case it does. The Windows code cannot be tried here (a Linux
-    machine); it is written from the Win32 documentation and logs rather than fails where the system refuses.
+    64 MiB), so a limit that lets a model load is no limit. macOS has no cap yet: its kernel does not apply
+    ``RLIMIT_DATA`` to the ``mmap`` behind ``malloc``, its ``RLIMIT_AS`` counts the mapped model and Metal's
+    reservations, and it offers no per-process figure of private memory to start from, so any limit set there would
+    either do nothing or refuse good loads; it was not tried on a Mac. The Windows code cannot be tried here either
+    (a Linux machine); it is written from the Win32 documentation, and it logs rather than fails where the system
+    refuses.
 
     The limit is the memory allocated when it is set plus what is expected next plus a margin; ``lift`` puts back
     the limit the process started with.
@@ -71,14 +74,18 @@ class MemoryCap:
         self.limit: int | None = None
         self._started_with: tuple[int, int] | None = None
         self._job: Any = None
-        if sys.platform != "win32":
+        if sys.platform.startswith("linux"):
             import resource
 
             self._started_with = resource.getrlimit(resource.RLIMIT_DATA)
 
+    @property
+    def supported(self) -> bool:
+        return sys.platform == "win32" or self._started_with is not None
+
     @staticmethod
     def allocated() -> int:
-        """What the limit counts now: ``VmData`` on Linux, private bytes on Windows, resident memory on macOS."""
+        """What the limit counts now: ``VmData`` on Linux, private bytes on Windows (resident memory elsewhere)."""
         if sys.platform.startswith("linux"):
             with contextlib.suppress(OSError, ValueError):
                 for line in _STATUS.read_text().splitlines():
@@ -98,6 +105,8 @@ class MemoryCap:
         self._set(None)
 
     def _set(self, limit: int | None) -> int | None:
+        if not self.supported:
+            return None
         try:
             if sys.platform == "win32":
                 applied = _set_job_limit(self, limit)

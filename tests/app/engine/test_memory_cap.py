@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="RLIMIT_DATA is enforced by Linux; macOS does not, Windows uses a Job Object")
+                                reason="the cap is RLIMIT_DATA on Linux; Windows uses a Job Object, macOS has none yet")
 
 
 def _data_limit(pid: int) -> int | None:
