@@ -30,6 +30,15 @@ class WorkerCrashedError(EngineError):
     """The engine worker process ended unexpectedly."""
 
 
+CHATML_OFFER = "Hearth can write the conversation in ChatML instead, a format most chat models understand."
+
+
+class ChatTemplateError(EngineError):
+    """The model's own chat template failed (it loops, grows without end, refuses the conversation or does not
+    compile): the message says so and ends with ``CHATML_OFFER`` (``EngineClient.use_chatml`` takes it up). A task
+    reports it as a plain ``EngineError`` with the same message."""
+
+
 class ContextTooSmallError(EngineError):
     """The newest message alone does not fit in the context window."""
 

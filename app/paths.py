@@ -63,6 +63,11 @@ class Paths:
         """Conversations' saved KV states (``app/engine/saved_states.py``): a cache, safe to delete."""
         return self.cache_dir / "conversation-states"
 
+    @property
+    def engines_dir(self) -> Path:
+        """A record of each engine worker running (``app/engine/watchdog.py``), to end one its app left behind."""
+        return self.cache_dir / "engines"
+
     def ensure(self) -> Paths:
         for folder in (self.models_dir, self.database.parent, self.logs_dir, self.settings_file.parent,
                        self.cache_dir):

@@ -70,7 +70,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     store.mark_unfinished_task_runs_as_interrupted()
     store.mark_unfinished_comparisons_as_interrupted()
     store.purge_deleted()
-    engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir)
+    engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir, registry_dir=paths.engines_dir)
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
     downloads.restore()
     try:

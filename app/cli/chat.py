@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from app.cli.loading import load_model
-from app.errors import HearthError, WorkerCrashedError
+from app.errors import ChatTemplateError, HearthError, WorkerCrashedError
 from app.paths import Paths
 from app.words import context_trimmed
 
@@ -30,6 +30,8 @@ def add_commands(commands: Any) -> None:
     chat.add_argument("--seed", type=int)
     chat.add_argument("--threads", type=int)
     chat.add_argument("--json", action="store_true", help="print one JSON object with the text and metrics")
+    chat.add_argument("--chatml", action="store_true",
+                      help="write the conversation in ChatML instead of the model's own chat template")
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
@@ -101,6 +103,7 @@ def _say_stopped(finished: Any) -> None:
 
 CHAT_HELP = """Commands:
   /help    this list
+  /chatml  write the conversation in ChatML instead of the model's own chat template
   /quit    leave (Ctrl+D too)
 Ctrl+C stops the answer being written; the conversation goes on."""
 
@@ -109,6 +112,7 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
     from app.chat import build_messages
 
     messages = build_messages(generation, [])
+    unanswered: str | None = None  # a message the model's chat template could not write
     print(f"Chatting with {name}. Ctrl+C stops an answer; Ctrl+D (or /quit) leaves; /help lists the commands.",
           file=sys.stderr)
     while True:
@@ -122,6 +126,10 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
         if prompt in ("/help", "/?"):
             print(CHAT_HELP, file=sys.stderr)
             continue
+        if prompt == "/chatml":
+            engine.use_chatml()
+            print("[The conversation is written in ChatML from now on.]", file=sys.stderr)
+            prompt, unanswered = unanswered or "", None
         if not prompt:
             continue
         messages.append({"role": "user", "content": prompt})
@@ -137,6 +145,10 @@ def _interactive(engine: Any, generation: Any, name: str) -> int:
             continue
         except WorkerCrashedError:
             raise
+        except ChatTemplateError as error:  # the model's template is broken: /chatml answers this message again
+            print(f"\nhearth: {error} Type /chatml to use it.", file=sys.stderr)
+            unanswered = messages.pop()["content"]
+            continue
         except HearthError as error:  # e.g. a message too long for the context: say so and go on
             print(f"\nhearth: {error}", file=sys.stderr)
             messages.pop()

@@ -7,6 +7,7 @@ way ``ui/main.py`` does for the window.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from app.paths import Paths
@@ -39,7 +40,9 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     tuning = remembered_tuning(store.load_records(), str(facts.path.resolve()),
                                decide_plan(facts, machine, **options))
     plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
-    engine = EngineClient(log_file=paths.log_file)
+    if getattr(args, "chatml", False):
+        plan = dataclasses.replace(plan, chatml=True)
+    engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does
     engine.start()
     try:

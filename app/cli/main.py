@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.cli import chat, compare, hw, inspect_model, models, tasks
-from app.errors import HearthError
+from app.errors import CHATML_OFFER, HearthError
 from app.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("%s without a message", type(error).__name__, exc_info=error)
         words = str(error) or ("that could not be done, for a reason Hearth did not put into words (a bug): "
                                f"details are in {paths.log_file}.")
-        print(f"hearth: {words}", file=sys.stderr)
+        hint = " Run the command again with --chatml to use it." \
+            if CHATML_OFFER in words and hasattr(args, "chatml") and not args.chatml else ""
+        print(f"hearth: {words}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -54,6 +54,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--json", action="store_true", help="print one JSON object with the result and metrics")
+    parser.add_argument("--chatml", action="store_true",
+                        help="write the prompts in ChatML instead of the model's own chat template")
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:

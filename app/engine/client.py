@@ -7,6 +7,7 @@ on the GUI thread. If the worker dies, subscribers get ``WorkerExited`` and a ne
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
@@ -22,8 +23,9 @@ from typing import Any
 from app.engine import protocol as p
 from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import remove_files
+from app.engine.watchdog import end_stale_workers, register_worker, unregister_worker
 from app.engine.worker import run_worker
-from app.errors import EngineError, ModelLoadError, WorkerCrashedError
+from app.errors import ChatTemplateError, EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
 from app.settings import Samplers
@@ -58,12 +60,15 @@ class EngineClient:
             lands within one token, but llama.cpp cannot be interrupted while it reads a long prompt.
         states_dir: where the worker keeps conversations' KV states on disk (``Paths.kv_states_dir``);
             without it they are kept in the worker's memory only.
+        registry_dir: where the workers started are recorded (``Paths.engines_dir``), so that a start ends a
+            worker left behind by an app that died (``engine/watchdog.py``); without it, nothing is recorded.
     """
 
     def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5,
-                 states_dir: Path | None = None) -> None:
+                 states_dir: Path | None = None, registry_dir: Path | None = None) -> None:
         self._log_file = str(log_file) if log_file else None
         self._states_dir = states_dir
+        self._registry_dir = registry_dir
         self._stop_grace_s = stop_grace_s
         self._listeners: Listeners[p.Event] = Listeners()
         self._lock = threading.RLock()
@@ -100,6 +105,8 @@ class EngineClient:
         with self._lock:
             if self.running:
                 return
+            if self._registry_dir is not None:
+                end_stale_workers(self._registry_dir)
             context = multiprocessing.get_context("spawn")
             parent, child = context.Pipe(duplex=True)
             states_dir = str(self._states_dir) if self._states_dir else None
@@ -110,6 +117,8 @@ class EngineClient:
                 self.state = EngineState.STARTING
             process.start()
             child.close()
+            if self._registry_dir is not None and process.pid is not None:
+                register_worker(self._registry_dir, process.pid)
             self._process, self._conn = process, parent
             self._reader = threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
                                             daemon=True)
@@ -139,6 +148,8 @@ class EngineClient:
                 break
             time.sleep(0.05)
             code = process.exitcode
+        if self._registry_dir is not None and process.pid is not None and not process.is_alive():
+            unregister_worker(self._registry_dir, process.pid)
         with self._lock:
             if process is not self._process:
                 return  # an older worker we already replaced
@@ -303,6 +314,18 @@ class EngineClient:
         if reload is not None:
             self.load(reload.path, plan=reload.plan)
 
+    def use_chatml(self) -> None:
+        """Write the loaded model's prompts in ChatML instead of its own chat template, which failed (an answer
+        ended in ``Failed.chat_template``), until another model is loaded; a reload after a forced stop keeps it."""
+        with self._lock:
+            loaded = self.loaded
+            if loaded is None:
+                raise EngineError("No model is loaded. Choose a model first.")
+            plan = dataclasses.replace(loaded.plan, chatml=True)
+            self.loaded = dataclasses.replace(loaded, chat_format=p.CHATML_CHOSEN, plan=plan)
+            self._last_load = p.Load(path=loaded.path, plan=plan)
+        self._send(p.UseChatML())
+
     def unload(self) -> None:
         if self.running:
             self._send(p.Unload())
@@ -395,7 +418,7 @@ class EngineClient:
                 elif isinstance(event, p.Finished) and event.request_id == request_id:
                     return event
                 elif isinstance(event, p.Failed) and event.request_id in (request_id, None):
-                    raise EngineError(event.message)
+                    raise (ChatTemplateError if event.chat_template else EngineError)(event.message)
                 elif isinstance(event, p.WorkerExited):
                     raise WorkerCrashedError(event.message or "The model engine stopped.")
 

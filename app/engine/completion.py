@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -360,7 +361,8 @@ class VocabModel:
     def __init__(self, path: str, n_ctx: int) -> None:
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=path, vocab_only=True, verbose=False)
+        with guarded_templates():
+            self.llm = Llama(model_path=path, vocab_only=True, verbose=False)
         self._n_ctx = n_ctx
 
     @property
@@ -381,3 +383,44 @@ class VocabModel:
 
     def close(self) -> None:
         self.llm.close()
+
+
+@contextlib.contextmanager
+def guarded_templates() -> Iterator[None]:
+    """While a ``Llama`` is made, compile the chat templates in its file as ``chat_template.BudgetedTemplate``s:
+    llama-cpp-python builds a ``Jinja2ChatFormatter`` for each template in ``Llama.__init__`` (even for a
+    vocabulary-only model), and its sandbox has no limit on work or size, so a hostile template could hang or eat
+    the worker while it compiles (Jinja folds constant expressions then) and at every message. The swap is the
+    one of ``worker._model_params``: the worker makes one model at a time on one thread."""
+    import llama_cpp.llama_chat_format as formats
+
+    original = formats.Jinja2ChatFormatter
+    formats.Jinja2ChatFormatter = _guarded_formatter()  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        formats.Jinja2ChatFormatter = original  # type: ignore[misc]
+
+
+@functools.cache
+def _guarded_formatter() -> type:
+    """llama-cpp-python's formatter with a ``BudgetedTemplate`` as its compiled template: the formatter's own
+    ``__call__`` (the variables it passes, the stop token, the stopping criteria) is kept as it is."""
+    import jinja2.ext
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from app.engine.chat_template import BudgetedTemplate
+
+    class GuardedChatFormatter(Jinja2ChatFormatter):
+        def __init__(self, template: str, eos_token: str, bos_token: str, add_generation_prompt: bool = True,
+                     stop_token_ids: list[int] | None = None) -> None:
+            self.template = template
+            self.eos_token = eos_token
+            self.bos_token = bos_token
+            self.add_generation_prompt = add_generation_prompt
+            self.stop_token_ids = set(stop_token_ids) if stop_token_ids is not None else None
+            self._environment = BudgetedTemplate(  # type: ignore[assignment]
+                template, extensions=(Jinja2ChatFormatter.IgnoreGenerationTags, jinja2.ext.loopcontrols),
+                filters={"tojson": self.tojson})
+
+    return GuardedChatFormatter

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,21 @@ _FLASH = re.compile(r"Flash Attention (?:was auto, set to )?(?P<state>enabled|di
 _N_CTX = re.compile(r"llama_context: n_ctx\s*=\s*(?P<n>\d+)")
 _ERROR = re.compile(r"(error loading model|unknown model architecture|failed to load model)[^\n]*", re.IGNORECASE)
 _SETTINGS_ERROR = re.compile(r"llama_init_from_model: (?P<text>.*(does not|not supported|requires|failed|invalid).*)")
+
+
+def send_output_to(path: str) -> None:
+    """Point this process's standard output and error (file descriptors 1 and 2, inherited by whatever it starts)
+    at ``path``, appending: what llama.cpp and the C runtime print there (an abort's message, and the backtrace ggml
+    prints through gdb when gdb is installed, 60-70 lines) then lands in a file instead of the terminal or the
+    middle of ``hearth inspect --json``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)
 
 
 def _bytes(mib: str) -> int:

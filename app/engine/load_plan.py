@@ -38,6 +38,13 @@ class LoadPlan:
     # llama.cpp's extra CPU weight layouts (repacking, AMX). Off on CPUs with AMX: its quantized matrix code
     # crashes there (ggml-org/llama.cpp#20824, seen on this project's machines with Q8_0 and Q4_0).
     extra_buffers: bool = True
+    # Write prompts in ChatML even when the file has a chat template: the person chose it after the model's own
+    # template failed (``protocol.UseChatML``).
+    chatml: bool = False
+    # Bytes the forecast expects the load to allocate beyond the mapped model file and the worker's own baseline
+    # (``forecast.estimate.allocated_bytes``); the worker's memory cap is this plus a margin (``engine/memory.py``).
+    # 0: no forecast, no cap (plans made by hand, as in tests and benchmarks).
+    memory_forecast: int = 0
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:

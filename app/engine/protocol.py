@@ -110,6 +110,12 @@ class CountTokens:
 
 
 @dataclass(frozen=True)
+class UseChatML:
+    """Write the loaded model's prompts in ChatML from now on instead of its own chat template, which failed
+    (``Failed.chat_template``). No answer; the client keeps the choice for the reloads it makes itself."""
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -119,7 +125,8 @@ class Shutdown:
     pass
 
 
-Command = Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | CountTokens | Unload | Shutdown
+Command = (Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | CountTokens | UseChatML | Unload
+           | Shutdown)
 
 # --- events (worker -> app) ---
 
@@ -159,6 +166,12 @@ class LoadStarted:
 class LoadProgress:
     fraction: float
     stage: str = ""  # for people, when the load does more than read the file ("Measuring the fastest settings…")
+
+
+# ``Loaded.chat_format``: how the prompts are written, for people.
+OWN_TEMPLATE = "the model's own template"
+CHATML_NO_TEMPLATE = "ChatML (the file has no template)"
+CHATML_CHOSEN = "ChatML (chosen instead of the model's template)"
 
 
 @dataclass(frozen=True)
@@ -257,6 +270,7 @@ class Failed:
     message: str
     request_id: int | None = None
     during: During = During.GENERATE
+    chat_template: bool = False  # the model's own chat template failed: ChatML can be offered (``UseChatML``)
 
 
 @dataclass(frozen=True)
@@ -303,7 +317,7 @@ class WorkerExited:
 
 _DURING: dict[type, During] = {
     Load: During.LOAD, Generate: During.GENERATE, RunTask: During.TASK, PlanTask: During.PLAN,
-    ReadAhead: During.READ_AHEAD, Forget: During.FORGET, Unload: During.UNLOAD,
+    ReadAhead: During.READ_AHEAD, Forget: During.FORGET, UseChatML: During.GENERATE, Unload: During.UNLOAD,
 }
 
 Event = (

@@ -30,13 +30,14 @@ from typing import Any
 from app.degenerate import Watch
 from app.engine import llama_kv
 from app.engine import protocol as p
-from app.engine.completion import LlamaModel, VocabModel
-from app.engine.llama_log import capture_llama_log, parse_log
+from app.engine.completion import LlamaModel, VocabModel, guarded_templates
+from app.engine.llama_log import capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import LoadPlan, Tuning
-from app.engine.memory import peak_rss_bytes, reset_peak
+from app.engine.memory import MemoryCap, peak_rss_bytes, reset_peak
 from app.engine.saved_states import StateStore, memory_budget_for
 from app.engine.tuning import cpu_has_amx
-from app.errors import InvalidModelError
+from app.engine.watchdog import watch_parent
+from app.errors import ChatTemplateError, HearthError, InvalidModelError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ TOKEN_FLUSH_S = 0.03
 FALLBACK_CHAT_FORMAT = "chatml"
 PROBE_TEXT = ("The old lighthouse keeper climbed the stairs every evening, counting the steps and listening to "
               "the sea, while the town below lit its windows one by one.")
+OUT_OF_MEMORY = ("The model engine ran out of the memory Hearth allows it and stopped this request. Try a shorter "
+                 "message or a smaller context length.")
 # Without flash attention the compute buffer grows with the context: beyond this, only the plan with it is
 # forecast to fit, so the probe does not offer the other.
 FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
@@ -57,6 +60,7 @@ def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | 
     with contextlib.suppress(ValueError, OSError):  # not the main thread (tests)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _configure_logging(log_file)
+    watch_parent()  # the app dies (kill -9, a crash): this process ends within a second, busy or not
     try:
         _Worker(conn, Path(states_dir) if states_dir else None).serve()
     except Exception:
@@ -65,10 +69,18 @@ def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | 
 
 
 def _configure_logging(log_file: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """With a log file (the window's and the command line's), everything the worker writes goes there: its log,
+    and what llama.cpp and the C runtime print on its standard output and error (an abort's message, and the
+    backtrace ggml prints through gdb where gdb is installed), which would otherwise land in the terminal of
+    ``hearth chat``, in the middle of its answer or of ``--json`` output. Without one (tests), the log goes to
+    standard error."""
+    handlers: list[logging.Handler] = []
     if log_file:
         with contextlib.suppress(OSError):
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+            send_output_to(log_file)
+    if not handlers:
+        handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
 
@@ -102,6 +114,7 @@ class _Worker:
         self.drafted: _Drafted | None = None  # the last read-ahead, for the message it becomes
         self.counts: queue.Queue[p.CountTokens | None] = queue.Queue()
         self.model_lock = threading.Lock()  # the counting thread's tokenizer is not closed under it
+        self.memory_cap = MemoryCap()
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -136,15 +149,24 @@ class _Worker:
                 elif isinstance(command, p.ReadAhead):
                     if self.commands.empty():  # else a newer draft, or the message itself, is waiting
                         self._read_ahead(command)
+                elif isinstance(command, p.UseChatML):
+                    self._use_chatml()
                 elif isinstance(command, p.Unload):
                     self._set_aside_all()
                     self._unload()
                     self.send(p.Unloaded(peak_rss_bytes=peak_rss_bytes()))
+            except HearthError as error:  # the model file's doing (its chat template): a sentence, no traceback
+                log.warning("engine command %r failed: %s", type(command).__name__, error)
+                self.send(p.Failed(message=str(error), request_id=_request_id(command), during=p.During.of(command),
+                                   chat_template=isinstance(error, ChatTemplateError)))
+            except MemoryError:
+                log.warning("engine command %r ran out of memory", type(command).__name__, exc_info=True)
+                self.send(p.Failed(message=OUT_OF_MEMORY, request_id=_request_id(command),
+                                   during=p.During.of(command)))
             except Exception as error:
                 log.exception("engine command %r failed", type(command).__name__)
-                request_id = command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
                 self.send(p.Failed(message=f"The engine hit an internal error: {error}",
-                                   request_id=request_id, during=p.During.of(command)))
+                                   request_id=_request_id(command), during=p.During.of(command)))
         self._set_aside_all()
         self._unload()
 
@@ -200,18 +222,28 @@ class _Worker:
                 last_reported = fraction
                 self.send(p.LoadProgress(fraction=min(max(fraction, 0.0), 1.0)))
 
+        # The forecast's memory plus a margin, for as long as this model is loaded; not on a graphics card, whose
+        # driver maps memory in ways not measured here.
+        if plan.memory_forecast > 0 and plan.gpu_layers == 0:
+            limit = self.memory_cap.expect(plan.memory_forecast)
+            log.info("memory limit for %s: %s", name, f"{limit / 1e9:.2f} GB" if limit else "none")
+        else:
+            self.memory_cap.lift()
         try:
             with capture_llama_log() as lines:
                 llm = _load_llama(command.path, plan, report)
-        except (ValueError, RuntimeError, OSError) as error:
+        except (ValueError, RuntimeError, OSError, MemoryError) as error:
             log.warning("llama.cpp could not load %s: %s", command.path, error)
+            short = isinstance(error, MemoryError) or "failed to allocate" in "".join(lines)
             self.send(p.Failed(
-                message=f"Could not load “{name}”. The file may be damaged, or it uses a model type "
+                message=f"Could not load “{name}”: it needs more memory than Hearth expected and allows the engine. "
+                        "Try a shorter context length." if short and self.memory_cap.limit is not None else
+                        f"Could not load “{name}”. The file may be damaged, or it uses a model type "
                         "this version of llama.cpp does not support.",
                 during=p.During.LOAD))
             return
         has_template = "tokenizer.chat_template" in llm.metadata
-        if not has_template:
+        if not has_template or plan.chatml:
             llm.chat_format = FALLBACK_CHAT_FORMAT
         tuning = self._tune(llm, plan) if plan.tune else None
         if tuning is not None:
@@ -226,10 +258,16 @@ class _Worker:
         self.llm, self.model_path = llm, command.path
         self.send(p.Loaded(
             path=command.path, context_length=llm.n_ctx(), trained_context_length=trained,
-            chat_format="the model's own template" if has_template else "ChatML (the file has no template)",
+            chat_format=p.CHATML_NO_TEMPLATE if not has_template else p.CHATML_CHOSEN if plan.chatml
+            else p.OWN_TEMPLATE,
             has_chat_template=has_template, load_s=time.perf_counter() - started,
             rss_bytes=_current_rss(), plan=plan, buffers=buffers.to_dict(),
             weights_bytes=int(llm._model.size()), tuning=tuning))
+
+    def _use_chatml(self) -> None:
+        if self.llm is not None:
+            self.llm.chat_format = FALLBACK_CHAT_FORMAT
+            self.drafted = None  # formatted with the template just given up
 
     def _tune(self, llm: Any, plan: LoadPlan) -> Tuning | None:
         """The first load of a model with this plan measures its fastest settings here (``engine/tuning.py``)."""
@@ -269,11 +307,11 @@ class _Worker:
                 self.llm = None
             self.model_path = None
             gc.collect()
+        self.memory_cap.lift()
 
     # --- tasks ---
 
     def _run_task(self, command: p.RunTask) -> None:
-        from app.errors import HearthError
         from app.tasks.orchestration import TaskRun
 
         request_id = command.request_id
@@ -290,7 +328,8 @@ class _Worker:
         try:
             result = run.run()
         except HearthError as error:
-            self.send(p.Failed(message=str(error), request_id=request_id, during=p.During.TASK))
+            self.send(p.Failed(message=str(error), request_id=request_id, during=p.During.TASK,
+                               chat_template=isinstance(error, ChatTemplateError)))
             return
         finally:
             self.cancelled.discard(request_id)
@@ -300,7 +339,6 @@ class _Worker:
         return request_id in self.cancelled or self.parent_gone.is_set()
 
     def _plan_task(self, command: p.PlanTask) -> None:
-        from app.errors import HearthError
         from app.tasks.orchestration import plan_task
 
         loaded = self.llm is not None and self.model_path == command.path and \
@@ -329,6 +367,10 @@ class _Worker:
             return cached[1]
         if cached is not None:
             cached[1].close()
+            self.vocab = None
+        from app.gguf.facts import read_facts
+
+        read_facts(Path(path))  # a header llama.cpp would hang on (200,000 keys) is refused in a sentence first
         with capture_llama_log():
             model = VocabModel(path, context_length)
         self.vocab = (path, model)
@@ -423,7 +465,10 @@ class _Worker:
         if messages is None:
             return
         model = LlamaModel(llm, lambda: False)
-        formatted = model.formatted(messages)
+        try:
+            formatted = model.formatted(messages)
+        except ChatTemplateError:
+            return  # the message, when sent, says so
         self.drafted = _Drafted(command.conversation, command.messages, command.max_tokens, messages, formatted)
         reusable = self.kv_reusable
         self.kv_reusable = 0  # while the cache changes: an error half-way must not keep a mix
@@ -510,10 +555,15 @@ class _Worker:
                 llama_kv.clear(self.llm)
 
 
+def _request_id(command: p.Command) -> int | None:
+    return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
+
+
 def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:
     from llama_cpp import Llama
 
-    with _model_params(report, extra_buffers=plan.extra_buffers), _context_params(max_outputs=plan.max_outputs):
+    with _model_params(report, extra_buffers=plan.extra_buffers), _context_params(max_outputs=plan.max_outputs), \
+            guarded_templates():
         llm = Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
     _shrink_logits_array(llm)
     return llm

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import tempfile
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from app.engine.llama_log import BufferReport, capture_llama_log, parse_log
+from app.engine.llama_log import BufferReport, capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import KV_TYPES, LoadPlan
 
 log = logging.getLogger(__name__)
@@ -35,27 +36,37 @@ class DryRun:
 
 
 def dry_run(path: Path, plan: LoadPlan, *, timeout: float = TIMEOUT_S) -> DryRun:
-    """Size ``path`` under ``plan`` in a throw-away process; never raises for a bad model."""
+    """Size ``path`` under ``plan`` in a throw-away process; never raises for a bad model.
+
+    The child's standard output and error go to a file, not to this process's: when llama.cpp aborts it prints its
+    message there, and ggml a backtrace through gdb where gdb is installed, which broke ``hearth inspect --json``.
+    What it printed goes to the log; people get one sentence."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(child, str(path), plan.to_dict()), name="hearth-dry-run",
-                              daemon=True)
-    process.start()
-    child.close()
-    result: dict[str, Any] | None = None
-    if parent.poll(timeout):
-        try:
-            result = parent.recv()
-        except (EOFError, OSError):
-            result = None
-    process.join(5)
-    if process.is_alive():
-        process.kill()
+    with tempfile.TemporaryDirectory(prefix="hearth-dry-run-") as scratch:
+        output = Path(scratch) / "output.txt"
+        process = context.Process(target=_child, args=(child, str(path), plan.to_dict(), str(output)),
+                                  name="hearth-dry-run", daemon=True)
+        process.start()
+        child.close()
+        result: dict[str, Any] | None = None
+        if parent.poll(timeout):
+            try:
+                result = parent.recv()
+            except (EOFError, OSError):
+                result = None
         process.join(5)
-    parent.close()
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        parent.close()
+        printed = _tail(output)
     if result is None:
-        log.warning("dry run of %s ended without an answer (exit code %s)", path, process.exitcode)
+        log.warning("dry run of %s ended without an answer (exit code %s); it printed:\n%s", path,
+                    process.exitcode, printed or "(nothing)")
         return DryRun(ok=False, buffers=BufferReport(), message="llama.cpp stopped while reading this model.")
+    if printed:
+        log.debug("dry run of %s printed:\n%s", path, printed)
     buffers = parse_log(result["log"])
     if not result["ok"]:
         if result["weights"] and buffers.settings_errors:
@@ -68,7 +79,20 @@ def dry_run(path: Path, plan: LoadPlan, *, timeout: float = TIMEOUT_S) -> DryRun
     return DryRun(ok=True, buffers=buffers, weights_bytes=result["weights"], log_text=result["log"])
 
 
-def _child(conn: Connection, path: str, plan_data: dict[str, Any]) -> None:
+PRINTED_KEPT = 64 * 1024  # the end of what the child printed, for the log (a gdb backtrace is about 10 KB)
+
+
+def _tail(output: Path) -> str:
+    try:
+        with output.open("rb") as handle:
+            handle.seek(max(output.stat().st_size - PRINTED_KEPT, 0))
+            return handle.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _child(conn: Connection, path: str, plan_data: dict[str, Any], output: str) -> None:
+    send_output_to(output)
     import llama_cpp.llama_cpp as native
 
     plan = LoadPlan.from_dict(plan_data)

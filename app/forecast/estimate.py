@@ -435,8 +435,25 @@ def decide_plan(facts: ModelFacts, machine: Machine, *, context_length: int | No
     plan = replace(plan, gpu_layers=gpu_layers, use_mmap=use_mmap, extra_buffers=extra_buffers)
     if tuning is not None:
         tuned = tuning.applied_to(plan)
-        return replace(tuned, threads=threads, batch_threads=threads) if threads else tuned
-    return replace(plan, threads=threads, batch_threads=threads, tune=True) if tune else plan
+        plan = replace(tuned, threads=threads, batch_threads=threads) if threads else tuned
+    elif tune:
+        plan = replace(plan, threads=threads, batch_threads=threads, tune=True)
+    return with_memory_forecast(facts, machine, plan)
+
+
+def with_memory_forecast(facts: ModelFacts, machine: Machine, plan: LoadPlan) -> LoadPlan:
+    """``plan`` carrying the memory its load is forecast to allocate (``LoadPlan.memory_forecast``): made again
+    whenever a plan changes after ``decide_plan`` (a shorter context that fits, fewer layers on the card)."""
+    return replace(plan, memory_forecast=allocated_bytes(facts, memory_for(facts, plan, machine), plan))
+
+
+def allocated_bytes(facts: ModelFacts, memory: Memory, plan: LoadPlan) -> int:
+    """What the engine worker allocates for a load, the figure its memory cap counts: every resident and reserved
+    byte of the forecast, and the other conversations' saved states, but not the mapped model file (the page
+    cache's, not the process's) nor the worker's own baseline (counted by the worker when it sets the cap)."""
+    mapped = facts.file_size if plan.use_mmap and not plan.gpu_layers else 0
+    baseline = memory.overhead_ram - runtime_bytes(facts)
+    return max(memory.reserved_ram_bytes + memory.saved_states - mapped - baseline, 0)
 
 
 def remembered_tuning(records: Iterable[Any], path: str, plan: LoadPlan) -> Tuning | None:

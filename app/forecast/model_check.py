@@ -13,7 +13,15 @@ from pathlib import Path
 
 from app.engine.load_plan import LoadPlan
 from app.forecast.dry_run import dry_run
-from app.forecast.estimate import Forecast, Speed, Verdict, decide_plan, forecast, remembered_tuning
+from app.forecast.estimate import (
+    Forecast,
+    Speed,
+    Verdict,
+    decide_plan,
+    forecast,
+    remembered_tuning,
+    with_memory_forecast,
+)
 from app.gguf.facts import ModelFacts, read_facts
 from app.hardware.machine import Machine
 from app.history import LoadRecordData
@@ -65,8 +73,9 @@ def assess(path: Path, machine: Machine, *, context_length: int | None = None, k
         result = replace(result, speed=measured)
     fitting = None
     if result.verdict in (Verdict.TIGHT, Verdict.TOO_LARGE) and result.max_context >= MINIMUM_CONTEXT:
-        fitting = replace(plan, context_length=min(result.max_context, plan.context_length),
-                          gpu_layers=min(plan.gpu_layers, result.max_gpu_layers))
+        fitting = with_memory_forecast(facts, machine, replace(
+            plan, context_length=min(result.max_context, plan.context_length),
+            gpu_layers=min(plan.gpu_layers, result.max_gpu_layers)))
         if forecast(facts, machine, fitting).verdict in (Verdict.TIGHT, Verdict.TOO_LARGE):
             fitting = None
     own = [r for r in records or [] if r.model_path == str(facts.path) and r.measured.get("peak_rss_bytes")]

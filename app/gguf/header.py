@@ -40,6 +40,22 @@ _PLAUSIBLE_COUNT = 1 << 20
 # A header that claims more weight bytes than this describes no file anyone could have.
 _ABSURD_WEIGHT_BYTES = 1 << 50
 
+# Limits on what a header may hold, checked before llama.cpp sees the file. llama.cpp reads metadata keys and
+# tensor names in quadratic time (each is compared with all before it): measured here, 8,000 keys took 0.5 s to
+# open, 16,000 5.5 s, 32,000 46 s, and 16,000 tensors 1.5 s, 32,000 5 s; a 6.7 MB file with 200,000 keys hung the
+# load. Real models have 20-100 keys and up to about 1,100 tensors (a 671B mixture of experts with merged expert
+# tensors; the older unmerged layouts stay under 4,000), so the limits leave them a margin of 40 and 15 and keep
+# the worst case under a second or two. Arrays: the largest vocabularies have 262,144 tokens and the largest merge
+# lists about 500,000 pairs; 2^24 items (the vocabulary limit in ``facts.py``) is 30 times that. Strings: chat
+# templates run to tens of kilobytes and a whole ``tokenizer.huggingface.json`` to about 20 MB, hence 64 MiB for a
+# value; a token or merge is at most a few hundred bytes, hence 64 KiB for an item of a string array (and a key or
+# tensor name: the format allows 65,535 bytes).
+MAX_METADATA_KEYS = 4096
+MAX_TENSORS = 16_384
+MAX_ARRAY_ITEMS = 1 << 24
+MAX_STRING_BYTES = 1 << 26
+MAX_NAME_BYTES = MAX_ITEM_BYTES = 1 << 16
+
 _GGUF_DEFAULT_ALIGNMENT = int(GGUF_DEFAULT_ALIGNMENT)
 _MAX_DIMS = 4  # GGML_MAX_DIMS; llama.cpp refuses tensors with more
 _MAX_ARRAY_DEPTH = 4
@@ -195,9 +211,9 @@ def _check_start(head: bytes, size: int, name: str, *, partial: bool) -> _Start:
     if tensor_count * _MIN_TENSOR_INFO_SIZE + kv_count * _MIN_KV_SIZE > room and \
             max(tensor_count, kv_count) <= _PLAUSIBLE_COUNT:  # real counts in a file too short for them
         raise InvalidModelError(past_end_message(name))
-    if tensor_count * _MIN_TENSOR_INFO_SIZE > room:
+    if tensor_count > MAX_TENSORS or tensor_count * _MIN_TENSOR_INFO_SIZE > room:
         raise InvalidModelError(_absurd_message(name, tensor_count, "tensors"))
-    if tensor_count * _MIN_TENSOR_INFO_SIZE + kv_count * _MIN_KV_SIZE > room:
+    if kv_count > MAX_METADATA_KEYS or tensor_count * _MIN_TENSOR_INFO_SIZE + kv_count * _MIN_KV_SIZE > room:
         raise InvalidModelError(_absurd_message(name, kv_count, "metadata entries"))
     return _Start(order, version, tensor_count, kv_count)
 
@@ -246,6 +262,14 @@ class _PastEnd(Exception):
 
 class _Damaged(Exception):
     """The header contradicts itself; the text says how, for the debug log."""
+
+
+class _Absurd(Exception):
+    """A count or a size beyond the limits above: ``count`` of ``what``, for the sentence."""
+
+    def __init__(self, count: int, what: str) -> None:
+        super().__init__(count, what)
+        self.count, self.what = count, what
 
 
 class _Truncated(Exception):
@@ -332,7 +356,7 @@ class _HeaderParser:
     def parse(self, tensor_count: int, kv_count: int) -> _Header:
         metadata: Metadata = {}
         for _ in range(kv_count):
-            key = self._string().decode("utf-8", errors="replace")
+            key = self._string(MAX_NAME_BYTES, "bytes in a metadata name").decode("utf-8", errors="replace")
             value_type = self._unpack("I")
             if key in metadata:
                 raise _Damaged(f"duplicate key {key!r}")
@@ -341,7 +365,7 @@ class _HeaderParser:
         infos: list[tuple[bytes, tuple[int, ...], int, int]] = []
         names: set[bytes] = set()
         for _ in range(tensor_count):
-            name = self._string()
+            name = self._string(MAX_NAME_BYTES, "bytes in a tensor name")
             if name in names:
                 raise _Damaged(f"duplicate tensor {name!r}")
             names.add(name)
@@ -384,8 +408,10 @@ class _HeaderParser:
         layout = self.order + code
         return struct.unpack_from(layout, self.buffer, self._take(struct.calcsize(layout)))[0]
 
-    def _string(self) -> bytes:
+    def _string(self, limit: int = MAX_STRING_BYTES, what: str = "bytes in one metadata value") -> bytes:
         length = self._unpack("Q")
+        if length > limit:
+            raise _Absurd(length, what)
         start = self._take(length)
         return bytes(self.buffer[start:start + length])
 
@@ -399,6 +425,8 @@ class _HeaderParser:
             raise _Damaged(f"value type {value_type} at depth {depth}")
         item_type = self._unpack("I")
         length = self._unpack("Q")
+        if length > MAX_ARRAY_ITEMS:
+            raise _Absurd(length, "items in one metadata array")
         least = length * _ITEM_SIZES.get(item_type, 1)
         if least > len(self.buffer) - self.pos:
             raise _PastEnd(self.pos + least)
@@ -423,7 +451,10 @@ class _HeaderParser:
         for _ in range(count):
             if pos + 8 > end:
                 raise _PastEnd(pos + 8)
-            pos += 8 + read_length(buffer, pos)[0]
+            length = read_length(buffer, pos)[0]
+            if length > MAX_ITEM_BYTES:
+                raise _Absurd(length, "bytes in one item of a metadata array")
+            pos += 8 + length
         if pos > end:
             raise _PastEnd(pos)
         self.pos = pos
@@ -440,6 +471,8 @@ def _parse(buffer: _Buffer, size: int, name: str, start: _Start, *, partial: boo
         if header.data_end > size:
             raise _Truncated(header.data_end)
         return header
+    except _Absurd as error:
+        problem = _absurd_message(name, error.count, error.what)
     except _Truncated as error:
         if error.needed > _ABSURD_WEIGHT_BYTES:
             problem = (f"{quoted(name)} has an unreasonable header "

@@ -20,8 +20,12 @@ __all__ = [
     "absurd_header",
     "bad_magic",
     "corrupted_tensor_data",
+    "duplicate_tokens",
     "empty",
     "hostile_array",
+    "huge_metadata",
+    "many_keys",
+    "many_tensors",
     "not_gguf",
     "odd_metadata",
     "sparse_huge",
@@ -160,6 +164,79 @@ def hostile_array(dest: Path) -> Path:
     entry = struct.pack("<Q", len(key)) + key + struct.pack("<IIQ", GGUFValueType.ARRAY,
                                                             GGUFValueType.UINT8, 2**40)
     out.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + entry + bytes(4096))
+    return out
+
+
+def duplicate_tokens(src: Path, dest: Path) -> Path:
+    """A copy of ``src`` whose vocabulary lists one token twice: the header is sound, but llama.cpp aborts the
+    process when it reads the vocabulary (``GGML_ASSERT(id_to_token.size() == token_to_id.size())``)."""
+    reader = GGUFReader(src)
+    arch_field = reader.fields[_ARCHITECTURE_KEY]
+    out = dest / f"{src.stem}-duplicate-tokens.gguf"
+    writer = GGUFWriter(out, bytes(arch_field.parts[arch_field.data[0]]).decode())
+    for name, found in reader.fields.items():
+        if name.startswith("GGUF.") or name in (_ARCHITECTURE_KEY, _ALIGNMENT_KEY):
+            continue
+        value, kind, sub_kind = _field_value(found)
+        if name == "tokenizer.ggml.tokens":
+            value = [*value[:301], value[300], *value[302:]]
+        writer.add_key_value(name, value, kind, sub_type=sub_kind)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+    _finish(writer)
+    return out
+
+
+def many_keys(src: Path, dest: Path, count: int) -> Path:
+    """A copy of ``src`` with ``count`` more metadata keys: llama.cpp opens such a file in quadratic time."""
+    return _copy_with(src, dest / f"{src.stem}-{count}-keys.gguf",
+                      lambda writer: [writer.add_uint32(f"hearthtest.key.{i:07d}", i) for i in range(count)])
+
+
+def many_tensors(src: Path, dest: Path, count: int) -> Path:
+    """A copy of ``src`` with ``count`` more one-value tensors."""
+    one = np.zeros(1, dtype=np.float32)
+    return _copy_with(src, dest / f"{src.stem}-{count}-tensors.gguf", None,
+                      lambda writer: [writer.add_tensor(f"hearthtest.{i:07d}", one) for i in range(count)])
+
+
+def _copy_with(src: Path, out: Path, add_keys: Any, add_tensors: Any = None) -> Path:
+    reader = GGUFReader(src)
+    arch_field = reader.fields[_ARCHITECTURE_KEY]
+    writer = GGUFWriter(out, bytes(arch_field.parts[arch_field.data[0]]).decode())
+    for name, found in reader.fields.items():
+        if not name.startswith("GGUF.") and name not in (_ARCHITECTURE_KEY, _ALIGNMENT_KEY):
+            value, kind, sub_kind = _field_value(found)
+            writer.add_key_value(name, value, kind, sub_type=sub_kind)
+    if add_keys is not None:
+        add_keys(writer)
+    for tensor in reader.tensors:
+        writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+    if add_tensors is not None:
+        add_tensors(writer)
+    _finish(writer)
+    return out
+
+
+def huge_metadata(src: Path, dest: Path, kind: str, size: int) -> Path:
+    """A copy of ``src`` with one more metadata value of ``size``: an ``"array"`` of that many bytes, a ``"string"``
+    of that many bytes, or an ``"item"``: an array holding one string that long. The value is zeros in a sparse
+    stretch of the file, so a huge one costs no disk; the entry is inserted right after the fixed start and padded
+    to the alignment, so the tensor data behind it stays aligned and the file stays valid."""
+    data = src.read_bytes()
+    tensor_count, kv_count = struct.unpack_from("<QQ", data, 8)
+    kinds = {"array": struct.pack("<IIQ", GGUFValueType.ARRAY, GGUFValueType.UINT8, size),
+             "string": struct.pack("<IQ", GGUFValueType.STRING, size),
+             "item": struct.pack("<IIQQ", GGUFValueType.ARRAY, GGUFValueType.STRING, 1, size)}
+    prefix = kinds[kind]
+    key = b"hearthtest.huge"
+    key += b"x" * (-(8 + len(key) + len(prefix) + size) % 32)  # keeps the tensor data aligned (32 bytes)
+    out = dest / f"{src.stem}-huge-{kind}.gguf"
+    with out.open("wb") as handle:
+        handle.write(data[:8] + struct.pack("<QQ", tensor_count, kv_count + 1))
+        handle.write(struct.pack("<Q", len(key)) + key + prefix)
+        handle.seek(size, 1)
+        handle.write(data[24:])
     return out
 
 

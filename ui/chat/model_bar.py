@@ -33,6 +33,7 @@ class ModelBar(QWidget):
     unloadRequested = Signal()
     settingsRequested = Signal()
     addModelRequested = Signal()
+    chatmlRequested = Signal()  # write prompts in ChatML: the loaded model's own chat template failed
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,6 +71,12 @@ class ModelBar(QWidget):
         self.status.setObjectName("engineStatus")
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.status, 1)
+        self.chatml_button = QPushButton("Use ChatML")
+        self.chatml_button.setToolTip("This model's chat template is broken: write the conversation in ChatML, a "
+                                      "format most chat models understand, and answer again")
+        self.chatml_button.clicked.connect(self.chatmlRequested)
+        self.chatml_button.hide()
+        layout.addWidget(self.chatml_button)
         self.settings_button = QPushButton("Conversation settings…")
         self.settings_button.setToolTip("System prompt, temperature, answer length, context length (Ctrl+,)")
         self.settings_button.clicked.connect(self.settingsRequested)
@@ -147,8 +154,12 @@ class ModelBar(QWidget):
         self.progress.setRange(0, 0)  # busy: that part has no fraction to show
         self.status.setText(text)
 
+    def offer_chatml(self, offered: bool) -> None:
+        self.chatml_button.setVisible(offered)
+
     def loaded(self, event: p.Loaded) -> None:
         self.loading = False
+        self.chatml_button.hide()
         self.loaded_path = event.path
         self.progress.setRange(0, 100)
         self.progress.hide()
@@ -166,6 +177,7 @@ class ModelBar(QWidget):
 
     def not_loaded(self, reason: str = "No model loaded") -> None:
         self.loading = False
+        self.chatml_button.hide()
         self.loaded_path = None
         self.progress.setRange(0, 100)
         self.progress.hide()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
-from app.errors import HearthError
+from app.errors import CHATML_OFFER, HearthError
 from app.history import ConversationRecord, MessageRecord, ModelRecord
 from app.outcomes import FinishReason
 from app.settings import GenerationSettings, Settings, zoomed
@@ -110,6 +110,7 @@ class ChatPage(QObject):
         bar.loadRequested.connect(self.load_model)
         bar.unloadRequested.connect(loader.unload)
         bar.settingsRequested.connect(self.edit_settings)
+        bar.chatmlRequested.connect(self.use_chatml)
         self.undo_button.clicked.connect(self._undo_delete)
         bridge.loadStarted.connect(self._load_started)
         bridge.loadProgress.connect(bar.load_progress)
@@ -530,6 +531,8 @@ class ChatPage(QObject):
                 self.view.show_banner(event.error)
         if event.message.finish_reason == FinishReason.ERROR and event.message.error:
             self.statusMessage.emit(event.message.error, 8000)
+            if CHATML_OFFER in event.message.error and self.engine.loaded is not None:
+                self.view.model_bar.offer_chatml(True)
         self.refresh_conversations()
         self._next()
         if shown:
@@ -562,6 +565,16 @@ class ChatPage(QObject):
 
         if shown is not None:
             BackgroundOp(self, self.store.messages, shown).success(show).failure(self.failed.emit).run()
+
+    def use_chatml(self) -> None:
+        """The loaded model's chat template failed: its prompts are written in ChatML from now on, and the answer
+        that failed is asked again."""
+        self.view.model_bar.offer_chatml(False)
+        if self.engine.loaded is None:
+            return
+        self.engine.use_chatml()
+        self.statusMessage.emit("This model's conversations are written in ChatML until it is loaded again.", 6000)
+        self.regenerate()
 
     # --- the model ---
 
