@@ -488,7 +488,7 @@ def test_the_bar_moves_while_a_part_is_read_and_written(qtbot: QtBot, make_windo
     page = _tasks_page(qtbot, window, test_model_path)
     view = page.view
     view.text_input.setPlainText(_story(30))
-    _planned(qtbot, view, " parts (")
+    _planned(qtbot, view, " parts")
     seen: list[tuple[Progress, int, int, str]] = []
     window.task_bridge.runProgress.connect(lambda _run, p: seen.append(
         (p, view.progress.value(), view.progress.maximum(), view.progress_label.text())))
