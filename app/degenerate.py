@@ -10,12 +10,17 @@ which of them it sees; the engine worker stops the answer there (``FinishReason.
 
 What must never trip it: lists, tables, code and phrases that are repeated on purpose (a refrain, "Step 1, Step
 2"), and a summary that quotes its document sentence by sentence. So each check asks for much more than a
-person would write: a repeated stretch must come back at least three times in a row and cover 40 tokens,
-numbers in it must count up by one or stay the same (a table's figures differ from row to row), code blocks are
-held to a stricter bar still; a restatement is 60 words in a row of which nearly every six-word run is in the
-input, in order (a quoted sentence is far shorter); and a sequence is counted past only when the document
-numbers it from (nearly) the start and the answer names two numbers beyond its last. It is hand-written because
-no library watches a token stream for these; each rule is a few lines over the same tokens.
+person would write. A repeated stretch must come back three times in a row over 40 tokens (a paragraph, twice),
+and numbers in it must stay the same but for one counter (a table's figures, a list of versions, change in more
+places); lines that are one line with a counter and one of a few endings must run to eight; fewer than 10
+different words in the last 100 is a loop with variations ("1 cup of flour, 1 cup of sugar, 1 cup of flour");
+code blocks (between ``` lines) are held to a stricter bar, and links are not words. A restatement is 60 words
+of which nearly every six-word run is in the input (or a whole answer of 30 words or more that is): a quoted
+sentence is far shorter. A sequence is counted past when the document numbers it (three numbers or more with
+few gaps, "Section 1" to "Section 40") and the answer names two numbers beyond its last, or when the answer
+numbers a label of its own one by one past the document's longest sequence ("In report 41, …"). Every rule is
+tested on real answers and on this repository's own text (tests/app/test_degenerate.py). It is hand-written:
+no library watches a token stream for these, and each rule is a few lines over the same tokens.
 """
 
 from __future__ import annotations

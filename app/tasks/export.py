@@ -72,6 +72,11 @@ class ChatStart:
     note: str = ""  # the document was cut, left out, or not kept: "" when the message carries all of it
 
 
+def written_as_list(text: str) -> bool:
+    """Whether a summary is a list (its key points are its items) rather than paragraphs (its sentences)."""
+    return any(_BULLET.match(line) or _NUMBERED.match(line) for line in text.splitlines())
+
+
 def chat_start(task: str, source: str, text: str, options: str = "", *, document: str | None = None,
                context_length: int = 4096, max_tokens: int = 512, system_prompt: str = "",
                chars_per_token: float = 4.0) -> ChatStart:

@@ -21,7 +21,7 @@ def metrics_line(record: TaskRunRecord, result: TaskResult, whole: str | None = 
     pieces: list[str] = []
     if record.task == "classify":
         pieces.append(f"Labelled {plural(len(result.rows), 'text')}")
-    elif result.document_tokens and result.wrong_parts:  # read, but not all of it is in the result
+    elif result.document_tokens and result.wrong_parts and result.chunks > 1:  # read, but not all of it is used
         verb = "Summarized" if record.task == "summarize" else "Translated"
         used = result.covered_tokens - sum(part.tokens for part in result.wrong_parts)
         good = len(result.parts) - len(result.wrong_parts)

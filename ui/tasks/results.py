@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.degenerate import Degeneration
 from app.outcomes import RunStatus
-from app.tasks.export import result_text
+from app.tasks.export import result_text, written_as_list
 from app.tasks.spec import ClassifiedText, KeyPoint, Part, TaskResult
 from ui.qt import theme
 from ui.tasks.run_models import ClassifiedModel
@@ -244,11 +244,13 @@ class ResultPanel(QWidget):
         if task == "summarize":
             self.parts = parts
             single = result is not None and result.chunks <= 1 and len(parts) <= 1
-            # One part is shown when it is all there is: what the model wrote before it was stopped.
-            self.parts_box.setVisible(bool(parts) and (not single or bool(result and result.wrong_parts)))
+            self.parts_box.setVisible(bool(parts) and not single)
             self.parts_caption.setText(f"Parts read ({len(parts)} of {result.chunks})"
                                        if result and len(parts) < result.chunks else "Parts read")
-            self.summary_view.setMarkdown(self._summary_markdown(result, single))
+            if single and result is not None and result.degeneration:
+                self.summary_view.setHtml(_stopped_html(result))
+            else:
+                self.summary_view.setMarkdown(self._summary_markdown(result, single))
             self._render_parts()
         elif task == "translate":
             self.source_view.setPlainText(source_text if source_text is not None else
@@ -268,10 +270,11 @@ class ResultPanel(QWidget):
             return ("*The run stopped before the summary was written. The summaries of the parts read so far are "
                     "below.*" if self.parts else "*The run stopped before any part was read.*")
         if result.degeneration or (result.wrong_parts and len(result.wrong_parts) == len(result.parts)):
-            return ("*No summary. What the model wrote before it was stopped is below.*" if single else
-                    "*No summary. The summaries of the parts are below, with the ones that went wrong.*")
+            return "*No summary. The summaries of the parts are below, with the ones that went wrong.*"
         if single:  # every point is from the one part there is: where it came from is said, not linked
             return result_text(result, lambda point: f" *({point.location})*")
+        if not written_as_list(result.text):  # a link after each sentence: short, the part's place is below
+            return result_text(result, lambda point: f" [(part {point.part})](part:{point.part})")
         return result_text(result, _part_link)
 
     def _render_parts(self) -> None:
@@ -350,6 +353,14 @@ class ResultPanel(QWidget):
         self.chat_button.setEnabled(allowed and _takes_away(self.result))
         self.chat_button.setToolTip(
             "Start a conversation that begins with this result, to ask questions about it" if allowed else why)
+
+
+def _stopped_html(result: TaskResult) -> str:
+    """A summary that went wrong in its one pass: what the model wrote before it was stopped, greyed, under a line
+    that says it is not a summary (the notice above says why)."""
+    text = escape(result.text.strip() or "(nothing written)").replace("\n", "<br>")
+    return (f'<p><i>No summary. What the model wrote before it was stopped:</i></p>'
+            f'<p style="color:#85715e">{text}</p>')
 
 
 def _takes_away(result: TaskResult | None) -> bool:

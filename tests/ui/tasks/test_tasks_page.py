@@ -550,8 +550,8 @@ def test_key_points_written_as_paragraphs_lead_to_their_parts(qtbot: QtBot) -> N
     panel.show_result("summarize", "Summary of “report.pdf”", "", result, source_text=None, multi=False, metrics="")
     html = panel.summary_view.toHtml()
     assert html.count('href="part:1"') == 2 and html.count('href="part:2"') == 1
-    assert panel.summary_view.toPlainText() == ("The year was dry. — pages 1–2 Rain fell less than ever. — pages 1–2\n"
-                                                "Rivers ran low, and the farmers were paid for it. — pages 3–4")
+    assert panel.summary_view.toPlainText() == ("The year was dry. (part 1) Rain fell less than ever. (part 1)\n"
+                                                "Rivers ran low, and the farmers were paid for it. (part 2)")
     panel.summary_view.anchorClicked.emit(QUrl("part:2"))
     assert panel.highlighted_part == 2
 
@@ -588,9 +588,9 @@ def test_a_run_whose_summary_went_wrong_shows_what_the_model_wrote_and_why(
     output = view.output
     assert output.notice.text() == ("There is no summary: the model began copying out the text it was given. Run it "
                                     "again, or try a larger model.")
-    assert output.summary_view.toPlainText() == "No summary. What the model wrote before it was stopped is below."
-    assert output.parts_box.isVisible() and "## Section 37: Marketing in region 3" in output.parts_view.toPlainText()
-    assert "Stopped: the model began copying out the text it was given." in output.parts_view.toPlainText()
+    shown = output.summary_view.toPlainText()
+    assert shown.startswith("No summary. What the model wrote before it was stopped:\n")
+    assert "## Section 37: Marketing in region 3" in shown and not output.parts_box.isVisible()
     footer = output.metrics.text()
-    assert footer.startswith("Summarized 0 of ") and "(0 of 1 part; 1 went wrong)" in footer  # not "Read all"
+    assert footer.startswith("Read all of it (") and " in one pass; no summary · " in footer
     assert not output.copy_button.isEnabled() and not output.chat_button.isEnabled()  # nothing to take away
