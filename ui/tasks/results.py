@@ -360,7 +360,7 @@ def _stopped_html(result: TaskResult) -> str:
     that says it is not a summary (the notice above says why)."""
     text = escape(result.text.strip() or "(nothing written)").replace("\n", "<br>")
     return (f'<p><i>No summary. What the model wrote before it was stopped:</i></p>'
-            f'<p style="color:#85715e">{text}</p>')
+            f'<p style="color:{theme.colors().ink_soft}">{text}</p>')
 
 
 def _takes_away(result: TaskResult | None) -> bool:
