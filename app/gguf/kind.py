@@ -29,4 +29,6 @@ def looks_like_base_model(*, has_chat_template: bool, names: Iterable[str]) -> b
 
 
 BASE_MODEL_WARNING = "This is a base model: it continues text rather than answering; choose an instruct model to chat."
+BASE_MODEL_TASK_WARNING = ("A base model: it continues text rather than following instructions, so it summarizes, "
+                           "translates and labels poorly. An instruct model does these well.")
 BASE_MODEL_NOTE = "A base model: it continues text rather than answering."  # beside its name (a comparison's column)

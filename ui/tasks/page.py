@@ -23,6 +23,7 @@ from app.engine import protocol as p
 from app.errors import HearthError
 from app.forecast.model_check import Assessment
 from app.forecast.task_time import estimate_seconds
+from app.gguf.kind import BASE_MODEL_TASK_WARNING
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
 from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
@@ -300,8 +301,10 @@ class TasksPage(QObject):
         from app.hardware.memory_speed import processor_share_used
 
         busy = processor_share_used()
-        self._set_plan_text(plan_words(prepared.whole, self._plan, record.name, self.task,
-                                       self._speed_of(record, busy), busy), problem=False)
+        words = plan_words(prepared.whole, self._plan, record.name, self.task, self._speed_of(record, busy), busy)
+        if record.is_base_model:  # said where the model is chosen and the run planned, as in the chat's model bar
+            words += f"\n{BASE_MODEL_TASK_WARNING}"
+        self._set_plan_text(words, problem=False)
 
     def _set_plan_text(self, text: str, *, problem: bool) -> None:
         self.view.set_plan_text(text, problem=problem, stale=not self._fresh())

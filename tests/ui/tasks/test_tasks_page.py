@@ -594,3 +594,26 @@ def test_a_run_whose_summary_went_wrong_shows_what_the_model_wrote_and_why(
     footer = output.metrics.text()
     assert footer.startswith("Read all of it (") and " in one pass; no summary · " in footer
     assert not output.copy_button.isEnabled() and not output.chat_button.isEnabled()  # nothing to take away
+
+
+def test_a_base_model_is_said_so_where_the_task_is_planned(qtbot: QtBot, make_window: MakeWindow,
+                                                           test_model_path: Path, tmp_path: Path) -> None:
+    """stories260K has no chat template and no instruct name: a base model, which summarizes poorly. The same
+    model with a chat template is not one, and the plan says nothing of it."""
+    from app.gguf.kind import BASE_MODEL_TASK_WARNING
+
+    from tests.helpers.gguf_fixtures import with_chat_template
+
+    window = make_window()
+    page = _tasks_page(qtbot, window, test_model_path)
+    view = page.view
+    view.text_input.setPlainText(_story(4))
+    _planned(qtbot, view, "reads it in one pass")
+    assert view.plan_label.text().endswith(BASE_MODEL_TASK_WARNING)
+
+    window.library.import_model(with_chat_template(test_model_path, tmp_path), copy=True)
+    qtbot.waitUntil(lambda: view.model_combo.count() == 2, timeout=TIMEOUT)
+    chat = next(i for i in range(2) if not view.model_combo.itemData(i).is_base_model)
+    view.model_combo.setCurrentIndex(chat)
+    _planned(qtbot, view, "reads it in one pass")
+    assert BASE_MODEL_TASK_WARNING not in view.plan_label.text()
