@@ -3,7 +3,6 @@ real llama.cpp and the real test model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,6 @@ from app.engine.client import EventWaiter
 pytestmark = pytest.mark.engine
 
 PROMPT = [{"role": "user", "content": "Once upon a time"}]
-
-
-@pytest.fixture
-def engine() -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.start()
-    yield client
-    client.shutdown()
 
 
 def test_a_continued_answer_goes_on_as_the_whole_answer_would(loaded_engine: EngineClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from tests.helpers.gguf_fixtures import corrupted_tensor_data, odd_metadata, tru
 pytestmark = pytest.mark.engine
 
 PROMPT = [{"role": "user", "content": "Once upon a time"}]
-
-
-@pytest.fixture
-def engine() -> Iterator[EngineClient]:
-    client = EngineClient()
-    client.start()
-    yield client
-    client.shutdown()
 
 
 def _collect(engine: EngineClient, until: tuple[type, ...], timeout: float = 60) -> list[p.Event]:
