@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.offline_action.setChecked(network.is_offline())
         self.offline_label.setVisible(self.settings.work_offline)
         self._connect()
-        self.chat.refresh_conversations(select_first=True)
+        self.chat.load_conversations(select_first=True)
         self.library.refresh_models(select_id=self.settings.last_model_id)
         QTimer.singleShot(1500, self.library.measure_bandwidth)
         QTimer.singleShot(2000, self.discover.update_catalog)

@@ -19,6 +19,7 @@ from app.history.records import (
     LoadRecordData,
     MessageRecord,
     ModelRecord,
+    Page,
     TaskRunRecord,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "LoadRecordData",
     "MessageRecord",
     "ModelRecord",
+    "Page",
     "TaskRunRecord",
     "open_database",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from app.gguf.kind import looks_like_base_model
 from app.outcomes import FinishReason, RunStatus
@@ -24,6 +24,17 @@ if TYPE_CHECKING:  # the rows are only read here; importing the ORM would cost e
         Message,
         TaskRun,
     )
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """A stretch of a long list (a history can hold tens of thousands of conversations, a conversation thousands of
+    messages), read a page at a time so that nobody waits for the whole: ``more`` says that the list goes on."""
+
+    items: list[T]
+    more: bool
 
 
 @dataclass(frozen=True)

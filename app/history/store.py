@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ from app.history.records import (
     LoadRecordData,
     MessageRecord,
     ModelRecord,
+    Page,
     TaskRunRecord,
 )
 from app.network import Outcome, RequestRecord
@@ -102,6 +103,23 @@ class HistoryStore:
                 .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
             )
             return [ConversationRecord.of(row) for row in rows]
+
+    def conversation_page(self, limit: int, after: ConversationRecord | None = None) -> Page[ConversationRecord]:
+        """``limit`` conversations in the order of ``list_conversations``, those after ``after`` (the last of the
+        page before, as it was then: a conversation touched since has moved to the top, and the next page still
+        starts where the last one ended)."""
+        query = select(Conversation).where(Conversation.deleted_at.is_(None))
+        if after is not None:
+            query = query.where(or_(Conversation.updated_at < after.updated_at,
+                                    and_(Conversation.updated_at == after.updated_at, Conversation.id < after.id)))
+        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
+        with self._db.session(write=False) as session:
+            records = [ConversationRecord.of(row) for row in session.scalars(query)]
+        return Page(records[:limit], more=len(records) > limit)
+
+    def has_conversations(self) -> bool:
+        with self._db.session(write=False) as session:
+            return session.scalar(select(Conversation.id).where(Conversation.deleted_at.is_(None)).limit(1)) is not None
 
     def get_conversation(self, conversation_id: int) -> ConversationRecord:
         """Soft-deleted conversations are still returned: only a purge makes one missing."""
@@ -257,6 +275,21 @@ class HistoryStore:
                 .order_by(Message.id)
             )
             return [MessageRecord.of(row) for row in rows]
+
+    def message_page(self, conversation_id: int, limit: int, before_id: int | None = None) -> Page[MessageRecord]:
+        """The last ``limit`` messages before ``before_id`` (of all, without it), oldest first as in ``messages``;
+        ``more`` says that older ones are left."""
+        query = select(Message).where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        with self._db.session(write=False) as session:
+            records = [MessageRecord.of(row) for row in session.scalars(query.order_by(Message.id.desc())
+                                                                         .limit(limit + 1))]
+        return Page(records[:limit][::-1], more=len(records) > limit)
+
+    def get_message(self, message_id: int) -> MessageRecord:
+        with self._db.session(write=False) as session:
+            return MessageRecord.of(_get(session, Message, message_id, "That message no longer exists."))
 
     def delete_message(self, message_id: int) -> None:
         """Soft delete of one message, so the UI can offer Undo; ``purge_deleted`` removes it for good later."""

@@ -4,6 +4,9 @@ decides."""
 
 from __future__ import annotations
 
+import bisect
+import time
+from collections import deque
 from enum import StrEnum
 from typing import cast
 
@@ -33,6 +36,12 @@ DRAFT_PAUSE_MS = 120
 # The longest line of a message, in characters of its text: longer lines are hard to follow from one to the next.
 READING_CHARACTERS = 100
 PAGE_MARGIN = 24  # px beside the messages when the page is narrower than the reading width
+# A turn of the event loop makes message views for this long at most, then lets input and painting in: one message
+# takes a few milliseconds (a long one with code more), a page of them would hold the window up a quarter second.
+ADD_BUDGET_S = 0.008
+# After the last view of a page is made and laid out, the reader's place is checked again: older messages are read
+# when it is within a screen of the top, or the page does not fill the screen.
+SETTLE_MS = 100
 
 
 class ReadingPage(QWidget):
@@ -99,12 +108,23 @@ class ChatView(QWidget):
     deleteMessageRequested = Signal(int)  # message id
     stopOtherRequested = Signal()  # stop the answer another chat is waiting for
     unqueueRequested = Signal()  # the messages waiting to be sent come back into the box
+    olderWanted = Signal(int, int)  # conversation id, the first message shown: the page of messages before it
 
     def __init__(self) -> None:
         super().__init__()
         self.conversation_id: int | None = None
         self._views: dict[int, MessageView] = {}
+        self._ids: list[int] = []  # of the views, in their order (the order messages were added)
         self._busy = False
+        self._to_make: deque[MessageRecord] = deque()  # messages still to be shown, the next first
+        self._maker = QTimer(self, singleShot=True, interval=0)
+        self._maker.timeout.connect(self._make_views)
+        self._settle_timer = QTimer(self, singleShot=True, interval=SETTLE_MS)
+        self._settle_timer.timeout.connect(self._settled)
+        self._older = False  # the conversation has messages before the first shown
+        self._older_asked = False
+        self._growing_top = False  # older messages are being put above: the reader's place is kept
+        self._last_maximum = 0
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -214,22 +234,72 @@ class ChatView(QWidget):
         self.empty.setText(text)
         self.empty.show()
 
-    def show_conversation(self, conversation_id: int, messages: list[MessageRecord]) -> None:
+    def show_conversation(self, conversation_id: int, messages: list[MessageRecord], older: bool = False) -> None:
+        """The conversation's last ``messages``, the newest first (they are what shows); with ``older``, the ones
+        before them are asked for (``olderWanted``) as the reader scrolls up to them."""
         self._clear()
         self.conversation_id = conversation_id
         self.empty.setText("Ask anything. Your conversation stays on this computer.")
         self.empty.setVisible(not messages)
-        for message in messages:
-            self._add(message)
-        self._update_regenerate()
+        self._older = older
+        self._to_make.extend(reversed(messages))
+        self._make_views()
         self._at_bottom = True
         QTimer.singleShot(0, self._scroll_to_bottom)
+
+    def add_older(self, conversation_id: int, messages: list[MessageRecord], older: bool) -> None:
+        """The page before the first message shown, put above it while the reader's place stays."""
+        if conversation_id != self.conversation_id:
+            return
+        self._older, self._older_asked = older, False
+        self._growing_top = True
+        self._to_make.extend(reversed(messages))
+        self._make_views()
+
+    def older_failed(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            self._older_asked = False
+
+    def has_older(self) -> bool:
+        return self._older
+
+    def is_settled(self) -> bool:
+        """Every message given is shown, and none is being read."""
+        return not self._to_make and not self._older_asked and not self._settle_timer.isActive()
+
+    def _make_views(self) -> None:
+        started = time.perf_counter()
+        while self._to_make and time.perf_counter() - started < ADD_BUDGET_S:
+            self._add(self._to_make.popleft())
+        if self._to_make:
+            self._maker.start()
+        else:
+            self._update_regenerate()
+            self._settle_timer.start()
+
+    def _settled(self) -> None:
+        self._growing_top = False
+        self._want_older()
+
+    def _want_older(self) -> None:
+        """Older messages are read when the reader is within a screen of the top of those shown."""
+        if not self._older or self._older_asked or self._to_make or not self._ids or self.conversation_id is None \
+                or self._settle_timer.isActive():
+            return
+        if self.scroller.verticalScrollBar().value() <= self.scroller.viewport().height():
+            self._older_asked = True
+            self.olderWanted.emit(self.conversation_id, self._ids[0])
 
     def _clear(self) -> None:
         for view in self._views.values():
             view.setParent(None)
             view.deleteLater()
         self._views.clear()
+        self._ids.clear()
+        self._to_make.clear()
+        self._maker.stop()
+        self._settle_timer.stop()
+        self._older = self._older_asked = self._growing_top = False
 
     def _add(self, message: MessageRecord) -> MessageView:
         """A message at its place: messages are shown in the order they were added (by id)."""
@@ -238,23 +308,27 @@ class ChatView(QWidget):
         view.regenerateRequested.connect(self.regenerateRequested)
         view.continueRequested.connect(self.continueRequested)
         view.deleteRequested.connect(self.deleteMessageRequested)
-        before = sum(1 for message_id in self._views if message_id < message.id)
-        self.messages_layout.insertWidget(self.messages_layout.indexOf(self.empty) + 1 + before, view)
+        place = bisect.bisect_left(self._ids, message.id)
+        self.messages_layout.insertWidget(self.messages_layout.indexOf(self.empty) + 1 + place, view)
+        self._ids.insert(place, message.id)
         self._views[message.id] = view
-        self._views = dict(sorted(self._views.items()))
         return view
 
+    def _drop(self, message_id: int) -> None:
+        view = self._views.pop(message_id, None)
+        if view is not None:
+            self._ids.remove(message_id)
+            view.setParent(None)
+            view.deleteLater()
+
     def insert_message(self, message: MessageRecord) -> None:
-        """A deleted message back at its place (Undo)."""
-        if message.id not in self._views:
+        """A deleted message back at its place (Undo); one before the first shown comes with its page."""
+        if message.id not in self._views and not (self._older and self._ids and message.id < self._ids[0]):
             self._add(message)
             self._update_regenerate()
 
     def remove_message(self, message_id: int) -> None:
-        view = self._views.pop(message_id, None)
-        if view is not None:
-            view.setParent(None)
-            view.deleteLater()
+        self._drop(message_id)
         self.empty.setVisible(not self._views)
         self._update_regenerate()
 
@@ -262,7 +336,7 @@ class ChatView(QWidget):
         return self._views.get(message_id)
 
     def message_ids(self) -> list[int]:
-        return list(self._views)
+        return list(self._ids)
 
     def answer_started(self, user: MessageRecord | None, assistant: MessageRecord, continued: bool = False) -> None:
         if continued and assistant.id in self._views:  # the answer goes on in its own message
@@ -274,8 +348,8 @@ class ChatView(QWidget):
             self._add(user)
         else:  # regenerating: drop the old answer after the last question
             last_user = max((i for i, v in self._views.items() if v.role == "user"), default=-1)
-            for message_id in [i for i in self._views if i > last_user]:
-                self._views.pop(message_id).deleteLater()
+            for message_id in [i for i in self._ids if i > last_user]:
+                self._drop(message_id)
         self._add(assistant)
         self._at_bottom = True
         self._update_regenerate()
@@ -298,7 +372,7 @@ class ChatView(QWidget):
 
     def _update_regenerate(self) -> None:
         """Regenerate, and Continue for an answer cut short, are offered on the last answer, while none is written."""
-        views = list(self._views.values())
+        views = [self._views[message_id] for message_id in self._ids]
         for view in views:
             view.set_regenerate_visible(False)
             view.set_continue_visible(False)
@@ -405,10 +479,15 @@ class ChatView(QWidget):
     def _track_bottom(self, value: int) -> None:
         bar = self.scroller.verticalScrollBar()
         self._at_bottom = value >= bar.maximum() - 24
+        self._want_older()
 
-    def _follow(self, _minimum: int, _maximum: int) -> None:
+    def _follow(self, _minimum: int, maximum: int) -> None:
+        grown, self._last_maximum = maximum - self._last_maximum, maximum
         if self._at_bottom:
             self._scroll_to_bottom()
+        elif self._growing_top and grown > 0:  # the messages put above push the one being read down by as much
+            bar = self.scroller.verticalScrollBar()
+            bar.setValue(bar.value() + grown)
 
     def _scroll_to_bottom(self) -> None:
         bar = self.scroller.verticalScrollBar()

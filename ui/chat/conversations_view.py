@@ -31,6 +31,7 @@ class ConversationsView(QWidget):
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setUniformItemSizes(True)  # one line each: the list does not measure thousands of rows
         column.addWidget(self.list, 1)
         self.no_chats = QLabel("No conversations yet.")
         self.no_chats.setObjectName("hint")

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
 from app.errors import CHATML_OFFER, HearthError
-from app.history import ConversationRecord, MessageRecord, ModelRecord
+from app.history import ConversationRecord, MessageRecord, ModelRecord, Page
 from app.outcomes import FinishReason
 from app.settings import GenerationSettings, Settings, zoomed
 from app.words import context_trimmed
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNDO_SECONDS = 10
+# Read a page at a time, so that neither a history of 50,000 conversations nor one of 1,000 messages holds up the
+# window: a page of conversations fills a tall list; a page of messages fills the screen a few times over.
+CONVERSATION_PAGE = 200
+MESSAGE_PAGE = 30
 NO_MODEL = "Add a model first: press “Add a model from disk…” above, or open Models on the left."
 
 
@@ -94,6 +98,7 @@ class ChatPage(QObject):
         side.renameRequested.connect(self.rename)
         side.deleteRequested.connect(self.delete)
         side.pointerLeft.connect(self.conversations.settle_order)
+        self.conversations.moreWanted.connect(self._more_conversations)
         view.sendRequested.connect(self.send)
         view.draftChanged.connect(self._read_ahead)
         view.draftPaused.connect(self._count)
@@ -103,6 +108,7 @@ class ChatPage(QObject):
         view.deleteMessageRequested.connect(self.delete_message)
         view.stopOtherRequested.connect(self.stop_other)
         view.unqueueRequested.connect(self._unqueue)
+        view.olderWanted.connect(self._older_messages)
         self.message_undo.deleted.connect(self._message_deleted)
         self.message_undo.restored.connect(self._message_restored)
         self.message_undo.failed.connect(self.failed.emit)
@@ -131,25 +137,49 @@ class ChatPage(QObject):
 
     # --- conversations ---
 
-    def refresh_conversations(self, select_first: bool = False, select_id: int | None = None) -> None:
-        def show(items: list[ConversationRecord]) -> None:
-            keep = select_id if select_id is not None else (self.current.id if self.current else None)
-            self.conversations.update_items(items, keep_order=self.sidebar.pointer_inside())
-            self.sidebar.no_chats.setVisible(not items)
-            row = self.conversations.row_of(keep) if keep is not None else -1
-            if row < 0 and select_first and items:
-                row = 0
-            if row < 0:
-                if not items:
-                    self.current = None
-                    self.view.show_empty("Start a new chat with the button on the left, or just type below.")
-                return
-            record = self.conversations.record(row)
-            self.sidebar.list.setCurrentIndex(self.conversations.index(row))  # opens it if it is new
-            if record is not None and self.current is not None and self.current.id == record.id:
+    def load_conversations(self, select_first: bool = False) -> None:
+        """The newest conversations in the list; older ones come a page at a time as it is scrolled."""
+        def show(page: Page[ConversationRecord]) -> None:
+            self.conversations.set_page(page)
+            self._list_filled(select_first)
+
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE).success(show) \
+            .failure(self.failed.emit).run()
+
+    def _more_conversations(self, after: ConversationRecord) -> None:
+        def failed(error: BaseException) -> None:
+            self.conversations.page_failed()
+            self.failed.emit(error)
+
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, after) \
+            .success(self.conversations.add_page).failure(failed).run()
+
+    def _list_filled(self, select_first: bool) -> None:
+        """After the list changed as a whole: the newest chat opened if asked, the empty state if none is left."""
+        rows = self.conversations.rowCount()
+        self.sidebar.no_chats.setVisible(not rows)
+        if rows and select_first:
+            self.sidebar.list.setCurrentIndex(self.conversations.index(0))  # opens it if it is new
+        elif not rows:
+            self.current = None
+            self.view.show_empty("Start a new chat with the button on the left, or just type below.")
+
+    def refresh_conversation(self, conversation_id: int, select: bool = False) -> None:
+        """One conversation read again (an answer began or ended, it was renamed, made or brought back) and put
+        in its place in the list, the rest left as they are; with ``select`` it is chosen in the list."""
+        def show(record: ConversationRecord) -> None:
+            if record.id in self._deleted:
+                return  # deleted meanwhile: it comes back with Undo
+            self.conversations.put(record, keep_order=self.sidebar.pointer_inside())
+            self.sidebar.no_chats.hide()
+            row = self.conversations.row_of(record.id)
+            if select and row >= 0:
+                self.sidebar.list.setCurrentIndex(self.conversations.index(row))  # opens it if it is new
+            if self.current is not None and self.current.id == record.id:
                 self.current = record  # the fresh copy: title and settings as saved
 
-        BackgroundOp(self, self.store.list_conversations).success(show).failure(self.failed.emit).run()
+        BackgroundOp(self, self.store.get_conversation, conversation_id).success(show) \
+            .failure(self.failed.emit).run()
 
     def _conversation_chosen(self, record: ConversationRecord) -> None:
         if self.current is None or record.id != self.current.id:
@@ -160,15 +190,27 @@ class ChatPage(QObject):
         self.current = record
         self.showRequested.emit()
 
-        def show(messages: list[Any]) -> None:
+        def show(page: Page[MessageRecord]) -> None:
             if self.current is not None and self.current.id == record.id:
-                self.view.show_conversation(record.id, messages)
+                self.view.show_conversation(record.id, page.items, older=page.more)
                 self._update_turns()
                 if record.id in self._drafts:
                     self.view.restore_draft(self._drafts.pop(record.id))
                 self._count()
 
-        BackgroundOp(self, self.store.messages, record.id).success(show).failure(self.failed.emit).run()
+        BackgroundOp(self, self.store.message_page, record.id, MESSAGE_PAGE).success(show) \
+            .failure(self.failed.emit).run()
+
+    def _older_messages(self, conversation_id: int, before_id: int) -> None:
+        def show(page: Page[MessageRecord]) -> None:
+            self.view.add_older(conversation_id, page.items, older=page.more)
+
+        def failed(error: BaseException) -> None:
+            self.view.older_failed(conversation_id)
+            self.failed.emit(error)
+
+        BackgroundOp(self, self.store.message_page, conversation_id, MESSAGE_PAGE, before_id).success(show) \
+            .failure(failed).run()
 
     def new_conversation(self, then_send: str | None = None) -> None:
         self.showRequested.emit()
@@ -179,7 +221,7 @@ class ChatPage(QObject):
             self.current = record
             self.view.show_conversation(record.id, [])
             self.view.composer.setFocus()
-            self.refresh_conversations(select_id=record.id)
+            self.refresh_conversation(record.id, select=True)
             if then_send:
                 self._send_to(PendingSend(record.id, then_send))
             self._update_turns()
@@ -208,7 +250,7 @@ class ChatPage(QObject):
         title = title.strip()
         if ok and title:
             BackgroundOp(self, self.store.rename_conversation, record.id, title) \
-                .success(lambda _: self.refresh_conversations()).failure(self.failed.emit).run()
+                .success(lambda _: self.refresh_conversation(record.id)).failure(self.failed.emit).run()
 
     def delete_current(self) -> None:
         if self.current is not None:
@@ -230,7 +272,10 @@ class ChatPage(QObject):
             self.statusMessage.emit(f"Deleted “{record.title}”.", UNDO_SECONDS * 1000)
             self.undo_button.show()
             self._undo_timer.start()
-            self.refresh_conversations(select_first=True)
+            if self.conversations.rowCount() or not self.conversations.has_more():
+                self._list_filled(select_first=True)
+            else:
+                self.load_conversations(select_first=True)
 
         BackgroundOp(self, self.runner.delete_conversation, record.id).success(deleted) \
             .failure(self.failed.emit).run()
@@ -241,7 +286,7 @@ class ChatPage(QObject):
         conversation_id = self._deleted.pop()
         self._hide_undo()
         BackgroundOp(self, self.store.restore_conversation, conversation_id) \
-            .success(lambda _: self.refresh_conversations(select_id=conversation_id)) \
+            .success(lambda _: self.refresh_conversation(conversation_id, select=True)) \
             .failure(self.failed.emit).run()
         self.statusMessage.emit("Conversation restored.", 4000)
 
@@ -511,7 +556,7 @@ class ChatPage(QObject):
         if self.view.conversation_id == event.conversation_id:
             self.view.answer_started(event.user_message, event.assistant_message, event.continued)
         self._update_turns()
-        self.refresh_conversations()
+        self.refresh_conversation(event.conversation_id)
 
     def _answer_delta(self, conversation_id: int, message_id: int, text: str) -> None:
         if self.view.conversation_id == conversation_id:
@@ -533,7 +578,7 @@ class ChatPage(QObject):
             self.statusMessage.emit(event.message.error, 8000)
             if CHATML_OFFER in event.message.error and self.engine.loaded is not None:
                 self.view.model_bar.offer_chatml(True)
-        self.refresh_conversations()
+        self.refresh_conversation(event.conversation_id)
         self._next()
         if shown:
             self._count()
@@ -556,15 +601,13 @@ class ChatPage(QObject):
     def _message_restored(self, message_id: int) -> None:
         shown = self.current.id if self.current else None
 
-        def show(messages: list[MessageRecord]) -> None:
-            if self.view.conversation_id == shown:
-                for message in messages:
-                    if message.id == message_id:
-                        self.view.insert_message(message)
+        def show(message: MessageRecord) -> None:
+            if self.view.conversation_id == shown == message.conversation_id:
+                self.view.insert_message(message)
                 self._count()
 
         if shown is not None:
-            BackgroundOp(self, self.store.messages, shown).success(show).failure(self.failed.emit).run()
+            BackgroundOp(self, self.store.get_message, message_id).success(show).failure(self.failed.emit).run()
 
     def use_chatml(self) -> None:
         """The loaded model's chat template failed: its prompts are written in ChatML from now on, and the answer

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRectF,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from app.gguf.kind import BASE_MODEL_WARNING
-from app.history import ComparisonRecord, ConversationRecord, ModelRecord, TaskRunRecord
+from app.history import ComparisonRecord, ConversationRecord, ModelRecord, Page, TaskRunRecord
 from app.words import format_bytes, format_count
 from ui.qt import theme
 
@@ -24,6 +33,11 @@ def verdict_label(verdict: Verdict) -> str:
     """The verdict short enough for a table cell ("Tight", not "Tight: close other apps first")."""
     return verdict.value.split(":")[0]
 RecordRole = Qt.ItemDataRole.UserRole + 1
+
+
+def _recency(record: ConversationRecord) -> tuple[datetime, int]:
+    """The conversation list's order, newest first, as the history orders it."""
+    return record.updated_at, record.id
 
 
 RecordT = TypeVar("RecordT", ConversationRecord, TaskRunRecord, ComparisonRecord)
@@ -77,14 +91,22 @@ class ChatMark(StrEnum):
 
 
 class ConversationListModel(RecordListModel[ConversationRecord]):
-    """Newest first, except while the pointer is over the list (``update_items``): a conversation that is
-    answered moves up then, under the pointer, and a click meant for one chat would open another."""
+    """Newest first, read a page at a time: when the list is scrolled to its end, Qt asks for more
+    (``fetchMore``), the model asks for the page after its oldest row (``moreWanted``) and takes it
+    (``add_page``). A conversation that changed is put in its place alone (``put``): reading the list again
+    stalled the window seconds with 50,000 conversations.
+
+    While the pointer is over the list, changed conversations stay where they are until ``settle_order``: one
+    that is answered would move up under the pointer, and a click meant for one chat would open another."""
+
+    moreWanted = Signal(object)  # ConversationRecord: the oldest row; the next page starts after it
 
     def __init__(self) -> None:
         super().__init__()
         self._marks: dict[int, ChatMark] = {}
-        self._order: list[int] = []  # the newest order, kept back while the pointer is over the list
         self._icons: dict[ChatMark, QIcon] = {}
+        self._more = False  # the history has conversations older than the oldest row
+        self._fetching = False
 
     def item_data(self, item: ConversationRecord, role: int) -> Any:
         mark = self._marks.get(item.id)
@@ -100,41 +122,82 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
             return mark.value
         return None
 
-    def update_items(self, items: list[ConversationRecord], keep_order: bool = False) -> None:
-        """Take a fresh list without a reset (the selection, the scroll position and the row under the pointer
-        stay): rows are removed, changed in place and added at the top; with ``keep_order`` the rows keep their
-        places until ``settle_order``."""
-        fresh = {item.id: item for item in items}
-        for row in reversed(range(len(self._items))):
-            if self._items[row].id not in fresh:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._items[row]
-                self.endRemoveRows()
-        for row, item in enumerate(self._items):
-            if fresh[item.id] != item:
-                self._items[row] = fresh[item.id]
-                self.dataChanged.emit(self.index(row), self.index(row))
+    # --- pages ---
+
+    def set_page(self, page: Page[ConversationRecord]) -> None:
+        """The newest conversations, in place of every row."""
+        self._more, self._fetching = page.more, False
+        self.set_items(page.items)
+
+    def canFetchMore(self, parent: Index) -> bool:
+        return not parent.isValid() and self._more and not self._fetching and bool(self._items)
+
+    def fetchMore(self, parent: Index) -> None:
+        if self.canFetchMore(parent):
+            self._fetching = True
+            self.moreWanted.emit(min(self._items, key=_recency))
+
+    def add_page(self, page: Page[ConversationRecord]) -> None:
+        """The page after the oldest row, at the end (but for conversations already shown: one touched since
+        has moved up)."""
+        self._fetching = False
         known = {item.id for item in self._items}
-        added = [item for item in items if item.id not in known]
-        if added:
-            self.beginInsertRows(QModelIndex(), 0, len(added) - 1)
-            self._items[0:0] = added
+        fresh = [item for item in page.items if item.id not in known]
+        if fresh:
+            self.beginInsertRows(QModelIndex(), len(self._items), len(self._items) + len(fresh) - 1)
+            self._items.extend(fresh)
             self.endInsertRows()
-        self._order = [item.id for item in items]
-        if not keep_order:
-            self.settle_order()
+        self._more = page.more
+
+    def page_failed(self) -> None:
+        """The next page could not be read: scrolling to the end asks again."""
+        self._fetching = False
+
+    def has_more(self) -> bool:
+        return self._more
+
+    # --- one conversation ---
+
+    def put(self, record: ConversationRecord, keep_order: bool = False) -> None:
+        """A conversation as it is now: changed in place and moved to its place in the order (with ``keep_order``
+        not moved yet), or added there if it is new. One older than every row waits for its page."""
+        row = self.row_of(record.id)
+        if row >= 0:
+            self._items[row] = record
+            self.dataChanged.emit(self.index(row), self.index(row))
+            if not keep_order:
+                self._move_into_place(row)
+            return
+        position = self._place_of(record, self._items)
+        if position == len(self._items) and self._more:
+            return
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._items.insert(position, record)
+        self.endInsertRows()
+
+    @staticmethod
+    def _place_of(record: ConversationRecord, items: list[ConversationRecord]) -> int:
+        key = _recency(record)
+        return next((row for row, item in enumerate(items) if _recency(item) < key), len(items))
+
+    def _move_into_place(self, row: int) -> None:
+        record = self._items[row]
+        target = self._place_of(record, self._items[:row] + self._items[row + 1:])
+        if target == row:
+            return
+        self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), target if target < row else target + 1)
+        self._items.insert(target, self._items.pop(row))
+        self.endMoveRows()
 
     def settle_order(self) -> None:
         """Newest first again (the pointer left the list)."""
         before = [item.id for item in self._items]
-        order = [record_id for record_id in self._order if record_id in before]
-        order += [record_id for record_id in before if record_id not in order]
-        if order == before:
+        ordered = sorted(self._items, key=_recency, reverse=True)
+        if [item.id for item in ordered] == before:
             return
         self.layoutAboutToBeChanged.emit()
-        by_id = {item.id: item for item in self._items}
-        self._items = [by_id[record_id] for record_id in order]
-        rows = {record_id: row for row, record_id in enumerate(order)}
+        self._items = ordered
+        rows = {item.id: row for row, item in enumerate(ordered)}
         for index in self.persistentIndexList():
             self.changePersistentIndex(index, self.index(rows[before[index.row()]], index.column()))
         self.layoutChanged.emit()

@@ -47,14 +47,14 @@ class WelcomePage(QObject):
     def offer(self) -> None:
         """At start: ``firstStart`` when the library is empty and the welcome was never left before.
 
-        Not when there are conversations either: opening the newest one (``refresh_conversations``, which runs
+        Not when there are conversations either: opening the newest one (``load_conversations``, which runs
         at the same time) would take the window back to the chat page a moment later."""
         if self.settings.welcome_done:
             return
         library, store = self.services.library, self.services.store
 
         def first_start() -> bool:
-            return not library.models() and not store.list_conversations()
+            return not library.models() and not store.has_conversations()
 
         def decided(first: bool) -> None:
             if first:

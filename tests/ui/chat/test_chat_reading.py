@@ -34,9 +34,10 @@ def _message(message_id: int, role: str, text: str) -> MessageRecord:
                          None, FinishReason.STOP if answer else None, None, 0)
 
 
-def _conversation(view: ChatView) -> None:
+def _conversation(qtbot: QtBot, view: ChatView) -> None:
     view.show_conversation(1, [_message(1, "user", "Tell me something long."),
                                _message(2, "assistant", f"{PARAGRAPH}\n\n{CODE}")])
+    qtbot.waitUntil(view.is_settled)  # the views are made a few at a time
 
 
 @pytest.mark.parametrize("width", [1340, 600])  # the chat beside the sidebar in a 1600 px window; a narrow one
@@ -45,7 +46,7 @@ def test_messages_keep_to_a_reading_width_centred_on_the_page(qtbot: QtBot, widt
     qtbot.addWidget(view)
     view.resize(width, 900)
     view.show()
-    _conversation(view)
+    _conversation(qtbot, view)
     viewport = view.scroller.viewport()
     column = viewport.width() - 2 * PAGE_MARGIN
     for message_id in (1, 2):

@@ -1,0 +1,238 @@
+"""Large histories stay smooth: how long the GUI thread is held up when Hearth starts on a history of many
+conversations, and when a person opens a long conversation and scrolls back through it.
+
+A private ``HEARTH_HOME`` gets a real history (migrated as Hearth migrates it) of ``--conversations`` chats (50,000 by
+default); the second newest holds ``--messages`` messages (1,000): questions, and answers of a few paragraphs with
+lists and code, as a model writes them. Then, in the real window (offscreen unless a display is set), started as
+``hearth`` starts it:
+
+1. **start**: from the moment the window is shown until the conversation list is filled and the newest chat is open;
+2. **open**: the long conversation is clicked in the list; until its last messages are on screen;
+3. **scroll back**: the messages are scrolled up to the first one, a page-up a person's moment apart;
+4. **answers**: the list follows answers starting and ending in four chats, one far down the list.
+
+A timer on the GUI thread ticks every 5 ms (``gui_stall.StallMeter``); the time between two ticks is how long the
+event loop could not run. Each step prints its longest gap and how long it took; the same start on an empty
+history is printed first, as the floor that is not the history's. Target: the start and the open each < 50 ms.
+
+    .venv/bin/python benchmarks/history_scale.py [--conversations 50000] [--messages 1000] [--busy 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]  # a plain script: the root makes app, ui and tests.helpers importable
+
+from busy_load import busy_cores, machine_words  # noqa: E402
+from gui_stall import TARGET_MS, StackSampler, StallMeter, pause, wait_until  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
+from app.history import open_database  # noqa: E402
+from app.history.models import Conversation, Message  # noqa: E402
+from app.paths import Paths  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from ui.main import apply_style, resource_path, start_window  # noqa: E402
+from ui.main_window import MainWindow  # noqa: E402
+from ui.qt import background  # noqa: E402
+
+LONG_TITLE = "A long conversation about bread"
+WORDS = ["flour", "water", "salt", "yeast", "dough", "rise", "oven", "crust", "crumb", "knead", "proof", "starter",
+         "hydration", "gluten", "bake", "loaf", "temperature", "hours", "overnight", "fold", "shape", "score", "steam"]
+
+
+def answer_text(rng: random.Random) -> str:
+    """An answer as a model writes one: paragraphs, a list, now and then a code block."""
+    def sentence() -> str:
+        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 18))]
+        return " ".join(words).capitalize() + "."
+
+    parts = [" ".join(sentence() for _ in range(rng.randint(2, 5))) for _ in range(rng.randint(1, 3))]
+    parts.append("\n".join(f"- **{rng.choice(WORDS)}**: {sentence()}" for _ in range(rng.randint(2, 5))))
+    if rng.random() < 0.25:
+        parts.append("```python\n" + "\n".join(f"{rng.choice(WORDS)} = {rng.randint(1, 500)}  # {sentence()}"
+                                                for _ in range(rng.randint(3, 8))) + "\n```")
+    parts.append(sentence())
+    return "\n\n".join(parts)
+
+
+def make_history(folder: Path, conversations: int, messages: int) -> None:
+    """The history, written in bulk (Hearth's own writes would take minutes): every chat a few messages' worth of
+    metadata, the long one second newest."""
+    rng = random.Random(7)
+    paths = Paths.under(folder).ensure()
+    database = open_database(paths.database)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = [{"id": n + 1, "title": f"Chat number {n + 1}: " + " ".join(rng.choice(WORDS) for _ in range(4)),
+             "created_at": start + timedelta(minutes=n), "updated_at": start + timedelta(minutes=n),
+             "model_name": "stories260K", "system_prompt": "", "settings": {}}
+            for n in range(conversations)]
+    long_id = max(1, conversations - 1)
+    if rows:
+        rows[long_id - 1]["title"] = LONG_TITLE
+    if not rows:
+        database.close()
+        return
+    with database.session() as session:
+        session.execute(insert(Conversation), rows)
+        when = start
+        session.execute(insert(Message), [
+            {"conversation_id": long_id, "role": "user" if n % 2 == 0 else "assistant",
+             "content": (f"Question {n // 2 + 1}: how do I " + " ".join(rng.choice(WORDS) for _ in range(8)) + "?")
+             if n % 2 == 0 else answer_text(rng),
+             "created_at": when + timedelta(seconds=n), "model_name": None if n % 2 == 0 else "stories260K",
+             "finish_reason": None if n % 2 == 0 else "stop", "completion_tokens": None if n % 2 == 0 else 220,
+             "ttft_s": None if n % 2 == 0 else 0.2, "tokens_per_s": None if n % 2 == 0 else 31.5}
+            for n in range(messages)])
+    database.close()
+
+
+def seen_welcome(folder: Path) -> None:
+    paths = Paths.under(folder).ensure()
+    settings = Settings.load(paths.settings_file)
+    settings.welcome_done = True
+    settings.save(paths.settings_file)
+
+
+class Step:
+    """One step's figures: the longest gap while it ran, and how long it took; with a ``sampler`` (``--trace``),
+    what the GUI thread was doing in each stall over the target."""
+
+    sampler: StackSampler | None = None
+
+    def __init__(self, name: str, meter: StallMeter, quiet: bool = False) -> None:
+        self.name, self.meter, self.quiet = name, meter, quiet
+        self._first = 0
+        self._first_stall = 0
+
+    def __enter__(self) -> Step:
+        self._first = len(self.meter.gaps)
+        self._first_stall = len(self.meter.stall_spans)
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.quiet:
+            return
+        gaps = self.meter.gaps[self._first:] or [0.0]
+        took = time.perf_counter() - self._started
+        verdict = "" if self.name.startswith(("scroll", "answers")) else \
+            ("  (target met)" if max(gaps) < TARGET_MS else "  (over the target)")
+        print(f"  {self.name:<34} longest stall {max(gaps):6.1f} ms over {took:5.2f} s{verdict}", flush=True)
+        if self.sampler is not None:
+            for begin, end in self.meter.stall_spans[self._first_stall:]:
+                print(f"    stall of {(end - begin) * 1000:.0f} ms")
+                for count, stack in self.sampler.during(begin, end):
+                    print(f"      {count} × {stack}")
+
+
+def started(folder: Path, meter: StallMeter) -> MainWindow:
+    failures: list[BaseException] = []
+    paths = Paths.under(folder)
+    window = start_window(paths, Settings.load(paths.settings_file), QIcon(str(resource_path("icons", "hearth.svg"))),
+                          failed=failures.append)
+    ready: list[bool] = []
+    window.ready.connect(lambda: ready.append(True))
+    meter.start()  # the window is shown: from here the GUI thread's event loop should run freely
+    wait_until(lambda: bool(failures or ready), "the window's services")
+    if failures:
+        raise SystemExit(f"Hearth could not start: {failures[0]}")
+    return window
+
+
+def settled(window: MainWindow) -> bool:
+    return not background._running and window.chat.view.is_settled()
+
+
+def pages_built(window: MainWindow) -> bool:
+    """The pages a start builds after the first paint (``MainWindow.build_pages``) are built: the start is over."""
+    return window._tasks_page.is_built() and window._compare_page.is_built()
+
+
+def measure(folder: Path, conversations: int, with_steps: bool, quiet: bool = False) -> None:
+    meter = StallMeter(lambda: "")
+    with Step(f"start ({conversations:,} conversations)", meter, quiet):
+        window = started(folder, meter)
+        chat = window.chat
+        wait_until(lambda: settled(window) and pages_built(window)
+                   and (conversations == 0 or (chat.current is not None
+                                               and chat.view.conversation_id == chat.current.id)),
+                   "the list, the newest chat and the pages built after the first paint")
+        pause(300)
+    if with_steps:
+        row = chat.conversations.row_of(max(1, conversations - 1))
+        list_view = chat.sidebar.list
+        with Step("open (the long conversation)", meter):
+            rect = list_view.visualRect(chat.conversations.index(row))
+            QTest.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+            wait_until(lambda: chat.view.conversation_id == max(1, conversations - 1) and settled(window),
+                       "the long conversation on screen")
+            pause(200)
+        shown = len(chat.view.message_ids())
+        bar = chat.view.scroller.verticalScrollBar()
+        with Step("scroll back to the first message", meter):
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                bar.setValue(max(0, bar.value() - bar.pageStep()))
+                pause(60)
+                if bar.value() == 0 and settled(window) and not chat.view.has_older():
+                    break
+        print(f"    {shown} messages shown on opening; {len(chat.view.message_ids())} after scrolling back")
+        with Step("answers (the list follows)", meter):
+            store = window.services.store
+            for conversation_id in (1, 2, 3, max(1, conversations - 1)) * 3:  # an answer starts, then ends
+                for _ in range(2):
+                    store.touch_conversation(conversation_id)
+                    chat.refresh_conversation(conversation_id)
+                    pause(50)
+            wait_until(lambda: settled(window), "the list")
+        print(f"    the list holds {chat.conversations.rowCount()} rows; the long chat is row "
+              f"{chat.conversations.row_of(max(1, conversations - 1))}")
+    meter.stop()
+    window.close()
+    pause(200)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=50_000)
+    parser.add_argument("--messages", type=int, default=1_000)
+    parser.add_argument("--busy", type=int, default=0, help="busy loops beside it")
+    parser.add_argument("--trace", action="store_true", help="sample the GUI thread's stack to explain stalls")
+    args = parser.parse_args()
+    if args.trace:
+        Step.sampler = StackSampler()
+        Step.sampler.start()
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    apply_style(app)
+    print(f"history_scale on {machine_words(args.busy)}")
+    with tempfile.TemporaryDirectory(prefix="hearth-history-scale-") as tmp, busy_cores(args.busy):
+        empty, full = Path(tmp, "empty"), Path(tmp, "full")
+        make_history(empty, 0, 0)
+        seen_welcome(empty)
+        began = time.perf_counter()
+        make_history(full, args.conversations, args.messages)
+        seen_welcome(full)
+        print(f"  (history written in {time.perf_counter() - began:.1f} s)")
+        print("  (a first start, not measured: Python's modules are read once)")
+        measure(empty, 0, with_steps=False, quiet=True)
+        measure(empty, 0, with_steps=False)
+        measure(full, args.conversations, with_steps=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
