@@ -66,6 +66,7 @@ PAGES = ("Chats", "Models", "Discover", "Tasks", "Compare")
 DISCOVER_PAGE = 2
 TASKS_PAGE = 3
 COMPARE_PAGE = 4
+FRAME_MS = 16  # one frame at 60 Hz
 
 
 class MainWindow(QMainWindow):
@@ -186,9 +187,9 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.library.view)
         self.discover = DiscoverPage(self.settings, self)
         self.stack.addWidget(self.discover.view)
-        self._tasks_page = LazyPage(self._make_tasks_page)
+        self._tasks_page = LazyPage(self._make_tasks_page, self._tasks_ready)
         self.stack.addWidget(self._tasks_page)
-        self._compare_page = LazyPage(self._make_compare_page)
+        self._compare_page = LazyPage(self._make_compare_page, self._compare_ready)
         self.stack.addWidget(self._compare_page)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -214,34 +215,40 @@ class MainWindow(QMainWindow):
         page = TasksPage(
             store=services.store, engine=services.engine, session=services.tasks, settings=self.settings,
             settings_file=services.paths.settings_file, library_model=self.library_model,
-            engine_bridge=self.bridge, task_bridge=self.task_bridge, parent=self)
+            engine_bridge=self.bridge, task_bridge=self.task_bridge, parent=self, staged=True)
+        return page
+
+    def _tasks_ready(self, page: TasksPage) -> None:
         page.loadRequested.connect(self.loader.load)
         page.chatRequested.connect(self.chat.chat_about)
         page.statusMessage.connect(self.statusBar().showMessage)
         self._keep_splitters(page.view)
-        return page
 
     def _make_compare_page(self) -> ComparePage:
         from ui.compare.page import ComparePage
 
-        page = ComparePage(
+        return ComparePage(
             store=self.services.store, comparer=self.services.compare, settings=self.settings,
-            library_model=self.library_model, bridge=self.compare_bridge, parent=self)
+            library_model=self.library_model, bridge=self.compare_bridge, parent=self, staged=True)
+
+    def _compare_ready(self, page: ComparePage) -> None:
         page.discoverRequested.connect(lambda: self._show_page(DISCOVER_PAGE))
         page.addModelRequested.connect(self.library.add_model)
         page.statusMessage.connect(self.statusBar().showMessage)
         self._keep_splitters(page.view)
-        return page
 
     def build_pages(self, then: Callable[[], None] | None = None) -> None:
-        """Builds the pages a start leaves out of the first paint, one per event-loop turn (so that no turn is long),
-        then calls ``then``; after it a first visit finds them ready. Otherwise each is built when first shown."""
+        """Builds the pages a start leaves out of the first paint, a stage per event-loop turn (so that no turn is
+        long), then calls ``then``; after it a first visit finds them ready. Otherwise each is built when first
+        shown."""
         if self._closing:
             return
         page = next((page for page in (self._tasks_page, self._compare_page) if not page.is_built()), None)
         if page is not None:
-            page.content()
-            QTimer.singleShot(0, lambda: self.build_pages(then))
+            page.step()
+            # Not 0: Qt runs a zero single shot before the timers that are due, so input and painting would wait
+            # for every stage; a frame's wait lets them in between.
+            QTimer.singleShot(FRAME_MS, lambda: self.build_pages(then))
         elif then is not None:
             then()
 

@@ -40,6 +40,18 @@ class Part:
 
 
 @functools.cache
+def prepare() -> None:
+    """Reads markdown-it-py and Pygments in advance, on a worker thread: the first message shown waited 40 ms for
+    their imports on the GUI thread."""
+    from pygments import highlight
+    from pygments.formatters.html import HtmlFormatter
+
+    split_markdown("Text\n\n```python\nx = 1\n```\n")
+    highlight("x = 1", _lexer("python"), HtmlFormatter(style=LIGHT_CODE.style, noclasses=True, nowrap=True))
+    highlight("x = 1", _lexer(""), HtmlFormatter(style=DARK_CODE.style, noclasses=True, nowrap=True))
+
+
+@functools.cache
 def _parser() -> MarkdownIt:
     from markdown_it import MarkdownIt
 

@@ -198,8 +198,13 @@ class ChatPage(QObject):
                     self.view.restore_draft(self._drafts.pop(record.id))
                 self._count()
 
-        BackgroundOp(self, self.store.message_page, record.id, MESSAGE_PAGE).success(show) \
-            .failure(self.failed.emit).run()
+        def read() -> Page[MessageRecord]:
+            from ui.chat.message_body import prepare
+
+            prepare()  # here, off the GUI thread, rather than when the first message is shown
+            return self.store.message_page(record.id, MESSAGE_PAGE)
+
+        BackgroundOp(self, read).success(show).failure(self.failed.emit).run()
 
     def _older_messages(self, conversation_id: int, before_id: int) -> None:
         def show(page: Page[MessageRecord]) -> None:

@@ -6,7 +6,7 @@ anywhere on it); ``ComparePage`` decides."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,6 +27,7 @@ from app.compare.spec import KIND_WORDS
 from ui.compare.history import ComparisonHistory, Leaderboard
 from ui.compare.model_choice import ModelChoice
 from ui.compare.result import ComparisonPanel
+from ui.qt.staged import Staged
 from ui.widgets.document_form import DocumentForm, DropTargetPage, TextInput
 from ui.widgets.labels import page_header, section_title
 from ui.widgets.run_phase import RunPhase
@@ -36,21 +37,26 @@ from ui.widgets.task_options import TaskOptions
 MAX_SEED = 999_999
 
 
-class CompareView(DropTargetPage):
+class CompareView(DropTargetPage, Staged):
     runRequested = Signal()
     stopRequested = Signal()
     discoverRequested = Signal()  # the person wants more models
     addModelRequested = Signal()
 
-    def __init__(self, make_history: Callable[[], ComparisonHistory], make_leaderboard: Callable[[], Leaderboard]
-                 ) -> None:
+    def __init__(self, make_history: Callable[[], ComparisonHistory], make_leaderboard: Callable[[], Leaderboard],
+                 staged: bool = False) -> None:
         super().__init__()
+        self.begin_building(self._stages(make_history, make_leaderboard), staged)
+
+    def _stages(self, make_history: Callable[[], ComparisonHistory], make_leaderboard: Callable[[], Leaderboard]
+                ) -> Iterator[None]:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.picker = SegmentedPicker(KIND_WORDS)
         header, _ = page_header("Compare", self.picker)
         layout.addWidget(header)
+        yield
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("compareSplitter")  # the window keeps where it was left
@@ -59,8 +65,10 @@ class CompareView(DropTargetPage):
         self.tabs.setObjectName("compareTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._setup_tab(), "New comparison")
+        yield
         self.tabs.addTab(self._history_tab(make_history, make_leaderboard), "History")
         splitter.addWidget(self.tabs)
+        yield
         self.panel = ComparisonPanel()
         splitter.addWidget(self.panel)
         splitter.setStretchFactor(0, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from ui.compare.result import LiveState, schedule_words
 from ui.qt.background import BackgroundOp
 from ui.qt.bridge import CompareBridge
 from ui.qt.qt_models import LibraryModel
+from ui.qt.staged import Staged
 from ui.widgets.run_phase import RunPhase
 
 log = logging.getLogger(__name__)
@@ -121,13 +123,13 @@ def start_comparison(comparer: Comparer, ask: _Ask) -> tuple[ComparisonRecord, i
     return comparer.start(request), free
 
 
-class ComparePage(QObject):
+class ComparePage(QObject, Staged):
     discoverRequested = Signal()  # the person wants more models
     addModelRequested = Signal()
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
 
     def __init__(self, *, store: HistoryStore, comparer: Comparer, settings: Settings, library_model: LibraryModel,
-                 bridge: CompareBridge, parent: QObject | None = None) -> None:
+                 bridge: CompareBridge, parent: QObject | None = None, staged: bool = False) -> None:
         super().__init__(parent)
         self.store, self.comparer, self.settings, self.library_model = store, comparer, settings, library_model
         self.kind = KINDS[0]
@@ -147,7 +149,13 @@ class ComparePage(QObject):
         self._closed = False
         self.last_folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) \
             or str(Path.home())
-        self.view = CompareView(lambda: ComparisonHistory(store, self._is_live), lambda: Leaderboard(store))
+        self.view = CompareView(lambda: ComparisonHistory(store, self._is_live), lambda: Leaderboard(store),
+                                staged=True)
+        self.begin_building(self._stages(bridge), staged)
+
+    def _stages(self, bridge: CompareBridge) -> Iterator[None]:
+        while not self.view.build_step():
+            yield
         self.history, self.leaderboard, self.panel, self.form = (
             self.view.history, self.view.leaderboard, self.view.panel, self.view.form)
         self._connect(bridge)

@@ -10,7 +10,7 @@ does. Nothing here waits. ``TasksView`` is the page's layout; this is what it do
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from app.tasks.spec import (
 from ui.qt.background import BackgroundOp
 from ui.qt.bridge import EngineBridge, TaskBridge
 from ui.qt.qt_models import LibraryModel
+from ui.qt.staged import Staged
 from ui.tasks.history import RunHistory
 from ui.tasks.run_models import (
     input_words,
@@ -71,14 +72,14 @@ class _Pending:
     model: ModelRecord
 
 
-class TasksPage(QObject):
+class TasksPage(QObject, Staged):
     loadRequested = Signal(object, int)  # ModelRecord, context length: the window checks memory and loads it
     chatRequested = Signal(str)  # the first message of a new conversation about a result
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
 
     def __init__(self, *, store: HistoryStore, engine: EngineClient, session: TaskSession, settings: Settings,
                  settings_file: Path, library_model: LibraryModel, engine_bridge: EngineBridge,
-                 task_bridge: TaskBridge, parent: QObject | None = None) -> None:
+                 task_bridge: TaskBridge, parent: QObject | None = None, staged: bool = False) -> None:
         super().__init__(parent)
         self.store, self.engine, self.session = store, engine, session
         self.settings, self.settings_file = settings, settings_file
@@ -104,7 +105,12 @@ class TasksPage(QObject):
         self._run_id: int | None = None
         self._shown: TaskRunRecord | None = None
         self._shown_source: str | None = None  # the shown run's document, when it is known
-        self.view = TasksView(lambda: RunHistory(store, settings, settings_file, self._is_live_run))
+        self.view = TasksView(lambda: RunHistory(store, settings, settings_file, self._is_live_run), staged=True)
+        self.begin_building(self._stages(engine_bridge, task_bridge), staged)
+
+    def _stages(self, engine_bridge: EngineBridge, task_bridge: TaskBridge) -> Iterator[None]:
+        while not self.view.build_step():
+            yield
         self.history, self.output, self.form = self.view.history, self.view.output, self.view.form
         self._plan_timer = QTimer(self, singleShot=True, interval=PLAN_DELAY_MS)
         self._plan_timer.timeout.connect(self._refresh)

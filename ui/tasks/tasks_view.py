@@ -4,7 +4,7 @@ with Run and Cancel, and the recent runs; the result on the right. It shows and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
+from ui.qt.staged import Staged
 from ui.tasks.history import RunHistory
 from ui.tasks.results import ResultPanel
 from ui.widgets.document_form import DocumentForm, DropTargetPage
@@ -34,12 +35,15 @@ EMPTY_OUTPUT = ("Choose what to do, give Hearth a document or some text, and pre
                 "The result appears here. Everything stays on this computer.")
 
 
-class TasksView(DropTargetPage):
+class TasksView(DropTargetPage, Staged):
     runRequested = Signal()
     cancelRequested = Signal()
 
-    def __init__(self, make_history: Callable[[], RunHistory]) -> None:
+    def __init__(self, make_history: Callable[[], RunHistory], staged: bool = False) -> None:
         super().__init__()
+        self.begin_building(self._stages(make_history), staged)
+
+    def _stages(self, make_history: Callable[[], RunHistory]) -> Iterator[None]:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -57,6 +61,7 @@ class TasksView(DropTargetPage):
         self.model_status.setMinimumWidth(120)
         row.addWidget(self.model_status)
         layout.addWidget(header)
+        yield
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("taskSplitter")  # the window keeps where it was left
@@ -67,10 +72,12 @@ class TasksView(DropTargetPage):
         left_column.setContentsMargins(0, 0, 0, 0)
         left_column.setSpacing(0)
         left_column.addWidget(scrolled(self._setup_panel()), 3)
+        yield
         left_column.addWidget(self._run_panel())
         self.history = make_history()
         left_column.addWidget(self.history, 1)
         splitter.addWidget(left)
+        yield
         self.output = ResultPanel()
         splitter.addWidget(self.output)
         splitter.setStretchFactor(0, 0)
