@@ -130,6 +130,8 @@ class Settings:
     # The user's own sampler presets by name (each with every one of SAMPLER_NAMES), offered beside Hearth's.
     sampler_presets: dict[str, dict[str, float]] = field(default_factory=dict)
     chat_zoom: int = 100  # the conversation's text size, in % of the app's (one of ZOOM_STEPS)
+    # The models (their files) whose chat template failed, for which the person chose ChatML instead.
+    chatml_models: list[str] = field(default_factory=list)
     # Qt's saveGeometry(), base64: Qt's restoreGeometry() puts a window saved on a screen that is gone on one that
     # is there, which plain numbers would have to do by hand.
     window_geometry: str = ""
@@ -203,6 +205,9 @@ def _load_dataclass(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def _fits(value: Any, hint: Any) -> bool:
+    if typing.get_origin(hint) is list:
+        (item_hint,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(item, item_hint) for item in value)
     if typing.get_origin(hint) is dict:
         key_hint, value_hint = typing.get_args(hint)
         return isinstance(value, dict) and all(_fits(k, key_hint) and _fits(v, value_hint) for k, v in value.items())

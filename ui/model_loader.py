@@ -14,7 +14,7 @@ Nothing here waits: the check runs through ``BackgroundOp``, the load in the eng
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,6 +153,8 @@ class ModelLoader(QObject):
             elif clicked is not anyway:
                 self._load_abandoned()
                 return
+        if str(Path(record.path).resolve()) in self.services.settings.chatml_models:  # ChatML, chosen before
+            plan = replace(plan, chatml=True)
         self.services.tracker.expect(record.path, assessment)
         self.services.engine.load(record.path, plan=plan)
 

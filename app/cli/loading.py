@@ -40,7 +40,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     tuning = remembered_tuning(store.load_records(), str(facts.path.resolve()),
                                decide_plan(facts, machine, **options))
     plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
-    if getattr(args, "chatml", False):
+    if getattr(args, "chatml", False) or str(facts.path.resolve()) in settings.chatml_models:  # or chosen in the window
         plan = dataclasses.replace(plan, chatml=True)
     engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does

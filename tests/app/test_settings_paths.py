@@ -67,3 +67,14 @@ def test_generation_settings_are_clamped() -> None:
     wild = GenerationSettings(temperature=9, top_p=0, max_tokens=-5, context_length=10).validated()
     assert (wild.temperature, wild.top_p, wild.max_tokens, wild.context_length) == (2.0, 0.01, 1, 256)
     assert GenerationSettings.from_dict({"temperature": 1, "bogus": 1}).temperature == 1
+
+
+def test_the_models_written_in_chatml_are_kept_and_a_damaged_list_falls_back(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    settings = Settings()
+    settings.chatml_models.append("/models/broken-template.gguf")
+    settings.save(path)
+    assert Settings.load(path).chatml_models == ["/models/broken-template.gguf"]
+    path.write_text(json.dumps({"chatml_models": ["/a.gguf", 3], "chat_zoom": 110}), encoding="utf-8")
+    loaded = Settings.load(path)
+    assert loaded.chatml_models == [] and loaded.chat_zoom == 110

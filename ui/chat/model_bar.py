@@ -34,6 +34,7 @@ class ModelBar(QWidget):
     settingsRequested = Signal()
     addModelRequested = Signal()
     chatmlRequested = Signal()  # write prompts in ChatML: the loaded model's own chat template failed
+    ownTemplateRequested = Signal()  # back to the model's own chat template, from ChatML chosen before
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,6 +78,12 @@ class ModelBar(QWidget):
         self.chatml_button.clicked.connect(self.chatmlRequested)
         self.chatml_button.hide()
         layout.addWidget(self.chatml_button)
+        self.own_template_button = QPushButton("Use its own template")
+        self.own_template_button.setToolTip("This model writes its conversations in ChatML, chosen when its own chat "
+                                            "template failed: load it again with its own template")
+        self.own_template_button.clicked.connect(self.ownTemplateRequested)
+        self.own_template_button.hide()
+        layout.addWidget(self.own_template_button)
         self.settings_button = QPushButton("Conversation settings…")
         self.settings_button.setToolTip("System prompt, temperature, answer length, context length (Ctrl+,)")
         self.settings_button.clicked.connect(self.settingsRequested)
@@ -157,6 +164,13 @@ class ModelBar(QWidget):
     def offer_chatml(self, offered: bool) -> None:
         self.chatml_button.setVisible(offered)
 
+    def chatml_chosen(self, context_length: int) -> None:
+        """The loaded model writes its conversations in ChatML, as the person chose (now, or for this model
+        before)."""
+        self.chatml_button.hide()
+        self.own_template_button.show()
+        self.status.setText(f"Ready · {context_length:,}-token context · ChatML")
+
     def loaded(self, event: p.Loaded) -> None:
         self.loading = False
         self.chatml_button.hide()
@@ -173,11 +187,15 @@ class ModelBar(QWidget):
                          else f"Measured just now as the fastest here: {tuning.threads} threads, flash attention "
                               f"{'on' if tuning.flash_attention else 'off'}")
         self.status.setToolTip("\n".join([*lines, f"Chat format: {event.chat_format}", event.path]))
+        self.own_template_button.hide()
+        if event.plan.chatml and event.has_chat_template:
+            self.chatml_chosen(event.context_length)
         self._update_buttons()
 
     def not_loaded(self, reason: str = "No model loaded") -> None:
         self.loading = False
         self.chatml_button.hide()
+        self.own_template_button.hide()
         self.loaded_path = None
         self.progress.setRange(0, 100)
         self.progress.hide()

@@ -117,6 +117,7 @@ class ChatPage(QObject):
         bar.unloadRequested.connect(loader.unload)
         bar.settingsRequested.connect(self.edit_settings)
         bar.chatmlRequested.connect(self.use_chatml)
+        bar.ownTemplateRequested.connect(self.use_own_template)
         self.undo_button.clicked.connect(self._undo_delete)
         bridge.loadStarted.connect(self._load_started)
         bridge.loadProgress.connect(bar.load_progress)
@@ -440,7 +441,12 @@ class ChatPage(QObject):
         wanted = min((settings or self.current_settings()).context_length, loaded.trained_context_length)
         if wanted == loaded.context_length:
             return None
-        return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None)
+        return self._loaded_record()
+
+    def _loaded_record(self) -> ModelRecord | None:
+        loaded = self.engine.loaded
+        return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None) \
+            if loaded is not None else None
 
     def _dispatch(self, pending: PendingSend) -> None:
         if pending.conversation_id is None:
@@ -618,11 +624,28 @@ class ChatPage(QObject):
         """The loaded model's chat template failed: its prompts are written in ChatML from now on, and the answer
         that failed is asked again."""
         self.view.model_bar.offer_chatml(False)
-        if self.engine.loaded is None:
+        loaded = self.engine.loaded
+        if loaded is None:
             return
         self.engine.use_chatml()
-        self.statusMessage.emit("This model's conversations are written in ChatML until it is loaded again.", 6000)
+        if loaded.path not in self.settings.chatml_models:  # and each time it is loaded again
+            self.settings.chatml_models.append(loaded.path)
+            self.settingsChanged.emit()
+        self.view.model_bar.chatml_chosen(loaded.context_length)
+        self.statusMessage.emit("This model's conversations are written in ChatML from now on.", 6000)
         self.regenerate()
+
+    def use_own_template(self) -> None:
+        """Back to the model's own chat template: it is loaded again without ChatML."""
+        loaded = self.engine.loaded
+        if loaded is None:
+            return
+        if loaded.path in self.settings.chatml_models:
+            self.settings.chatml_models.remove(loaded.path)
+            self.settingsChanged.emit()
+        record = self._loaded_record()
+        if record is not None:
+            self.load_model(record)
 
     # --- the model ---
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from app.paths import Paths
+from app.settings import Settings
+
 from tests.helpers.command import hearth
 from tests.helpers.gguf_fixtures import duplicate_tokens, with_chat_template
 
@@ -25,6 +28,19 @@ def test_chat_with_a_looping_template_says_so_and_chatml_answers(test_model_path
 
     answered = hearth(tmp_path / "home", "chat", model, "--prompt", "Once upon a time", "--max-tokens", "8",
                       "--chatml")
+    assert answered.returncode == 0, answered.stderr
+    assert answered.stdout.strip()
+
+
+def test_chatml_chosen_for_a_model_in_the_window_is_used_by_the_command_line_too(test_model_path: Path,
+                                                                                tmp_path: Path) -> None:
+    model = with_chat_template(test_model_path, tmp_path, LOOPING)
+    home = tmp_path / "home"
+    paths = Paths.under(home).ensure()
+    settings = Settings.load(paths.settings_file)
+    settings.chatml_models.append(str(model.resolve()))
+    settings.save(paths.settings_file)
+    answered = hearth(home, "chat", str(model), "--prompt", "Once upon a time", "--max-tokens", "8")
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout.strip()
 

@@ -43,3 +43,34 @@ def test_a_broken_chat_template_is_said_and_chatml_answers_instead(
     assert not bar.chatml_button.isVisible()
     loaded = window.services.engine.loaded
     assert loaded is not None and loaded.chat_format == p.CHATML_CHOSEN
+
+
+def test_chatml_chosen_for_a_model_stays_chosen_when_it_is_loaded_again_until_its_own_template_is_asked_for(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path, tmp_path: Path) -> None:
+    window = make_window()
+    import_model(qtbot, window, with_chat_template(test_model_path, tmp_path, LOOPING))
+    bar, engine = window.chat.view.model_bar, window.services.engine
+    composer = window.chat.view.composer
+    composer.setFocus()
+    qtbot.keyClicks(composer, "Hello")
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        qtbot.keyClick(composer, Qt.Key.Key_Return)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        qtbot.mouseClick(bar.chatml_button, Qt.MouseButton.LeftButton)
+    assert bar.own_template_button.isVisible() and "ChatML" in bar.status.text()
+    loaded = engine.loaded
+    assert loaded is not None and window.settings.chatml_models == [loaded.path]
+
+    with qtbot.waitSignal(window.bridge.modelUnloaded, timeout=TIMEOUT):
+        qtbot.mouseClick(bar.load_button, Qt.MouseButton.LeftButton)  # Unload
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
+        qtbot.mouseClick(bar.load_button, Qt.MouseButton.LeftButton)  # Load: in ChatML again, without being asked
+    again = engine.loaded
+    assert again is not None and again.chat_format == p.CHATML_CHOSEN
+    assert bar.own_template_button.isVisible() and not bar.chatml_button.isVisible()
+
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=TIMEOUT):
+        qtbot.mouseClick(bar.own_template_button, Qt.MouseButton.LeftButton)  # loaded again with its own
+    own = engine.loaded
+    assert own is not None and own.chat_format != p.CHATML_CHOSEN and window.settings.chatml_models == []
+    assert not bar.own_template_button.isVisible() and "ChatML" not in bar.status.text()
