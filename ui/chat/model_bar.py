@@ -78,7 +78,7 @@ class ModelBar(QWidget):
         self.chatml_button.clicked.connect(self.chatmlRequested)
         self.chatml_button.hide()
         layout.addWidget(self.chatml_button)
-        self.own_template_button = QPushButton("Use its own template")
+        self.own_template_button = QPushButton("Own template")
         self.own_template_button.setToolTip("This model writes its conversations in ChatML, chosen when its own chat "
                                             "template failed: load it again with its own template")
         self.own_template_button.clicked.connect(self.ownTemplateRequested)
@@ -169,7 +169,7 @@ class ModelBar(QWidget):
         before)."""
         self.chatml_button.hide()
         self.own_template_button.show()
-        self.status.setText(f"Ready · {context_length:,}-token context · ChatML")
+        self.status.setText(f"In ChatML · {context_length:,}-token context")
 
     def loaded(self, event: p.Loaded) -> None:
         self.loading = False
