@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck pytest bench package package-test clean
+.PHONY: run test lint typecheck pytest bench engine package package-test clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,17 +39,24 @@ pytest: $(VENV)/.installed-test
 
 test: lint pytest
 
+# The portable engine (packaging/build_engine.py): llama.cpp's backends as modules, CPU code for every processor and
+# Vulkan. Cached by its flags: the first build takes about half an hour on 2 cores, later ones seconds. The tests of
+# the graphics card path run on it (HEARTH_ENGINE); without it they are skipped.
+ENGINE ?= build/engine
+engine: $(VENV)/.installed
+	$(PY) packaging/build_engine.py --install $(ENGINE)
+
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/engine_overhead.py
 
 # The installer for this system from the working tree (on Linux: dist/Hearth/ and dist/Hearth-<version>-linux-*.tar.gz).
-package: $(VENV)/.installed-package
-	$(PY) packaging/build.py
+package: $(VENV)/.installed-package engine
+	$(PY) packaging/build.py --engine $(ENGINE)
 
 # Builds it, then proves the frozen app starts its window, engine worker and document reader, and chats.
-package-test: $(VENV)/.installed-package
+package-test: $(VENV)/.installed-package engine
 	$(PY) tests/helpers/fetch_test_model.py
-	$(PY) packaging/build.py
+	$(PY) packaging/build.py --engine $(ENGINE)
 	dist/Hearth/Hearth --self-test --model "$$($(PY) tests/helpers/fetch_test_model.py | sed -n 's/^test model: //p')"
 
 clean:

@@ -2,6 +2,7 @@
 
     python packaging/build.py            # dist/Hearth/ (dist/Hearth.app on macOS), then the installer
     python packaging/build.py --bundle   # only the bundle
+    python packaging/build.py --engine build/engine   # with the portable engine (packaging/build_engine.py)
 
 Linux: ``dist/Hearth-<version>-linux-<arch>.tar.gz`` (the bundle, the .desktop file, AppStream metadata, icons and
 install.sh). macOS: ``dist/Hearth-<version>-macos-<arch>.dmg`` through ``packaging/macos/make_dmg.sh``. Windows:
@@ -50,14 +51,19 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def build_bundle() -> Path:
+def build_bundle(engine: Path | None = None) -> Path:
+    """``engine``: a folder holding the portable llama-cpp-python, bundled instead of the one beside Hearth."""
     icons.render(ICONS)
     for old in (DIST / "Hearth", DIST / "Hearth.app"):
         shutil.rmtree(old, ignore_errors=True)  # PyInstaller writes over a folder, leaving files it no longer makes
     started = time.monotonic()
+    env = dict(os.environ)
+    if engine is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(engine.resolve()), *filter(None, [env.get("PYTHONPATH")])])
+        print(f"engine: {engine}")
     subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                     "--distpath", str(DIST), "--workpath", str(WORK), str(HERE / "hearth.spec")],
-                   check=True, cwd=ROOT)
+                   check=True, cwd=ROOT, env=env)
     bundle = DIST / "Hearth"
     print(f"bundle: {bundle} ({folder_size(bundle) / 1e6:.0f} MB) in {time.monotonic() - started:.0f} s")
     return bundle
@@ -121,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build Hearth's bundle and installer for this system.")
     parser.add_argument("--bundle", action="store_true", help="build only the bundle, not the installer")
     parser.add_argument("--version", action="store_true", help="print the version that would be built, and stop")
+    parser.add_argument("--engine", type=Path, help="bundle the portable engine installed in this folder")
     args = parser.parse_args(argv)
     ver = version()
     if args.version:
         print(ver)
         return 0
-    bundle = build_bundle()
+    bundle = build_bundle(args.engine)
     if args.bundle:
         return 0
     if sys.platform == "darwin":

@@ -124,6 +124,9 @@ class _Worker:
                 self.parent_gone.set()
 
     def serve(self) -> None:
+        from app.engine.backends import prepare_llama
+
+        prepare_llama()
         import llama_cpp
 
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()

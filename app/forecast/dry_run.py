@@ -93,6 +93,9 @@ def _tail(output: Path) -> str:
 
 def _child(conn: Connection, path: str, plan_data: dict[str, Any], output: str) -> None:
     send_output_to(output)
+    from app.engine.backends import prepare_llama
+
+    prepare_llama()
     import llama_cpp.llama_cpp as native
 
     plan = LoadPlan.from_dict(plan_data)

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psutil
 
+from app.engine.backends import ggml_library, prepare_llama
 from app.hardware.cache import read_cache, update_cache
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ _DEVICE_KINDS = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel"}
 GPU_KINDS = ("gpu", "igpu")
 # What else decides the answer besides the build and the hardware: which devices the drivers show, and
 # which library llama_cpp loads.
-_ENVIRONMENT = re.compile(r"GGML_\w+|LLAMA_\w+|(CUDA|HIP|ROCR)_VISIBLE_DEVICES|ONEAPI_DEVICE_SELECTOR")
+_ENVIRONMENT = re.compile(r"GGML_\w+|LLAMA_\w+|HEARTH_ENGINE|(CUDA|HIP|ROCR)_VISIBLE_DEVICES|ONEAPI_DEVICE_SELECTOR")
 _SAME_BOOT_S = 5.0  # Windows works the boot time out from an uptime counter: it moves by a second or so
 
 
@@ -204,7 +205,8 @@ def _child(conn: Connection, skip_memory: list[str]) -> None:
             problems[name] = f"{type(error).__name__}: {error}"[:500]
             return None
 
-    devices = reading("ggml_devices", lambda: tuple(ggml_devices_from_library(_ggml_library(),
+    reading("backends", prepare_llama)
+    devices = reading("ggml_devices", lambda: tuple(ggml_devices_from_library(ggml_library(),
                                                                                frozenset(skip_memory))))
     conn.send(LlamaFacts(system_info=reading("system_info", _read_system_info),
                          supports_gpu_offload=reading("supports_gpu_offload", _read_supports_gpu_offload),
@@ -225,20 +227,6 @@ def _read_supports_gpu_offload() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def _ggml_library() -> ctypes.CDLL:
-    """The ggml that llama-cpp-python loaded. ``_ggml`` is internal ("use at your own risk"), hence the fallback:
-    a handle to libllama also finds the symbols of the libraries it depends on."""
-    try:
-        from llama_cpp import _ggml
-
-        return cast(ctypes.CDLL, _ggml.libggml)
-    except (ImportError, OSError, AttributeError, RuntimeError):
-        log.debug("llama_cpp._ggml is not available; asking libllama for ggml's symbols", exc_info=True)
-        from llama_cpp import llama_cpp as low_level
-
-        return cast(ctypes.CDLL, low_level._lib)
 
 
 # --- ggml's device list through ctypes -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ LLAMA_CPP_OWNERS = {
     "app.engine.llama_kv": "the worker's copies of conversations' KV caches",
     "app.engine.tuning": "the worker's speed probe, and whether the worker's CPU backend uses AMX",
     "app.engine.llama_log": "llama.cpp's log, captured in the worker and in the dry run's child",
+    "app.engine.backends": "loads the backends of a build that carries them as modules, in each llama.cpp process",
     "app.forecast.dry_run": "a one-shot child that sizes a load without allocating it",
     "app.hardware.llama_probe": "a one-shot child that asks llama.cpp what it sees on this machine",
 }

@@ -16,7 +16,8 @@ from typing import Any
 import psutil
 import pytest
 
-from app.hardware import cache, llama_probe, memory_speed
+from app.engine.backends import ggml_library, prepare_llama
+from app.hardware import cache, memory_speed
 from app.hardware import probes as hardware_probes
 from app.hardware.description import describe
 from app.hardware.detect import detect
@@ -126,7 +127,8 @@ def test_to_dict_is_json(here: Machine) -> None:
 
 
 def test_ggml_device_list_through_ctypes_lists_the_cpu() -> None:
-    devices = ggml_devices_from_library(llama_probe._ggml_library())
+    prepare_llama()
+    devices = ggml_devices_from_library(ggml_library())
     assert [d.kind for d in devices] == ["cpu"] and devices[0].backend == "CPU"
     assert devices[0].memory_total is None  # RAM comes from psutil, never from ggml
 

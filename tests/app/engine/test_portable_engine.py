@@ -1,0 +1,94 @@
+"""The portable engine (``make engine``: llama.cpp's backends as modules, CPU code for every x86-64 level, Vulkan),
+run here on Mesa's software Vulkan device (lavapipe), a real Vulkan driver on the CPU: its backends load, llama.cpp
+picks the CPU code for this processor, and a model runs with every layer on the Vulkan device.
+
+Skipped, with the reason, where the portable engine is not built (``make engine``; ``.ci/run`` builds it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.engine import EngineClient
+from app.engine import protocol as p
+from app.engine.backends import ENGINE_ENV, Backends
+from app.engine.client import EventWaiter
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.engine
+
+ENGINE = Path(os.environ.get(ENGINE_ENV) or ROOT / "build" / "engine")
+# lavapipe is a CPU-type Vulkan device, which ggml leaves out unless it is named.
+VULKAN_ENV = {ENGINE_ENV: str(ENGINE), "GGML_VK_VISIBLE_DEVICES": "0"}
+# ggml's x86-64 CPU code by the widest vector extension each uses, widest first: llama.cpp must pick one of the
+# widest this processor has (which one within a family depends on finer features).
+FAMILIES = [
+    ("avx512f", {"skylakex", "cannonlake", "cascadelake", "icelake", "cooperlake", "zen4", "sapphirerapids"}),
+    ("avx2", {"haswell", "alderlake"}),
+    ("avx", {"sandybridge", "ivybridge", "piledriver"}),
+    ("sse4_2", {"sse42"}),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def portable_engine() -> Path:
+    if not (ENGINE / "llama_cpp").is_dir():
+        pytest.skip(f"the portable engine is not built in {ENGINE} (make engine)")
+    return ENGINE
+
+
+@pytest.fixture
+def vulkan_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineClient]:
+    for name, value in VULKAN_ENV.items():
+        monkeypatch.setenv(name, value)  # the worker is spawned with this process's environment
+    client = EngineClient()
+    client.start()
+    yield client
+    client.shutdown()
+
+
+def _backends() -> Backends:
+    script = ("import json, dataclasses; from app.engine.backends import prepare_llama; "
+              "print(json.dumps(dataclasses.asdict(prepare_llama())))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **VULKAN_ENV},
+                          capture_output=True, text=True, timeout=120, check=True)
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return Backends(**{**answer, "names": tuple(answer["names"])})
+
+
+def test_the_portable_engine_loads_its_backends_and_the_cpu_code_for_this_processor() -> None:
+    backends = _backends()
+    assert backends.modules and backends.folder.startswith(str(ENGINE))
+    assert {"CPU", "Vulkan"} <= set(backends.names)
+    if not Path("/proc/cpuinfo").is_file():
+        pytest.skip("this processor's features are read from /proc/cpuinfo")
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    expected = next((variants for feature, variants in FAMILIES if feature in flags), {"x64"})
+    assert backends.cpu_variant in expected
+
+
+def test_a_model_runs_with_every_layer_on_the_vulkan_device(vulkan_engine: EngineClient,
+                                                          test_model_path: Path) -> None:
+    loaded = vulkan_engine.load_blocking(test_model_path, context_length=512, gpu_layers=-1)
+    vulkan = {kind: sum(size for name, size in buffers.items() if name.startswith("Vulkan"))
+              for kind, buffers in loaded.buffers.items() if isinstance(buffers, dict)}
+    assert vulkan["model"] > 0 and vulkan["kv"] > 0, loaded.buffers
+    with EventWaiter(vulkan_engine) as waiter:
+        vulkan_engine.generate([{"role": "user", "content": "Once upon a time"}], max_tokens=16, temperature=0)
+        text = ""
+        while True:
+            event = waiter.wait_for((p.Token, p.Finished, p.Failed), 120)
+            if isinstance(event, p.Token):
+                text += event.text
+            else:
+                break
+    assert isinstance(event, p.Finished), event
+    assert text.strip() and event.metrics.completion_tokens > 0
