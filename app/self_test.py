@@ -88,7 +88,9 @@ def check_worker(engine: EngineClient, say: Say) -> p.Ready:
             raise CheckFailed("engine worker", f"the worker process exited with code {event.exitcode} before it "
                                                "was ready")
     assert isinstance(event, p.Ready)
-    ok(say, f"engine worker started (pid {event.pid}, llama.cpp {event.llama_cpp_version})")
+    variant = f" with {event.cpu_variant} CPU code" if event.cpu_variant else ""
+    ok(say, f"engine worker started (pid {event.pid}, llama.cpp {event.llama_cpp_version}; backends: "
+            f"{', '.join(event.backends) or 'none'}{variant})")
     return event
 
 

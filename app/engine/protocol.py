@@ -152,6 +152,8 @@ class Ready:
     pid: int
     llama_cpp_version: str
     rss_bytes: int = 0  # the worker before any model: the baseline of every memory forecast
+    backends: tuple[str, ...] = ()  # what llama.cpp loaded: "CPU", "Vulkan"; the CPU code chosen beside it
+    cpu_variant: str | None = None
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,13 @@ class _Worker:
     def serve(self) -> None:
         from app.engine.backends import prepare_llama
 
-        prepare_llama()
+        backends = prepare_llama()
         import llama_cpp
 
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
         threading.Thread(target=self._count_tokens, name="counts", daemon=True).start()
-        self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__, rss_bytes=_current_rss()))
+        self.send(p.Ready(pid=os.getpid(), llama_cpp_version=llama_cpp.__version__, rss_bytes=_current_rss(),
+                          backends=backends.names, cpu_variant=backends.cpu_variant))
         while True:
             command = self.commands.get()
             if command is None or isinstance(command, p.Shutdown):

@@ -381,12 +381,16 @@ def memory_for(facts: ModelFacts, plan: LoadPlan, machine: Machine, dry: DryRun 
     # Only the last token's logits are ever written, so a buffer reserved for more rows is touched as if it
     # had one; the rest is reserved but never resident.
     untouched_rows = compute - compute_bytes(facts, replace(plan, max_outputs=1))
+    compute_host = 0  # with layers on a GPU: the part of the compute buffers kept in the computer's memory
     if dry is not None and dry.ok:
         if dry.buffers.kv_total and kv_cpu + kv_gpu:
             scale = dry.buffers.kv_total / (kv_cpu + kv_gpu)
             kv_cpu, kv_gpu = round(kv_cpu * scale), dry.buffers.kv_total - round(kv_cpu * scale)
         if dry.buffers.compute:
             compute = dry.buffers.compute_total
+            if gpu_layers:  # the GPU's buffers on the card; its "_Host" ones (pinned) and the CPU's in memory
+                compute_host = sum(size for name, size in dry.buffers.compute.items()
+                                   if name.startswith("CPU") or name.endswith("_Host"))
     repacked = repacked_bytes(facts, gpu_layers, machine) \
         if plan.use_mmap and plan.extra_buffers else 0
     on_gpu = gpu_layers != 0 and bool(machine.usable_gpus)
@@ -397,8 +401,8 @@ def memory_for(facts: ModelFacts, plan: LoadPlan, machine: Machine, dry: DryRun 
     return Memory(
         weights_ram=weights_cpu + repacked, weights_vram=weights_gpu,
         kv_ram=kv_cpu, kv_vram=kv_gpu,
-        compute_ram=(0 if on_gpu else compute - untouched_compute) + cpu_work_bytes(facts, plan),
-        compute_vram=compute if on_gpu else 0,
+        compute_ram=(compute_host if on_gpu else compute - untouched_compute) + cpu_work_bytes(facts, plan),
+        compute_vram=compute - compute_host if on_gpu else 0,
         output=4 * (facts.vocab_size or 0),
         overhead_ram=baseline + runtime_bytes(facts),
         overhead_vram=(0 if unified else GPU_CONTEXT_OVERHEAD) if on_gpu else 0,

@@ -20,8 +20,13 @@ from app.engine import EngineClient
 from app.engine import protocol as p
 from app.engine.backends import ENGINE_ENV, Backends
 from app.engine.client import EventWaiter
+from app.forecast.dry_run import dry_run
+from app.forecast.estimate import decide_plan, forecast
+from app.gguf.facts import read_facts
+from app.hardware.detect import detect
 
 from tests.helpers import ROOT
+from tests.helpers.model_builders import Vocabulary, llama_gqa
 
 pytestmark = pytest.mark.engine
 
@@ -92,3 +97,33 @@ def test_a_model_runs_with_every_layer_on_the_vulkan_device(vulkan_engine: Engin
                 break
     assert isinstance(event, p.Finished), event
     assert text.strip() and event.metrics.completion_tokens > 0
+
+
+def test_the_forecast_of_graphics_memory_matches_what_llama_cpp_puts_on_the_vulkan_device(
+        vulkan_engine: EngineClient, tmp_path: Path) -> None:
+    model = llama_gqa(tmp_path, vocabulary=Vocabulary(32000, "spm"), n_embd=256, n_layer=4, ctx=4096, dtype="Q8_0")
+    machine = detect()  # llama.cpp's device list, asked of a child with this environment: lavapipe is a GPU
+    assert machine.usable_gpus and machine.offload_backends, machine
+    facts = read_facts(model)
+    plan = decide_plan(facts, machine, context_length=2048)
+    assert plan.gpu_layers != 0, plan  # every layer fits on the card's 2 GiB
+    memory = forecast(facts, machine, plan, dry=dry_run(model, plan)).memory  # as the Models page has it
+    loaded = vulkan_engine.load_blocking(model, plan=plan)
+    on_card = sum(size for kind in ("model", "kv", "compute") for name, size in loaded.buffers[kind].items()
+                  if name.startswith("Vulkan") and not name.endswith("_Host"))  # "_Host": pinned, in memory
+    predicted = memory.weights_vram + memory.kv_vram + memory.compute_vram
+    assert on_card > 0 and abs(predicted - on_card) <= 0.10 * on_card, (predicted, on_card, loaded.buffers)
+
+
+def test_the_worker_says_which_backends_and_cpu_code_it_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in VULKAN_ENV.items():
+        monkeypatch.setenv(name, value)
+    client = EngineClient()
+    try:
+        with EventWaiter(client) as waiter:
+            client.start()
+            ready = waiter.wait_for((p.Ready,), 120)
+    finally:
+        client.shutdown()
+    assert isinstance(ready, p.Ready)
+    assert {"CPU", "Vulkan"} <= set(ready.backends) and ready.cpu_variant == _backends().cpu_variant
