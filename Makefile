@@ -53,11 +53,14 @@ bench: $(VENV)/.installed-test
 package: $(VENV)/.installed-package engine
 	$(PY) packaging/build.py --engine $(ENGINE)
 
-# Builds it, then proves the frozen app starts its window, engine worker and document reader, and chats.
+# Builds it, then proves the frozen app starts its window, engine worker and document reader, and chats, also with
+# its AVX-512 CPU code hidden (a processor older than this one).
 package-test: $(VENV)/.installed-package engine
 	$(PY) tests/helpers/fetch_test_model.py
 	$(PY) packaging/build.py --engine $(ENGINE)
 	dist/Hearth/Hearth --self-test --model "$$($(PY) tests/helpers/fetch_test_model.py | sed -n 's/^test model: //p')"
+	$(PY) packaging/check_cpu_code.py dist/Hearth/Hearth \
+		--model "$$($(PY) tests/helpers/fetch_test_model.py | sed -n 's/^test model: //p')"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -132,6 +132,8 @@ class Settings:
     chat_zoom: int = 100  # the conversation's text size, in % of the app's (one of ZOOM_STEPS)
     # The models (their files) whose chat template failed, for which the person chose ChatML instead.
     chatml_models: list[str] = field(default_factory=list)
+    # The models (their files) that the graphics card could not take, by the card's name: they load on the processor.
+    processor_only: dict[str, str] = field(default_factory=dict)
     # Qt's saveGeometry(), base64: Qt's restoreGeometry() puts a window saved on a screen that is gone on one that
     # is there, which plain numbers would have to do by hand.
     window_geometry: str = ""

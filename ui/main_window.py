@@ -259,9 +259,9 @@ class MainWindow(QMainWindow):
         chat, library, discover, loader, privacy = self.chat, self.library, self.discover, self.loader, self.privacy
         for page in (chat, library, discover, loader, privacy):
             page.failed.connect(self.show_error)
-        for page in (chat, library, discover, privacy):
+        for page in (chat, library, discover, loader, privacy):
             page.statusMessage.connect(self.statusBar().showMessage)
-        for page in (chat, loader, privacy):
+        for page in (chat, library, loader, privacy):
             page.settingsChanged.connect(self._save_settings)
         chat.showRequested.connect(lambda: self._show_page(0))
         chat.view.model_bar.addModelRequested.connect(library.add_model)

@@ -50,6 +50,7 @@ class ModelLoader(QObject):
     contextChosen = Signal(int)  # the person chose the context that fits: the conversation takes it
     failed = Signal(object)  # an error, for the window to show
     settingsChanged = Signal()  # the model loaded last changed: it is chosen again at the next start
+    statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
 
     def __init__(self, services: Services, bridge: EngineBridge, baseline: Callable[[], int],
                  parent: QWidget) -> None:
@@ -61,6 +62,7 @@ class ModelLoader(QObject):
         self.loading: ModelRecord | None = None
         self._pending: PendingSend | None = None  # a message waiting for its model to load
         self.closing = False  # the window is closing: the worker's exit is expected
+        self._sizing_fell_back = ""  # the dry run moved the load being made to the processor: why
         bridge.modelLoaded.connect(self._model_loaded)
         bridge.engineFailed.connect(self._engine_failed)
         bridge.workerExited.connect(self._worker_exited)
@@ -109,6 +111,9 @@ class ModelLoader(QObject):
         self.settingsChanged.emit()
         self.checking.emit(record.name)
         machine, gpu_layers, threads = services.machine, settings.gpu_layers, settings.threads
+        if machine.usable_gpus and \
+                settings.processor_only.get(str(Path(record.path).resolve())) == machine.usable_gpus[0].name:
+            gpu_layers = 0  # this card could not take it before: the processor, without trying the card again
 
         def check() -> Assessment:
             from app.forecast.model_check import assess
@@ -155,6 +160,7 @@ class ModelLoader(QObject):
                 return
         if str(Path(record.path).resolve()) in self.services.settings.chatml_models:  # ChatML, chosen before
             plan = replace(plan, chatml=True)
+        self._sizing_fell_back = assessment.gpu_fallback  # the load is on the processor already: said when loaded
         self.services.tracker.expect(record.path, assessment)
         self.services.engine.load(record.path, plan=plan)
 
@@ -175,10 +181,24 @@ class ModelLoader(QObject):
 
     def _model_loaded(self, event: p.Loaded) -> None:
         self.loading = None
+        if not event.gpu_fallback and self._sizing_fell_back:
+            event = replace(event, gpu_fallback=self._sizing_fell_back)
+        self._sizing_fell_back = ""
+        if event.gpu_fallback:
+            self._fell_back(event.path, event.gpu_fallback)
         self.loaded.emit(event)
         pending, self._pending = self._pending, None
         if pending is not None:
             self.sendReady.emit(pending)
+
+    def _fell_back(self, path: str, sentence: str) -> None:
+        """The card could not take the model, which runs on the processor: said, and remembered for this card, so
+        that the next load of the model goes to the processor without trying."""
+        self.statusMessage.emit(sentence, 12000)
+        gpus = self.services.machine.usable_gpus
+        if gpus:
+            self.services.settings.processor_only[str(Path(path).resolve())] = gpus[0].name
+            self.settingsChanged.emit()
 
     def _engine_failed(self, event: p.Failed) -> None:
         from app.engine.protocol import During

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.cli.loading import open_library
 from app.engine.load_plan import KV_TYPES
+from app.forecast.placement import placement
 from app.paths import Paths
 
 COMMANDS = ("inspect",)
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         f"Memory with a {plan.context_length:,}-token context: {format_bytes(m.ram_bytes)}"
         + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
         + f" ({m.breakdown_words()}). {m.saved_states_words()}",
+        f"{placement(facts, plan, machine).words()}.",
         f"Longest context that fits now: {result.max_context:,} tokens"
         + (f"; graphics card layers that fit: {result.max_gpu_layers}" if machine.offload_backends else ""),
         f"Expected speed: {result.speed.words()}." if result.speed else "Expected speed: unknown.",

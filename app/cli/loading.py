@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from app.paths import Paths
@@ -40,14 +41,23 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     tuning = remembered_tuning(store.load_records(), str(facts.path.resolve()),
                                decide_plan(facts, machine, **options))
     plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
-    if getattr(args, "chatml", False) or str(facts.path.resolve()) in settings.chatml_models:  # or chosen in the window
+    path = str(facts.path.resolve())
+    if getattr(args, "chatml", False) or path in settings.chatml_models:  # or chosen in the window
         plan = dataclasses.replace(plan, chatml=True)
+    card = machine.usable_gpus[0].name if machine.usable_gpus else None
+    if plan.gpu_layers and card is not None and settings.processor_only.get(path) == card:
+        plan = dataclasses.replace(plan, gpu_layers=0)  # this card could not take it before
     engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does
     engine.start()
     try:
-        engine.load_blocking(model.path, plan=plan)
+        loaded = engine.load_blocking(model.path, plan=plan)
     except BaseException:
         engine.shutdown()
         raise
+    if loaded.gpu_fallback:
+        print(f"hearth: note: {loaded.gpu_fallback}", file=sys.stderr)
+        if card is not None:
+            settings.processor_only[path] = card
+            settings.save(paths.settings_file)
     return engine, model

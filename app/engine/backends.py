@@ -28,6 +28,7 @@ import psutil
 log = logging.getLogger(__name__)
 
 ENGINE_ENV = "HEARTH_ENGINE"
+GPU_DEVICE_TYPES = (1, 2)  # ggml_backend_dev_type: GPU, IGPU (an integrated one)
 _CPU_MODULE = re.compile(r"ggml-cpu-([\w-]+)\.(?:so|dll|dylib)$")
 
 
@@ -40,6 +41,7 @@ class Backends:
     modules: bool
     cpu_variant: str | None = None
     folder: str = ""
+    gpus: tuple[str, ...] = ()  # the graphics cards llama.cpp can put layers on, as their drivers name them
 
 
 _prepared: Backends | None = None
@@ -66,7 +68,7 @@ def prepare_llama() -> Backends:
     registry = _c_function(lib, "ggml_backend_reg_get", ctypes.c_void_p, ctypes.c_size_t)
     name = _c_function(lib, "ggml_backend_reg_name", ctypes.c_char_p, ctypes.c_void_p)
     names = tuple((name(registry(i)) or b"").decode("utf-8", "replace") for i in range(registries()))
-    _prepared = Backends(names, modules, _cpu_variant() if modules else None, str(library_folder))
+    _prepared = Backends(names, modules, _cpu_variant() if modules else None, str(library_folder), _gpus(lib))
     log.info("llama.cpp from %s: backends %s%s", library_folder, ", ".join(names) or "none",
              f" (CPU code: {_prepared.cpu_variant})" if _prepared.cpu_variant else "")
     return _prepared
@@ -85,6 +87,16 @@ def ggml_library() -> ctypes.CDLL:
 def _c_function(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> Any:
     """A private prototype, so the signatures set here never change the library object llama_cpp shares."""
     return ctypes.CFUNCTYPE(restype, *argtypes)((name, lib))
+
+
+def _gpus(lib: ctypes.CDLL) -> tuple[str, ...]:
+    count = _c_function(lib, "ggml_backend_dev_count", ctypes.c_size_t)
+    get = _c_function(lib, "ggml_backend_dev_get", ctypes.c_void_p, ctypes.c_size_t)
+    kind = _c_function(lib, "ggml_backend_dev_type", ctypes.c_int, ctypes.c_void_p)
+    description = _c_function(lib, "ggml_backend_dev_description", ctypes.c_char_p, ctypes.c_void_p)
+    devices = [get(i) for i in range(count())]
+    return tuple((description(device) or b"").decode("utf-8", "replace").strip() for device in devices
+                 if kind(device) in GPU_DEVICE_TYPES)
 
 
 def _cpu_variant() -> str | None:

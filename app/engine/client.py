@@ -24,7 +24,7 @@ from app.engine import protocol as p
 from app.engine.load_plan import LoadPlan
 from app.engine.saved_states import remove_files
 from app.engine.watchdog import end_stale_workers, register_worker, unregister_worker
-from app.engine.worker import run_worker
+from app.engine.worker import gpu_fallback, run_worker
 from app.errors import ChatTemplateError, EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
@@ -80,6 +80,7 @@ class EngineClient:
         self._active: _Active | None = None
         self._expected_exit = False
         self._last_load: p.Load | None = None
+        self._fallback = ""  # a worker crashed loading on the graphics card: the sentence for the load that follows
         self.state = EngineState.STOPPED
         self.loaded: p.Loaded | None = None
 
@@ -139,8 +140,7 @@ class EngineClient:
                 event = conn.recv()
             except (EOFError, OSError):
                 break
-            self._track(event)
-            self._emit(event)
+            self._emit(self._track(event))
         process.join(timeout=5)
         code = process.exitcode
         for _ in range(20):  # another thread may be reaping it right now (a forced stop)
@@ -154,8 +154,16 @@ class EngineClient:
             if process is not self._process:
                 return  # an older worker we already replaced
             expected = self._expected_exit
+            crashed_loading = self._last_load if not expected and self.state is EngineState.LOADING else None
             self._process = self._conn = None
             self.state, self.loaded, self._active = EngineState.STOPPED, None, None
+        if crashed_loading is not None and crashed_loading.plan.gpu_layers != 0:
+            # A graphics driver that takes the worker down with it: the processor, as for a load that fails.
+            log.error("engine worker exited with code %s while loading %s with layers on the graphics card; "
+                      "loading it on the processor", code, crashed_loading.path)
+            self._fallback = gpu_fallback(Path(crashed_loading.path).name, "its driver stopped the engine")
+            self.load(crashed_loading.path, plan=dataclasses.replace(crashed_loading.plan, gpu_layers=0))
+            return
         message = "" if expected else (
             f"The model engine stopped unexpectedly (exit code {code}). The model file may be damaged or "
             "too large for this computer. Your conversation is saved; load a model to continue.")
@@ -163,13 +171,18 @@ class EngineClient:
             log.error("engine worker exited unexpectedly with code %s", code)
         self._emit(p.WorkerExited(exitcode=code, expected=expected, message=message))
 
-    def _track(self, event: p.Event) -> None:
+    def _track(self, event: p.Event) -> p.Event:
+        """The client's state after ``event``; returns the event to pass on (the load that follows a crash on the
+        graphics card says why it runs on the processor)."""
         with self._lock:
             if isinstance(event, p.Ready):
                 if self.state is EngineState.STARTING:
                     self.state = EngineState.IDLE
             elif isinstance(event, p.Loaded):
                 self.state, self.loaded = EngineState.READY, event
+                if self._fallback:  # said once, with the load it led to
+                    event = self.loaded = dataclasses.replace(event, gpu_fallback=event.gpu_fallback or self._fallback)
+                    self._fallback = ""
                 # A reload after a forced stop takes the settings this load ended with (tuned, not probed again).
                 self._last_load = p.Load(path=event.path, plan=event.plan)
             elif isinstance(event, p.Token) and self._active and self._active.request_id == event.request_id:
@@ -179,13 +192,14 @@ class EngineClient:
                         self._active.request_id == event.request_id:
                     self._active = None
                 if isinstance(event, p.Failed) and event.during is p.During.PLAN:
-                    return
+                    return event
                 if isinstance(event, p.Failed) and event.during is p.During.LOAD:
                     self.state, self.loaded = EngineState.IDLE, None
                 else:
                     self.state = EngineState.READY if self.loaded else EngineState.IDLE
             elif isinstance(event, p.Unloaded):
                 self.state, self.loaded = EngineState.IDLE, None
+        return event
 
     # --- commands ---
 

@@ -189,6 +189,8 @@ class Loaded:
     buffers: dict[str, Any] = field(default_factory=dict)  # llama.cpp's own sizes: BufferReport.to_dict()
     weights_bytes: int = 0  # llama_model_size: the bytes of every weight tensor
     tuning: Tuning | None = None  # measured after this load, when its plan asked (``LoadPlan.tune``)
+    # Layers were to go on the graphics card, which could not take them: why, and that the processor runs it.
+    gpu_fallback: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 from app.degenerate import Watch
 from app.engine import llama_kv
 from app.engine import protocol as p
+from app.engine.backends import Backends, prepare_llama
 from app.engine.completion import LlamaModel, VocabModel, guarded_templates
 from app.engine.llama_log import capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import LoadPlan, Tuning
@@ -115,6 +116,7 @@ class _Worker:
         self.counts: queue.Queue[p.CountTokens | None] = queue.Queue()
         self.model_lock = threading.Lock()  # the counting thread's tokenizer is not closed under it
         self.memory_cap = MemoryCap()
+        self.backends = Backends(names=(), modules=False)  # what ``serve`` finds loaded
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -124,9 +126,7 @@ class _Worker:
                 self.parent_gone.set()
 
     def serve(self) -> None:
-        from app.engine.backends import prepare_llama
-
-        backends = prepare_llama()
+        backends = self.backends = prepare_llama()
         import llama_cpp
 
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
@@ -226,26 +226,39 @@ class _Worker:
                 last_reported = fraction
                 self.send(p.LoadProgress(fraction=min(max(fraction, 0.0), 1.0)))
 
-        # The forecast's memory plus a margin, for as long as this model is loaded; not on a graphics card, whose
-        # driver maps memory in ways not measured here.
-        if plan.memory_forecast > 0 and plan.gpu_layers == 0:
-            limit = self.memory_cap.expect(plan.memory_forecast)
-            log.info("memory limit for %s: %s", name, f"{limit / 1e9:.2f} GB" if limit else "none")
-        else:
-            self.memory_cap.lift()
-        try:
-            with capture_llama_log() as lines:
-                llm = _load_llama(command.path, plan, report)
-        except (ValueError, RuntimeError, OSError, MemoryError) as error:
-            log.warning("llama.cpp could not load %s: %s", command.path, error)
-            short = isinstance(error, MemoryError) or "failed to allocate" in "".join(lines)
-            self.send(p.Failed(
-                message=f"Could not load “{name}”: it needs more memory than Hearth expected and allows the engine. "
-                        "Try a shorter context length." if short and self.memory_cap.limit is not None else
-                        f"Could not load “{name}”. The file may be damaged, or it uses a model type "
-                        "this version of llama.cpp does not support.",
-                during=p.During.LOAD))
-            return
+        fallback = ""
+        if plan.gpu_layers and not self.backends.gpus:
+            log.warning("layers of %s asked on a graphics card, but llama.cpp has none", name)
+            fallback = gpu_fallback(name, "no graphics card driver could be loaded")
+            plan = dataclasses.replace(plan, gpu_layers=0)
+        while True:
+            # The forecast's memory plus a margin, for as long as this model is loaded; not on a graphics card,
+            # whose driver maps memory in ways not measured here.
+            if plan.memory_forecast > 0 and plan.gpu_layers == 0:
+                limit = self.memory_cap.expect(plan.memory_forecast)
+                log.info("memory limit for %s: %s", name, f"{limit / 1e9:.2f} GB" if limit else "none")
+            else:
+                self.memory_cap.lift()
+            try:
+                with capture_llama_log() as lines:
+                    llm = _load_llama(command.path, plan, report)
+                break
+            except (ValueError, RuntimeError, OSError, MemoryError) as error:
+                log.warning("llama.cpp could not load %s: %s\n%s", command.path, error, "".join(lines)[-2000:])
+                short = isinstance(error, MemoryError) or "failed to allocate" in "".join(lines)
+                if plan.gpu_layers:  # the card could not take it: on the processor, as a card-less computer would
+                    fallback = gpu_fallback(name, "it has too little free memory for it" if short
+                                            else "its driver failed")
+                    plan = dataclasses.replace(plan, gpu_layers=0)
+                    self.send(p.LoadProgress(fraction=0.0, stage="Loading on the processor instead…"))
+                    continue
+                self.send(p.Failed(
+                    message=f"Could not load “{name}”: it needs more memory than Hearth expected and allows the "
+                            "engine. Try a shorter context length." if short and self.memory_cap.limit is not None
+                    else f"Could not load “{name}”. The file may be damaged, or it uses a model type this version "
+                         "of llama.cpp does not support.",
+                    during=p.During.LOAD))
+                return
         has_template = "tokenizer.chat_template" in llm.metadata
         if not has_template or plan.chatml:
             llm.chat_format = FALLBACK_CHAT_FORMAT
@@ -266,7 +279,7 @@ class _Worker:
             else p.OWN_TEMPLATE,
             has_chat_template=has_template, load_s=time.perf_counter() - started,
             rss_bytes=_current_rss(), plan=plan, buffers=buffers.to_dict(),
-            weights_bytes=int(llm._model.size()), tuning=tuning))
+            weights_bytes=int(llm._model.size()), tuning=tuning, gpu_fallback=fallback))
 
     def _use_chatml(self) -> None:
         if self.llm is not None:
@@ -561,6 +574,11 @@ class _Worker:
 
 def _request_id(command: p.Command) -> int | None:
     return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
+
+
+def gpu_fallback(name: str, why: str) -> str:
+    """The sentence for a model that was to run (partly) on the graphics card and runs on the processor."""
+    return f"The graphics card could not run “{name}” ({why}), so it runs on the processor instead."
 
 
 def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> Any:

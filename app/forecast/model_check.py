@@ -22,6 +22,7 @@ from app.forecast.estimate import (
     remembered_tuning,
     with_memory_forecast,
 )
+from app.forecast.placement import Placement, placement
 from app.gguf.facts import ModelFacts, read_facts
 from app.hardware.machine import Machine
 from app.history import LoadRecordData
@@ -35,6 +36,8 @@ class Assessment:
     forecast: Forecast
     fitting: LoadPlan | None  # settings that would fit, when the chosen ones do not
     last_used: int | None  # peak memory measured at the last load of this model, if any
+    gpu_fallback: str = ""  # the graphics card failed the dry run and the processor passed it: why, in a sentence
+    placement: Placement | None = None  # where the plan puts it: the graphics card, the processor, or both
 
     @property
     def needs_confirmation(self) -> bool:
@@ -67,6 +70,16 @@ def assess(path: Path, machine: Machine, *, context_length: int | None = None, k
                        threads=threads, tuning=tuning, tune=tuning is None)
     efficiency = measured_efficiency(records or [], machine)
     dry = dry_run(facts.path, plan) if exact else None
+    gpu_fallback = ""
+    if dry is not None and not dry.ok and plan.gpu_layers:
+        # llama.cpp stopped while sizing the model for the card (a driver that aborts, a buffer it cannot make):
+        # as the worker does for a load, the processor is tried, and the model goes there if it passes.
+        on_processor = replace(plan, gpu_layers=0)
+        dry_on_processor = dry_run(facts.path, on_processor)
+        if dry_on_processor.ok:
+            plan, dry = on_processor, dry_on_processor
+            gpu_fallback = (f"The graphics card could not run “{facts.path.name}” (llama.cpp stopped while sizing "
+                            "it for the card), so it runs on the processor instead.")
     result = forecast(facts, machine, plan, dry, measured_efficiency=efficiency, baseline=baseline)
     measured = measured_speed(records or [], str(facts.path.resolve()), plan)
     if measured is not None:
@@ -80,7 +93,8 @@ def assess(path: Path, machine: Machine, *, context_length: int | None = None, k
             fitting = None
     own = [r for r in records or [] if r.model_path == str(facts.path) and r.measured.get("peak_rss_bytes")]
     last_used = int(own[0].measured["peak_rss_bytes"]) if own else None
-    return Assessment(facts=facts, forecast=result, fitting=fitting, last_used=last_used)
+    return Assessment(facts=facts, forecast=result, fitting=fitting, last_used=last_used, gpu_fallback=gpu_fallback,
+                      placement=placement(facts, result.plan, machine))
 
 
 MEASURED_SPREAD = (0.85, 1.05)  # answers vary with their length and what else runs; the best seen is the top

@@ -177,7 +177,8 @@ class ModelBar(QWidget):
         self.loaded_path = event.path
         self.progress.setRange(0, 100)
         self.progress.hide()
-        self.status.setText(f"Ready · {event.context_length:,}-token context")
+        self.status.setText(f"Ready{' on the processor' if event.gpu_fallback else ''} · "
+                            f"{event.context_length:,}-token context")
         plan, tuning = event.plan, event.tuning
         lines = [f"Loaded in {event.load_s:.1f} s",
                  f"Runs with up to {plan.threads} threads (fewer while other programs are busy), flash attention "
@@ -186,7 +187,8 @@ class ModelBar(QWidget):
             lines.append("Measured just now: other programs were busy, so it measures again next time" if tuning.busy
                          else f"Measured just now as the fastest here: {tuning.threads} threads, flash attention "
                               f"{'on' if tuning.flash_attention else 'off'}")
-        self.status.setToolTip("\n".join([*lines, f"Chat format: {event.chat_format}", event.path]))
+        self.status.setToolTip("\n".join([*([event.gpu_fallback] if event.gpu_fallback else []), *lines,
+                                          f"Chat format: {event.chat_format}", event.path]))
         self.own_template_button.hide()
         if event.plan.chatml and event.has_chat_template:
             self.chatml_chosen(event.context_length)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -38,6 +39,7 @@ class LibraryView(QWidget):
     chatRequested = Signal(object)  # ModelRecord
     renameRequested = Signal(object)  # ModelRecord
     removeRequested = Signal(object)  # ModelRecord
+    deviceChosen = Signal(bool)  # True: the processor only; False: the graphics card, as many layers as fit
 
     def __init__(self, model: LibraryModel) -> None:
         super().__init__()
@@ -96,6 +98,19 @@ class LibraryView(QWidget):
         self.technical.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.technical.hide()
         layout.addWidget(self.technical)
+        self.device_row = QWidget()
+        device_layout = QHBoxLayout(self.device_row)
+        device_layout.setContentsMargins(0, 0, 0, 0)
+        device_label = QLabel("Run models on:")
+        self.device = QComboBox()
+        self.device.setAccessibleName("Run models on")
+        device_label.setBuddy(self.device)
+        device_layout.addWidget(device_label)
+        device_layout.addWidget(self.device)
+        device_layout.addStretch(1)
+        self.device_row.hide()  # shown where llama.cpp found a graphics card it can use
+        self.device.activated.connect(lambda index: self.deviceChosen.emit(index == 1))
+        layout.addWidget(self.device_row)
         model.dataChanged.connect(lambda *_: self._show_details())
         model.modelReset.connect(self._select_first)
         row = QHBoxLayout()
@@ -117,6 +132,18 @@ class LibraryView(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         self._update_buttons()
+
+    def offer_devices(self, card: str, processor_only: bool) -> None:
+        """The choice between the graphics card llama.cpp can use and the processor alone."""
+        self.device.clear()
+        self.device.addItem(f"{card}: as much of each model as fits")
+        self.device.setItemData(0, "Models load on the graphics card, the rest of a model that does not fit on the "
+                                   "processor", Qt.ItemDataRole.ToolTipRole)
+        self.device.addItem("The processor only")
+        self.device.setItemData(1, "Leaves the graphics card to other programs; models run more slowly",
+                                Qt.ItemDataRole.ToolTipRole)
+        self.device.setCurrentIndex(1 if processor_only else 0)
+        self.device_row.show()
 
     def selected(self) -> ModelRecord | None:
         rows = self.table.selectionModel().selectedRows()
@@ -191,6 +218,8 @@ def details_html(record: ModelRecord, assessment: Assessment | str | None) -> st
             f"Memory with a {result.plan.context_length:,}-token context: <b>{format_bytes(m.ram_bytes)}</b>"
             + (f" plus {format_bytes(m.vram_bytes)} on the graphics card" if m.vram_bytes else "")
             + f" ({m.breakdown_words()}). {escape(m.saved_states_words())}")
+        if assessment.placement is not None:
+            lines.append(escape(f"{assessment.placement.words()}."))
         if assessment.last_used:
             lines.append(f"Estimated {format_bytes(m.ram_bytes)}; used {format_bytes(assessment.last_used)} at its "
                          "last load on this computer.")

@@ -40,6 +40,7 @@ class LibraryPage(QObject):
     chatRequested = Signal(object)  # ModelRecord: "Chat with this model"
     failed = Signal(object)  # an error, for the window to show
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
+    settingsChanged = Signal()  # where models run was chosen
     memorySpeedMeasured = Signal()  # services.machine has this computer's memory speed (or it could not be read)
 
     services: Services
@@ -70,6 +71,24 @@ class LibraryPage(QObject):
         self.view.renameRequested.connect(self.rename_model)
         self.view.removeRequested.connect(self.remove_model)
         bridge.workerReady.connect(self._worker_ready)
+        machine = services.machine
+        if machine.usable_gpus and machine.offload_backends:
+            self.view.offer_devices(machine.usable_gpus[0].name, self.settings.gpu_layers == 0)
+            self.view.deviceChosen.connect(self.choose_device)
+
+    def choose_device(self, processor_only: bool) -> None:
+        """The card, as much as fits, or the processor alone, for every load from now on. Choosing the card again
+        also forgets the models it could not take before, so that they are tried on it again."""
+        if processor_only == (self.settings.gpu_layers == 0):
+            return
+        self.settings.gpu_layers = 0 if processor_only else None
+        if not processor_only:
+            self.settings.processor_only.clear()
+        self.settingsChanged.emit()
+        self.refresh_assessments()
+        if self.services.engine.loaded is not None:
+            self.statusMessage.emit("The loaded model keeps running where it is; the next load uses this choice.",
+                                    8000)
 
     # --- the list and what each model needs ---
 

@@ -179,6 +179,28 @@ def test_killed_worker_is_reported_and_a_new_one_starts(engine: EngineClient, te
     assert engine.chat_blocking(PROMPT, max_tokens=4).metrics.completion_tokens == 4
 
 
+def test_a_worker_that_dies_loading_on_the_graphics_card_loads_the_model_on_the_processor(
+        engine: EngineClient, test_model_path: Path) -> None:
+    """As when a graphics driver takes the process down with it: the worker ends while loading with layers on the
+    card (frozen before it reads the load, then killed, so that it ends mid-load every time)."""
+    with EventWaiter(engine) as waiter:
+        crashed = engine.pid
+        assert crashed is not None
+        os.kill(crashed, signal.SIGSTOP)
+        engine.load(test_model_path, context_length=512, gpu_layers=-1)
+        os.kill(crashed, signal.SIGKILL)
+        started = waiter.wait_for((p.LoadStarted,), 30)  # the load asked of the dead worker
+        again = waiter.wait_for((p.LoadStarted, p.WorkerExited), 60)
+        loaded = waiter.wait_for((p.Loaded, p.Failed, p.WorkerExited), 120)
+    assert isinstance(started, p.LoadStarted) and started.plan.gpu_layers == -1
+    assert isinstance(again, p.LoadStarted) and again.plan.gpu_layers == 0
+    assert isinstance(loaded, p.Loaded) and loaded.plan.gpu_layers == 0 and engine.pid != crashed
+    assert loaded.gpu_fallback == ("The graphics card could not run “stories260K.gguf” (its driver stopped the "
+                                   "engine), so it runs on the processor instead.")
+    assert engine.loaded is not None and engine.loaded.gpu_fallback == loaded.gpu_fallback
+    assert engine.chat_blocking(PROMPT, max_tokens=4).metrics.completion_tokens == 4
+
+
 def test_shutdown_is_clean_and_expected(test_model_path: Path) -> None:
     client = EngineClient()
     client.start()

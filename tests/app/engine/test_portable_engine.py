@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,12 +28,10 @@ from app.hardware.detect import detect
 
 from tests.helpers import ROOT
 from tests.helpers.model_builders import Vocabulary, llama_gqa
+from tests.helpers.portable_engine import ENGINE, VULKAN_ENV, need_portable_engine
 
 pytestmark = pytest.mark.engine
 
-ENGINE = Path(os.environ.get(ENGINE_ENV) or ROOT / "build" / "engine")
-# lavapipe is a CPU-type Vulkan device, which ggml leaves out unless it is named.
-VULKAN_ENV = {ENGINE_ENV: str(ENGINE), "GGML_VK_VISIBLE_DEVICES": "0"}
 # ggml's x86-64 CPU code by the widest vector extension each uses, widest first: llama.cpp must pick one of the
 # widest this processor has (which one within a family depends on finer features).
 FAMILIES = [
@@ -45,9 +44,7 @@ FAMILIES = [
 
 @pytest.fixture(scope="module", autouse=True)
 def portable_engine() -> Path:
-    if not (ENGINE / "llama_cpp").is_dir():
-        pytest.skip(f"the portable engine is not built in {ENGINE} (make engine)")
-    return ENGINE
+    return need_portable_engine()
 
 
 @pytest.fixture
@@ -127,3 +124,50 @@ def test_the_worker_says_which_backends_and_cpu_code_it_runs_on(monkeypatch: pyt
         client.shutdown()
     assert isinstance(ready, p.Ready)
     assert {"CPU", "Vulkan"} <= set(ready.backends) and ready.cpu_variant == _backends().cpu_variant
+
+
+def test_a_card_that_cannot_take_the_model_leaves_it_on_the_processor_with_a_sentence(
+        monkeypatch: pytest.MonkeyPatch, test_model_path: Path) -> None:
+    for name, value in VULKAN_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GGML_VK_FORCE_MAX_BUFFER_SIZE", "4096")  # the driver's own limit, too small for a KV cache
+    client = EngineClient()
+    client.start()
+    try:
+        loaded = client.load_blocking(test_model_path, context_length=512, gpu_layers=-1)
+        assert loaded.plan.gpu_layers == 0 and not any(name.startswith("Vulkan0") for name in loaded.buffers["kv"])
+        assert loaded.gpu_fallback == ("The graphics card could not run “stories260K.gguf” (it has too little free "
+                                       "memory for it), so it runs on the processor instead.")
+        assert _answer(client)
+    finally:
+        client.shutdown()
+
+
+def test_without_its_gpu_module_the_engine_runs_the_model_on_the_processor_with_a_sentence(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, test_model_path: Path) -> None:
+    engine = tmp_path / "engine"
+    shutil.copytree(ENGINE, engine, symlinks=True)
+    for module in (engine / "llama_cpp" / "lib").glob("*ggml-vulkan*"):
+        module.unlink()  # as on a computer whose graphics driver cannot be loaded
+    monkeypatch.setenv(ENGINE_ENV, str(engine))
+    client = EngineClient()
+    client.start()
+    try:
+        loaded = client.load_blocking(test_model_path, context_length=512, gpu_layers=-1)
+        assert loaded.plan.gpu_layers == 0
+        assert loaded.gpu_fallback == ("The graphics card could not run “stories260K.gguf” (no graphics card driver "
+                                       "could be loaded), so it runs on the processor instead.")
+        assert _answer(client)
+    finally:
+        client.shutdown()
+
+
+def _answer(client: EngineClient) -> str:
+    with EventWaiter(client) as waiter:
+        client.generate([{"role": "user", "content": "Once upon a time"}], max_tokens=8, temperature=0)
+        text = ""
+        while True:
+            event = waiter.wait_for((p.Token, p.Finished, p.Failed), 120)
+            if not isinstance(event, p.Token):
+                return text if isinstance(event, p.Finished) else ""
+            text += event.text

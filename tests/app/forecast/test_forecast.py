@@ -33,6 +33,7 @@ from app.forecast.estimate import (
     weights_split,
 )
 from app.forecast.model_check import measured_speed
+from app.forecast.placement import placement
 from app.forecast.task_time import duration_words, estimate_seconds
 from app.gguf.facts import ModelFacts, read_facts
 from app.hardware.description import describe
@@ -221,6 +222,12 @@ def test_gpu_layers_and_context_that_fit(tmp_path: Path) -> None:
     assert result.verdict is Verdict.RUNS_SLOWLY and result.memory.vram_bytes > 0
     everything = decide_plan(facts, _machine(32 * GIB, 24 * GIB, gpu_memory=24 * GIB), context_length=4096)
     assert everything.gpu_layers == (facts.block_count or 0) + 1
+    layers = (facts.block_count or 0) + 1
+    assert placement(facts, plan, machine).words() == \
+        f"Runs on: Test GPU and the processor ({plan.gpu_layers} of {layers} layers on the graphics card)"
+    assert placement(facts, everything, machine).words() == f"Runs on: Test GPU (all {layers} layers)"
+    assert placement(facts, replace(plan, gpu_layers=0), machine).words() == "Runs on: the processor"
+    assert placement(facts, plan, _machine(32 * GIB, 24 * GIB)).words() == "Runs on: the processor"
     longest = largest_context(facts, _machine(16 * GIB, 10 * GIB), LoadPlan(context_length=4096))
     assert longest % 256 == 0 and pad(longest) <= 32768
 
