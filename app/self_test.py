@@ -71,6 +71,7 @@ def run_core_checks(workdir: Path, say: Say, model: Path | None = None) -> None:
         if model is not None:
             check_model(engine, model, say)
             check_generation(engine, say)
+            check_server(engine, model, workdir / "server", say)
     finally:
         engine.shutdown()
     check_history(workdir / "history", say)
@@ -154,3 +155,49 @@ def check_document_reader(folder: Path, say: Say) -> None:
         if "Second paragraph." not in document.text:
             raise CheckFailed("document reader", "the page's text did not come back")
     ok(say, "document read in a separate process")
+
+
+def check_server(engine: EngineClient, model: Path, folder: Path, say: Say) -> None:
+    """``hearth serve`` on a free port of 127.0.0.1, over the engine with the model loaded: one chat completion."""
+    import http.client
+    import json
+    import threading
+    import time
+
+    from app.engine.load_plan import LoadPlan
+    from app.history import HistoryStore, open_database
+    from app.library import Library
+    from app.server.options import ServerOptions
+    from app.server.served_engine import ServedEngine
+    from app.server.serving import build_app, uvicorn_server
+
+    with checking("server"):
+        folder.mkdir(parents=True, exist_ok=True)
+        library = Library(HistoryStore(open_database(folder / "history.sqlite3")), folder / "models")
+        record = library.import_model(model, copy=False)
+        served = ServedEngine(engine, library.models, lambda _record: LoadPlan(context_length=512))
+        options = ServerOptions(port=0)
+        server = uvicorn_server(options, build_app(options, served))
+        thread = threading.Thread(target=server.run, name="self-test server", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise CheckFailed("server", "the server did not start")
+                time.sleep(0.05)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            body = json.dumps({"model": record.name, "max_tokens": MAX_TOKENS, "temperature": 0,
+                               "messages": [{"role": "user", "content": PROMPT}]})
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=GENERATE_TIMEOUT_S)
+            connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            connection.close()
+            if response.status != 200:
+                raise CheckFailed("server", f"it answered {response.status}: {answer}")
+        finally:
+            server.should_exit = True
+            thread.join(30)
+    ok(say, f"server answered a chat completion on 127.0.0.1:{port} "
+            f"({answer['usage']['completion_tokens']} tokens)")

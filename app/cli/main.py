@@ -17,13 +17,13 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import chat, compare, hw, inspect_model, models, tasks
+from app.cli import chat, compare, hw, inspect_model, models, serve, tasks
 from app.errors import CHATML_OFFER, HearthError
 from app.paths import Paths
 
 log = logging.getLogger(__name__)
 
-GROUPS = (models, hw, inspect_model, chat, tasks, compare)  # in the order `hearth --help` lists them
+GROUPS = (models, hw, inspect_model, chat, tasks, compare, serve)  # in the order `hearth --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -124,7 +124,7 @@ class LlamaModel:
                  grammar: str | None = None, on_text: Callable[[str], None] | None = None,
                  top_p: float = 0.95, formatted: tuple[list[int], list[str]] | None = None,
                  samplers: Samplers | None = None, prefill: str = "", watch: Watch | None = None,
-                 on_tokens: TokenCounts | None = None) -> Completion:
+                 on_tokens: TokenCounts | None = None, stop: Sequence[str] = ()) -> Completion:
         """Stream one answer, passing coalesced text to ``on_text`` (at most one call per ~30 ms after the
         first, so the pipe never slows generation). A prompt that does not fit raises ``ValueError`` before
         any text.
@@ -140,6 +140,7 @@ class LlamaModel:
         returned. ``watch``: the answer is fed to an ``app.degenerate.Watcher`` as it is written, and stopped
         (``DEGENERATE``) when it finds it looping.
         ``on_tokens``: told the prompt tokens read (after each batch) and the tokens written (after each).
+        ``stop``: texts that end the answer besides the chat format's own (an API client's ``stop``).
         """
         import random
 
@@ -157,7 +158,7 @@ class LlamaModel:
         llm.set_seed(seed if seed is not None else random.randrange(2**32))
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stop_text = _StopText(stops)
+        stop_text = _StopText([*stops, *(text for text in stop if text)])
         watcher = Watcher(watch) if watch is not None else None
         to_read = 0
 

@@ -46,6 +46,10 @@ class Generate:
     samplers: Samplers = field(default_factory=Samplers)
     prefill: str = ""  # the start of the answer, already written (Continue): the model goes on from its end
     watched: bool = True  # stopped (``FinishReason.DEGENERATE``) when it loops (``app.degenerate``)
+    stop: tuple[str, ...] = ()  # more texts that end the answer, besides the chat format's own (not returned)
+    # The answer is JSON (a llama.cpp grammar holds it to that): any object, or one valid for this JSON schema.
+    json_object: bool = False
+    json_schema: str | None = None  # the schema, as JSON text
 
 
 @dataclass(frozen=True)

@@ -442,6 +442,12 @@ class _Worker:
                 trim_told = True
             self.send(p.Token(request_id=request_id, text=text))
 
+        try:
+            grammar = _answer_grammar(command)
+        except Exception as error:  # llama-cpp-python's converter raises what the schema's fault makes it raise
+            log.info("answer %d: no grammar for its JSON schema: %r", request_id, error)
+            self.send(p.Failed(message=f"The JSON schema cannot be used: {error}", request_id=request_id))
+            return
         model = LlamaModel(self.llm, lambda: self._stopping(request_id))
         self.kv_reusable = 0  # until this answer is complete, nothing cached is known to be worth keeping
         try:
@@ -450,7 +456,7 @@ class _Worker:
             done = model.complete(messages, max_tokens=command.max_tokens, temperature=command.temperature,
                                   top_p=command.top_p, seed=command.seed, on_text=on_text, formatted=formatted,
                                   samplers=command.samplers, prefill=command.prefill,
-                                  watch=Watch() if command.watched else None)
+                                  watch=Watch() if command.watched else None, grammar=grammar, stop=command.stop)
         finally:
             self.cancelled.discard(request_id)
         self.kv_reusable = model.reusable_tokens if command.conversation is not None else 0
@@ -574,6 +580,19 @@ class _Worker:
 
 def _request_id(command: p.Command) -> int | None:
     return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
+
+
+def _answer_grammar(command: p.Generate) -> str | None:
+    """The llama.cpp grammar that holds an answer to JSON, where the command asks for JSON."""
+    if command.json_schema is not None:
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+        return str(json_schema_to_gbnf(command.json_schema))
+    if command.json_object:
+        from llama_cpp.llama_grammar import JSON_GBNF
+
+        return str(JSON_GBNF)
+    return None
 
 
 def gpu_fallback(name: str, why: str) -> str:

@@ -41,7 +41,8 @@ def test_self_test_with_a_model_passes_and_says_what_it_checked(tmp_path: Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     expected = ["ok   window shown in ", "ok   engine worker started (pid ",
-                f"ok   model loaded: {test_model_path.name}", "ok   generated ", "ok   history written and read back",
+                f"ok   model loaded: {test_model_path.name}", "ok   generated ",
+                "ok   server answered a chat completion on 127.0.0.1:", "ok   history written and read back",
                 "ok   document read in a separate process", "self-test passed"]
     assert len(lines) == len(expected), lines
     for line, start in zip(lines, expected, strict=True):
