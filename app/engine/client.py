@@ -217,11 +217,12 @@ class EngineClient:
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.7,
                  top_p: float = 0.95, seed: int | None = None, conversation: str | None = None,
                  samplers: Samplers | None = None, prefill: str = "", watched: bool = True,
-                 stop: tuple[str, ...] = (), json_object: bool = False, json_schema: str | None = None) -> int:
+                 stop: tuple[str, ...] = (), json_object: bool = False, json_schema: str | None = None,
+                 raw_prompt: str | None = None) -> int:
         """Answer ``messages``; ``conversation`` names the conversation they continue, so that the worker keeps
         its KV cache for the next turn; ``prefill`` is the start of the answer, to go on from
-        (``protocol.Generate``). ``watched``: stopped when it loops. ``stop``, ``json_object``, ``json_schema``: as
-        an API client asks (``protocol.Generate``)."""
+        (``protocol.Generate``). ``watched``: stopped when it loops. ``stop``, ``json_object``, ``json_schema``,
+        ``raw_prompt``: as an API client asks (``protocol.Generate``)."""
         with self._lock:
             if self._active is not None:
                 raise EngineError("The model is still answering. Stop it first.")
@@ -231,7 +232,7 @@ class EngineClient:
         self._send(p.Generate(request_id=request_id, messages=messages, max_tokens=max_tokens,
                               temperature=temperature, top_p=top_p, seed=seed, conversation=conversation,
                               samplers=samplers or Samplers(), prefill=prefill, watched=watched, stop=stop,
-                              json_object=json_object, json_schema=json_schema))
+                              json_object=json_object, json_schema=json_schema, raw_prompt=raw_prompt))
         return request_id
 
     def count_tokens(self, messages: list[dict[str, str]], *, max_tokens: int = 512,

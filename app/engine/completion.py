@@ -69,14 +69,16 @@ class _StopText:
         self.longest = max((len(s) for s in self.stops), default=0)
         self.text = ""
         self.sent = 0
+        self.matched: str | None = None  # the stop string that ended the text
 
     def add(self, delta: str) -> tuple[str, bool]:
         """The text that is safe to show now, and whether a stop string was reached."""
         start = max(self.sent - self.longest, 0)
         self.text += delta
-        found = [i for i in (self.text.find(stop, start) for stop in self.stops) if i >= 0]
+        found = [(i, stop) for i, stop in ((self.text.find(stop, start), stop) for stop in self.stops) if i >= 0]
         if found:
-            self.text = self.text[:min(found)]
+            at, self.matched = min(found, key=lambda hit: hit[0])
+            self.text = self.text[:at]
             return self._release(len(self.text)), True
         return self._release(len(self.text) - self._partial_stop()), False
 
@@ -235,7 +237,8 @@ class LlamaModel:
         return Completion(text="".join(parts), prompt_tokens=len(prompt), completion_tokens=written,
                           finish_reason=finish_reason, generating_s=ended - first_at if first_at is not None else 0.0,
                           ttft_s=first_at - started if first_at is not None else None, total_s=ended - started,
-                          degeneration=watcher.found if watcher is not None else None)
+                          degeneration=watcher.found if watcher is not None else None,
+                          stop_sequence=stop_text.matched if stopped and stop_text.matched in stop else None)
 
     def read_ahead(self, prompt: list[int], interrupted: Callable[[], bool]) -> tuple[int, int, int]:
         """Read a draft prompt (from ``formatted``) into the cache, so that ``complete`` on the same messages

@@ -50,6 +50,8 @@ class Generate:
     # The answer is JSON (a llama.cpp grammar holds it to that): any object, or one valid for this JSON schema.
     json_object: bool = False
     json_schema: str | None = None  # the schema, as JSON text
+    # A text to go on from, as it is, instead of ``messages`` in the chat format (an API client's completion).
+    raw_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,7 @@ class Finished:
     text: str
     metrics: GenerationMetrics = field(default_factory=GenerationMetrics)
     degeneration: Degeneration | None = None  # with DEGENERATE: what the answer was doing when it was stopped
+    stop_sequence: str | None = None  # which of ``Generate.stop`` ended it, if one did
 
 
 @dataclass(frozen=True)

@@ -401,6 +401,9 @@ class _Worker:
                                request_id=command.request_id))
             return
         self._use_conversation(command.conversation)
+        if command.raw_prompt is not None:
+            self._complete_raw(command)
+            return
         drafted, self.drafted = self.drafted, None
         formatted: tuple[list[int], list[str]] | None = None
         messages: list[dict[str, str]] | None
@@ -429,6 +432,17 @@ class _Worker:
                 if "context window" not in str(error):
                     raise
                 messages, formatted = _drop_oldest_turn(messages), None
+
+    def _complete_raw(self, command: p.Generate) -> None:
+        """Goes on from ``raw_prompt`` as it is: no chat format, and nothing left out to make it fit."""
+        assert self.llm is not None and command.raw_prompt is not None
+        tokens = list(self.llm.tokenize(command.raw_prompt.encode("utf-8"), add_bos=True, special=True))
+        if len(tokens) >= int(self.llm.n_ctx()):
+            self.send(p.Failed(message=f"The prompt is {len(tokens):,} tokens, longer than the model's "
+                                       f"{int(self.llm.n_ctx()):,}-token context window.",
+                               request_id=command.request_id))
+            return
+        self._stream(command, [], 0, (tokens, []))
 
     def _stream(self, command: p.Generate, messages: list[dict[str, str]], dropped: int,
                 formatted: tuple[list[int], list[str]] | None) -> None:
@@ -474,7 +488,7 @@ class _Worker:
         if done.degeneration is not None:
             log.info("answer %d stopped: %s", request_id, done.degeneration.sentence)
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
-                             metrics=metrics, degeneration=done.degeneration))
+                             metrics=metrics, degeneration=done.degeneration, stop_sequence=done.stop_sequence))
 
     def _read_ahead(self, command: p.ReadAhead) -> None:
         """Read a draft into its conversation's cache while the person types (``protocol.ReadAhead``). What the
@@ -608,6 +622,16 @@ def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> A
         llm = Llama(model_path=path, **plan.llama_kwargs(), verbose=False)
     _shrink_logits_array(llm)
     return llm
+
+
+def llama_here(path: str, **options: Any) -> Any:
+    """``llama_cpp.Llama(path, **options)`` made as the worker makes one: without llama.cpp's extra weight layouts
+    where AMX would crash them (``LoadPlan.extra_buffers``). For the code that runs llama.cpp in its own process
+    (tests, benchmarks) rather than through the worker."""
+    from llama_cpp import Llama
+
+    with _model_params(lambda _fraction: None, extra_buffers=not cpu_has_amx()):
+        return Llama(model_path=path, **options)
 
 
 def _shrink_logits_array(llm: Any) -> None:

@@ -31,7 +31,7 @@ class Guard:
             self._check(headers)
             body = await self._body(headers, receive)
         except ApiError as error:
-            await _send_error(send, error)
+            await _send_error(send, error, anthropic=scope["path"].startswith("/v1/messages"))
             return
         replayed = False
 
@@ -93,8 +93,8 @@ def _bearer(value: str) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def _send_error(send: Any, error: ApiError) -> None:
-    body = json.dumps(error.body()).encode()
+async def _send_error(send: Any, error: ApiError, *, anthropic: bool) -> None:
+    body = json.dumps(error.anthropic_body() if anthropic else error.body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.lower().encode(), value.encode()) for name, value in error.headers().items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

@@ -1,5 +1,5 @@
-"""The OpenAI API's routes (``/v1/models``, ``/v1/chat/completions``), in the shapes its published reference gives:
-field names, the error object, and server-sent events that end with ``data: [DONE]``."""
+"""The OpenAI API's routes (``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``), in the shapes its
+published reference gives: field names, the error object, and server-sent events that end with ``data: [DONE]``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.engine import protocol as p
+from app.history import ModelRecord
 from app.outcomes import FinishReason
 from app.server.api_errors import ApiError
 from app.server.served_engine import Ask, ServedEngine
@@ -41,62 +43,90 @@ def routes(served: ServedEngine) -> list[Route]:
         return JSONResponse({"object": "list", "data": data})
 
     async def chat_completions(request: Request) -> Response:
-        started = time.perf_counter()
-        body = await _json_body(request)
-        asked = chat_request(body)
-        record = served.find(asked.model)
-        name = record.name
-        if asked.stream:
-            return StreamingResponse(_stream(served, record, asked, name, request, started),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        async with served.turn():
-            await served.ensure_loaded(record)
-            text, finished = "", None
-            async with aclosing(served.answer(asked.ask)) as events:
-                async for event in events:
-                    if isinstance(event, p.Token):
-                        text += event.text
-                    else:
-                        finished = event
-        assert finished is not None
-        _log_request(request, name, finished, started, 200)
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": name, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": finished.text},
-                         "logprobs": None, "finish_reason": finish_reason(finished.finish_reason)}],
-            "usage": usage(finished),
-        })
+        return await _respond(served, request, chat_request(await json_body(request)), CHAT)
+
+    async def completions(request: Request) -> Response:
+        return await _respond(served, request, completion_request(await json_body(request)), TEXT)
 
     return [Route("/v1/models", models, methods=["GET"]),
-            Route("/v1/chat/completions", chat_completions, methods=["POST"])]
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"])]
 
 
-async def _stream(served: ServedEngine, record: Any, asked: ChatRequest, name: str, request: Request,
-                  started: float) -> AsyncIterator[str]:
-    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+@dataclass(frozen=True)
+class Shape:
+    """How one endpoint words an answer: its object names, and a piece of text as a choice."""
 
-    def chunk(delta: dict[str, Any], reason: str | None = None, **more: Any) -> str:
-        data = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": name,
-                "system_fingerprint": None,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}], **more}
+    prefix: str
+    whole: str
+    chunk: str
+    choice: Callable[[str], dict[str, Any]]  # the whole answer's text
+    delta: Callable[[str | None], dict[str, Any]]  # a streamed piece; None: the first chunk, where there is one
+    first: bool  # a first chunk before any text (the chat's, with the role)
+
+
+CHAT = Shape("chatcmpl", "chat.completion", "chat.completion.chunk",
+             lambda text: {"message": {"role": "assistant", "content": text}},
+             lambda text: {"delta": {"role": "assistant", "content": ""} if text is None else {"content": text}},
+             first=True)
+TEXT = Shape("cmpl", "text_completion", "text_completion", lambda text: {"text": text},
+             lambda text: {"text": text or ""}, first=False)
+
+
+async def _respond(served: ServedEngine, request: Request, asked: ChatRequest, shape: Shape) -> Response:
+    """Finds and checks the model before anything is sent, so that a model that is missing or does not fit, and a
+    full queue, are answered with their status; then answers whole or streamed."""
+    started = time.perf_counter()
+    record = served.find(asked.model)
+    served.check_room()
+    plan = await served.plan_for(record)
+    if asked.stream:
+        return StreamingResponse(_stream(served, record, plan, asked, shape, request, started),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    finished: p.Finished | None = None
+    async with served.turn():
+        await served.ensure_loaded(record, plan)
+        async with aclosing(served.answer(asked.ask)) as events:
+            async for event in events:
+                if isinstance(event, p.Finished):
+                    finished = event
+    assert finished is not None
+    log_request(request, record.name, finished, started)
+    return JSONResponse({
+        "id": f"{shape.prefix}-{uuid.uuid4().hex}", "object": shape.whole, "created": int(time.time()),
+        "model": record.name, "system_fingerprint": None,
+        "choices": [{"index": 0, **shape.choice(finished.text), "logprobs": None,
+                     "finish_reason": finish_reason(finished.finish_reason)}],
+        "usage": usage(finished),
+    })
+
+
+async def _stream(served: ServedEngine, record: ModelRecord, plan: Any, asked: ChatRequest, shape: Shape,
+                  request: Request, started: float) -> AsyncIterator[str]:
+    chunk_id, created = f"{shape.prefix}-{uuid.uuid4().hex}", int(time.time())
+
+    def event(choices: list[dict[str, Any]], **more: Any) -> str:
+        data = {"id": chunk_id, "object": shape.chunk, "created": created, "model": record.name,
+                "system_fingerprint": None, "choices": choices, **more}
         return f"data: {json.dumps(data)}\n\n"
+
+    def piece(text: str | None, reason: str | None = None) -> str:
+        return event([{"index": 0, **shape.delta(text), "logprobs": None, "finish_reason": reason}])
 
     try:
         async with served.turn():
-            await served.ensure_loaded(record)
-            yield chunk({"role": "assistant", "content": ""})
+            await served.ensure_loaded(record, plan)
+            if shape.first:
+                yield piece(None)
             async with aclosing(served.answer(asked.ask)) as events:
-                async for event in events:
-                    if isinstance(event, p.Token):
-                        yield chunk({"content": event.text})
+                async for happened in events:
+                    if isinstance(happened, p.Token):
+                        yield piece(happened.text)
                         continue
-                    yield chunk({}, finish_reason(event.finish_reason))
+                    yield piece("", finish_reason(happened.finish_reason))
                     if asked.include_usage:
-                        data = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": name,
-                                "system_fingerprint": None, "choices": [], "usage": usage(event)}
-                        yield f"data: {json.dumps(data)}\n\n"
-                    _log_request(request, name, event, started, 200)
+                        yield event([], usage=usage(happened))
+                    log_request(request, record.name, happened, started)
     except ApiError as error:  # the status line is sent already: the error is the stream's last event
         log.info("streamed answer ended in an error: %s", error.message)
         yield f"data: {json.dumps(error.body())}\n\n"
@@ -122,7 +152,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     if body.get("tools") or body.get("functions"):
         raise ApiError(400, "Hearth's server does not call tools.", param="tools")
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    max_tokens = DEFAULT_MAX_TOKENS if limit is None else _number(limit, "max_tokens", int, 1, 1_000_000)
+    max_tokens = DEFAULT_MAX_TOKENS if limit is None else number(limit, "max_tokens", int, 1, 1_000_000)
     stop = body.get("stop")
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if len(stops) > 4 or not all(isinstance(s, str) for s in stops):
@@ -132,11 +162,27 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     options = body.get("stream_options") or {}
     return ChatRequest(model, Ask(
         messages=messages, max_tokens=max_tokens,
-        temperature=_number(body.get("temperature", 1.0), "temperature", float, 0.0, 2.0),
-        top_p=_number(body.get("top_p", 1.0), "top_p", float, 0.0, 1.0),
-        seed=None if seed is None else _number(seed, "seed", int, -(2**63), 2**63 - 1) % 2**32,
+        temperature=number(body.get("temperature", 1.0), "temperature", float, 0.0, 2.0),
+        top_p=number(body.get("top_p", 1.0), "top_p", float, 0.0, 1.0),
+        seed=None if seed is None else number(seed, "seed", int, -(2**63), 2**63 - 1) % 2**32,
         stop=stops, json_object=json_object, json_schema=json_schema,
     ), stream=bool(body.get("stream", False)), include_usage=bool(options.get("include_usage", False)))
+
+
+def completion_request(body: dict[str, Any]) -> ChatRequest:
+    """A (legacy) text completion: the model goes on from ``prompt`` as it is, with no chat format."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise ApiError(400, "“prompt” must be a text (Hearth answers one prompt per request).", param="prompt")
+    for unsupported in ("echo", "logprobs", "suffix", "best_of"):
+        if body.get(unsupported) not in (None, False, 0, 1 if unsupported == "best_of" else None):
+            raise ApiError(400, f"Hearth's server does not support “{unsupported}”.", param=unsupported)
+    asked = chat_request({**body, "messages": [{"role": "user", "content": prompt}],
+                          "max_tokens": body.get("max_tokens", 16)})  # the API's own default for completions
+    return ChatRequest(asked.model, replace(asked.ask, messages=[], raw_prompt=prompt), asked.stream,
+                       asked.include_usage)
 
 
 def _message(index: int, message: Any) -> dict[str, str]:
@@ -179,7 +225,7 @@ def _required_list(body: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
-def _number(value: Any, name: str, kind: type, low: float, high: float) -> Any:
+def number(value: Any, name: str, kind: type, low: float, high: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not float(value).is_integer()):
         raise ApiError(400, f"“{name}” must be a number.", param=name)
     if not low <= value <= high:
@@ -187,7 +233,7 @@ def _number(value: Any, name: str, kind: type, low: float, high: float) -> Any:
     return kind(value)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -208,7 +254,7 @@ def usage(finished: p.Finished) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": m.cached_prompt_tokens}}
 
 
-def _log_request(request: Request, model: str, finished: p.Finished, started: float, status: int) -> None:
+def log_request(request: Request, model: str, finished: p.Finished, started: float, status: int = 200) -> None:
     client = request.client.host if request.client else "?"
     m = finished.metrics
     requests_log.info("%s %s %s %s %d+%d tokens %.2f s %d", time.strftime("%H:%M:%S"), client, request.url.path,

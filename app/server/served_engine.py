@@ -42,6 +42,7 @@ class Ask:
     stop: tuple[str, ...] = ()
     json_object: bool = False
     json_schema: str | None = None
+    raw_prompt: str | None = None  # a text to go on from, instead of ``messages``
 
 
 class ServedEngine:
@@ -89,9 +90,7 @@ class ServedEngine:
         to try again later."""
         if self._lock is None:
             self._lock, self._loop = asyncio.Lock(), asyncio.get_running_loop()
-        if self.busy and self.waiting >= self.max_waiting:
-            raise ApiError(503, "Hearth is answering other requests and its queue is full. Try again shortly.",
-                           "server_error", "overloaded", retry_after_s=5)
+        self.check_room()
         self.waiting += 1
         try:
             await self._lock.acquire()
@@ -106,11 +105,25 @@ class ServedEngine:
             self._lock.release()
             self._schedule_unload()
 
-    async def ensure_loaded(self, record: ModelRecord) -> None:
+    def check_room(self) -> None:
+        """Raises the 503 that ``turn`` would: asked before a streamed answer's status line is sent."""
+        if self.busy and self.waiting >= self.max_waiting:
+            raise ApiError(503, "Hearth is answering other requests and its queue is full. Try again shortly.",
+                           "server_error", "overloaded", retry_after_s=5)
+
+    async def plan_for(self, record: ModelRecord) -> Any:
+        """The plan to load ``record`` with, after the forecast check (which raises the reason it cannot run);
+        None when it is loaded already."""
+        loaded = self.engine.loaded
+        if loaded is not None and Path(loaded.path) == Path(record.path).resolve():
+            return None
+        return await anyio.to_thread.run_sync(self.assess, record)
+
+    async def ensure_loaded(self, record: ModelRecord, plan: Any = None) -> None:
         loaded = self.engine.loaded
         if loaded is not None and Path(loaded.path) == Path(record.path).resolve():
             return
-        plan = await anyio.to_thread.run_sync(self.assess, record)
+        plan = plan or await anyio.to_thread.run_sync(self.assess, record)
         self.engine.load(record.path, plan=plan)
         with anyio.fail_after(LOAD_TIMEOUT_S):
             while True:
@@ -129,7 +142,8 @@ class ServedEngine:
         try:
             request_id = self.engine.generate(ask.messages, max_tokens=ask.max_tokens, temperature=ask.temperature,
                                               top_p=ask.top_p, seed=ask.seed, watched=False, stop=ask.stop,
-                                              json_object=ask.json_object, json_schema=ask.json_schema)
+                                              json_object=ask.json_object, json_schema=ask.json_schema,
+                                              raw_prompt=ask.raw_prompt)
         except EngineError as error:
             raise ApiError(503, str(error), "server_error", "engine_busy") from error
         finished = False

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.errors import HearthError
+from app.server import anthropic_api, openai_api
 from app.server.api_errors import ApiError
 from app.server.guard import Guard
-from app.server.openai_api import routes
 from app.server.options import ServerOptions
 from app.server.served_engine import ServedEngine
 
@@ -45,13 +45,14 @@ def build_app(options: ServerOptions, served: ServedEngine) -> Any:
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
 
     async def not_found(_request: Request, _error: Exception) -> Response:
-        return JSONResponse(ApiError(404, "No such endpoint. Hearth answers /v1/models and /v1/chat/completions.",
-                                     code="unknown_url").body(), status_code=404)
+        return JSONResponse(ApiError(404, "No such endpoint. Hearth answers /v1/models, /v1/chat/completions, "
+                                          "/v1/completions and /v1/messages.", code="unknown_url").body(),
+                            status_code=404)
 
     middleware = [Middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
                              allow_headers=["authorization", "content-type", "x-api-key"])] \
         if options.cors_origins else []
-    app = Starlette(routes=routes(served), middleware=middleware,
+    app = Starlette(routes=openai_api.routes(served) + anthropic_api.routes(served), middleware=middleware,
                     exception_handlers={ApiError: api_error, 404: not_found, 405: not_found})
     return Guard(app, options)
 

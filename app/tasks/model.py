@@ -23,6 +23,7 @@ class Completion:
     ttft_s: float | None = None
     total_s: float = 0.0
     degeneration: Degeneration | None = None  # why it was stopped, with DEGENERATE
+    stop_sequence: str | None = None  # which of the caller's ``stop`` texts ended it, if one did
 
 
 TokenCounts = Callable[[int, int, int], None]

@@ -116,11 +116,10 @@ def test_a_file_left_by_a_worker_ended_mid_write_is_removed(tmp_path: Path) -> N
 
 
 def _in_process(path: Path, context_length: int) -> Any:
-    from llama_cpp import Llama
-
     from app.engine.load_plan import LoadPlan
+    from app.engine.worker import llama_here
 
-    llm = Llama(model_path=str(path), **LoadPlan(context_length=context_length).llama_kwargs(), verbose=False)
+    llm = llama_here(str(path), **LoadPlan(context_length=context_length).llama_kwargs(), verbose=False)
     if "tokenizer.chat_template" not in llm.metadata:
         llm.chat_format = "chatml"
     return llm

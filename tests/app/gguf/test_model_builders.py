@@ -22,6 +22,7 @@ from gguf import GGMLQuantizationType, GGUFReader
 
 from app.gguf.facts import read_facts
 
+from tests.helpers import ROOT
 from tests.helpers.model_builders import (
     ALL_BUILDERS,
     Vocabulary,
@@ -227,9 +228,9 @@ def test_weights_are_random_not_constant(models: dict[str, Path]) -> None:
 # Runs in a child interpreter: tokenize and generate with a generated vocabulary, print what llama.cpp saw.
 _TOKENIZE_AND_RUN = r"""
 import json, sys
-from llama_cpp import Llama
+from app.engine.worker import llama_here  # as the worker makes one: no AMX layouts, which crash on Q8_0
 
-llm = Llama(model_path=sys.argv[1], n_ctx=256, verbose=False)
+llm = llama_here(sys.argv[1], n_ctx=256, verbose=False)
 tokens = llm.tokenize(b"once upon a time there was a little fox", add_bos=False)
 completion = llm.create_completion("once upon a time", max_tokens=2, temperature=0.0)
 print(json.dumps({"n_vocab": llm.n_vocab(), "tokens": len(tokens), "largest": max(tokens),
@@ -246,7 +247,7 @@ def test_generated_vocabularies_of_real_sizes_load_tokenize_and_generate(tmp_pat
     assert facts.vocab_size == vocabulary.size and facts.tied_embeddings
     assert facts.merges_count == (vocabulary.size - 259 if vocabulary.kind == "bpe" else 0)
     run = subprocess.run([sys.executable, "-c", _TOKENIZE_AND_RUN, str(model)], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["n_vocab"] == vocabulary.size

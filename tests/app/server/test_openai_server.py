@@ -151,6 +151,54 @@ def test_the_openai_client_lists_the_library_and_gets_answers_with_their_usage(
     assert stopped.choices[0].finish_reason == "stop"
 
 
+def test_a_text_completion_goes_on_from_the_prompt_as_it_is(serve: Callable[..., Running]) -> None:
+    running = serve()
+    client = running.client()
+    whole = client.completions.create(model=running.name, prompt="Once upon a time", max_tokens=10, temperature=0,
+                                      seed=3)
+    assert whole.object == "text_completion" and whole.choices[0].text and whole.usage is not None
+    assert whole.usage.completion_tokens == 10 and whole.choices[0].finish_reason == "length"
+    assert whole.usage.prompt_tokens == 5  # the prompt as it is: no chat format around it (BOS and 4 tokens)
+    pieces = list(client.completions.create(model=running.name, prompt="Once upon a time", max_tokens=10,
+                                            temperature=0, seed=3, stream=True))
+    assert "".join(c.choices[0].text for c in pieces) == whole.choices[0].text
+    with pytest.raises(openai.BadRequestError, match="does not support “echo”"):
+        client.completions.create(model=running.name, prompt="Once", echo=True)
+
+
+def test_the_anthropic_client_gets_messages_whole_and_streamed(serve: Callable[..., Running]) -> None:
+    import anthropic
+
+    running = serve()
+    # Temperature 0, so that the same question gets the same answer: the client's newest versions no longer take
+    # it as an argument, but the Messages API still reads it.
+    same = {"temperature": 0}
+    client = anthropic.Anthropic(base_url=running.url.removesuffix("/v1"), api_key="none", max_retries=0,
+                                 timeout=120)
+    message = client.messages.create(model=running.name, max_tokens=12, system="You tell stories.", extra_body=same,
+                                     messages=[{"role": "user", "content": "Once upon a time"}])
+    assert message.type == "message" and message.role == "assistant" and message.model == running.name
+    assert message.content[0].type == "text" and message.content[0].text
+    assert message.stop_reason in ("end_turn", "max_tokens") and message.usage.input_tokens > 0
+    assert 0 < message.usage.output_tokens <= 12
+    text = message.content[0].text
+    with client.messages.stream(model=running.name, max_tokens=12, system="You tell stories.", extra_body=same,
+                                messages=[{"role": "user", "content": "Once upon a time"}]) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert streamed == text and final.stop_reason == message.stop_reason
+    assert final.usage.output_tokens == message.usage.output_tokens
+    stopped = client.messages.create(model=running.name, max_tokens=12, system="You tell stories.", extra_body=same,
+                                     messages=[{"role": "user", "content": "Once upon a time"}],
+                                     stop_sequences=[text[3:6]])
+    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == text[3:6]
+    assert stopped.content[0].text == text[:3]
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.create(model="no-such-model", max_tokens=4, messages=[{"role": "user", "content": "Hi"}])
+    assert missing.value.body == {"type": "error", "error": {"type": "not_found_error", "message": (
+        "The model “no-such-model” is not in Hearth's library. GET /v1/models lists the models.")}}
+
+
 def test_a_json_schema_holds_the_answer_to_it(serve: Callable[..., Running]) -> None:
     running = serve()
     schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"],

@@ -48,9 +48,9 @@ def document(paragraphs: int = 40, repeat: int = 3) -> tuple[Passage, ...]:
 
 
 def _llama(path: Path, n_ctx: int) -> Any:
-    from llama_cpp import Llama
+    from app.engine.worker import llama_here
 
-    return Llama(model_path=str(path), n_ctx=n_ctx, chat_format="chatml", verbose=False, seed=1)
+    return llama_here(str(path), n_ctx=n_ctx, chat_format="chatml", verbose=False, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -575,9 +575,9 @@ def test_key_points_written_as_paragraphs_link_each_sentence(tiny: LlamaModel) -
 
 @pytest.fixture(scope="module")
 def smollm2(real_model_path: Path) -> Iterator[LlamaModel]:
-    from llama_cpp import Llama
+    from app.engine.worker import llama_here
 
-    llm = Llama(model_path=str(real_model_path), n_ctx=1024, verbose=False)
+    llm = llama_here(str(real_model_path), n_ctx=1024, verbose=False)
     yield LlamaModel(llm, cancelled=lambda: False)
     llm.close()
 
