@@ -134,6 +134,8 @@ class Settings:
     chatml_models: list[str] = field(default_factory=list)
     # The models (their files) that the graphics card could not take, by the card's name: they load on the processor.
     processor_only: dict[str, str] = field(default_factory=dict)
+    server_port: int = 8089  # the local server's port (hearth serve takes --port)
+    server_network: bool = False  # other computers may use the local server, with its API key
     # Qt's saveGeometry(), base64: Qt's restoreGeometry() puts a window saved on a screen that is gone on one that
     # is there, which plain numbers would have to do by hand.
     window_geometry: str = ""

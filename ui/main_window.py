@@ -51,6 +51,7 @@ from ui.qt.collector import GuiThreadCollector
 from ui.qt.input_gate import InputGate
 from ui.qt.lazy_page import LazyPage
 from ui.qt.qt_models import LibraryModel
+from ui.server.page import ServerPage
 from ui.services import Services
 from ui.welcome.page import WelcomePage
 
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
             GuiThreadCollector.install(app)
         self.library_model = LibraryModel()  # the library, shared by every page that chooses a model
         self.privacy = PrivacyPage(self.settings, self)
+        self.server = ServerPage(self.settings, self)
         self._build()
         self._build_menus()
         self._build_welcome()
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         self.discover.attach(services, self.download_bridge)
         self.welcome.attach(services)
         self.privacy.attach(services)
+        self.server.attach(services)
         self.library.attach(services, self.bridge)
         self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
@@ -198,6 +201,12 @@ class MainWindow(QMainWindow):
         self.offline_label.setToolTip("Hearth makes no network requests (File → Work offline).")
         self.statusBar().addPermanentWidget(self.offline_label)
         self.offline_label.setVisible(self.settings.work_offline)
+        self.server_label = QPushButton("Local server on")
+        self.server_label.setObjectName("messageAction")
+        self.server_label.setToolTip("Other programs can use your models (File → Local server…)")
+        self.server_label.clicked.connect(self.server.show_dialog)
+        self.server_label.hide()
+        self.statusBar().addPermanentWidget(self.server_label)
         self.statusBar().addPermanentWidget(self.chat.undo_button)
 
     @property
@@ -257,12 +266,15 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.nav_group.idClicked.connect(self.stack.setCurrentIndex)
         chat, library, discover, loader, privacy = self.chat, self.library, self.discover, self.loader, self.privacy
-        for page in (chat, library, discover, loader, privacy):
+        server = self.server
+        for page in (chat, library, discover, loader, privacy, server):
             page.failed.connect(self.show_error)
-        for page in (chat, library, discover, loader, privacy):
+        for page in (chat, library, discover, loader, privacy, server):
             page.statusMessage.connect(self.statusBar().showMessage)
-        for page in (chat, library, loader, privacy):
+        for page in (chat, library, loader, privacy, server):
             page.settingsChanged.connect(self._save_settings)
+        server.turnChanged.connect(chat.served_turn)
+        server.runningChanged.connect(self.server_label.setVisible)
         chat.showRequested.connect(lambda: self._show_page(0))
         chat.view.model_bar.addModelRequested.connect(library.add_model)
         library.modelsListed.connect(chat.set_models)
@@ -292,6 +304,7 @@ class MainWindow(QMainWindow):
         self.offline_action.setChecked(self.settings.work_offline)  # asking huggingface_hub waits for attach
         self._action(file_menu, "&Privacy: network requests…", None, self.privacy.show_dialog)
         self._action(file_menu, "Hugging Face &token…", None, self.privacy.edit_token)
+        self._action(file_menu, "Local &server…", None, self.server.show_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -487,6 +500,7 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def _shut_down(self, services: Services) -> None:
+        self.server.shutdown()
         if self._tasks_page.is_built():
             self.tasks.shutdown()
         self.library.shutdown()  # a half-copied model is removed; the import can be done again

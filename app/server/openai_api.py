@@ -20,10 +20,10 @@ from app.engine import protocol as p
 from app.history import ModelRecord
 from app.outcomes import FinishReason
 from app.server.api_errors import ApiError
+from app.server.request_log import Served, requests_log
 from app.server.served_engine import Ask, ServedEngine
 
 log = logging.getLogger(__name__)
-requests_log = logging.getLogger("hearth.server.requests")  # one line per request: ``hearth serve`` prints them
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 DEFAULT_MAX_TOKENS = 512
@@ -255,7 +255,8 @@ def usage(finished: p.Finished) -> dict[str, Any]:
 
 
 def log_request(request: Request, model: str, finished: p.Finished, started: float, status: int = 200) -> None:
-    client = request.client.host if request.client else "?"
     m = finished.metrics
-    requests_log.info("%s %s %s %s %d+%d tokens %.2f s %d", time.strftime("%H:%M:%S"), client, request.url.path,
-                      model, m.prompt_tokens, m.completion_tokens, time.perf_counter() - started, status)
+    served = Served(at=time.strftime("%H:%M:%S"), client=request.client.host if request.client else "?",
+                    endpoint=request.url.path, model=model, prompt_tokens=m.prompt_tokens,
+                    completion_tokens=m.completion_tokens, seconds=time.perf_counter() - started, status=status)
+    requests_log.info("%s", served.line(), extra={"served": served})

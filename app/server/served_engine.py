@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LOAD_TIMEOUT_S = 600.0
 STOP_WAIT_S = 10.0  # after a stop, how long the next turn waits for the worker to confirm it
+OTHERS_POLL_S = 0.05  # how often a request that waits for the window's own work looks again
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,15 @@ class ServedEngine:
     event loop; it returns the plan to load with or raises ``ApiError`` with the reason the model cannot run."""
 
     def __init__(self, engine: Any, models: Callable[[], list[ModelRecord]], assess: Callable[[ModelRecord], Any],
-                 *, max_waiting: int = 8, idle_unload_s: float = 600.0) -> None:
+                 *, max_waiting: int = 8, idle_unload_s: float = 600.0,
+                 others_busy: Callable[[], bool] = lambda: False,
+                 turns: Callable[[bool], None] = lambda _holding: None) -> None:
+        """``others_busy``: the window uses the engine (a chat answering, a task running), so a request waits for
+        it to finish; ``turns`` is told when a request takes the engine (True) and gives it back (False), so the
+        window can hold its own messages meanwhile and send them after."""
         self.engine, self.models, self.assess = engine, models, assess
         self.max_waiting, self.idle_unload_s = max_waiting, idle_unload_s
+        self.others_busy, self.turns = others_busy, turns
         self.waiting = 0
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,12 +104,16 @@ class ServedEngine:
         finally:
             self.waiting -= 1
         self._events = asyncio.Queue()
+        self.turns(True)
         try:
+            while self.others_busy():  # the window's own answer or task goes first
+                await asyncio.sleep(OTHERS_POLL_S)
             yield
         finally:
             self._events = None
             self._last_used = time.monotonic()
             self._lock.release()
+            self.turns(False)
             self._schedule_unload()
 
     def check_room(self) -> None:
@@ -139,13 +150,17 @@ class ServedEngine:
     async def answer(self, ask: Ask) -> AsyncGenerator[p.Token | p.Finished, None]:
         """The answer's tokens, then its ``Finished``. Left early (the client went away), the answer is stopped
         and its end waited for, so the next turn finds the worker free."""
-        try:
-            request_id = self.engine.generate(ask.messages, max_tokens=ask.max_tokens, temperature=ask.temperature,
-                                              top_p=ask.top_p, seed=ask.seed, watched=False, stop=ask.stop,
-                                              json_object=ask.json_object, json_schema=ask.json_schema,
-                                              raw_prompt=ask.raw_prompt)
-        except EngineError as error:
-            raise ApiError(503, str(error), "server_error", "engine_busy") from error
+        while True:
+            try:
+                request_id = self.engine.generate(
+                    ask.messages, max_tokens=ask.max_tokens, temperature=ask.temperature, top_p=ask.top_p,
+                    seed=ask.seed, watched=False, stop=ask.stop, json_object=ask.json_object,
+                    json_schema=ask.json_schema, raw_prompt=ask.raw_prompt)
+                break
+            except EngineError as error:  # the window started an answer in the same moment: after it
+                if not self.others_busy():
+                    raise ApiError(503, str(error), "server_error", "engine_busy", retry_after_s=5) from error
+                await asyncio.sleep(OTHERS_POLL_S)
         finished = False
         try:
             while True:

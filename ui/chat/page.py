@@ -73,6 +73,7 @@ class ChatPage(QObject):
         self._deleted: list[int] = []
         self._queue: list[PendingSend] = []  # messages waiting for the answer being written, oldest first
         self._starting: int | None = None  # the conversation whose answer is being started
+        self._served = False  # the local server holds the engine: messages wait for it (``served_turn``)
         self._drafts: dict[int, str] = {}  # messages given back to a chat not on screen, for when it opens
         self.conversations = ConversationListModel()
         self.sidebar = ConversationsView(self.conversations)
@@ -339,9 +340,19 @@ class ChatPage(QObject):
             return
         self._dispatch(pending)
 
+    def served_turn(self, holding: bool) -> None:
+        """The local server took the engine for a request (True), or gave it back: messages sent meanwhile wait,
+        and go when it is given back."""
+        self._served = holding
+        if holding:
+            self._update_turns()
+        else:
+            self._next()
+
     def _engaged(self) -> bool:
-        """An answer is being written, is about to be, or waits for its model to load."""
-        return self.runner.busy or self._starting is not None or self.loader.pending is not None
+        """An answer is being written, is about to be, or waits for its model to load, or the local server answers
+        another program."""
+        return self.runner.busy or self._starting is not None or self.loader.pending is not None or self._served
 
     def _answering(self) -> int | None:
         """The conversation of that answer (``None`` also for a chat not made yet)."""
@@ -363,7 +374,8 @@ class ChatPage(QObject):
         mark on each in the list."""
         shown = self.current.id if self.current else None
         engaged, answering = self._engaged(), self._answering()
-        here = engaged and answering == shown
+        served_only = self._served and not self.runner.busy and self._starting is None and self.loader.pending is None
+        here = engaged and not served_only and answering == shown
         self.view.set_busy(here)
         waiting = [pending.text for pending in self._queue if pending.conversation_id == shown]
         text = ""
@@ -371,13 +383,18 @@ class ChatPage(QObject):
             from app.chat import title_from  # here: the first paint does not wait for the engine's modules
 
             what = f"“{title_from(waiting[0])}” is" if len(waiting) == 1 else f"Your {len(waiting)} messages are"
-            text = f"{what} sent when this answer is finished." if here else (
-                f"{what} sent when the answer in “{self._title(answering)}” is finished: the model writes one "
-                "answer at a time.")
-        self.view.show_waiting(text, can_stop_other=engaged and not here)
+            if here:
+                text = f"{what} sent when this answer is finished."
+            elif served_only:
+                text = (f"{what} sent when the local server has answered another program: the model writes one "
+                        "answer at a time.")
+            else:
+                text = (f"{what} sent when the answer in “{self._title(answering)}” is finished: the model writes "
+                        "one answer at a time.")
+        self.view.show_waiting(text, can_stop_other=engaged and not here and not served_only)
         marks = {pending.conversation_id: ChatMark.WAITING for pending in self._queue
                  if pending.conversation_id is not None}
-        if engaged and answering is not None:
+        if engaged and not served_only and answering is not None:
             marks[answering] = ChatMark.ANSWERING
         self.conversations.set_marks(marks)
 

@@ -1,0 +1,111 @@
+"""The local server in the window (File → Local server…): turned on and off, answering a real ``openai`` client on
+the window's own engine, listing what it answered, and taking turns with the window's chats."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from tests.helpers.windows import TIMEOUT, MakeWindow, import_model
+
+pytestmark = pytest.mark.engine
+
+QUESTION = [{"role": "user", "content": "Once upon a time"}]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["answer"] = call()
+        except Exception as error:  # handed to the test, which asserts on it
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_the_local_server_answers_other_programs_and_lists_what_it_answered(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    import_model(qtbot, window, test_model_path)
+    port = _free_port()
+    window.settings.server_port = port
+    window.server.show_dialog()
+    dialog = window.server.dialog
+    assert dialog is not None and dialog.state.text() == "Off." and not window.server_label.isVisible()
+    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+        dialog.switch.setChecked(True)
+    url = f"http://127.0.0.1:{port}/v1"
+    assert dialog.address.text() == url and window.server_label.isVisible() and not dialog.port.isEnabled()
+    assert dialog.state.text().startswith("On: waiting for requests.")
+
+    client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=120)
+    thread, result = _in_thread(lambda: client.chat.completions.create(model="stories260K", messages=QUESTION,
+                                                                       max_tokens=4))
+    qtbot.waitUntil(lambda: dialog.requests.rowCount() == 1, timeout=TIMEOUT)
+    thread.join(60)
+    assert "error" not in result and result["answer"].usage.completion_tokens == 4
+    row = [dialog.requests.item(0, column).text() for column in range(dialog.requests.columnCount())]
+    assert row[1:4] == ["127.0.0.1", "/v1/chat/completions", "stories260K · F32"] and row[6] == "200"
+    assert window.services.engine.loaded is not None  # the window's engine: its model bar shows the model
+
+    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+        dialog.switch.setChecked(False)
+    assert dialog.state.text() == "Off." and not window.server_label.isVisible() and dialog.port.isEnabled()
+    with pytest.raises(openai.APIConnectionError):
+        client.models.list()
+
+
+def test_a_chat_message_waits_while_the_server_answers_and_goes_after(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    import_model(qtbot, window, test_model_path)
+    port = _free_port()
+    window.settings.server_port = port
+    window.server.show_dialog()
+    assert window.server.dialog is not None
+    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+        window.server.dialog.switch.setChecked(True)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
+    client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=1)  # loaded
+    engine = window.services.engine
+    assert engine.pid is not None
+    os.kill(engine.pid, signal.SIGSTOP)  # the request below holds the engine until the worker goes on
+    try:
+        thread, result = _in_thread(lambda: client.chat.completions.create(model="stories260K",
+                                                                           messages=QUESTION, max_tokens=64))
+        qtbot.waitUntil(lambda: window.server.holding, timeout=TIMEOUT)
+        view = window.chat.view
+        view.composer.setFocus()
+        qtbot.keyClicks(view.composer, "Hello from the window")
+        qtbot.keyClick(view.composer, Qt.Key.Key_Return)  # a new chat is made for it first, off the GUI thread
+        qtbot.waitUntil(view.waiting.isVisible, timeout=TIMEOUT)
+        assert "local server has answered another program" in view.waiting_label.text()
+        assert not view.stop_other_button.isVisible() and view.send_button.isVisible()
+    finally:
+        os.kill(engine.pid, signal.SIGCONT)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as answered:
+        thread.join(60)
+    assert "error" not in result and result["answer"].usage.completion_tokens > 0
+    conversation = answered.args[0].conversation_id
+    saved = window.services.store.messages(conversation)
+    assert [m.role for m in saved] == ["user", "assistant"] and saved[0].content == "Hello from the window"
+    assert not view.waiting.isVisible()
