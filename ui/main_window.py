@@ -275,6 +275,8 @@ class MainWindow(QMainWindow):
             page.settingsChanged.connect(self._save_settings)
         server.turnChanged.connect(chat.served_turn)
         server.runningChanged.connect(self.server_label.setVisible)
+        server.turnChanged.connect(lambda holding: self.server_label.setText(
+            "Local server answering…" if holding else "Local server on"))
         chat.showRequested.connect(lambda: self._show_page(0))
         chat.view.model_bar.addModelRequested.connect(library.add_model)
         library.modelsListed.connect(chat.set_models)

@@ -223,7 +223,8 @@ def test_a_cycle_between_modules_of_one_package_is_found(tmp_path: Path) -> None
 
 # --- the window's pages ---
 
-PAGES = {"chat", "library", "discover", "welcome", "tasks", "compare", "privacy", "server"}  # one package each under ui/
+# one package each under ui/
+PAGES = {"chat", "library", "discover", "welcome", "tasks", "compare", "privacy", "server"}
 SHELL = "ui.main_window"  # the one module that composes the pages and routes their signals
 
 

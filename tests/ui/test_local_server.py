@@ -93,6 +93,7 @@ def test_a_chat_message_waits_while_the_server_answers_and_goes_after(
         thread, result = _in_thread(lambda: client.chat.completions.create(model="stories260K",
                                                                            messages=QUESTION, max_tokens=64))
         qtbot.waitUntil(lambda: window.server.holding, timeout=TIMEOUT)
+        assert window.server_label.text() == "Local server answering…"  # the window shows the engine is taken
         view = window.chat.view
         view.composer.setFocus()
         qtbot.keyClicks(view.composer, "Hello from the window")
@@ -108,4 +109,4 @@ def test_a_chat_message_waits_while_the_server_answers_and_goes_after(
     conversation = answered.args[0].conversation_id
     saved = window.services.store.messages(conversation)
     assert [m.role for m in saved] == ["user", "assistant"] and saved[0].content == "Hello from the window"
-    assert not view.waiting.isVisible()
+    assert not view.waiting.isVisible() and window.server_label.text() == "Local server on"
