@@ -55,6 +55,7 @@ class RequestRecord:
     status: int
     bytes: int
     outcome: Outcome = Outcome.ANSWERED
+    incoming: bool = False  # another program's request to the local server: ``host`` is where it came from
 
 
 Recorder = Callable[[RequestRecord], None]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -154,8 +155,9 @@ class LoadRecord(Base):
 
 
 class NetworkRequest(Base):
-    """One attempt to reach the network (never its content): shown on the Privacy page. ``outcome`` is an
-    ``app.network.Outcome`` value; ``status`` is 0 when nothing answered."""
+    """One attempt to reach the network (never its content), or one request another program made to the local
+    server (``incoming``): shown on the Privacy page. ``outcome`` is an ``app.network.Outcome`` value; ``status``
+    is 0 when nothing answered."""
 
     __tablename__ = "network_requests"
 
@@ -168,6 +170,7 @@ class NetworkRequest(Base):
     status: Mapped[int]
     bytes: Mapped[int]
     outcome: Mapped[str] = mapped_column(Text, default="answered", server_default="answered")
+    incoming: Mapped[bool] = mapped_column(default=False, server_default=false())  # to the local server
 
 
 class TaskRun(Base):

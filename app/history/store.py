@@ -732,14 +732,14 @@ class HistoryStore:
         with self._db.session() as session:
             session.add(NetworkRequest(at=record.at, method=record.method, host=record.host, path=record.path,
                                        purpose=record.purpose, status=record.status, bytes=record.bytes,
-                                       outcome=record.outcome.value))
+                                       outcome=record.outcome.value, incoming=record.incoming))
 
     def network_requests(self, limit: int = 1000) -> list[RequestRecord]:
         """Newest first."""
         query = select(NetworkRequest).order_by(NetworkRequest.id.desc()).limit(limit)
         with self._db.session(write=False) as session:
             return [RequestRecord(at=r.at, method=r.method, host=r.host, path=r.path, purpose=r.purpose,
-                                  status=r.status, bytes=r.bytes, outcome=Outcome(r.outcome))
+                                  status=r.status, bytes=r.bytes, outcome=Outcome(r.outcome), incoming=r.incoming)
                     for r in session.scalars(query)]
 
     def remove_model(self, model_id: int) -> None:

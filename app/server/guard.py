@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any
 
 from app.server.api_errors import ApiError
 from app.server.options import ServerOptions, is_loopback
+from app.server.request_log import Served, requests_log
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -32,6 +34,10 @@ class Guard:
             body = await self._body(headers, receive)
         except ApiError as error:
             await _send_error(send, error, anthropic=scope["path"].startswith("/v1/messages"))
+            client = scope.get("client") or ("?", 0)
+            served = Served(at=time.strftime("%H:%M:%S"), client=str(client[0]), endpoint=scope["path"], model="",
+                            prompt_tokens=0, completion_tokens=0, seconds=0.0, status=error.status)
+            requests_log.info("%s (refused: %s)", served.line(), error.code, extra={"served": served})
             return
         replayed = False
 

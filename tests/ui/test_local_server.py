@@ -3,6 +3,7 @@ the window's own engine, listing what it answered, and taking turns with the win
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -43,7 +44,7 @@ def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
 
 
 def test_the_local_server_answers_other_programs_and_lists_what_it_answered(
-        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window()
     import_model(qtbot, window, test_model_path)
     port = _free_port()
@@ -66,6 +67,25 @@ def test_the_local_server_answers_other_programs_and_lists_what_it_answered(
     row = [dialog.requests.item(0, column).text() for column in range(dialog.requests.columnCount())]
     assert row[1:4] == ["127.0.0.1", "/v1/chat/completions", "stories260K · F32"] and row[6] == "200"
     assert window.services.engine.loaded is not None  # the window's engine: its model bar shows the model
+
+    # A page elsewhere that tries to reach it (DNS rebinding) is refused, listed, and kept for the Privacy page.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/v1/models", headers={"Host": "attacker.example"})
+    assert connection.getresponse().status == 403
+    connection.close()
+    qtbot.waitUntil(lambda: dialog.requests.rowCount() == 2, timeout=TIMEOUT)
+    assert dialog.requests.item(0, 2).text() == "/v1/models" and dialog.requests.item(0, 6).text() == "403"
+    from ui.privacy.privacy_dialog import PrivacyDialog
+
+    shown: list[PrivacyDialog] = []
+    monkeypatch.setattr(PrivacyDialog, "exec", lambda privacy: shown.append(privacy) or 0)
+    window.privacy.show_dialog()
+    privacy = shown[0]
+    qtbot.waitUntil(lambda: privacy.incoming.rowCount() == 2, timeout=TIMEOUT)
+    incoming = [[privacy.incoming.item(r, c).text() for c in range(1, 5)] for r in range(2)]  # type: ignore[union-attr]
+    assert incoming == [["127.0.0.1", "/v1/models", "–", "Refused (403)"],
+                        ["127.0.0.1", "/v1/chat/completions", "stories260K · F32", "Answered (200)"]]
+    assert not privacy.incoming.isHidden() and privacy.table.rowCount() == 0  # apart from Hearth's own requests
 
     with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
         dialog.switch.setChecked(False)

@@ -53,11 +53,35 @@ class PrivacyDialog(QDialog):
         self.empty = QLabel("No network request has been made.")
         self.empty.setObjectName("hint")
         layout.addWidget(self.empty)
+        self.incoming_title = QLabel("Requests other programs made to the local server (File → Local server…). "
+                                     "Only their address, what they asked for and the answer's status are kept.")
+        self.incoming_title.setWordWrap(True)
+        layout.addWidget(self.incoming_title)
+        self.incoming = QTableWidget(0, 5)
+        self.incoming.setTabKeyNavigation(False)
+        self.incoming.setHorizontalHeaderLabels(["When", "From", "Asked for", "Model", "Outcome"])
+        self.incoming.verticalHeader().hide()
+        self.incoming.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.incoming.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.incoming.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.incoming, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def show_requests(self, requests: list[RequestRecord]) -> None:
+    def show_requests(self, records: list[RequestRecord]) -> None:
+        """Hearth's own requests in the first list; other programs' requests to the local server, if any, in the
+        second."""
+        requests = [record for record in records if not record.incoming]
+        incoming = [record for record in records if record.incoming]
+        self.incoming.setRowCount(len(incoming))
+        for row, request in enumerate(incoming):
+            cells = [f"{request.at.astimezone():%d %b %Y %H:%M:%S}", request.host, request.path,
+                     request.purpose or "–", f"{'Answered' if request.status < 400 else 'Refused'} ({request.status})"]
+            for column, text in enumerate(cells):
+                self.incoming.setItem(row, column, QTableWidgetItem(text))
+        self.incoming_title.setVisible(bool(incoming))
+        self.incoming.setVisible(bool(incoming))
         self.table.setRowCount(len(requests))
         for row, request in enumerate(requests):
             cells = [f"{request.at.astimezone():%d %b %Y %H:%M:%S}", request.host, request.purpose,

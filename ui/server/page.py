@@ -38,16 +38,31 @@ WATCH_MS = 100  # how often a starting server is looked at
 
 
 class _Relay(logging.Handler):
-    """The server thread's request log lines, handed to the GUI thread."""
+    """The server thread's request records: kept in the network log (the Privacy page lists them as incoming),
+    there on the server's thread, and handed to the GUI thread for the panel's list."""
 
     def __init__(self, emit: Any) -> None:
         super().__init__(logging.INFO)
         self._emit = emit
+        self.keep: Any = None  # HistoryStore.add_network_request, once the services are there
 
     def emit(self, record: logging.LogRecord) -> None:
         served = getattr(record, "served", None)
-        if isinstance(served, Served):
-            self._emit(served)
+        if not isinstance(served, Served):
+            return
+        if self.keep is not None:
+            from datetime import UTC, datetime
+
+            from app.network import Outcome, RequestRecord
+
+            try:
+                self.keep(RequestRecord(at=datetime.now(UTC), method="POST", host=served.client,
+                                        path=served.endpoint, purpose=served.model, status=served.status,
+                                        bytes=0, outcome=Outcome.ANSWERED if served.status < 400 else Outcome.REFUSED,
+                                        incoming=True))
+            except Exception:
+                log.exception("could not keep a served request in the network log")
+        self._emit(served)
 
 
 class ServerPage(QObject):
@@ -78,6 +93,7 @@ class ServerPage(QObject):
 
     def attach(self, services: Services) -> None:
         self.services = services
+        self._relay.keep = services.store.add_network_request
 
     @property
     def running(self) -> bool:
