@@ -21,31 +21,42 @@ class CredentialsError(HearthError):
 
 
 def get_token() -> str | None:
+    return read_secret(ACCOUNT)
+
+
+def read_secret(account: str) -> str | None:
+    """One of Hearth's secrets in the password store (``account`` names it); None where there is none, or no store."""
     import keyring
     from keyring.errors import KeyringError
 
     try:
-        return keyring.get_password(SERVICE, ACCOUNT)
+        return keyring.get_password(SERVICE, account)
     except KeyringError:
-        log.info("no credential store is available; no Hugging Face token")
+        log.info("no credential store is available; no %s", account)
         return None
 
 
-def set_token(token: str) -> None:
+def save_secret(account: str, value: str, what: str, no_store: str) -> None:
+    """Keeps ``value`` under ``account``; ``what`` names it in the error ("the token"), ``no_store`` is the sentence
+    for a computer without a password store."""
     import keyring
     from keyring.errors import KeyringError, NoKeyringError
 
+    try:
+        keyring.set_password(SERVICE, account, value)
+    except NoKeyringError as error:
+        raise CredentialsError(no_store) from error
+    except KeyringError as error:
+        raise CredentialsError(f"The password store refused to save {what} ({error}).") from error
+
+
+def set_token(token: str) -> None:
     token = token.strip()
     if not token.startswith("hf_") or len(token) < 10:
         raise CredentialsError("That does not look like a Hugging Face token (they start with “hf_”). Copy it "
                                "from huggingface.co/settings/tokens.")
-    try:
-        keyring.set_password(SERVICE, ACCOUNT, token)
-    except NoKeyringError as error:
-        raise CredentialsError("This computer has no password store Hearth can use, so the token cannot be "
-                               "saved safely.") from error
-    except KeyringError as error:
-        raise CredentialsError(f"The password store refused to save the token ({error}).") from error
+    save_secret(ACCOUNT, token, "the token", "This computer has no password store Hearth can use, so the token "
+                                             "cannot be saved safely.")
 
 
 def clear_token() -> None:

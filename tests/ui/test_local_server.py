@@ -130,3 +130,47 @@ def test_a_chat_message_waits_while_the_server_answers_and_goes_after(
     saved = window.services.store.messages(conversation)
     assert [m.role for m in saved] == ["user", "assistant"] and saved[0].content == "Hello from the window"
     assert not view.waiting.isVisible() and window.server_label.text() == "Local server on"
+
+
+def test_other_computers_need_the_key_shown_once(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+
+    from tests.helpers.memory_keyring import MemoryKeyring
+
+    store = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(store)
+    shown: list[str] = []
+    monkeypatch.setattr("ui.server.page.ServerPage._show_key", lambda _page, key: shown.append(key) or True)
+    try:
+        window = make_window()
+        import_model(qtbot, window, test_model_path)
+        port = _free_port()
+        window.settings.server_port = port
+        window.server.show_dialog()
+        dialog = window.server.dialog
+        assert dialog is not None and not dialog.warning.isVisible()
+        dialog.network.setChecked(True)
+        assert window.settings.server_network and dialog.warning.isVisible()
+        with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+            dialog.switch.setChecked(True)
+        assert len(shown) == 1 and shown[0].startswith("hearth-")
+        assert store.saved == {("Hearth", "api-server-key"): shown[0]}
+        assert dialog.address.text() == f"http://{socket.gethostname()}:{port}/v1"
+        url = f"http://127.0.0.1:{port}/v1"
+        wrong = openai.OpenAI(base_url=url, api_key="guess", max_retries=0, timeout=60)
+        thread, result = _in_thread(wrong.models.list)
+        thread.join(60)
+        assert isinstance(result.get("error"), openai.AuthenticationError)
+        right = openai.OpenAI(base_url=url, api_key=shown[0], max_retries=0, timeout=60)
+        thread, result = _in_thread(right.models.list)
+        thread.join(60)
+        assert "error" not in result and result["answer"].data[0].id == "stories260K · F32"
+        with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+            dialog.switch.setChecked(False)
+        with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+            dialog.switch.setChecked(True)
+        assert len(shown) == 1  # the key is kept: shown once, when it was made
+    finally:
+        keyring.set_keyring(previous)

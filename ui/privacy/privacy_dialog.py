@@ -42,13 +42,7 @@ class PrivacyDialog(QDialog):
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         layout.addWidget(self.summary)
-        self.table = QTableWidget(0, 5)
-        self.table.setTabKeyNavigation(False)
-        self.table.setHorizontalHeaderLabels(["When", "Where", "Why", "Outcome", "Size"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = _table(["When", "Where", "Why", "Outcome", "Size"])
         layout.addWidget(self.table, 1)
         self.empty = QLabel("No network request has been made.")
         self.empty.setObjectName("hint")
@@ -57,13 +51,7 @@ class PrivacyDialog(QDialog):
                                      "Only their address, what they asked for and the answer's status are kept.")
         self.incoming_title.setWordWrap(True)
         layout.addWidget(self.incoming_title)
-        self.incoming = QTableWidget(0, 5)
-        self.incoming.setTabKeyNavigation(False)
-        self.incoming.setHorizontalHeaderLabels(["When", "From", "Asked for", "Model", "Outcome"])
-        self.incoming.verticalHeader().hide()
-        self.incoming.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.incoming.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.incoming.horizontalHeader().setStretchLastSection(True)
+        self.incoming = _table(["When", "From", "Asked for", "Model", "Outcome"])
         layout.addWidget(self.incoming, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -99,6 +87,17 @@ class PrivacyDialog(QDialog):
         self.summary.setVisible(bool(requests))
         self.empty.setVisible(not requests)
         self.table.setVisible(bool(requests))
+
+
+def _table(columns: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setTabKeyNavigation(False)
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
 
 
 def outcome_words(request: RequestRecord) -> str:

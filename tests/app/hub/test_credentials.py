@@ -7,33 +7,12 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 from app.hub import credentials
 from app.hub.downloads import DownloadManager, JobState
 
 from tests.helpers.hub_stand_in import TOKEN, HubStandIn, hub_fixture  # noqa: F401
-
-
-class MemoryKeyring(KeyringBackend):
-    """Stands in for the OS password store, which a CI machine does not have."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.saved: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.saved.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.saved[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.saved.pop((service, username), None) is None:
-            raise PasswordDeleteError("not there")
+from tests.helpers.memory_keyring import MemoryKeyring
 
 
 @pytest.fixture
