@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from app.history import HistoryStore, TaskRunRecord
 from app.outcomes import RunStatus
 from app.tasks.inputs import Source
 from app.tasks.spec import ClassifiedText, Metrics, Part, Progress, TaskInput, TaskResult, task_name
+
+TAKEN_POLL_S = 0.05  # how often a run waiting for the engine looks again
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class TaskSession:
         self._lock = threading.RLock()
         self._running: _Running | None = None
         self._listeners: Listeners[TaskEvent] = Listeners()
+        # Another user of the engine holds it (the local server answering a request): a run waits for it to finish.
+        self.engine_taken: Callable[[], bool] = lambda: False
         engine.subscribe(self._on_engine_event)
 
     def subscribe(self, listener: Callable[[TaskEvent], None]) -> Callable[[], None]:
@@ -102,7 +107,10 @@ class TaskSession:
     # --- actions (they touch the database: call them off the GUI thread) ---
 
     def start(self, task: TaskInput, source: Source, *, model_name: str | None = None) -> int:
-        """Save the run as ``running`` and send it to the loaded model; returns the history id."""
+        """Save the run as ``running`` and send it to the loaded model, once no one else holds the engine; returns
+        the history id."""
+        while self.engine_taken():
+            time.sleep(TAKEN_POLL_S)
         with self._lock:
             if self._running is not None or self.engine.state.value == "generating":
                 raise EngineError("The model is still busy. Stop it first.")

@@ -235,6 +235,13 @@ class EngineClient:
                               json_object=json_object, json_schema=json_schema, raw_prompt=raw_prompt))
         return request_id
 
+    def embed(self, texts: list[str]) -> int:
+        """Ask for the loaded model's embedding of each text (``protocol.Embed``); answered by ``Embedded`` (or
+        ``Failed``) with the returned request id."""
+        request_id = next(self._ids)
+        self._send(p.Embed(request_id=request_id, texts=list(texts)))
+        return request_id
+
     def count_tokens(self, messages: list[dict[str, str]], *, max_tokens: int = 512,
                      context_length: int = 0) -> int | None:
         """Ask how much of the context ``messages`` take (``protocol.CountTokens``), answered by

@@ -122,6 +122,15 @@ class UseChatML:
 
 
 @dataclass(frozen=True)
+class Embed:
+    """The loaded model's embedding of each text (an API client's ``/v1/embeddings``): one vector each, pooled as the
+    model's file says, else averaged over its tokens. Answered by ``Embedded`` or ``Failed``."""
+
+    request_id: int
+    texts: list[str]
+
+
+@dataclass(frozen=True)
 class Unload:
     pass
 
@@ -131,8 +140,8 @@ class Shutdown:
     pass
 
 
-Command = (Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | CountTokens | UseChatML | Unload
-           | Shutdown)
+Command = (Load | Generate | RunTask | PlanTask | Stop | Forget | ReadAhead | CountTokens | UseChatML | Embed
+           | Unload | Shutdown)
 
 # --- events (worker -> app) ---
 
@@ -331,7 +340,14 @@ _DURING: dict[type, During] = {
     ReadAhead: During.READ_AHEAD, Forget: During.FORGET, UseChatML: During.GENERATE, Unload: During.UNLOAD,
 }
 
+@dataclass(frozen=True)
+class Embedded:
+    request_id: int
+    vectors: list[list[float]]
+    tokens: int  # read from the texts, in all (each text at most one batch: the rest is left out)
+
+
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
-    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone | TokensCounted
+    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone | TokensCounted | Embedded
 )

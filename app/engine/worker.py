@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FLUSH_S = 0.03
 FALLBACK_CHAT_FORMAT = "chatml"
+EMBED_CONTEXT = 512  # tokens of one text an embedding reads (a longer one is cut: the API reports the tokens read)
 PROBE_TEXT = ("The old lighthouse keeper climbed the stairs every evening, counting the steps and listening to "
               "the sea, while the town below lit its windows one by one.")
 OUT_OF_MEMORY = ("The model engine ran out of the memory Hearth allows it and stopped this request. Try a shorter "
@@ -117,6 +118,7 @@ class _Worker:
         self.model_lock = threading.Lock()  # the counting thread's tokenizer is not closed under it
         self.memory_cap = MemoryCap()
         self.backends = Backends(names=(), modules=False)  # what ``serve`` finds loaded
+        self.embedder: Any = None  # the loaded model's embedding context, made when first asked for (``_embed``)
 
     def send(self, event: p.Event) -> None:
         with self.send_lock:
@@ -155,6 +157,8 @@ class _Worker:
                         self._read_ahead(command)
                 elif isinstance(command, p.UseChatML):
                     self._use_chatml()
+                elif isinstance(command, p.Embed):
+                    self._embed(command)
                 elif isinstance(command, p.Unload):
                     self._set_aside_all()
                     self._unload()
@@ -313,8 +317,31 @@ class _Worker:
         pace_decodes(llm, self.governor)
         return self.governor
 
+    def _embed(self, command: p.Embed) -> None:
+        """A second llama.cpp context on the loaded model's file, made for embeddings the first time one is asked
+        for: the chat's context is made without them, and llama.cpp decides that when a context is made. Its
+        weights are the same mapped file."""
+        if self.llm is None or self.model_path is None:
+            self.send(p.Failed(message="No model is loaded. Choose a model first.", request_id=command.request_id))
+            return
+        if self.embedder is None:
+            import llama_cpp
+
+            arch = self.llm.metadata.get("general.architecture", "")
+            pooled = f"{arch}.pooling_type" in self.llm.metadata
+            self.embedder = llama_here(self.model_path, embedding=True, n_ctx=EMBED_CONTEXT, n_batch=EMBED_CONTEXT,
+                                       n_ubatch=EMBED_CONTEXT, n_threads=self.llm.n_threads, verbose=False,
+                                       pooling_type=llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED if pooled
+                                       else llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+        vectors, tokens = self.embedder.embed(command.texts, truncate=True, return_count=True)
+        self.send(p.Embedded(request_id=command.request_id, vectors=[list(map(float, v)) for v in vectors],
+                             tokens=int(tokens)))
+
     def _unload(self) -> None:
         self.drafted = None
+        if self.embedder is not None:
+            self.embedder.close()
+            self.embedder = None
         if self.governor is not None:
             self.governor.close()
             self.governor = None
@@ -593,7 +620,7 @@ class _Worker:
 
 
 def _request_id(command: p.Command) -> int | None:
-    return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask) else None
+    return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask | p.Embed) else None
 
 
 def _answer_grammar(command: p.Generate) -> str | None:

@@ -1,5 +1,6 @@
-"""The OpenAI API's routes (``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``), in the shapes its
-published reference gives: field names, the error object, and server-sent events that end with ``data: [DONE]``."""
+"""The OpenAI API's routes (``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``), in
+the shapes its published reference gives: field names, the error object, and server-sent events that end with
+``data: [DONE]``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 DEFAULT_MAX_TOKENS = 512
+MAX_EMBED_INPUTS = 256
 
 
 def routes(served: ServedEngine) -> list[Route]:
@@ -48,9 +50,56 @@ def routes(served: ServedEngine) -> list[Route]:
     async def completions(request: Request) -> Response:
         return await _respond(served, request, completion_request(await json_body(request)), TEXT)
 
+    async def embeddings(request: Request) -> Response:
+        started = time.perf_counter()
+        model, texts, as_base64 = embedding_request(await json_body(request))
+        record = served.find(model)
+        served.check_room()
+        plan = await served.plan_for(record)
+        async with served.turn():
+            await served.ensure_loaded(record, plan)
+            embedded = await served.embed(texts)
+        log_embedding(request, record.name, embedded.tokens, started)
+        return JSONResponse({
+            "object": "list", "model": record.name,
+            "data": [{"object": "embedding", "index": i,
+                      "embedding": _base64_floats(vector) if as_base64 else vector}
+                     for i, vector in enumerate(embedded.vectors)],
+            "usage": {"prompt_tokens": embedded.tokens, "total_tokens": embedded.tokens},
+        })
+
     return [Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/v1/completions", completions, methods=["POST"])]
+            Route("/v1/completions", completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"])]
+
+
+def embedding_request(body: dict[str, Any]) -> tuple[str, list[str], bool]:
+    """The model, the texts, and whether the vectors go as base64 (the ``openai`` client asks for that by default:
+    float32, little-endian)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Name the model: “model” is one of the ids GET /v1/models lists.", param="model")
+    given = body.get("input")
+    texts = [given] if isinstance(given, str) else given
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise ApiError(400, "“input” is a text or a list of texts (Hearth does not take token arrays).",
+                       param="input")
+    if len(texts) > MAX_EMBED_INPUTS:
+        raise ApiError(400, f"At most {MAX_EMBED_INPUTS} texts per request.", param="input")
+    if body.get("dimensions") is not None:
+        raise ApiError(400, "Hearth returns the model's own dimensions: leave “dimensions” out.", param="dimensions")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise ApiError(400, "“encoding_format” is “float” or “base64”.", param="encoding_format")
+    return model, texts, encoding == "base64"
+
+
+def _base64_floats(vector: list[float]) -> str:
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -252,6 +301,13 @@ def usage(finished: p.Finished) -> dict[str, Any]:
     return {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
             "total_tokens": m.prompt_tokens + m.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": m.cached_prompt_tokens}}
+
+
+def log_embedding(request: Request, model: str, tokens: int, started: float) -> None:
+    served = Served(at=time.strftime("%H:%M:%S"), client=request.client.host if request.client else "?",
+                    endpoint=request.url.path, model=model, prompt_tokens=tokens, completion_tokens=0,
+                    seconds=time.perf_counter() - started, status=200)
+    requests_log.info("%s", served.line(), extra={"served": served})
 
 
 def log_request(request: Request, model: str, finished: p.Finished, started: float, status: int = 200) -> None:

@@ -184,6 +184,17 @@ class ServedEngine:
                 with anyio.CancelScope(shield=True):
                     await self._stop(request_id)
 
+    async def embed(self, texts: list[str]) -> p.Embedded:
+        request_id = self.engine.embed(texts)
+        while True:
+            event = await self._next()
+            if isinstance(event, p.WorkerExited):
+                raise ApiError(503, event.message or "The model engine stopped.", "server_error", "engine_stopped")
+            if isinstance(event, p.Embedded | p.Failed) and event.request_id == request_id:
+                if isinstance(event, p.Failed):
+                    raise ApiError(400, event.message, code="embedding_failed")
+                return event
+
     async def _stop(self, request_id: int) -> None:
         log.info("answer %d: its client went away; stopping it", request_id)
         self.engine.stop()

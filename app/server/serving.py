@@ -45,9 +45,9 @@ def build_app(options: ServerOptions, served: ServedEngine) -> Any:
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
 
     async def not_found(_request: Request, _error: Exception) -> Response:
-        return JSONResponse(ApiError(404, "No such endpoint. Hearth answers /v1/models, /v1/chat/completions, "
-                                          "/v1/completions and /v1/messages.", code="unknown_url").body(),
-                            status_code=404)
+        missing = ApiError(404, "No such endpoint. Hearth answers /v1/models, /v1/chat/completions, /v1/completions, "
+                                "/v1/embeddings and /v1/messages.", code="unknown_url")
+        return JSONResponse(missing.body(), status_code=404)
 
     middleware = [Middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
                              allow_headers=["authorization", "content-type", "x-api-key"])] \

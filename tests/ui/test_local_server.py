@@ -174,3 +174,39 @@ def test_other_computers_need_the_key_shown_once(
         assert len(shown) == 1  # the key is kept: shown once, when it was made
     finally:
         keyring.set_keyring(previous)
+
+
+def test_a_task_started_while_the_server_answers_runs_after_it(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    from app.tasks import inputs
+    from app.tasks.spec import Classify, Label, Passage, TaskInput
+
+    window = make_window()
+    import_model(qtbot, window, test_model_path)
+    port = _free_port()
+    window.settings.server_port = port
+    window.server.show_dialog()
+    assert window.server.dialog is not None
+    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+        window.server.dialog.switch.setChecked(True)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
+    client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=1)  # loaded
+    engine, tasks = window.services.engine, window.services.tasks
+    assert engine.pid is not None
+    os.kill(engine.pid, signal.SIGSTOP)  # the request below holds the engine until the worker goes on
+    try:
+        served, answered = _in_thread(lambda: client.chat.completions.create(model="stories260K", messages=QUESTION,
+                                                                            max_tokens=32))
+        qtbot.waitUntil(lambda: window.server.holding, timeout=TIMEOUT)
+        rows = ["It crashes", "I was charged twice"]
+        task, ended = _in_thread(lambda: tasks.run_blocking(
+            TaskInput(Classify((Label("bug"), Label("billing"))), tuple(Passage(r) for r in rows)),
+            inputs.rows_source(rows, "feedback.csv", "csv"), timeout=120))
+        qtbot.wait(200)
+        assert not tasks.busy and task.is_alive()  # it waits for the request, rather than failing
+    finally:
+        os.kill(engine.pid, signal.SIGCONT)
+    served.join(60)
+    task.join(120)
+    assert "error" not in answered and "error" not in ended, (answered, ended)
+    assert ended["answer"].record.status == "done" and len(ended["answer"].result.rows) == 2

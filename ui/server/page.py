@@ -170,6 +170,8 @@ class ServerPage(QObject):
             max_waiting=options.max_waiting, idle_unload_s=0,  # the window decides what stays loaded
             others_busy=lambda: services.runner.busy or services.tasks.busy or services.engine.state is loading,
             turns=self.turnChanged.emit)
+        served = self._served_engine
+        services.tasks.engine_taken = lambda: served.busy  # a task run waits for the request's answer
         self._server = uvicorn_server(options, build_app(options, self._served_engine))
         requests_log.addHandler(self._relay)
         requests_log.setLevel(logging.INFO)
@@ -223,6 +225,7 @@ class ServerPage(QObject):
 
     def _forget(self) -> None:
         requests_log.removeHandler(self._relay)
+        self.services.tasks.engine_taken = lambda: False
         self._server = self._thread = self._served_engine = None
         if self.holding:
             self._turn_changed(False)

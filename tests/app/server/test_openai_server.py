@@ -298,3 +298,26 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
     assert rest.rstrip().endswith("hearth: the server has stopped")
     assert " 127.0.0.1 /v1/chat/completions stories260K · F32 " in rest and "+3 tokens" in rest
     assert "Traceback" not in rest
+
+
+def test_embeddings_come_one_per_text_as_floats_or_base64(serve: Callable[..., Running]) -> None:
+    import math
+
+    running = serve()
+    client = running.client()
+    texts = ["Once upon a time", "The fox ran into the woods", "Once upon a time"]
+    answer = client.embeddings.create(model=running.name, input=texts)  # the client asks for base64, and decodes it
+    vectors = [item.embedding for item in answer.data]
+    assert [item.index for item in answer.data] == [0, 1, 2] and answer.model == running.name
+    assert len({len(v) for v in vectors}) == 1 and len(vectors[0]) > 8  # the model's own width
+    assert vectors[2] == pytest.approx(vectors[0], rel=1e-4, abs=1e-5)  # the same text, the same vector
+    assert vectors[1] != pytest.approx(vectors[0], rel=1e-2)
+    assert all(math.isfinite(x) for v in vectors for x in v)
+    assert answer.usage.prompt_tokens == answer.usage.total_tokens > 6
+    floats = client.embeddings.create(model=running.name, input="Once upon a time", encoding_format="float")
+    assert floats.data[0].embedding == pytest.approx(vectors[0], rel=1e-4, abs=1e-5)
+    with pytest.raises(openai.BadRequestError, match="dimensions"):
+        client.embeddings.create(model=running.name, input="Once", dimensions=8)
+    # the chat goes on as before beside the embedding context
+    chat = client.chat.completions.create(model=running.name, messages=QUESTION, max_tokens=3)
+    assert chat.usage is not None and chat.usage.completion_tokens == 3
