@@ -87,7 +87,7 @@ def configure(recorder: Recorder | None) -> None:
     huggingface_hub.set_client_factory(factory)
 
 
-def _recording(send: Callable[..., Any]) -> Callable[..., Any]:
+def _recording(send: Callable[..., Any], purpose: str | None = None) -> Callable[..., Any]:
     """``send`` that records every attempt. httpx's ``Client.send`` is the one public method that every request,
     stream, retry and redirect goes through, and the only place that sees how each attempt ended: its event hooks
     report responses, never a refused connection or the Work offline switch's refusal (huggingface_hub raises it
@@ -97,12 +97,14 @@ def _recording(send: Callable[..., Any]) -> Callable[..., Any]:
     def recorded(request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             response = send(request, *args, **kwargs)
+        except OfflineError:
+            raise  # recorded as blocked where it was refused
         except Exception as error:
-            _record(_request_of(error) or request, _failure(error))
+            _record(_request_of(error) or request, _failure(error), purpose=purpose)
             raise
         for hop in (*response.history, response):  # the redirects to the download servers are attempts too
             size = int(hop.headers.get("Content-Length") or 0)
-            _record(hop.request, Outcome.ANSWERED, status=hop.status_code, size=size)
+            _record(hop.request, Outcome.ANSWERED, status=hop.status_code, size=size, purpose=purpose)
         return response
 
     return recorded
@@ -202,11 +204,34 @@ def _record_check(host: str, purpose: str, outcome: Outcome) -> None:
                            status=0, bytes=0, outcome=outcome))
 
 
-def _record(request: Any, outcome: Outcome, *, status: int = 0, size: int = 0) -> None:
+def recording_client(purpose: str, timeout_s: float) -> Any:
+    """An HTTP client (httpx2, as huggingface_hub and the ``openai`` client use) whose every attempt is recorded
+    for the Privacy page under ``purpose``, as the Hub's are; with Work offline on it sends nothing."""
+    import httpx2
+
+    client: Any = httpx2.Client(timeout=timeout_s)
+    send = client.send
+
+    def checked(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if is_offline():
+            _record(request, Outcome.BLOCKED, purpose=purpose)
+            raise OfflineError("Hearth is working offline (File → Work offline), so it does not reach other "
+                               "computers.")
+        return send(request, *args, **kwargs)
+
+    client.send = _recording(checked, purpose)
+    return client
+
+
+class OfflineError(ConnectionError):
+    """Work offline is on: the request was not sent."""
+
+
+def _record(request: Any, outcome: Outcome, *, status: int = 0, size: int = 0, purpose: str | None = None) -> None:
     try:
         url = urlsplit(str(request.url))
         record = RequestRecord(at=datetime.now(UTC), method=str(request.method), host=url.hostname or "",
-                               path=url.path, purpose=purpose_of(url.path), status=status, bytes=size,
+                               path=url.path, purpose=purpose or purpose_of(url.path), status=status, bytes=size,
                                outcome=outcome)
     except Exception:
         log.exception("could not describe a network request")
