@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from app.server.api_errors import ApiError
-from app.server.options import ServerOptions, is_loopback
+from app.server.options import ServerOptions, is_loopback, own_names
 from app.server.request_log import Served, requests_log
 
 Scope = dict[str, Any]
@@ -22,6 +22,8 @@ class Guard:
     def __init__(self, app: Any, options: ServerOptions) -> None:
         self.app, self.options = app, options
         self.hosts = {name.casefold() for name in options.allowed_hosts}
+        if not options.loopback:  # other computers reach it by this computer's own names and addresses
+            self.hosts |= own_names()
         self.origins = set(options.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -90,7 +92,7 @@ class Guard:
 
 def _host_name(host: str) -> str:
     if host.startswith("["):  # [::1]:8089
-        return host[: host.find("]") + 1] if "]" in host else host
+        return host[1: host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 

@@ -31,3 +31,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def own_names() -> set[str]:
+    """This computer's names and addresses, as other computers on the network reach it: the Host header their
+    requests carry when the server listens beyond this computer."""
+    import socket
+
+    import psutil
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                names.add(address.address.split("%", 1)[0])  # an IPv6 link-local address ends in its interface
+    return {name.casefold() for name in names if name}
+

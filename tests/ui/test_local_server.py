@@ -167,6 +167,12 @@ def test_other_computers_need_the_key_shown_once(
         thread, result = _in_thread(right.models.list)
         thread.join(60)
         assert "error" not in result and result["answer"].data[0].id == "stories260K · F32"
+        # Other computers name this one as they know it; a name it does not have is still refused.
+        for host, status in ((f"{socket.gethostname()}:{port}", 200), ("attacker.example", 403)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("GET", "/v1/models", headers={"Host": host, "Authorization": f"Bearer {shown[0]}"})
+            assert connection.getresponse().status == status, host
+            connection.close()
         with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
             dialog.switch.setChecked(False)
         with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):

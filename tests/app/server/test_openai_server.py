@@ -233,8 +233,9 @@ def test_requests_from_elsewhere_are_refused(serve: Callable[..., Running]) -> N
     assert status == 403 and error["error"]["code"] == "origin_not_allowed"  # no CORS unless configured
     status, _, error = _raw(running.port, "POST", "/v1/chat/completions", b"x" * 5000)
     assert status == 413 and error["error"]["code"] == "request_too_large"
-    status, _, models = _raw(running.port, "GET", "/v1/models", Host="localhost:8089")
-    assert status == 200 and models["data"][0]["id"] == running.name
+    for loopback in ("localhost:8089", "[::1]:8089", "127.0.0.1"):
+        status, _, models = _raw(running.port, "GET", "/v1/models", Host=loopback)
+        assert status == 200 and models["data"][0]["id"] == running.name, loopback
     with pytest.raises(ServerRefused, match="needs an API key"):
         build_app(ServerOptions(host="0.0.0.0"), running.served)
 
