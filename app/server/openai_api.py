@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -36,11 +37,11 @@ def routes(served: ServedEngine) -> list[Route]:
         loaded = served.engine.loaded
         data = [{
             "id": record.name, "object": "model", "created": int(record.added_at.timestamp()), "owned_by": "hearth",
-            "hearth": {"library_id": record.id, "file": record.path.rsplit("/", 1)[-1].rsplit("\\", 1)[-1],
+            "hearth": {"library_id": record.id, "file": Path(record.path).name,
                        "architecture": record.architecture, "parameters": record.parameter_count,
                        "quantization": record.quantization, "context_length": record.context_length,
                        "file_size": record.file_size,
-                       "loaded": loaded is not None and loaded.path == record.path},
+                       "loaded": loaded is not None and Path(loaded.path) == Path(record.path).resolve()},
         } for record in served.models()]
         return JSONResponse({"object": "list", "data": data})
 

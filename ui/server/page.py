@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -280,6 +281,6 @@ class ServerPage(QObject):
                 text = "Off."
             else:
                 loaded = self.services.engine.loaded
-                model = f" The engine has “{loaded.path.rsplit('/', 1)[-1]}” loaded." if loaded else ""
+                model = f" The engine has “{Path(loaded.path).name}” loaded." if loaded else ""
                 text = ("Answering a request." if self.holding else "On: waiting for requests.") + model
         self.dialog.show_state(text, on=on, address=self.address())
