@@ -141,6 +141,21 @@ class Settings:
     window_geometry: str = ""
     splitter_states: dict[str, str] = field(default_factory=dict)  # QSplitter.saveState(), base64, by object name
 
+    def gpu_layers_for(self, model_path: str | Path, card: str | None) -> int | None:
+        """The graphics card layers to plan a load of this model with: none where this card could not take it
+        before (``processor_only``), else the person's choice."""
+        if card is not None and self.processor_only.get(_model_key(model_path)) == card:
+            return 0
+        return self.gpu_layers
+
+    def card_failed(self, model_path: str | Path, card: str) -> None:
+        """This card could not take the model: later loads of it go to the processor without trying."""
+        self.processor_only[_model_key(model_path)] = card
+
+    def uses_chatml(self, model_path: str | Path) -> bool:
+        """ChatML was chosen for this model after its own chat template failed."""
+        return _model_key(model_path) in self.chatml_models
+
     @classmethod
     def load(cls, path: Path) -> Settings:
         try:
@@ -226,3 +241,9 @@ def _fits(value: Any, hint: Any) -> bool:
         if kind in (str, bool) and isinstance(value, kind):
             return True
     return False
+
+
+def _model_key(model_path: str | Path) -> str:
+    """How the settings name a model: its file's resolved path."""
+    return str(Path(model_path).resolve())
+

@@ -110,10 +110,8 @@ class ModelLoader(QObject):
         settings.last_model_id = record.id
         self.settingsChanged.emit()
         self.checking.emit(record.name)
-        machine, gpu_layers, threads = services.machine, settings.gpu_layers, settings.threads
-        if machine.usable_gpus and \
-                settings.processor_only.get(str(Path(record.path).resolve())) == machine.usable_gpus[0].name:
-            gpu_layers = 0  # this card could not take it before: the processor, without trying the card again
+        machine, threads = services.machine, settings.threads
+        gpu_layers = settings.gpu_layers_for(record.path, machine.card)
 
         def check() -> Assessment:
             from app.forecast.model_check import assess
@@ -158,7 +156,7 @@ class ModelLoader(QObject):
             elif clicked is not anyway:
                 self._load_abandoned()
                 return
-        if str(Path(record.path).resolve()) in self.services.settings.chatml_models:  # ChatML, chosen before
+        if self.services.settings.uses_chatml(record.path):  # ChatML, chosen before
             plan = replace(plan, chatml=True)
         self._sizing_fell_back = assessment.gpu_fallback  # the load is on the processor already: said when loaded
         self.services.tracker.expect(record.path, assessment)
@@ -195,9 +193,9 @@ class ModelLoader(QObject):
         """The card could not take the model, which runs on the processor: said, and remembered for this card, so
         that the next load of the model goes to the processor without trying."""
         self.statusMessage.emit(sentence, 12000)
-        gpus = self.services.machine.usable_gpus
-        if gpus:
-            self.services.settings.processor_only[str(Path(path).resolve())] = gpus[0].name
+        card = self.services.machine.card
+        if card is not None:
+            self.services.settings.card_failed(path, card)
             self.settingsChanged.emit()
 
     def _engine_failed(self, event: p.Failed) -> None:

@@ -36,17 +36,14 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     library = Library(store, paths.models_dir)
     model = library.resolve(args.model) if args.model else library.default(settings.last_model_id)
     facts, machine = read_facts(model.path), detect(cache_dir=paths.cache_dir)
-    options = {"context_length": args.ctx or settings.generation.context_length, "gpu_layers": settings.gpu_layers,
+    options = {"context_length": args.ctx or settings.generation.context_length,
+               "gpu_layers": settings.gpu_layers_for(model.path, machine.card),
                "threads": args.threads or settings.threads}
     tuning = remembered_tuning(store.load_records(), str(facts.path.resolve()),
                                decide_plan(facts, machine, **options))
     plan = decide_plan(facts, machine, **options, tuning=tuning, tune=tuning is None)
-    path = str(facts.path.resolve())
-    if getattr(args, "chatml", False) or path in settings.chatml_models:  # or chosen in the window
+    if getattr(args, "chatml", False) or settings.uses_chatml(model.path):  # or chosen in the window
         plan = dataclasses.replace(plan, chatml=True)
-    card = machine.usable_gpus[0].name if machine.usable_gpus else None
-    if plan.gpu_layers and card is not None and settings.processor_only.get(path) == card:
-        plan = dataclasses.replace(plan, gpu_layers=0)  # this card could not take it before
     engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     LoadTracker(store, engine, paths.cache_dir, machine)  # remembers what this load measures, as the window does
     engine.start()
@@ -57,7 +54,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
         raise
     if loaded.gpu_fallback:
         print(f"hearth: note: {loaded.gpu_fallback}", file=sys.stderr)
-        if card is not None:
-            settings.processor_only[path] = card
+        if machine.card is not None:
+            settings.card_failed(model.path, machine.card)
             settings.save(paths.settings_file)
     return engine, model

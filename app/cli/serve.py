@@ -83,18 +83,16 @@ def checked_plan(assess: Any, record: Any, machine: Any, settings: Any, store: A
     from app.forecast.estimate import Verdict
     from app.server.api_errors import ApiError
 
-    path = str(Path(record.path).resolve())
-    card = machine.usable_gpus[0].name if machine.usable_gpus else None
-    gpu_layers = 0 if card is not None and settings.processor_only.get(path) == card else settings.gpu_layers
     assessment = assess(Path(record.path), machine, context_length=settings.generation.context_length,
-                        gpu_layers=gpu_layers, threads=settings.threads, exact=True, records=store.load_records())
+                        gpu_layers=settings.gpu_layers_for(record.path, machine.card), threads=settings.threads,
+                        exact=True, records=store.load_records())
     result = assessment.forecast
     if result.verdict in (Verdict.TOO_LARGE, Verdict.UNSUPPORTED):
         raise ApiError(507 if result.verdict is Verdict.TOO_LARGE else 400,
                        f"“{record.name}” cannot run on this computer: {result.reason}", "server_error",
                        "model_does_not_fit" if result.verdict is Verdict.TOO_LARGE else "model_unsupported",
                        param="model")
-    return dataclasses.replace(result.plan, chatml=True) if path in settings.chatml_models else result.plan
+    return dataclasses.replace(result.plan, chatml=True) if settings.uses_chatml(record.path) else result.plan
 
 
 def _url_host(host: str) -> str:

@@ -68,3 +68,8 @@ class Machine:
     def usable_gpus(self) -> tuple[Gpu, ...]:
         return tuple(gpu for gpu in self.gpus if gpu.usable)
 
+    @property
+    def card(self) -> str | None:
+        """The graphics card a load puts layers on (the first usable one), by its name; None: none here."""
+        return self.usable_gpus[0].name if self.usable_gpus else None
+

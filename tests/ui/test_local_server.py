@@ -16,17 +16,15 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from ui.main_window import MainWindow
+
+from tests.helpers.free_port import free_port
 from tests.helpers.windows import TIMEOUT, MakeWindow, import_model
 
 pytestmark = pytest.mark.engine
 
 QUESTION = [{"role": "user", "content": "Once upon a time"}]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -43,11 +41,25 @@ def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, result
 
 
+def _serving(qtbot: QtBot, window: MainWindow, model: Path) -> openai.OpenAI:
+    """The window's local server on, with ``model`` imported and loaded by a first request; a client for it."""
+    import_model(qtbot, window, model)
+    port = free_port()
+    window.settings.server_port = port
+    window.server.show_dialog()
+    assert window.server.dialog is not None
+    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
+        window.server.dialog.switch.setChecked(True)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
+    client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=1)  # loaded
+    return client
+
+
 def test_the_local_server_answers_other_programs_and_lists_what_it_answered(
         qtbot: QtBot, make_window: MakeWindow, test_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = make_window()
     import_model(qtbot, window, test_model_path)
-    port = _free_port()
+    port = free_port()
     window.settings.server_port = port
     window.server.show_dialog()
     dialog = window.server.dialog
@@ -97,15 +109,7 @@ def test_the_local_server_answers_other_programs_and_lists_what_it_answered(
 def test_a_chat_message_waits_while_the_server_answers_and_goes_after(
         qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
     window = make_window()
-    import_model(qtbot, window, test_model_path)
-    port = _free_port()
-    window.settings.server_port = port
-    window.server.show_dialog()
-    assert window.server.dialog is not None
-    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
-        window.server.dialog.switch.setChecked(True)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
-    client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=1)  # loaded
+    client = _serving(qtbot, window, test_model_path)
     engine = window.services.engine
     assert engine.pid is not None
     os.kill(engine.pid, signal.SIGSTOP)  # the request below holds the engine until the worker goes on
@@ -146,7 +150,7 @@ def test_other_computers_need_the_key_shown_once(
     try:
         window = make_window()
         import_model(qtbot, window, test_model_path)
-        port = _free_port()
+        port = free_port()
         window.settings.server_port = port
         window.server.show_dialog()
         dialog = window.server.dialog
@@ -188,15 +192,7 @@ def test_a_task_started_while_the_server_answers_runs_after_it(
     from app.tasks.spec import Classify, Label, Passage, TaskInput
 
     window = make_window()
-    import_model(qtbot, window, test_model_path)
-    port = _free_port()
-    window.settings.server_port = port
-    window.server.show_dialog()
-    assert window.server.dialog is not None
-    with qtbot.waitSignal(window.server.runningChanged, timeout=TIMEOUT):
-        window.server.dialog.switch.setChecked(True)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
-    client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=1)  # loaded
+    client = _serving(qtbot, window, test_model_path)
     engine, tasks = window.services.engine, window.services.tasks
     assert engine.pid is not None
     os.kill(engine.pid, signal.SIGSTOP)  # the request below holds the engine until the worker goes on

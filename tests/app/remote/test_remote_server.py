@@ -22,22 +22,19 @@ from app import network
 from app.outcomes import FinishReason
 from app.remote.server import RemoteError, RemoteServer
 
+from tests.helpers.free_port import free_port
+
 pytestmark = pytest.mark.engine
 
 QUESTION = [{"role": "user", "content": "Once upon a time"}]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def llama_server(test_model_path: Path) -> Iterator[str]:
     """``python -m llama_cpp.server`` on a free port; its base URL."""
     pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python's server extra is not installed")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(test_model_path),
                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
                                "--chat_format", "chatml"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -109,7 +106,7 @@ def test_a_wrong_key_an_unreachable_server_and_work_offline_each_end_in_a_senten
     with pytest.raises(RemoteError, match="refused Hearth's API key"):
         RemoteServer(url, api_key="wrong").models()  # this Hearth asks for "right"
     with pytest.raises(RemoteError, match=r"Could not reach 127\.0\.0\.1\. Is the computer on"):
-        RemoteServer(f"http://127.0.0.1:{_free_port()}").models()
+        RemoteServer(f"http://127.0.0.1:{free_port()}").models()
     assert recorded[-1].outcome is network.Outcome.REFUSED
     monkeypatch.setattr(network, "is_offline", lambda: True)
     with pytest.raises(RemoteError, match="working offline"):
@@ -118,7 +115,7 @@ def test_a_wrong_key_an_unreachable_server_and_work_offline_each_end_in_a_senten
 
 
 def test_a_connection_dropped_mid_answer_keeps_what_was_written() -> None:
-    port = _free_port()
+    port = free_port()
     listening = socket.socket()
     listening.bind(("127.0.0.1", port))
     listening.listen(1)
@@ -159,7 +156,7 @@ def library_server(tmp_path_factory: pytest.TempPathFactory, test_model_path: Pa
     record = library.import_model(test_model_path, copy=False)
     engine = EngineClient()
     served = ServedEngine(engine, library.models, lambda _record: LoadPlan(context_length=1024))
-    options = replace(ServerOptions(port=_free_port()), api_key="right")
+    options = replace(ServerOptions(port=free_port()), api_key="right")
     server: Any = uvicorn_server(options, build_app(options, served))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

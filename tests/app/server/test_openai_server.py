@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ from app.server.served_engine import ServedEngine
 from app.server.serving import ServerRefused, build_app, uvicorn_server
 from app.settings import Settings
 
+from tests.helpers.free_port import free_port
+
 pytestmark = pytest.mark.engine
 
 QUESTION = [{"role": "user", "content": "Once upon a time"}]
@@ -47,11 +48,6 @@ class Running:
         return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory, test_model_path: Path) -> Library:
@@ -66,7 +62,7 @@ def serve(library: Library) -> Iterator[Callable[..., Running]]:
     started: list[tuple[Any, threading.Thread, EngineClient]] = []
 
     def start(**changes: Any) -> Running:
-        options = replace(ServerOptions(port=_free_port()), **changes)
+        options = replace(ServerOptions(port=free_port()), **changes)
         machine, settings, store = detect(), Settings(), library.store
         engine = EngineClient()
         events: list[p.Event] = []
@@ -279,7 +275,7 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
     from tests.helpers.command import HEARTH, hearth
 
     assert hearth(tmp_path, "models", "import", str(test_model_path), "--in-place").returncode == 0
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*HEARTH, "serve", "--port", str(port)], cwd=ROOT,
                               env={**os.environ, "HEARTH_HOME": str(tmp_path)}, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
