@@ -252,6 +252,7 @@ class ServerPage(QObject):
         field = QLineEdit(key)
         field.setReadOnly(True)
         field.setAccessibleName("API key")
+        field.setMinimumWidth(field.fontMetrics().horizontalAdvance(key) + 24)  # the whole key, to check by eye
         layout.addWidget(field)
         copy = QPushButton("Copy the key")
         copy.clicked.connect(lambda: QApplication.clipboard().setText(key))
