@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
@@ -25,8 +27,9 @@ SETTLE_TIMEOUT = 120_000  # ms: a comparison cancelled by the close may still be
 @pytest.fixture
 def make_window(qtbot: QtBot, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeWindow]:
     """Opens a window on the same HEARTH_HOME each call, as restarting the app would, with the options of the
-    nearest ``window`` mark and of the call (:class:`~tests.helpers.windows.WindowOptions`); closes every one
-    at the end, on the GUI thread."""
+    nearest ``window`` mark and of the call (:class:`~tests.helpers.windows.WindowOptions`); closes and deletes
+    every one at the end, on the GUI thread, once the work they started has come back: a window deleted later,
+    in the next test's event loop, would go while that test's threads run."""
     marks = reversed(list(request.node.iter_markers("window")))  # the module's first, the test's own last
     defaults = WindowOptions(**{key: value for mark in marks for key, value in mark.kwargs.items()})
     windows: list[MainWindow] = []
@@ -51,7 +54,6 @@ def make_window(qtbot: QtBot, tmp_path: Path, request: pytest.FixtureRequest) ->
         else:
             window = MainWindow(services)
             window.show()
-        qtbot.addWidget(window)
         assert QTest.qWaitForWindowExposed(window, TIMEOUT), "the window was not shown"
         windows.append(window)
         settle = settle or options.settle
@@ -59,9 +61,15 @@ def make_window(qtbot: QtBot, tmp_path: Path, request: pytest.FixtureRequest) ->
 
     yield make
     for window in windows:
-        window.close()
+        if shiboken6.isValid(window):
+            window.close()
     if settle:
         qtbot.waitUntil(lambda: not background._running, timeout=SETTLE_TIMEOUT)  # every op released before windows go
+    background.wait_for_background(SETTLE_TIMEOUT)
+    for window in windows:
+        if shiboken6.isValid(window):
+            window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     from app import network
 
     network.configure(None)

@@ -21,6 +21,7 @@ from app.history import ModelRecord
 from app.settings import Settings
 from ui.library.library_view import LibraryView
 from ui.qt.background import BackgroundOp
+from ui.qt.cross_thread import guarded_emit
 from ui.qt.qt_models import LibraryModel
 
 if TYPE_CHECKING:
@@ -295,8 +296,9 @@ class _ProgressRelay:
         class Relay(QObject):
             progressed = Signal(int)
 
-        self._relay = Relay(dialog)
-        self._relay.progressed.connect(dialog.setValue)
+        relay = Relay(dialog)
+        relay.progressed.connect(dialog.setValue)
+        self._progressed = guarded_emit(relay, relay.progressed.emit)
 
     def report(self, done: int, total: int) -> None:
-        self._relay.progressed.emit(int(done * 1000 / max(total, 1)))
+        self._progressed(int(done * 1000 / max(total, 1)))

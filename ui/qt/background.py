@@ -4,18 +4,24 @@
 
 The call site reads like the synchronous code it replaces, and no widget waits. The call runs on Qt's
 global thread pool; its result comes back through the op's own signal, which Qt queues to the GUI thread
-because the op lives there. The op keeps itself alive until then, and is released one event-loop turn
-after its continuation ran: an object must not be destroyed inside the delivery of its own signal.
+because the op lives there.
+
+The op is not a child of its owner: a window deleted while the call runs would delete the op's C++ side under
+the pool thread that is emitting from it, and that crashes now and then. The op keeps itself alive instead,
+delivers to nobody once its owner is gone, and is released on the GUI thread once both its continuation has
+run and the pool thread has let go of it (an object must not be destroyed inside the delivery of its own
+signal, nor on a thread it does not live on).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 
 from app.errors import HearthError
@@ -39,15 +45,18 @@ def present_failures_with(presenter: Callable[[BaseException], None] | None) -> 
 
 class BackgroundOp(QObject, Generic[T]):
     """``fn(*args, **kwargs)`` on the thread pool; ``success`` gets its result (type-checked against ``fn``),
-    ``failure`` its error, else the presenter of ``present_failures_with`` does."""
+    ``failure`` its error, else the presenter of ``present_failures_with`` does. Nothing is called once
+    ``owner`` (the page or window the op works for) has been deleted."""
 
     _done = Signal(object, object)  # result, error
 
-    def __init__(self, parent: QObject | None, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> None:
-        super().__init__(parent)
+    def __init__(self, owner: QObject | None, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> None:
+        super().__init__(None)
+        self._owner = owner
         self._call: Callable[[], T] | None = functools.partial(fn, *args, **kwargs)
         self._on_success: Callable[[T], object] | None = None
         self._on_failure: Callable[[BaseException], object] | None = None
+        self._let_go = threading.Event()  # the pool thread holds no reference to the op any more
         self._done.connect(self._finished)
 
     def success(self, callback: Callable[[T], object]) -> BackgroundOp[T]:
@@ -60,10 +69,18 @@ class BackgroundOp(QObject, Generic[T]):
 
     def run(self) -> BackgroundOp[T]:
         _running[id(self)] = self
-        # A window closed before the op finished deletes the op with it, and the queued result is never
-        # delivered: forget it then, on the GUI thread, or it would stay "running" for ever.
-        self.destroyed.connect(functools.partial(_running.pop, id(self), None))
-        QThreadPool.globalInstance().start(self._work)
+        handed = [self]
+
+        def job() -> None:
+            op = handed.pop()
+            let_go = op._let_go
+            try:
+                op._work()
+            finally:
+                del op  # while _running still holds the op, so it is never destroyed on this thread
+                let_go.set()
+
+        QThreadPool.globalInstance().start(job)
         return self
 
     def _work(self) -> None:
@@ -74,15 +91,14 @@ class BackgroundOp(QObject, Generic[T]):
             result, error = call(), None
         except BaseException as raised:
             result, error = None, raised
-        try:
-            self._done.emit(result, error)
-        except RuntimeError:
-            log.debug("a background operation finished after its window closed")  # nobody left to tell
+        self._done.emit(result, error)
 
     @Slot(object, object)
     def _finished(self, result: Any, error: BaseException | None) -> None:
         try:
-            if error is None:
+            if self._owner is not None and not shiboken6.isValid(self._owner):
+                log.debug("a background operation finished after its window closed")  # nobody left to tell
+            elif error is None:
                 if self._on_success:
                     self._on_success(result)
             elif self._on_failure:
@@ -92,15 +108,15 @@ class BackgroundOp(QObject, Generic[T]):
             elif not isinstance(error, HearthError):
                 log.error("background operation failed", exc_info=error)
         finally:
+            self._call = self._on_success = self._on_failure = None  # no cycles left
+            self._owner = None
             QTimer.singleShot(0, self._release)
 
     def _release(self) -> None:
-        """Drop the callbacks and the parent; the parent may already be gone with its window, and then so
-        is this object's C++ side, which is fine: only the Python reference is left to drop."""
-        self._call = self._on_success = self._on_failure = None  # no cycles left
+        if not self._let_go.wait(0):
+            QTimer.singleShot(1, self._release)  # the pool thread is still returning from the emit
+            return
         _running.pop(id(self), None)
-        with contextlib.suppress(RuntimeError):
-            self.setParent(None)
 
 
 def wait_for_background(timeout_ms: int = 10_000) -> bool:

@@ -4,7 +4,8 @@ comparison threads), into Qt signals on the GUI thread.
 Each bridge is a ``Relay``: the core's listener only emits ``_relay``; its receiver is a slot of the bridge,
 which lives on the GUI thread, so Qt queues the call there (a bare lambda could run on the emitting thread
 instead). ``dispatch`` then emits the bridge's typed signals on the GUI thread, in the order the events
-happened. A bridge stops listening when it is destroyed: the core's objects may outlive the window (tests).
+happened. A bridge stops listening when it is destroyed: the core's objects may outlive the window (tests), and an event
+that is being relayed then is let finish first (``guarded_emit``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.engine import EngineClient
 from app.engine import protocol as p
 from app.hub.downloads import DownloadManager
 from app.task_session import TaskSession
+from ui.qt.cross_thread import guarded_emit
 
 Subscribe = Callable[[Callable[[Any], None]], Callable[[], None]]
 
@@ -33,7 +35,8 @@ class Relay(QObject):
     def __init__(self, *sources: Subscribe, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._relay.connect(self._dispatch)
-        unsubscribes = [subscribe(self._relay.emit) for subscribe in sources]
+        relay = guarded_emit(self, self._relay.emit)
+        unsubscribes = [subscribe(relay) for subscribe in sources]
 
         def stop_listening(*_: object) -> None:
             for unsubscribe in unsubscribes:

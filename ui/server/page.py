@@ -28,6 +28,7 @@ from app.errors import HearthError
 from app.server.request_log import Served, requests_log
 from app.settings import Settings
 from ui.qt.background import BackgroundOp
+from ui.qt.cross_thread import guarded_emit
 from ui.server.server_dialog import ServerDialog
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class ServerPage(QObject):
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._served_engine: Any = None
-        self._relay = _Relay(self.served.emit)
+        self._relay = _Relay(guarded_emit(self, self.served.emit))
         self._watch = QTimer(self)
         self._watch.setInterval(WATCH_MS)
         self._watch.timeout.connect(self._check_start)
@@ -170,7 +171,7 @@ class ServerPage(QObject):
             lambda record: checked_plan(assess, record, services.machine, services.settings, services.store),
             max_waiting=options.max_waiting, idle_unload_s=0,  # the window decides what stays loaded
             others_busy=lambda: services.runner.busy or services.tasks.busy or services.engine.state is loading,
-            turns=self.turnChanged.emit)
+            turns=guarded_emit(self, self.turnChanged.emit))
         served = self._served_engine
         services.tasks.engine_taken = lambda: served.busy  # a task run waits for the request's answer
         self._server = uvicorn_server(options, build_app(options, self._served_engine))
