@@ -20,6 +20,7 @@ from app.errors import ContextTooSmallError, EngineError
 from app.events import Listeners
 from app.history import HistoryStore, MessageRecord
 from app.outcomes import CONTINUABLE, FinishReason
+from app.remote.address import parse
 from app.settings import GenerationSettings
 from app.words import too_long_for_context
 
@@ -268,7 +269,8 @@ class ChatRunner:
             raise EngineError("No model is loaded. Choose a model from the library first.")
         conversation_id = claim.conversation_id
         record = self.store.find_model_by_path(loaded.path)  # read each time: the person may have renamed it
-        model_name = record.name if record else Path(loaded.path).stem
+        model_name = record.name if record else \
+            f"{parse(loaded.path).short_model} on {loaded.remote}" if loaded.remote else Path(loaded.path).stem
         continued = claim.continued
         if continued is not None:
             messages = build_messages(settings, [m for m in self.store.messages(conversation_id)
@@ -319,10 +321,11 @@ class ChatRunner:
                 before = (streaming.continued.completion_tokens or 0) if streaming.continued else 0
                 self.store.update_message(
                     streaming.message_id, content=streaming.text,
-                    finish_reason=event.finish_reason, prompt_tokens=m.prompt_tokens or None,
+                    finish_reason=FinishReason.INTERRUPTED if event.error else event.finish_reason,
+                    prompt_tokens=m.prompt_tokens or None, error=event.error or None,
                     completion_tokens=before + m.completion_tokens, ttft_s=m.ttft_s, tokens_per_s=m.tokens_per_s,
                     context_dropped=streaming.dropped)
-                delta = self._finish(streaming)
+                delta = self._finish(streaming, error=event.error)
             elif isinstance(event, p.Failed) and event.request_id == streaming.request_id and streaming.continued:
                 # The answer stays as it was (with what the continuation added): a failed continuation must not
                 # turn it into a failed answer, which the next prompt would leave out.

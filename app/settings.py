@@ -136,6 +136,10 @@ class Settings:
     processor_only: dict[str, str] = field(default_factory=dict)
     server_port: int = 8089  # the local server's port (hearth serve takes --port)
     server_network: bool = False  # other computers may use the local server, with its API key
+    # The other computers' servers the person added, their base URL to the name shown (``app.remote.computers``),
+    # and the context length confirmed for one whose server does not say.
+    remote_computers: dict[str, str] = field(default_factory=dict)
+    remote_contexts: dict[str, int] = field(default_factory=dict)
     # Qt's saveGeometry(), base64: Qt's restoreGeometry() puts a window saved on a screen that is gone on one that
     # is there, which plain numbers would have to do by hand.
     window_geometry: str = ""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.fetch_test_model import locate, locate_real
+from tests.helpers.free_port import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -30,6 +35,30 @@ def real_model_path() -> Path:
         pytest.fail("the real test model is missing: run `make test`, which fetches it "
                     "(tests/helpers/fetch_test_model.py smollm2)")
     return path
+
+
+@pytest.fixture(scope="session")
+def llama_server(test_model_path: Path) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on a free port; its base URL."""
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python's server extra is not installed")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(test_model_path),
+                               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
+                               "--chat_format", "chatml"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env={**os.environ, "NO_PROXY": "127.0.0.1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=2).read()
+            break
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else "it exited"
+            assert time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(30)
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     from app.hub.catalog import CatalogError, cached_or_builtin
     from app.hub.downloads import DownloadManager
     from app.library import Library
+    from app.remote.computers import Computers
     from app.task_session import TaskSession
 
     settings = settings if settings is not None else Settings.load(paths.settings_file)
@@ -70,7 +71,9 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     store.mark_unfinished_task_runs_as_interrupted()
     store.mark_unfinished_comparisons_as_interrupted()
     store.purge_deleted()
-    engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir, registry_dir=paths.engines_dir)
+    computers = Computers(settings)
+    engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir, registry_dir=paths.engines_dir,
+                          computers=computers)
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
     downloads.restore()
     try:
@@ -86,7 +89,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
                         tracker=LoadTracker(store, engine, paths.cache_dir, machine),
                         machine=machine, downloads=downloads, catalog=catalog,
                         tasks=TaskSession(store, engine, save_text=lambda: settings.save_document_text),
-                        compare=compare)
+                        compare=compare, computers=computers)
     # The window replaces the machine once its memory speed is measured; forecasts use the newest one.
     compare.machine = lambda: with_memory_now(services.machine)
     return services

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.chat.load_conversations(select_first=True)
         self.library.refresh_models(select_id=self.settings.last_model_id)
+        self.library.refresh_remote()
         QTimer.singleShot(1500, self.library.measure_bandwidth)
         QTimer.singleShot(2000, self.discover.update_catalog)
         if self._gate is not None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.errors import HearthError
 from app.history import ModelRecord
+from app.remote.address import is_remote
 from ui.qt.background import BackgroundOp
 
 if TYPE_CHECKING:
@@ -98,6 +99,13 @@ class ModelLoader(QObject):
             busy = "Stop the current answer" if services.runner.busy else "Cancel the running task"
             self._drop_pending(f"{busy} before loading another model.")
             self.failed.emit(HearthError(f"{busy} before loading another model."))
+            return
+        if is_remote(record.path):  # its server knows its memory: nothing to forecast here
+            from app.engine.load_plan import LoadPlan
+
+            self.loading = record
+            self.checking.emit(record.name)
+            self.services.engine.load(record.path, plan=LoadPlan(context_length=context_length))
             return
         if not Path(record.path).is_file():
             missing = (f"The file of “{record.name}” is no longer at {record.path}. Remove it from the library and "

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the first paint comes before any of these is imported (ui/m
     from app.hub.downloads import DownloadManager
     from app.library import Library
     from app.paths import Paths
+    from app.remote.computers import Computers
     from app.settings import Settings
     from app.task_session import TaskSession
 
@@ -38,3 +39,4 @@ class Services:
     catalog: Catalog | None
     tasks: TaskSession
     compare: Comparer
+    computers: Computers  # the other computers whose servers the person added

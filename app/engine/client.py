@@ -1,5 +1,9 @@
 """The app's side of the engine: starts the worker process and turns its pipe into events.
 
+A model on another computer (a path of ``app.remote.address``) is answered by ``app.remote.worker`` instead,
+which takes the same commands and gives the same events: loading one ends the local worker, and loading a local
+one ends the remote.
+
 Nothing here blocks the caller except the ``*_blocking`` helpers meant for the CLI, tests and benchmarks.
 Events are delivered to subscribers on the client's reader thread; the Qt bridge re-emits them as signals
 on the GUI thread. If the worker dies, subscribers get ``WorkerExited`` and a new worker can be started.
@@ -18,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.engine import protocol as p
 from app.engine.load_plan import LoadPlan
@@ -28,8 +32,12 @@ from app.engine.worker import gpu_fallback, run_worker
 from app.errors import ChatTemplateError, EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
+from app.remote.address import is_remote
 from app.settings import Samplers
 from app.tasks.spec import TaskInput
+
+if TYPE_CHECKING:
+    from app.remote.computers import Computers
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,10 @@ class EngineClient:
     """
 
     def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5,
-                 states_dir: Path | None = None, registry_dir: Path | None = None) -> None:
+                 states_dir: Path | None = None, registry_dir: Path | None = None,
+                 computers: Computers | None = None) -> None:
+        self._computers = computers
+        self._remote = False  # the next worker started answers from another computer (``app.remote.worker``)
         self._log_file = str(log_file) if log_file else None
         self._states_dir = states_dir
         self._registry_dir = registry_dir
@@ -106,6 +117,9 @@ class EngineClient:
         with self._lock:
             if self.running:
                 return
+            if self._remote:
+                self._start_remote()
+                return
             if self._registry_dir is not None:
                 end_stale_workers(self._registry_dir)
             context = multiprocessing.get_context("spawn")
@@ -124,6 +138,34 @@ class EngineClient:
             self._reader = threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
                                             daemon=True)
             self._reader.start()
+
+    def _start_remote(self) -> None:
+        from app.remote.computers import Computers
+        from app.remote.worker import RemoteWorker
+        from app.settings import Settings
+
+        self._expected_exit = False
+        if self.state is EngineState.STOPPED:
+            self.state = EngineState.STARTING
+        process, conn = RemoteWorker.start(self._computers or Computers(Settings()))
+        self._process, self._conn = process, conn
+        self._reader = threading.Thread(target=self._read_events, args=(process, conn), name="engine-events",
+                                        daemon=True)
+        self._reader.start()
+
+    def _use_remote(self, remote: bool) -> None:
+        """The worker that answers from now on: a model on another computer or on this one. The other kind, if it
+        runs, is shut down first (one model at a time, as ever)."""
+        with self._lock:
+            process = self._process
+            self._remote = remote
+            if process is None or self._is_remote(process) == remote:
+                return
+        self.shutdown()
+
+    @staticmethod
+    def _is_remote(process: Any) -> bool:
+        return process is not None and process.pid is None
 
     def _send(self, command: p.Command) -> None:
         if not self.running:
@@ -207,7 +249,9 @@ class EngineClient:
              gpu_layers: int = 0, plan: LoadPlan | None = None) -> None:
         """Load with ``plan`` (decided by the forecast), or a CPU plan built from the simple arguments."""
         plan = plan or LoadPlan(context_length=context_length, threads=threads, gpu_layers=gpu_layers)
-        command = p.Load(path=str(Path(path).resolve()), plan=plan)
+        remote = is_remote(path)
+        self._use_remote(remote)
+        command = p.Load(path=str(path) if remote else str(Path(path).resolve()), plan=plan)
         with self._lock:
             self._last_load = command
             self.state, self.loaded = EngineState.LOADING, None
@@ -306,6 +350,13 @@ class EngineClient:
         """Ask how ``task`` would run on the model at ``path``; answered by ``TaskPlanned`` or ``Failed``
         with the returned request id. It waits behind a running answer, as every engine command does."""
         request_id = next(self._ids)
+        if is_remote(path):  # asked of that computer's server beside whatever runs here
+            from app.remote.worker import plan_remote
+
+            command = p.PlanTask(request_id=request_id, path=str(path), context_length=context_length, task=task)
+            threading.Thread(target=lambda: self._emit(plan_remote(self._computers, command)), daemon=True,
+                             name="remote-plan").start()
+            return request_id
         self._send(p.PlanTask(request_id=request_id, path=str(Path(path).resolve()),
                               context_length=context_length, task=task))
         return request_id
@@ -399,7 +450,10 @@ class EngineClient:
     def load_blocking(self, path: Path | str, *, timeout: float = 600, **options: Any) -> p.Loaded:
         with EventWaiter(self) as waiter:
             self.load(path, **options)
+            deadline = time.monotonic() + timeout
             event = waiter.wait_for((p.Loaded, p.Failed, p.WorkerExited), timeout)
+            while isinstance(event, p.WorkerExited) and event.expected:  # the other kind of worker, ended for this
+                event = waiter.wait_for((p.Loaded, p.Failed, p.WorkerExited), max(deadline - time.monotonic(), 0))
         if isinstance(event, p.Failed):
             raise ModelLoadError(event.message)
         if isinstance(event, p.WorkerExited):

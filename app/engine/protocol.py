@@ -169,6 +169,7 @@ class Ready:
     rss_bytes: int = 0  # the worker before any model: the baseline of every memory forecast
     backends: tuple[str, ...] = ()  # what llama.cpp loaded: "CPU", "Vulkan"; the CPU code chosen beside it
     cpu_variant: str | None = None
+    remote: str = ""  # the computer whose server answers in place of a worker (``app.remote.worker``)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class LoadProgress:
 OWN_TEMPLATE = "the model's own template"
 CHATML_NO_TEMPLATE = "ChatML (the file has no template)"
 CHATML_CHOSEN = "ChatML (chosen instead of the model's template)"
+SERVER_TEMPLATE = "the server's"
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ class Loaded:
     tuning: Tuning | None = None  # measured after this load, when its plan asked (``LoadPlan.tune``)
     # Layers were to go on the graphics card, which could not take them: why, and that the processor runs it.
     gpu_fallback: str = ""
+    remote: str = ""  # the computer the model runs on, where it is not this one
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,7 @@ class Finished:
     metrics: GenerationMetrics = field(default_factory=GenerationMetrics)
     degeneration: Degeneration | None = None  # with DEGENERATE: what the answer was doing when it was stopped
     stop_sequence: str | None = None  # which of ``Generate.stop`` ended it, if one did
+    error: str = ""  # the answer was cut off (a remote server's connection dropped): why; ``text`` is what came
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from app.engine import llama_kv
 from app.engine import protocol as p
 from app.engine.backends import Backends, prepare_llama
 from app.engine.completion import LlamaModel, VocabModel, guarded_templates
+from app.engine.fitting import count_tokens, drop_oldest_turn, fit_messages
 from app.engine.llama_log import capture_llama_log, parse_log, send_output_to
 from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.memory import MemoryCap, peak_rss_bytes, reset_peak
@@ -200,7 +201,7 @@ class _Worker:
             try:
                 with self.model_lock:
                     if self.llm is not None:
-                        counted = _count(self.llm, command)
+                        counted = count_tokens(self.llm, command)
             except Exception:  # the meter shows nothing; the answer's own fitting still decides
                 log.exception("counting tokens failed")
             self.send(counted)
@@ -438,12 +439,12 @@ class _Worker:
                 drafted.max_tokens == command.max_tokens and drafted.messages == command.messages:
             messages, formatted = drafted.fitted, drafted.formatted  # read ahead: fitted and tokenized already
         elif command.prefill:  # the answer's start is fitted with the rest, then given to the model as its own
-            fitted = _fit_messages(self.llm, [*command.messages, {"role": "assistant", "content": command.prefill}],
+            fitted = fit_messages(self.llm, [*command.messages, {"role": "assistant", "content": command.prefill}],
                                    command.max_tokens)
             messages = fitted[:-1] if fitted is not None and len(fitted) >= 2 and fitted[-2]["role"] == "user" \
                 else None
         else:
-            messages = _fit_messages(self.llm, command.messages, command.max_tokens)
+            messages = fit_messages(self.llm, command.messages, command.max_tokens)
         while True:
             if messages is None:
                 self.send(p.Failed(
@@ -458,7 +459,7 @@ class _Worker:
             except ValueError as error:
                 if "context window" not in str(error):
                     raise
-                messages, formatted = _drop_oldest_turn(messages), None
+                messages, formatted = drop_oldest_turn(messages), None
 
     def _complete_raw(self, command: p.Generate) -> None:
         """Goes on from ``raw_prompt`` as it is: no chat format, and nothing left out to make it fit."""
@@ -525,7 +526,7 @@ class _Worker:
         if llm is None:
             return
         self._use_conversation(command.conversation)
-        messages = _fit_messages(llm, command.messages, command.max_tokens)
+        messages = fit_messages(llm, command.messages, command.max_tokens)
         if messages is None:
             return
         model = LlamaModel(llm, lambda: False)
@@ -721,82 +722,6 @@ def _context_params(*, max_outputs: int) -> Iterator[None]:
         yield
     finally:
         native.llama_context_default_params = original
-
-
-TRIM_STEPS = 4  # the kept history is cut in steps of a quarter of the room (see ``_fit_messages``)
-
-
-def _token_estimate(llm: Any, messages: list[dict[str, str]]) -> int:
-    """Tokens the formatted prompt will take: each message's text plus a margin for the template."""
-    return 16 + sum(_message_estimate(llm, message) for message in messages)
-
-
-def _message_estimate(llm: Any, message: dict[str, str]) -> int:
-    return len(llm.tokenize(message["content"].encode("utf-8"), add_bos=False, special=True)) + 8
-
-
-def _room(n_ctx: int, max_tokens: int) -> int:
-    return n_ctx - min(max_tokens, n_ctx // 2)
-
-
-def _count(llm: Any, command: p.CountTokens) -> p.TokensCounted:
-    """``CountTokens`` by the estimate that fits an answer's prompt (``_fit_messages``): the fewest messages it
-    keeps are the system prompt and the newest message."""
-    messages = command.messages
-    n_ctx = command.context_length or int(llm.n_ctx())
-    sizes = [_message_estimate(llm, message) for message in messages]
-    head = 1 if len(messages) > 1 and messages[0]["role"] == "system" else 0
-    least = 16 + sum(sizes[:head]) + (sizes[-1] if len(sizes) > head else 0)
-    return p.TokensCounted(command.request_id, tokens=16 + sum(sizes), least=least, context_length=n_ctx,
-                           room=_room(n_ctx, command.max_tokens))
-
-
-def _fit_messages(llm: Any, messages: list[dict[str, str]], max_tokens: int,
-                  n_ctx: int | None = None) -> list[dict[str, str]] | None:
-    """Drop the oldest turns (never the system prompt or the newest message) until the prompt fits in
-    ``n_ctx`` (the loaded context unless given).
-
-    Room is kept for the answer: ``max_tokens``, but at most half the window, so a long conversation with
-    a large answer budget still gets answered.
-
-    The cut moves in steps of a quarter of the room, not one turn at a time: the history left out is the
-    fewest oldest turns that make up a whole number of steps. So the kept history starts at the same turn for
-    several turns in a row, and the model's cache of the conversation (usable only while the prompt's start
-    stays the same) is reused instead of read again after every answer. It depends on the messages alone, so
-    every worker cuts a conversation at the same turn and gives the same answer.
-    """
-    room = _room(n_ctx or int(llm.n_ctx()), max_tokens)
-    sizes = [_message_estimate(llm, message) for message in messages]
-    total = 16 + sum(sizes)
-    if total <= room:
-        return list(messages)
-    step = max(room // TRIM_STEPS, 1)
-    excess = total - room
-    wanted = -(-excess // step) * step
-    head = 1 if messages[0]["role"] == "system" else 0
-    candidates: list[tuple[list[dict[str, str]], int]] = []  # each cut, with the estimated tokens it drops
-    fitted = _drop_oldest_turn(list(messages))
-    while fitted is not None:
-        start = len(messages) - (len(fitted) - head)  # fitted is messages[:head] + messages[start:]
-        candidates.append((fitted, sum(sizes[head:start])))
-        fitted = _drop_oldest_turn(fitted)
-    for enough in (wanted, excess):
-        for candidate, dropped in candidates:
-            if dropped >= enough:
-                return candidate
-    return None
-
-
-def _drop_oldest_turn(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
-    """Remove the oldest user turn and the replies to it, keeping the conversation starting with a user."""
-    head = messages[:1] if messages and messages[0]["role"] == "system" else []
-    rest = messages[len(head):]
-    if len(rest) <= 1:
-        return None
-    rest = rest[1:]
-    while len(rest) > 1 and rest[0]["role"] != "user":
-        rest = rest[1:]
-    return head + rest
 
 
 def _physical_cores() -> int:

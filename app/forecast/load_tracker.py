@@ -48,6 +48,10 @@ class LoadTracker:
             self._expected[str(Path(path).resolve())] = assessment
 
     def _on_event(self, event: p.Event) -> None:
+        if isinstance(event, p.Ready | p.Loaded) and event.remote:
+            with self._lock:
+                self._record_id = None  # a model on another computer: nothing of this one's to measure
+            return
         try:
             if isinstance(event, p.Ready) and self.cache_dir is not None:
                 store_engine_baseline(self.cache_dir, event.rss_bytes, event.llama_cpp_version)

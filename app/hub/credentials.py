@@ -60,12 +60,17 @@ def set_token(token: str) -> None:
 
 
 def clear_token() -> None:
+    delete_secret(ACCOUNT, "the token")
+
+
+def delete_secret(account: str, what: str) -> None:
+    """Removes the secret under ``account`` (nothing to do where there is none, or no store to keep one)."""
     import keyring
-    from keyring.errors import KeyringError, PasswordDeleteError
+    from keyring.errors import KeyringError, NoKeyringError, PasswordDeleteError
 
     try:
-        keyring.delete_password(SERVICE, ACCOUNT)
-    except PasswordDeleteError:
+        keyring.delete_password(SERVICE, account)
+    except (PasswordDeleteError, NoKeyringError):
         return
     except KeyringError as error:
-        raise CredentialsError(f"The password store refused to remove the token ({error}).") from error
+        raise CredentialsError(f"The password store refused to remove {what} ({error}).") from error

@@ -72,14 +72,17 @@ class RemoteServer:
                 if isinstance(entry, dict) and "id" in entry]
 
     def context_length(self, model: str) -> int | None:
-        """From the model's entry in ``/v1/models``, else llama-server's ``/props``; None where neither says."""
-        for listed in self.models():
-            if listed.id == model and listed.context_length:
-                return listed.context_length
+        """llama-server's ``/props`` (the context it runs with, where ``/v1/models`` says the trained one), else
+        the model's entry in ``/v1/models``; None where neither says."""
         props = self._get_json("/props")
         settings = props.get("default_generation_settings") if isinstance(props, dict) else None
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        return int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else None
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            return n_ctx
+        for listed in self.models():
+            if listed.id == model and listed.context_length:
+                return listed.context_length
+        return None
 
     def tokenize(self, model: str, text: str) -> list[int] | None:
         """The server's own tokens for ``text``; None where it offers no tokenizer (the caller then estimates)."""
@@ -94,15 +97,30 @@ class RemoteServer:
                 return tokens
         return None
 
+    def detokenize(self, model: str, tokens: list[int]) -> str | None:
+        """The text of ``tokens`` from the server's own tokenizer, at the endpoint beside the one that tokenized;
+        None where it has none."""
+        if self._tokenize_path is None:
+            return None
+        path, body = ("/detokenize", {"tokens": tokens, "model": model}) if self._tokenize_path == "/tokenize" \
+            else ("/extras/detokenize", {"tokens": tokens})
+        answer = self._post_json(path, body)
+        if isinstance(answer, dict):
+            for field in ("content", "prompt", "text"):  # llama-server, vLLM, llama-cpp-python
+                if isinstance(answer.get(field), str):
+                    return str(answer[field])
+        return None
+
     # --- answers ---
 
     def chat(self, model: str, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.7,
              top_p: float = 0.95, seed: int | None = None, stop: list[str] | None = None,
-             on_text: Callable[[str], None] | None = None,
+             grammar: str | None = None, on_text: Callable[[str], None] | None = None,
              cancelled: Callable[[], bool] = lambda: False) -> RemoteAnswer:
         """Streams one answer, timed here (the time to the first text, and tokens per second from the server's
         token counts, or its tokenizer's count of the answer where it sends none; 0 where it has neither).
-        ``cancelled`` is asked after every piece: a stop ends the stream and keeps the text."""
+        ``cancelled`` is asked after every piece: a stop ends the stream and keeps the text. ``grammar`` (GBNF)
+        is a field llama.cpp's servers read and others ignore: the caller checks the answer either way."""
         body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens,
                                 "temperature": temperature, "top_p": top_p, "stream": True,
                                 "stream_options": {"include_usage": True}}
@@ -110,6 +128,8 @@ class RemoteServer:
             body["seed"] = seed
         if stop:
             body["stop"] = stop
+        if grammar:
+            body["grammar"] = grammar
         started = time.perf_counter()
         parts: list[str] = []
         first: float | None = None

@@ -1,7 +1,7 @@
 """What a task asks of a model, and what one call gives back: the seam between the task orchestration
 (``app.tasks.orchestration``) and whatever runs the model. The engine worker implements ``Model`` over
-``llama_cpp.Llama`` (``app.engine.completion``); another engine (a remote one, a test double) would implement
-the same protocol, and the tasks would not change."""
+``llama_cpp.Llama`` (``app.engine.completion``), a remote server implements it too (``app.remote.task_model``),
+and the tasks do not change."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Model(Protocol):
         anything (None: not watched)."""
         ...
 
-    def label_logprobs(self, labels: Sequence[str]) -> list[float]:
-        """Log-probability of each label as the answer to the prompt of the last ``complete`` call."""
+    def label_logprobs(self, labels: Sequence[str]) -> list[float] | None:
+        """Log-probability of each label as the answer to the prompt of the last ``complete`` call; None where the
+        model cannot score answers (a remote server): the labels are then read from the answer."""
         ...

@@ -415,6 +415,7 @@ class TaskRun:
         grammar = list_grammar(names) if spec.multi else choice_grammar(names)
         rows: list[ClassifiedText] = []
         document = 0
+        note = ""
         self._total = len(task.passages)
         try:
             for index, passage in enumerate(task.passages, 1):
@@ -424,16 +425,23 @@ class TaskRun:
                 done = self._call(prompt_set.messages(stage, text=text, labels=labels_text),
                                   max_tokens=answer_tokens, stage="classify", grammar=grammar, stream=False,
                                   temperature=0.0, label=f"Classifying {index} of {len(task.passages)}")
-                confidence = _softmax(names, self.model.label_logprobs(names))
-                chosen = chosen_labels(_parse_labels(done.text, names, multi=spec.multi), confidence, multi=spec.multi)
+                scores = self.model.label_logprobs(names)
+                if scores is None:
+                    note = READ_LABELS_NOTE
+                    chosen = read_labels(done.text, names, multi=spec.multi)
+                    confidence = {name: 1 / len(chosen) if name in chosen else 0.0 for name in names}
+                else:
+                    confidence = _softmax(names, scores)
+                    chosen = chosen_labels(_parse_labels(done.text, names, multi=spec.multi), confidence,
+                                           multi=spec.multi)
                 row = ClassifiedText(passage.text, chosen, confidence, truncated=len(tokens) > room)
                 rows.append(row)
                 self.on_row(row)
         except Cancelled:
             return self._result(_rows_text(rows), RunStatus.CANCELLED, rows=tuple(rows), document_tokens=document,
-                                covered_tokens=document, chunks=len(rows), levels=1 if rows else 0)
+                                covered_tokens=document, chunks=len(rows), levels=1 if rows else 0, note=note)
         return self._result(_rows_text(rows), RunStatus.DONE, rows=tuple(rows), document_tokens=document,
-                            covered_tokens=document, chunks=len(rows), levels=1)
+                            covered_tokens=document, chunks=len(rows), levels=1, note=note)
 
 
 @dataclass(frozen=True)
@@ -546,6 +554,29 @@ def _parse_labels(text: str, names: Sequence[str], *, multi: bool) -> tuple[str,
         return (found,) if found in names else ()
     seen = {part.strip() for part in text.split(",")}
     return tuple(name for name in names if name in seen)
+
+
+READ_LABELS_NOTE = ("The labels were read from the model's answers, as this model's server cannot score them: a text "
+                    "whose answer names no label has none.")
+
+
+def read_labels(text: str, names: Sequence[str], *, multi: bool) -> tuple[str, ...]:
+    """The labels an answer names, read strictly, for a model whose answer was not held to them: the whole
+    answer as a label (letter case, quotes and a final full stop aside), else the labels it names as words,
+    which for one label must be exactly one."""
+    exact = _parse_labels(text, names, multi=multi)
+    if exact:
+        return exact
+    folded = {name.casefold(): name for name in names}
+    whole = text.strip().strip("\"'“”‘’*`").rstrip(".!").strip().casefold()
+    if whole in folded:
+        return (folded[whole],)
+    words = text.casefold()
+    named = tuple(name for name in names
+                  if re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", words))
+    if multi:
+        return named
+    return named if len(named) == 1 else ()
 
 
 def chosen_labels(answered: Sequence[str], confidence: dict[str, float], *, multi: bool) -> tuple[str, ...]:

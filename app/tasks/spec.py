@@ -118,6 +118,7 @@ class TaskResult:
     # The summary itself (or a step that combines the parts' summaries) was stopped as degenerate: ``text`` is not
     # a summary (what the model wrote before it was stopped, or the parts' summaries).
     degeneration: str = ""
+    note: str = ""  # how the result was made, where people should know (labels read from answers, not held to them)
 
     @property
     def wrong_parts(self) -> tuple[Part, ...]:

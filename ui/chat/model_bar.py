@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
+from app.remote.address import is_remote, parse
+from app.remote.listing import computer_of
 from ui.widgets.labels import wrapped
 
 COMBO_CHARACTERS = 22  # what the chooser asks room for; a longer name shows whole in its list and its tooltip
@@ -98,7 +100,8 @@ class ModelBar(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         for i, record in enumerate(models):
-            self.combo.addItem(record.name, record)
+            computer = computer_of(record)
+            self.combo.addItem(f"{record.name} · on {computer}" if computer else record.name, record)
             self.combo.setItemData(i, _tooltip(record), Qt.ItemDataRole.ToolTipRole)
         index = next((i for i, r in enumerate(models) if r.id == wanted), 0 if models else -1)
         self.combo.setCurrentIndex(index)
@@ -125,8 +128,11 @@ class ModelBar(QWidget):
             self.loadRequested.emit(record)
 
     def _is_loaded(self, record: ModelRecord | None) -> bool:
-        return record is not None and self.loaded_path is not None and \
-            Path(record.path).resolve() == Path(self.loaded_path)
+        if record is None or self.loaded_path is None:
+            return False
+        if is_remote(record.path):
+            return record.path == self.loaded_path
+        return Path(record.path).resolve() == Path(self.loaded_path)
 
     def _update_buttons(self) -> None:
         record = self.selected()
@@ -177,6 +183,13 @@ class ModelBar(QWidget):
         self.loaded_path = event.path
         self.progress.setRange(0, 100)
         self.progress.hide()
+        if event.remote:
+            self.status.setText(f"Ready on {event.remote} · {event.context_length:,}-token context")
+            self.status.setToolTip(f"Runs on {event.remote}: Hearth sends it the conversation over the network "
+                                   f"and shows its answer as it comes.\n{parse(event.path).base_url}")
+            self.own_template_button.hide()
+            self._update_buttons()
+            return
         self.status.setText(f"Ready{' on the processor' if event.gpu_fallback else ''} · "
                             f"{event.context_length:,}-token context")
         plan, tuning = event.plan, event.tuning
@@ -206,4 +219,7 @@ class ModelBar(QWidget):
 
 
 def _tooltip(record: ModelRecord) -> str:
+    computer = computer_of(record)
+    if computer:
+        return f"{record.name}\nRuns on {computer} ({parse(record.path).base_url})"
     return "\n".join([record.name, record.path, *([BASE_MODEL_WARNING] if record.is_base_model else [])])

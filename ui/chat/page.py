@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 from app.errors import CHATML_OFFER, HearthError
 from app.history import ConversationRecord, MessageRecord, ModelRecord, Page
 from app.outcomes import FinishReason
+from app.remote.address import is_remote, parse
 from app.settings import GenerationSettings, Settings, zoomed
 from app.words import context_trimmed
 from ui.chat.chat_view import ChatView
@@ -683,7 +684,8 @@ class ChatPage(QObject):
         self.view.model_bar.select(record.id)
         self.showRequested.emit()
         loaded = self.engine.loaded
-        if loaded is None or Path(record.path).resolve() != Path(loaded.path):
+        if loaded is None or (record.path != loaded.path if is_remote(record.path)
+                              else Path(record.path).resolve() != Path(loaded.path)):
             self.load_model(record)
         if self.current is None:
             self.new_conversation()
@@ -694,6 +696,9 @@ class ChatPage(QObject):
 
     def _load_started(self, event: p.LoadStarted) -> None:
         """Every load shows, also the one the engine starts by itself after a forced stop."""
+        if is_remote(event.path):
+            self.view.model_bar.loading_started(parse(event.path).short_model)
+            return
         record = next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(event.path)), None)
         self.view.model_bar.loading_started(record.name if record else Path(event.path).stem)
 

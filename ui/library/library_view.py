@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 class LibraryView(QWidget):
     addRequested = Signal()
+    computersRequested = Signal()
     chatRequested = Signal(object)  # ModelRecord
     renameRequested = Signal(object)  # ModelRecord
     removeRequested = Signal(object)  # ModelRecord
@@ -126,6 +127,11 @@ class LibraryView(QWidget):
         self.remove_button = QPushButton("Remove…")
         self.remove_button.clicked.connect(self._remove)
         row.addWidget(self.add_button)
+        self.computers_button = QPushButton("Other computers…")
+        self.computers_button.setToolTip("Use the models of a bigger computer, or of any server that speaks the "
+                                         "OpenAI API (llama.cpp's server, vLLM, Ollama, LM Studio, another Hearth)")
+        self.computers_button.clicked.connect(self.computersRequested)
+        row.addWidget(self.computers_button)
         row.addStretch(1)
         row.addWidget(self.chat_button)
         row.addWidget(self.rename_button)

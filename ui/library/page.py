@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QProgressDialog, QWidget
 
 from app.errors import HearthError
@@ -56,6 +56,8 @@ class LibraryPage(QObject):
         self._measuring = False
         self._wanted_now = False  # someone waits for the memory speed (the welcome page's suggestions)
         self._closed = False
+        self.remote_models: list[ModelRecord] = []  # the models of the other computers, as last listed
+        self.computers_dialog: QWidget | None = None  # Other computers…, the last one opened
         self._bandwidth_timer = QTimer(self)
         self._bandwidth_timer.setSingleShot(True)
         self._bandwidth_timer.timeout.connect(self.measure_bandwidth)
@@ -68,6 +70,7 @@ class LibraryPage(QObject):
         # The engine worker last measured here, replaced by this run's own once its worker has started.
         self.worker_baseline = services.machine.engine_baseline_bytes or PROCESS_BASELINE
         self.view.addRequested.connect(self.add_model)
+        self.view.computersRequested.connect(self.edit_computers)
         self.view.chatRequested.connect(self.chatRequested)
         self.view.renameRequested.connect(self.rename_model)
         self.view.removeRequested.connect(self.remove_model)
@@ -100,10 +103,40 @@ class LibraryPage(QObject):
             self.model.set_items(models)
             if shown_id is not None:
                 self.view.select(shown_id)
-            self.modelsListed.emit(models, select_id)
+            self.modelsListed.emit([*models, *self.remote_models], select_id)
             self.refresh_assessments()
 
         BackgroundOp(self, self.services.library.models).success(show).failure(self.failed.emit).run()
+
+    def refresh_remote(self, select_path: str | None = None) -> None:
+        """Ask each computer the person added for its models (each may take a while, or not answer), then list
+        them after the library's own; ``select_path``: the model to choose."""
+        from app.remote.listing import Listing, list_remote_models
+
+        def show(listing: Listing) -> None:
+            self.remote_models = listing.models
+            chosen = next((m.id for m in listing.models if m.path == select_path), None)
+            self.modelsListed.emit([*self.model.items(), *listing.models], chosen)
+            for problem in listing.problems:
+                self.statusMessage.emit(problem, 12000)
+
+        if not self.settings.remote_computers:
+            if self.remote_models:
+                self.remote_models = []
+                self.modelsListed.emit(self.model.items(), None)
+            return
+        BackgroundOp(self, list_remote_models, self.services.computers).success(show) \
+            .failure(self.failed.emit).run()
+
+    def edit_computers(self) -> None:
+        from ui.library.computers_dialog import ComputersDialog
+
+        dialog = ComputersDialog(self.services.computers, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.changed.connect(lambda: self.settingsChanged.emit())
+        dialog.changed.connect(self.refresh_remote)
+        self.computers_dialog = dialog
+        dialog.open()
 
     def model_added(self, record: ModelRecord) -> None:
         """A model landed in the library (added from disk, or downloaded): listed, and chosen unless one is

@@ -4,17 +4,10 @@ the middle of an answer."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,39 +21,6 @@ pytestmark = pytest.mark.engine
 
 QUESTION = [{"role": "user", "content": "Once upon a time"}]
 
-
-
-@pytest.fixture(scope="module")
-def llama_server(test_model_path: Path) -> Iterator[str]:
-    """``python -m llama_cpp.server`` on a free port; its base URL."""
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python's server extra is not installed")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(test_model_path),
-                               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-                               "--chat_format", "chatml"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env={**os.environ, "NO_PROXY": "127.0.0.1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/v1/models", timeout=2).read()
-            break
-        except OSError:
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else "it exited"
-            assert time.monotonic() < deadline, "llama_cpp.server did not start"
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(30)
-
-
-@pytest.fixture(autouse=True)
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[network.RequestRecord]:
-    """The Privacy log's records; and Hearth online (the tests keep the Hub offline), as a person has it."""
-    records: list[network.RequestRecord] = []
-    monkeypatch.setattr(network, "_recorder", records.append)
-    monkeypatch.setattr(network, "is_offline", lambda: False)
-    return records
 
 
 def test_a_llama_cpp_server_lists_its_model_tokenizes_and_streams_answers(
@@ -138,31 +98,3 @@ def test_a_connection_dropped_mid_answer_keeps_what_was_written() -> None:
         listening.close()
     assert answer.text == "Once there was" and answer.finish_reason is FinishReason.CANCELLED
     assert answer.error == "The connection to 127.0.0.1 was lost in the middle of the answer."
-
-
-@pytest.fixture(scope="module")
-def library_server(tmp_path_factory: pytest.TempPathFactory, test_model_path: Path) -> Iterator[tuple[str, str]]:
-    """A second Hearth's API (``hearth serve``'s app, in this process), its key "right"; its URL and model name."""
-    from app.engine import EngineClient
-    from app.engine.load_plan import LoadPlan
-    from app.history import HistoryStore, open_database
-    from app.library import Library
-    from app.server.options import ServerOptions
-    from app.server.served_engine import ServedEngine
-    from app.server.serving import build_app, uvicorn_server
-
-    folder = tmp_path_factory.mktemp("other-hearth")
-    library = Library(HistoryStore(open_database(folder / "history.sqlite3")), folder / "models")
-    record = library.import_model(test_model_path, copy=False)
-    engine = EngineClient()
-    served = ServedEngine(engine, library.models, lambda _record: LoadPlan(context_length=1024))
-    options = replace(ServerOptions(port=free_port()), api_key="right")
-    server: Any = uvicorn_server(options, build_app(options, served))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{options.port}", record.name
-    server.should_exit = True
-    thread.join(30)
-    engine.shutdown()
