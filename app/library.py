@@ -41,9 +41,10 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What a command names: a library model, or a .gguf path used without importing it."""
+    """What a command names: a library model, a .gguf path used without importing it, or a model on another
+    computer (``path`` is then its ``app.remote.address``, a string)."""
 
-    path: Path
+    path: Path | str
     name: str
     record: ModelRecord | None = None
 

@@ -60,6 +60,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     from app.hub.downloads import DownloadManager
     from app.library import Library
     from app.remote.computers import Computers
+    from app.remote.worker import RemoteWorkers
     from app.task_session import TaskSession
 
     settings = settings if settings is not None else Settings.load(paths.settings_file)
@@ -73,7 +74,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     store.purge_deleted()
     computers = Computers(settings)
     engine = EngineClient(log_file=paths.log_file, states_dir=paths.kv_states_dir, registry_dir=paths.engines_dir,
-                          computers=computers)
+                          elsewhere=RemoteWorkers(computers))
     downloads = DownloadManager(paths.models_dir / ".downloads", paths.models_dir, token=credentials.get_token())
     downloads.restore()
     try:
@@ -83,7 +84,7 @@ def build_services(paths: Paths, settings: Settings | None = None) -> Services:
         catalog = None
     machine = detect(cache_dir=paths.cache_dir)
     compare = Comparer(store, lambda: with_memory_now(machine), log_file=paths.log_file,
-                       gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads)
+                       gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads, computers=computers)
     services = Services(paths=paths, settings=settings, store=store, library=Library(store, paths.models_dir, catalog),
                         engine=engine, runner=ChatRunner(store, engine),
                         tracker=LoadTracker(store, engine, paths.cache_dir, machine),

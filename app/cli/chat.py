@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from app.cli.loading import load_model
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     args.ctx = generation.context_length
     engine, model = load_model(args, paths, settings)
     loaded = engine.loaded
-    if model.record.is_base_model if model.record is not None else read_facts(model.path).is_base_model:
+    if model.record.is_base_model if model.record is not None else read_facts(Path(model.path)).is_base_model:
         print(BASE_MODEL_WARNING, file=sys.stderr)
     try:
         if args.prompt is None:

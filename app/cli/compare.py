@@ -47,11 +47,13 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
+    from app.cli.loading import remote_model
     from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryChanged, EntryEnded
     from app.compare.spec import MAX_MODELS, MIN_MODELS, CompareRequest, Contender, Sampling
     from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, open_database
     from app.library import Library
+    from app.remote.computers import Computers
     from app.settings import Settings
     from app.tasks.inputs import InputError
 
@@ -62,8 +64,9 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     library = Library(store, paths.models_dir)
     contenders = []
     for ref in args.models:
-        model = library.resolve(ref)
-        contenders.append(Contender(model.name, model.path, model.path.stat().st_size))
+        model = remote_model(ref, paths, settings) or library.resolve(ref)
+        contenders.append(Contender(model.name, model.path,
+                                    Path(model.path).stat().st_size if isinstance(model.path, Path) else 0))
     compare_input = _input(args)
     temperature = args.temperature if args.temperature is not None else (
         settings.generation.temperature if compare_input.task is None else 0.2)
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
                              system_prompt=settings.generation.system_prompt)
     machine = detect(cache_dir=paths.cache_dir)
     comparer = Comparer(store, lambda: with_memory_now(machine), log_file=paths.log_file,
-                        gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads)
+                        gpu_layers=lambda: settings.gpu_layers, threads=lambda: settings.threads,
+                        computers=Computers(settings))
     names = [c.name for c in contenders]
     groups: list[list[int]] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from app.paths import Paths
@@ -21,9 +22,51 @@ def open_library(paths: Paths) -> Any:
     return Library(HistoryStore(open_database(paths.database)), paths.models_dir)
 
 
+def record_network(paths: Paths, settings: Any) -> None:
+    """Requests from here go in the Privacy log, as the window's do, and Work offline (a setting) blocks them."""
+    from app import network
+    from app.history import HistoryStore, open_database
+
+    network.configure(HistoryStore(open_database(paths.database)).add_network_request)
+    if settings.work_offline:
+        network.set_offline(True)
+
+
+def remote_model(ref: str, paths: Paths, settings: Any) -> Any:
+    """``MODEL@COMPUTER``: a model on a computer added with ``hearth computers add`` (by its name or address),
+    named by its id there or the start of it; None where ``ref`` names no computer."""
+    from app.errors import ModelNotFoundError
+    from app.library import ModelRef
+    from app.remote.computers import Computers
+    from app.remote.listing import remote_record
+    from app.remote.server import RemoteServer
+
+    model, _, where = ref.rpartition("@")
+    computers = Computers(settings)
+    computer = next((c for c in computers.all() if where.casefold() in (c.name.casefold(), c.base_url.casefold())),
+                    None) if model and where else None
+    if computer is None:
+        return None
+    record_network(paths, settings)
+    server = RemoteServer(computer.base_url, computers.key(computer.base_url))
+    try:
+        listed = server.models()
+    finally:
+        server.close()
+    records = [remote_record(computer, m.id, m.context_length or computer.context_length or None) for m in listed]
+    lowered = model.casefold()
+    for matches in ([r for r in records if lowered in (r.name.casefold(), str(r.path).rpartition("#")[2].casefold())],
+                    [r for r in records if r.name.casefold().startswith(lowered)]):
+        if len(matches) == 1:
+            return ModelRef(matches[0].path, f"{matches[0].name} on {computer.name}", matches[0])
+    raise ModelNotFoundError(f"{computer.name} has no model called “{model}”. It has: "
+                             f"{', '.join(r.name for r in records) or 'none'}.")
+
+
 def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any = None) -> tuple[Any, Any]:
     """Start an engine and load ``args.model`` as the window would (the forecast decides the plan, with the
-    settings measured by an earlier load, or measuring them now); the caller shuts the engine down."""
+    settings measured by an earlier load, or measuring them now); the caller shuts the engine down. A model on
+    another computer (``MODEL@COMPUTER``) is loaded there, with the context its server says."""
     from app.engine import EngineClient
     from app.forecast.estimate import decide_plan, remembered_tuning
     from app.forecast.load_tracker import LoadTracker
@@ -32,10 +75,24 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     from app.history import HistoryStore, open_database
     from app.library import Library
 
+    remote = remote_model(args.model, paths, settings) if args.model else None
+    if remote is not None:
+        from app.engine.load_plan import LoadPlan
+        from app.remote.computers import Computers
+        from app.remote.worker import RemoteWorkers
+
+        engine = EngineClient(log_file=paths.log_file, elsewhere=RemoteWorkers(Computers(settings)))
+        try:
+            engine.load_blocking(remote.path, plan=LoadPlan(context_length=args.ctx or
+                                                            settings.generation.context_length))
+        except BaseException:
+            engine.shutdown()
+            raise
+        return engine, remote
     store = store or HistoryStore(open_database(paths.database))
     library = Library(store, paths.models_dir)
     model = library.resolve(args.model) if args.model else library.default(settings.last_model_id)
-    facts, machine = read_facts(model.path), detect(cache_dir=paths.cache_dir)
+    facts, machine = read_facts(Path(model.path)), detect(cache_dir=paths.cache_dir)
     options = {"context_length": args.ctx or settings.generation.context_length,
                "gpu_layers": settings.gpu_layers_for(model.path, machine.card),
                "threads": args.threads or settings.threads}

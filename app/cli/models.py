@@ -82,14 +82,11 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _hub_command(args: argparse.Namespace, paths: Paths) -> int:
-    from app import network
-    from app.history import HistoryStore, open_database
+    from app.cli.loading import record_network
     from app.hub import search as hub
     from app.settings import Settings
 
-    network.configure(HistoryStore(open_database(paths.database)).add_network_request)
-    if Settings.load(paths.settings_file).work_offline:
-        network.set_offline(True)
+    record_network(paths, Settings.load(paths.settings_file))
     from app.hub.credentials import get_token
     from app.words import format_bytes, format_count
 

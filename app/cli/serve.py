@@ -31,10 +31,11 @@ def add_commands(commands: Any) -> None:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.engine import EngineClient
     from app.forecast.model_check import assess
-    from app.hardware.detect import detect
+    from app.hardware.detect import detect, with_memory_now
     from app.history import HistoryStore, ModelRecord, open_database
     from app.library import Library
     from app.server.api_key import new_key, stored_key
+    from app.server.hearth_api import HearthFacts
     from app.server.options import ServerOptions
     from app.server.served_engine import ServedEngine
     from app.server.serving import build_app, check_options, uvicorn_server
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
     served = ServedEngine(engine, library.models, plan_for, max_waiting=options.max_waiting,
                           idle_unload_s=options.idle_unload_s)
-    server = uvicorn_server(options, build_app(options, served))
+    facts = HearthFacts(lambda: with_memory_now(machine), settings, store)
+    server = uvicorn_server(options, build_app(options, served, facts))
     requests = logging.getLogger("hearth.server.requests")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -35,6 +35,9 @@ from app.hardware.description import describe
 from app.hardware.machine import Machine
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, LoadRecordData
 from app.outcomes import FinishReason, RunStatus
+from app.remote.address import is_remote, parse
+from app.remote.computers import Computers
+from app.remote.worker import RemoteWorkers
 from app.settings import DEFAULT_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
@@ -108,8 +111,13 @@ def prepare(request: CompareRequest, machine: Machine, *, gpu_layers: int | None
     an earlier load of the model measured (no probing here: models running together would disturb it)."""
     prepared = []
     for contender in request.contenders:
+        if is_remote(contender.path):  # its server there decides its memory: nothing of this computer's to plan
+            computer = parse(str(contender.path)).host
+            prepared.append(Prepared(contender, LoadPlan(context_length=request.context_length), Need(0),
+                                     {"remote": computer}))
+            continue
         try:
-            facts = read_facts(contender.path)
+            facts = read_facts(Path(contender.path))
             base = decide_plan(facts, machine, context_length=request.context_length, gpu_layers=gpu_layers,
                                threads=threads)
             plan = decide_plan(facts, machine, context_length=request.context_length, gpu_layers=gpu_layers,
@@ -158,12 +166,14 @@ class Comparer:
     Args:
         machine: returns this computer with its free memory read now (``hardware.detect.with_memory_now``).
         gpu_layers, threads: the person's load settings (None: decided by the forecast / llama.cpp).
+        computers: the other computers the person added, whose models may be compared with this one's.
     """
 
     def __init__(self, store: HistoryStore, machine: Callable[[], Machine], *, log_file: Path | None = None,
                  gpu_layers: Callable[[], int | None] = lambda: None,
-                 threads: Callable[[], int | None] = lambda: None) -> None:
+                 threads: Callable[[], int | None] = lambda: None, computers: Computers | None = None) -> None:
         self.store = store
+        self.computers = computers
         self.machine = machine
         self.log_file = log_file
         self.gpu_layers, self.threads = gpu_layers, threads
@@ -266,13 +276,16 @@ class Comparer:
             return
         plan = dataclasses.replace(item.plan, threads=shared_threads(machine, together, item.plan.threads))
         metrics.update(threads=plan.threads, gpu_layers=plan.gpu_layers, context_length=plan.context_length)
-        engine = EngineClient(log_file=self.log_file)
+        engine = EngineClient(log_file=self.log_file,
+                              elsewhere=RemoteWorkers(self.computers) if self.computers is not None else None)
+        remote = is_remote(item.contender.path)
         with run.lock:  # so that a cancel either sees this worker or stops it from starting
             if run.cancelled.is_set():
                 return
             metrics["worker_started_at"] = time.time()
             try:
-                engine.start()
+                if not remote:  # a remote model's engine starts with its load
+                    engine.start()
             except Exception as start_error:
                 log.exception("the engine worker for comparison %s did not start", cid)
                 self._end_entry(run, position, RunStatus.FAILED, "", {}, metrics,

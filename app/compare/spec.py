@@ -17,7 +17,7 @@ KIND_WORDS = {"chat": "Chat prompt", "summarize": "Summarize", "translate": "Tra
 @dataclass(frozen=True)
 class Contender:
     name: str
-    path: Path
+    path: Path | str  # a model file, or a model on another computer (``app.remote.address``)
     file_bytes: int
 
 

@@ -1,8 +1,8 @@
 """The app's side of the engine: starts the worker process and turns its pipe into events.
 
-A model on another computer (a path of ``app.remote.address``) is answered by ``app.remote.worker`` instead,
-which takes the same commands and gives the same events: loading one ends the local worker, and loading a local
-one ends the remote.
+A model that is not a file here (one on another computer) is answered by the ``Elsewhere`` the client is given
+(``app.remote.worker.RemoteWorkers``), which takes the same commands and gives the same events: loading one ends
+the local worker, and loading a local model ends it.
 
 Nothing here blocks the caller except the ``*_blocking`` helpers meant for the CLI, tests and benchmarks.
 Events are delivered to subscribers on the client's reader thread; the Qt bridge re-emits them as signals
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from app.engine import protocol as p
 from app.engine.load_plan import LoadPlan
@@ -32,16 +32,29 @@ from app.engine.worker import gpu_fallback, run_worker
 from app.errors import ChatTemplateError, EngineError, ModelLoadError, WorkerCrashedError
 from app.events import Listeners
 from app.outcomes import FinishReason
-from app.remote.address import is_remote
 from app.settings import Samplers
 from app.tasks.spec import TaskInput
-
-if TYPE_CHECKING:
-    from app.remote.computers import Computers
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[p.Event], None]
+
+
+class Elsewhere(Protocol):
+    """Workers for models that are not files on this computer: the engine client starts one in place of its worker
+    process when such a model is loaded (``app.remote.worker.RemoteWorkers``)."""
+
+    def handles(self, path: str) -> bool:
+        """``path`` names a model this answers for."""
+        ...
+
+    def start(self) -> tuple[Any, Any]:
+        """A worker, as the process and the connection the client keeps for its own worker."""
+        ...
+
+    def plan(self, command: p.PlanTask) -> p.Event:
+        """``PlanTask`` for one of its models, answered beside whatever the engine runs."""
+        ...
 
 
 class EngineState(enum.Enum):
@@ -74,8 +87,8 @@ class EngineClient:
 
     def __init__(self, log_file: Path | None = None, stop_grace_s: float = 1.5,
                  states_dir: Path | None = None, registry_dir: Path | None = None,
-                 computers: Computers | None = None) -> None:
-        self._computers = computers
+                 elsewhere: Elsewhere | None = None) -> None:
+        self._elsewhere = elsewhere
         self._remote = False  # the next worker started answers from another computer (``app.remote.worker``)
         self._log_file = str(log_file) if log_file else None
         self._states_dir = states_dir
@@ -140,14 +153,11 @@ class EngineClient:
             self._reader.start()
 
     def _start_remote(self) -> None:
-        from app.remote.computers import Computers
-        from app.remote.worker import RemoteWorker
-        from app.settings import Settings
-
+        assert self._elsewhere is not None
         self._expected_exit = False
         if self.state is EngineState.STOPPED:
             self.state = EngineState.STARTING
-        process, conn = RemoteWorker.start(self._computers or Computers(Settings()))
+        process, conn = self._elsewhere.start()
         self._process, self._conn = process, conn
         self._reader = threading.Thread(target=self._read_events, args=(process, conn), name="engine-events",
                                         daemon=True)
@@ -249,7 +259,7 @@ class EngineClient:
              gpu_layers: int = 0, plan: LoadPlan | None = None) -> None:
         """Load with ``plan`` (decided by the forecast), or a CPU plan built from the simple arguments."""
         plan = plan or LoadPlan(context_length=context_length, threads=threads, gpu_layers=gpu_layers)
-        remote = is_remote(path)
+        remote = self._elsewhere is not None and self._elsewhere.handles(str(path))
         self._use_remote(remote)
         command = p.Load(path=str(path) if remote else str(Path(path).resolve()), plan=plan)
         with self._lock:
@@ -350,11 +360,10 @@ class EngineClient:
         """Ask how ``task`` would run on the model at ``path``; answered by ``TaskPlanned`` or ``Failed``
         with the returned request id. It waits behind a running answer, as every engine command does."""
         request_id = next(self._ids)
-        if is_remote(path):  # asked of that computer's server beside whatever runs here
-            from app.remote.worker import plan_remote
-
+        elsewhere = self._elsewhere
+        if elsewhere is not None and elsewhere.handles(str(path)):  # asked there, beside whatever runs here
             command = p.PlanTask(request_id=request_id, path=str(path), context_length=context_length, task=task)
-            threading.Thread(target=lambda: self._emit(plan_remote(self._computers, command)), daemon=True,
+            threading.Thread(target=lambda: self._emit(elsewhere.plan(command)), daemon=True,
                              name="remote-plan").start()
             return request_id
         self._send(p.PlanTask(request_id=request_id, path=str(Path(path).resolve()),

@@ -13,7 +13,7 @@ from app.engine import protocol as p
 TRIM_STEPS = 4  # the kept history is cut in steps of a quarter of the room (see ``fit_messages``)
 
 
-def _token_estimate(llm: Any, messages: list[dict[str, str]]) -> int:
+def token_estimate(llm: Any, messages: list[dict[str, str]]) -> int:
     """Tokens the formatted prompt will take: each message's text plus a margin for the template."""
     return 16 + sum(_message_estimate(llm, message) for message in messages)
 

@@ -43,3 +43,12 @@ def parse(path: str) -> RemoteAddress:
     if not base_url or not model:
         raise ValueError(f"not a remote model: {path!r}")
     return RemoteAddress(base_url.rstrip("/"), unquote(model))
+
+
+def same_model(path: str, other: str) -> bool:
+    """Whether two paths name one model: a remote one by its address, a file wherever its path leads."""
+    if is_remote(path) or is_remote(other):
+        return str(path) == str(other)
+    from pathlib import Path
+
+    return Path(path).resolve() == Path(other).resolve()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from app.errors import HearthError
 from app.outcomes import FinishReason
@@ -33,6 +33,7 @@ class RemoteError(HearthError):
 class RemoteModel:
     id: str
     context_length: int | None = None  # as the server says; None where it does not
+    hearth: bool = False  # the server is another Hearth, which also forecasts its models (``forecast``)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,18 @@ class RemoteServer:
         data = listed.get("data") if isinstance(listed, dict) else None
         if not isinstance(data, list):
             raise RemoteError(f"{self.host} does not answer the OpenAI API at {self.base_url}.")
-        return [RemoteModel(str(entry["id"]), _context_of(entry)) for entry in data
-                if isinstance(entry, dict) and "id" in entry]
+        return [RemoteModel(str(entry["id"]), _context_of(entry), isinstance(entry.get("hearth"), dict))
+                for entry in data if isinstance(entry, dict) and "id" in entry]
+
+    def forecast(self, model: str) -> dict[str, Any] | None:
+        """Another Hearth's forecast for one of its models (``app.server.hearth_api``); None from other servers."""
+        answer = self._get_json("/hearth/v1/forecast?" + urlencode({"model": model}))
+        return answer if isinstance(answer, dict) and "verdict_words" in answer else None
+
+    def hardware(self) -> dict[str, Any] | None:
+        """Another Hearth's description of its computer; None from other servers."""
+        answer = self._get_json("/hearth/v1/hardware")
+        return answer if isinstance(answer, dict) and "sentences" in answer else None
 
     def context_length(self, model: str) -> int | None:
         """llama-server's ``/props`` (the context it runs with, where ``/v1/models`` says the trained one), else

@@ -280,13 +280,12 @@ class RemoteWorker:
             self._send(counted)
 
 
-def plan_remote(computers: Computers | None, command: p.PlanTask) -> p.Event:
+def plan_remote(computers: Computers, command: p.PlanTask) -> p.Event:
     """``PlanTask`` for a model on another computer, answered beside whatever the engine runs (planning asks the
     server's tokenizer only)."""
-    from app.settings import Settings
     from app.tasks.orchestration import plan_task
 
-    worker = RemoteWorker(computers or Computers(Settings()))
+    worker = RemoteWorker(computers)
     try:
         where, server, context = worker._open(command.path)
         try:
@@ -304,3 +303,19 @@ def plan_remote(computers: Computers | None, command: p.PlanTask) -> p.Event:
 
 def _request_id(command: p.Command) -> int | None:
     return command.request_id if isinstance(command, p.Generate | p.RunTask | p.PlanTask | p.Embed) else None
+
+
+class RemoteWorkers:
+    """The engine client's ``Elsewhere``: workers for the models of the computers the person added."""
+
+    def __init__(self, computers: Computers) -> None:
+        self.computers = computers
+
+    def handles(self, path: str) -> bool:
+        return address.is_remote(path)
+
+    def start(self) -> tuple[RemoteProcess, RemoteConnection]:
+        return RemoteWorker.start(self.computers)
+
+    def plan(self, command: p.PlanTask) -> p.Event:
+        return plan_remote(self.computers, command)

@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.errors import HearthError
-from app.server import anthropic_api, openai_api
+from app.server import anthropic_api, hearth_api, openai_api
 from app.server.api_errors import ApiError
 from app.server.guard import Guard
+from app.server.hearth_api import HearthFacts
 from app.server.options import ServerOptions
 from app.server.served_engine import ServedEngine
 
@@ -37,7 +38,8 @@ def check_options(options: ServerOptions) -> None:
                             "API key: turn on “allow other computers” to make one, or listen on 127.0.0.1.")
 
 
-def build_app(options: ServerOptions, served: ServedEngine) -> Any:
+def build_app(options: ServerOptions, served: ServedEngine, facts: HearthFacts | None = None) -> Any:
+    """``facts``: this computer's hardware and forecasts, answered at ``/hearth/v1/`` for another Hearth."""
     check_options(options)
 
     async def api_error(_request: Request, error: Exception) -> Response:
@@ -52,7 +54,8 @@ def build_app(options: ServerOptions, served: ServedEngine) -> Any:
     middleware = [Middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
                              allow_headers=["authorization", "content-type", "x-api-key"])] \
         if options.cors_origins else []
-    app = Starlette(routes=openai_api.routes(served) + anthropic_api.routes(served), middleware=middleware,
+    hearth = hearth_api.routes(served, facts) if facts is not None else []
+    app = Starlette(routes=openai_api.routes(served) + anthropic_api.routes(served) + hearth, middleware=middleware,
                     exception_handlers={ApiError: api_error, 404: not_found, 405: not_found})
     return Guard(app, options)
 

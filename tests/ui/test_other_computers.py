@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from app import network
 from app.chat import AnswerFinished
 from ui.library.computers_dialog import ComputersDialog
+from ui.main_window import MainWindow
 
 from tests.helpers.free_port import free_port
 from tests.helpers.memory_keyring import MemoryKeyring
@@ -86,6 +87,8 @@ def test_add_a_computer_chat_with_its_model_then_remove_it(
     answer = finished[0].message
     assert answer.content and not finished[0].error and answer.model_name == "stories260K on Study-PC"
     assert answer.completion_tokens and answer.ttft_s is not None  # measured on this side
+    last = window.chat.view._views[answer.id]
+    assert last.regenerate_button.isVisibleTo(window) and not last.continue_button.isVisibleTo(window)
 
     dialog = _dialog(qtbot, window)
     dialog.list.setCurrentRow(0)
@@ -115,3 +118,58 @@ def test_a_remote_model_is_listed_by_its_short_name_and_its_computer() -> None:
     assert record.name == "qwen2.5-7b" and computer_of(record) == "Study-PC" and record.id < 0
     assert record.path == str(RemoteAddress("http://study-pc:8080", "/models/qwen2.5-7b.gguf"))
     assert remote_record(Computer("http://study-pc:8080", "Study-PC"), "/models/qwen2.5-7b.gguf", None).id == record.id
+
+
+def _with_study_pc(qtbot: QtBot, make_window: MakeWindow, llama_server: str) -> MainWindow:
+    """A window with the llama.cpp server added as Study-PC (its model listed), and no model of its own."""
+    window = make_window()
+    window.services.computers.add(llama_server, "Study-PC", context_length=1024)
+    window.library.refresh_remote()
+    qtbot.waitUntil(lambda: window.library_model.rowCount() == 1, timeout=TIMEOUT)
+    return window
+
+
+def test_a_remote_model_summarizes_on_the_tasks_page_and_is_in_the_models_table(
+        qtbot: QtBot, make_window: MakeWindow, llama_server: str) -> None:
+    from app.remote.listing import computer_of
+
+    window = _with_study_pc(qtbot, make_window, llama_server)
+    record = window.library_model.items()[0]
+    assert computer_of(record) == "Study-PC"
+    assert window.library_model.index(0, 1).data() == "On Study-PC"
+    window._show_page(1)
+    window.library.view.select(record.id)
+    assert "Runs on <b>Study-PC</b>" in window.library.view.details.text()
+    assert window.library.view.chat_button.isEnabled() and not window.library.view.remove_button.isEnabled()
+
+    window._show_page(3)
+    view = window.tasks.view
+    qtbot.waitUntil(lambda: view.model_combo.count() == 1 and view.selected_model() is not None, timeout=TIMEOUT)
+    assert view.model_combo.itemText(0) == "stories260K · on Study-PC"
+    view.text_input.setPlainText("Lily had a little dog. The dog liked to run in the park.\n\n"
+                                 "One day the dog saw a big red ball and ran after it.")
+    qtbot.waitUntil(lambda: not view.plan_label.property("stale") and "reads it in one pass" in view.plan_label.text(),
+                    timeout=TIMEOUT)
+    with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT) as ended:
+        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    event = ended.args[0]
+    assert event.record.status == "done" and event.result is not None and event.result.text.strip()
+    assert window.services.engine.loaded is not None and window.services.engine.loaded.remote == "Study-PC"
+
+
+def test_classify_on_a_remote_model_says_how_its_labels_were_read(
+        qtbot: QtBot, make_window: MakeWindow, llama_server: str) -> None:
+    from app.tasks.orchestration import READ_LABELS_NOTE
+
+    window = _with_study_pc(qtbot, make_window, llama_server)
+    window._show_page(3)
+    page, view = window.tasks, window.tasks.view
+    page.set_task("classify")
+    view.options.labels.setPlainText("dog, cat")
+    view.text_input.setPlainText("The dog ran after the ball.\n\nThe cat slept in the sun.")
+    qtbot.waitUntil(lambda: not view.plan_label.property("stale") and "2 texts" in view.plan_label.text(),
+                    timeout=TIMEOUT)
+    with qtbot.waitSignal(window.task_bridge.runEnded, timeout=TIMEOUT) as ended:
+        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+    assert ended.args[0].record.status == "done" and view.output.classified.rowCount() == 2
+    assert view.output.notice.text() == READ_LABELS_NOTE and view.output.notice.isVisibleTo(window)

@@ -116,6 +116,7 @@ class ChatView(QWidget):
         self._views: dict[int, MessageView] = {}
         self._ids: list[int] = []  # of the views, in their order (the order messages were added)
         self._busy = False
+        self._can_continue = True
         self._to_make: deque[MessageRecord] = deque()  # messages still to be shown, the next first
         self._maker = QTimer(self, singleShot=True, interval=0)
         self._maker.timeout.connect(self._make_views)
@@ -370,6 +371,11 @@ class ChatView(QWidget):
             view.update_from(message)
         self._update_regenerate()
 
+    def set_can_continue(self, can: bool) -> None:
+        """Whether the loaded model can go on from an answer's end (Continue); a remote one cannot."""
+        self._can_continue = can
+        self._update_regenerate()
+
     def _update_regenerate(self) -> None:
         """Regenerate, and Continue for an answer cut short, are offered on the last answer, while none is written."""
         views = [self._views[message_id] for message_id in self._ids]
@@ -378,7 +384,8 @@ class ChatView(QWidget):
             view.set_continue_visible(False)
         if views and views[-1].role == "assistant" and not self._busy:
             views[-1].set_regenerate_visible(True)
-            views[-1].set_continue_visible(views[-1].finish_reason in CONTINUABLE and bool(views[-1].text))
+            views[-1].set_continue_visible(views[-1].finish_reason in CONTINUABLE and bool(views[-1].text)
+                                           and self._can_continue)
 
     # --- state ---
 

@@ -3,7 +3,6 @@ a warning when the model chosen is a base model, which continues text instead of
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -20,8 +19,8 @@ from PySide6.QtWidgets import (
 
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
-from app.remote.address import is_remote, parse
-from app.remote.listing import computer_of
+from app.remote.address import parse, same_model
+from app.remote.listing import computer_of, shown_name
 from ui.widgets.labels import wrapped
 
 COMBO_CHARACTERS = 22  # what the chooser asks room for; a longer name shows whole in its list and its tooltip
@@ -100,8 +99,7 @@ class ModelBar(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         for i, record in enumerate(models):
-            computer = computer_of(record)
-            self.combo.addItem(f"{record.name} · on {computer}" if computer else record.name, record)
+            self.combo.addItem(shown_name(record), record)
             self.combo.setItemData(i, _tooltip(record), Qt.ItemDataRole.ToolTipRole)
         index = next((i for i, r in enumerate(models) if r.id == wanted), 0 if models else -1)
         self.combo.setCurrentIndex(index)
@@ -128,11 +126,7 @@ class ModelBar(QWidget):
             self.loadRequested.emit(record)
 
     def _is_loaded(self, record: ModelRecord | None) -> bool:
-        if record is None or self.loaded_path is None:
-            return False
-        if is_remote(record.path):
-            return record.path == self.loaded_path
-        return Path(record.path).resolve() == Path(self.loaded_path)
+        return record is not None and self.loaded_path is not None and same_model(record.path, self.loaded_path)
 
     def _update_buttons(self) -> None:
         record = self.selected()
@@ -221,5 +215,7 @@ class ModelBar(QWidget):
 def _tooltip(record: ModelRecord) -> str:
     computer = computer_of(record)
     if computer:
-        return f"{record.name}\nRuns on {computer} ({parse(record.path).base_url})"
+        forecast = str(record.facts.get("forecast") or "")
+        return "\n".join([record.name, f"Runs on {computer} ({parse(record.path).base_url})",
+                          *([forecast] if forecast else [])])
     return "\n".join([record.name, record.path, *([BASE_MODEL_WARNING] if record.is_base_model else [])])

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 from app.errors import CHATML_OFFER, HearthError
 from app.history import ConversationRecord, MessageRecord, ModelRecord, Page
 from app.outcomes import FinishReason
-from app.remote.address import is_remote, parse
+from app.remote.address import is_remote, parse, same_model
 from app.settings import GenerationSettings, Settings, zoomed
 from app.words import context_trimmed
 from ui.chat.chat_view import ChatView
@@ -132,6 +132,8 @@ class ChatPage(QObject):
         loader.checking.connect(self._checking)
         loader.loaded.connect(bar.loaded)
         loader.loaded.connect(lambda _loaded: self._count())
+        # A server on another computer has no way to go on from a given text that every kind of server reads.
+        loader.loaded.connect(lambda loaded: self.view.set_can_continue(not loaded.remote))
         loader.notLoaded.connect(bar.not_loaded)
         loader.sendReady.connect(self._send_pending)
         loader.dropped.connect(self._pending_dropped)
@@ -463,7 +465,7 @@ class ChatPage(QObject):
 
     def _loaded_record(self) -> ModelRecord | None:
         loaded = self.engine.loaded
-        return next((m for m in self.library_model.items() if Path(m.path).resolve() == Path(loaded.path)), None) \
+        return next((m for m in self.library_model.items() if same_model(m.path, loaded.path)), None) \
             if loaded is not None else None
 
     def _dispatch(self, pending: PendingSend) -> None:
@@ -684,8 +686,7 @@ class ChatPage(QObject):
         self.view.model_bar.select(record.id)
         self.showRequested.emit()
         loaded = self.engine.loaded
-        if loaded is None or (record.path != loaded.path if is_remote(record.path)
-                              else Path(record.path).resolve() != Path(loaded.path)):
+        if loaded is None or not same_model(record.path, loaded.path):
             self.load_model(record)
         if self.current is None:
             self.new_conversation()
@@ -730,7 +731,7 @@ class ChatPage(QObject):
             loaded = self.engine.loaded
             if loaded is not None and chosen.context_length != old_context and not self.runner.busy:
                 record = self.view.model_bar.selected()
-                if record is not None and Path(record.path).resolve() == Path(loaded.path):
+                if record is not None and same_model(record.path, loaded.path):
                     self.load_model(record)
             self.statusMessage.emit("Settings saved for this conversation.", 4000)
             self._count()

@@ -13,6 +13,7 @@ from app.compare.spec import MAX_MODELS, MIN_MODELS
 from app.forecast.model_check import Assessment
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
+from app.remote.listing import computer_of
 from app.words import format_bytes
 from ui.qt.qt_models import verdict_label
 
@@ -78,10 +79,12 @@ class ModelChoice(QListWidget):
             if not isinstance(model, ModelRecord):
                 continue
             assessment = assessment_of(model.id)
-            details = [format_bytes(model.file_size)]
+            computer = computer_of(model)
+            details = [f"on {computer}"] if computer else [format_bytes(model.file_size)]
             if model.is_base_model:
                 details.append("base model")
-            tip = "\n".join([model.name, model.path, *([BASE_MODEL_WARNING] if model.is_base_model else [])])
+            tip = "\n".join([model.name, f"Runs on {computer}" if computer else model.path,
+                             *([BASE_MODEL_WARNING] if model.is_base_model else [])])
             if isinstance(assessment, Assessment):
                 result = assessment.forecast
                 details.append(f"{verdict_label(result.verdict)} in {format_bytes(result.memory.ram_bytes)}")

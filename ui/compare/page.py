@@ -37,6 +37,7 @@ from app.errors import HearthError
 from app.forecast.estimate import ram_budget
 from app.history import ComparisonRecord, EntryRecord, HistoryStore, ModelRecord
 from app.outcomes import RunStatus
+from app.remote.address import is_remote, same_model
 from app.settings import Settings
 from app.tasks import inputs
 from app.tasks.input_form import (
@@ -307,7 +308,8 @@ class ComparePage(QObject, Staged):
         task_kind = None if self.kind == "chat" else self.view.options.kind(self.kind)
         given = self.form.form_input(self.kind, task_kind) if task_kind is not None and self._saved is None \
             else None
-        contenders = tuple(Contender(m.name, Path(m.path), m.file_size) for m in self.chosen_models())
+        contenders = tuple(Contender(m.name, m.path if is_remote(m.path) else Path(m.path), m.file_size)
+                           for m in self.chosen_models())
         sampling = replace(self._base_sampling(), seed=self.view.seed.value(),
                            deterministic=self.view.deterministic.isChecked())
         context = self._context_length or self.settings.generation.context_length
@@ -585,7 +587,7 @@ class ComparePage(QObject, Staged):
 
 def _same_file(a: str, b: str) -> bool:
     try:
-        return Path(a).resolve() == Path(b).resolve()
+        return same_model(a, b)
     except OSError:
         return a == b
 

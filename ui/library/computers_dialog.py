@@ -3,6 +3,8 @@ API key, checked before they are kept, and removed again. Their models then appe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -27,14 +29,23 @@ from ui.qt.background import BackgroundOp
 SHOWN_MODELS = 5  # named in the sentence that says a computer was added
 
 
-def _check(base_url: str, key: str) -> tuple[list[str], int | None]:
-    """The server's models, and the context length it says for the first; raises ``RemoteError`` with a sentence."""
+@dataclass(frozen=True)
+class _Found:
+    models: list[str]
+    context_length: int | None  # as the server says it, for its first model
+    hardware: list[str]  # another Hearth's sentences about its computer
+
+
+def _check(base_url: str, key: str) -> _Found:
+    """What the server has; raises ``RemoteError`` with a sentence."""
     from app.remote.server import RemoteServer
 
     server = RemoteServer(base_url, key or None)
     try:
-        models = [model.id for model in server.models()]
-        return models, server.context_length(models[0]) if models else None
+        listed = server.models()
+        hardware = server.hardware() if any(model.hearth for model in listed) else None
+        return _Found([model.id for model in listed], server.context_length(listed[0].id) if listed else None,
+                      [str(sentence) for sentence in hardware["sentences"]] if hardware else [])
     finally:
         server.close()
 
@@ -139,16 +150,15 @@ class ComputersDialog(QDialog):
         self._update_buttons()
         self._say(f"Asking {base_url} for its models…")
 
-        def added(found: tuple[list[str], int | None]) -> None:
-            models, stated = found
+        def added(found: _Found) -> None:
             self._checking = False
             try:
-                computer = self.computers.add(base_url, name, key, 0 if stated else context)
+                computer = self.computers.add(base_url, name, key, 0 if found.context_length else context)
             except HearthError as error:
                 self._say(str(error), problem=True)
                 self._update_buttons()
                 return
-            self._added(computer, models, stated)
+            self._added(computer, found)
 
         def failed(error: BaseException) -> None:
             self._checking = False
@@ -158,18 +168,21 @@ class ComputersDialog(QDialog):
 
         BackgroundOp(self, _check, base_url, key).success(added).failure(failed).run()
 
-    def _added(self, computer: Computer, models: list[str], stated: int | None) -> None:
+    def _added(self, computer: Computer, found: _Found) -> None:
         for field in (self.name, self.address, self.key):
             field.clear()
         self._fill(computer.base_url)
         self.changed.emit()
+        models, stated = found.models, found.context_length
         named = ", ".join(models[:SHOWN_MODELS]) + (f" and {len(models) - SHOWN_MODELS} more"
                                                    if len(models) > SHOWN_MODELS else "")
         context = f"its context: {stated:,} tokens" if stated else \
             f"it does not say its context length, so Hearth uses {computer.context_length:,} tokens"
-        self._say(f"Added {computer.name}: {named or 'no models yet'} ({context}). Its models are listed with "
-                  f"“on {computer.name}” beside this computer's." if models else
-                  f"Added {computer.name}, which has no models loaded yet.")
+        said = f"Added {computer.name}: {named} ({context}). Its models are listed with “on {computer.name}” beside " \
+               "this computer's." if models else f"Added {computer.name}, which has no models yet."
+        if found.hardware:  # another Hearth: what it has, in its own words
+            said += f" {computer.name} has " + found.hardware[0][0].lower() + found.hardware[0][1:]
+        self._say(said)
 
     def _remove(self) -> None:
         base_url = self._selected()

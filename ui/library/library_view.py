@@ -26,12 +26,18 @@ from PySide6.QtWidgets import (
 
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ModelRecord
+from app.remote.address import parse
+from app.remote.listing import computer_of
 from app.words import format_bytes, model_words
 from ui.qt import theme
 from ui.qt.qt_models import LibraryModel
 
 if TYPE_CHECKING:
     from app.forecast.model_check import Assessment
+
+
+LOCAL_HINT = ("Add a GGUF model file from disk. Hearth reads its facts before adding it, and it never leaves this "
+              "computer.")
 
 
 class LibraryView(QWidget):
@@ -47,14 +53,14 @@ class LibraryView(QWidget):
         self.model = model
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
-        title = QLabel("Models on this computer")
-        title.setObjectName("pageTitle")
-        layout.addWidget(title)
-        hint = QLabel("Add a GGUF model file from disk. Hearth reads its facts before adding it, and it "
-                      "never leaves this computer.")
-        hint.setObjectName("hint")
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
+        self.title = QLabel("Models on this computer")
+        self.title.setObjectName("pageTitle")
+        layout.addWidget(self.title)
+        self.hint = QLabel(LOCAL_HINT)
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
+        model.modelReset.connect(self._show_heading)
         self.table = QTableView()
         self.table.setTabKeyNavigation(False)  # Tab moves on to the next control; the arrows move between cells
         self.table.setModel(model)
@@ -186,9 +192,21 @@ class LibraryView(QWidget):
                                  if self.model.rowCount() else "")
             self.technical.setText("")
             return
+        computer = computer_of(record)
+        if computer is not None:
+            self.details.setText(remote_details_html(record, computer))
+            self.technical.setText("")
+            return
         assessment = self.model.assessment(record.id)
         self.details.setText(details_html(record, assessment))
         self.technical.setText(technical_words(assessment))
+
+    def _show_heading(self) -> None:
+        """With other computers' models listed too, the page is no longer this computer's alone."""
+        remote = any(computer_of(record) for record in self.model.items())
+        self.title.setText("Models" if remote else "Models on this computer")
+        self.hint.setText(LOCAL_HINT + (" Models of other computers you added are listed after this computer's, "
+                                        "with where they run." if remote else ""))
 
     def _show_technical(self, shown: bool) -> None:
         self.technical_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
@@ -196,14 +214,32 @@ class LibraryView(QWidget):
 
     def _update_buttons(self) -> None:
         self._show_details()
-        has_selection = self.selected() is not None
-        for button in (self.chat_button, self.rename_button, self.remove_button):
-            button.setEnabled(has_selection)
+        selected = self.selected()
+        has_selection = selected is not None
+        remote = selected is not None and computer_of(selected) is not None
+        self.chat_button.setEnabled(has_selection)
+        for button in (self.rename_button, self.remove_button):  # a remote model is its server's to name and remove
+            button.setEnabled(has_selection and not remote)
         empty = self.model.rowCount() == 0
         self.empty.setVisible(empty)
         self.table.setVisible(not empty)
         self.technical_button.setVisible(has_selection)
         self.technical.setVisible(has_selection and self.technical_button.isChecked())
+
+
+def remote_details_html(record: ModelRecord, computer: str) -> str:
+    """A model on another computer: where it runs, and what leaves this one when it is used."""
+    where = parse(record.path)
+    lines = [f"<b>{escape(record.name)}</b>",
+             f"Runs on <b>{escape(computer)}</b> ({escape(where.base_url)}), whose server decides the memory it takes.",
+             "Your conversations and documents are sent there when you use it; File → Privacy lists each request."]
+    if record.context_length:
+        lines.append(f"Context: {record.context_length:,} tokens.")
+    forecast = record.facts.get("forecast")
+    if isinstance(forecast, str) and forecast:
+        lines.append(escape(forecast))
+    lines.append(f"Model id on the server: {escape(where.model)}")
+    return "<br>".join(lines)
 
 
 def details_html(record: ModelRecord, assessment: Assessment | str | None) -> str:

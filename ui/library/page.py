@@ -56,6 +56,7 @@ class LibraryPage(QObject):
         self._measuring = False
         self._wanted_now = False  # someone waits for the memory speed (the welcome page's suggestions)
         self._closed = False
+        self.local_models: list[ModelRecord] = []  # the library's, as last listed
         self.remote_models: list[ModelRecord] = []  # the models of the other computers, as last listed
         self.computers_dialog: QWidget | None = None  # Other computers…, the last one opened
         self._bandwidth_timer = QTimer(self)
@@ -100,10 +101,8 @@ class LibraryPage(QObject):
         """List the library again; ``select_id`` is the model to choose (for chatting), ``shown_id`` the one to keep
         showing here."""
         def show(models: list[ModelRecord]) -> None:
-            self.model.set_items(models)
-            if shown_id is not None:
-                self.view.select(shown_id)
-            self.modelsListed.emit([*models, *self.remote_models], select_id)
+            self.local_models = models
+            self._list(select_id, shown_id)
             self.refresh_assessments()
 
         BackgroundOp(self, self.services.library.models).success(show).failure(self.failed.emit).run()
@@ -115,18 +114,29 @@ class LibraryPage(QObject):
 
         def show(listing: Listing) -> None:
             self.remote_models = listing.models
-            chosen = next((m.id for m in listing.models if m.path == select_path), None)
-            self.modelsListed.emit([*self.model.items(), *listing.models], chosen)
+            shown = self.view.selected()
+            self._list(next((m.id for m in listing.models if m.path == select_path), None),
+                        shown.id if shown else None)
             for problem in listing.problems:
                 self.statusMessage.emit(problem, 12000)
 
         if not self.settings.remote_computers:
             if self.remote_models:
                 self.remote_models = []
-                self.modelsListed.emit(self.model.items(), None)
+                self._list(None, None)
             return
         BackgroundOp(self, list_remote_models, self.services.computers).success(show) \
             .failure(self.failed.emit).run()
+
+    def _list(self, select_id: int | None, shown_id: int | None) -> None:
+        """This computer's models, then the other computers': in the table and everywhere models are chosen."""
+        models = [*self.local_models, *self.remote_models]
+        assessments = {m.id: a for m in self.local_models if (a := self.model.assessment(m.id)) is not None}
+        self.model.set_items(models)
+        self.model.set_assessments(assessments)
+        if shown_id is not None:
+            self.view.select(shown_id)
+        self.modelsListed.emit(models, select_id)
 
     def edit_computers(self) -> None:
         from ui.library.computers_dialog import ComputersDialog
@@ -145,7 +155,7 @@ class LibraryPage(QObject):
 
     def refresh_assessments(self) -> None:
         """The library's "On this computer" column: the analytic forecast for each model (no dry runs)."""
-        models, machine, store = self.model.items(), self.services.machine, self.services.store
+        models, machine, store = self.local_models, self.services.machine, self.services.store
         context = self.settings.generation.context_length
 
         baseline = self.worker_baseline

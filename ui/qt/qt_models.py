@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from app.gguf.kind import BASE_MODEL_WARNING
 from app.history import ComparisonRecord, ConversationRecord, ModelRecord, Page, TaskRunRecord
+from app.remote.listing import computer_of
 from app.words import format_bytes, format_count
 from ui.qt import theme
 
@@ -262,6 +263,9 @@ class LibraryModel(QAbstractTableModel):
         item = self._items[index.row()]
         if role == RecordRole:
             return item
+        computer = computer_of(item)
+        if computer is not None:
+            return self._remote_data(item, computer, index.column(), role)
         assessment = self._assessments.get(item.id)
         if index.column() == 1:
             return self._verdict_data(assessment, role)
@@ -270,6 +274,18 @@ class LibraryModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return (item.name, "", format_count(item.parameter_count), format_bytes(item.file_size))[index.column()]
+
+    @staticmethod
+    def _remote_data(item: ModelRecord, computer: str, column: int, role: int) -> Any:
+        """A model on another computer: its server there decides its memory, so the column says where it runs."""
+        forecast = str(item.facts.get("forecast") or "")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.name}\n{forecast or f'Runs on {computer}: its server there decides the memory it takes'}"
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        verdict = str(item.facts.get("verdict") or "")
+        where = f"On {computer}" + (f" · {verdict}" if verdict else "")
+        return (item.name, where, format_count(item.parameter_count), "")[column]
 
     def _verdict_data(self, assessment: Assessment | str | None, role: int) -> Any:
         if assessment is None:

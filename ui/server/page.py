@@ -145,6 +145,8 @@ class ServerPage(QObject):
         from app.cli.serve import checked_plan
         from app.engine.client import EngineState
         from app.forecast.model_check import assess
+        from app.hardware.detect import with_memory_now
+        from app.server.hearth_api import HearthFacts
         from app.server.options import ServerOptions
         from app.server.served_engine import ServedEngine
         from app.server.serving import build_app, uvicorn_server
@@ -174,7 +176,8 @@ class ServerPage(QObject):
             turns=guarded_emit(self, self.turnChanged.emit))
         served = self._served_engine
         services.tasks.engine_taken = lambda: served.busy  # a task run waits for the request's answer
-        self._server = uvicorn_server(options, build_app(options, self._served_engine))
+        facts = HearthFacts(lambda: with_memory_now(services.machine), services.settings, services.store)
+        self._server = uvicorn_server(options, build_app(options, self._served_engine, facts))
         requests_log.addHandler(self._relay)
         requests_log.setLevel(logging.INFO)
         self._thread = threading.Thread(target=self._server.run, name="local server", daemon=True)

@@ -25,6 +25,7 @@ from app.forecast.model_check import Assessment
 from app.forecast.task_time import estimate_seconds
 from app.gguf.kind import BASE_MODEL_TASK_WARNING
 from app.history import HistoryStore, ModelRecord, TaskRunRecord
+from app.remote.address import same_model
 from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
 from app.tasks import export
@@ -182,11 +183,11 @@ class TasksPage(QObject, Staged):
         if loaded is None:
             return None
         return next((m for m in models or self.library_model.items()
-                     if Path(m.path).resolve() == Path(loaded.path)), None)
+                     if same_model(m.path, loaded.path)), None)
 
     def _is_loaded(self, record: ModelRecord) -> bool:
         loaded = self.engine.loaded
-        return loaded is not None and Path(record.path).resolve() == Path(loaded.path)
+        return loaded is not None and same_model(record.path, loaded.path)
 
     def _context_for(self, record: ModelRecord) -> int:
         """The loaded model keeps its context; another is loaded with the default one (capped at its training)."""
@@ -421,7 +422,7 @@ class TasksPage(QObject, Staged):
         if pending is None or self._phase is not RunPhase.LOADING:
             return
         self._pending = None
-        if Path(pending.model.path).resolve() == Path(event.path):
+        if same_model(pending.model.path, event.path):
             self._start(pending.prepared, pending.model)
         else:
             self._abandon("Another model was loaded in the meantime, so the task did not start. Press Run to "

@@ -55,7 +55,8 @@ def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
                       levels=int(data.get("levels", 0)),
                       model_tokens_processed=int(data.get("model_tokens_processed", 0)),
                       generated_tokens=int(data.get("generated_tokens", 0)),
-                      source_language=data.get("source_language"), degeneration=str(data.get("degeneration") or ""))
+                      source_language=data.get("source_language"), degeneration=str(data.get("degeneration") or ""),
+                      note=str(data.get("note") or ""))
 
 
 def input_words(name: str) -> str:
@@ -133,7 +134,9 @@ def status_notice(record: TaskRunRecord, result: TaskResult | None) -> tuple[str
         return f"Interrupted: {record.error or 'Hearth stopped before the task finished.'}{kept}", "error"
     if record.status == RunStatus.RUNNING:
         return "This task is still running.", "info"
-    return (went_wrong(result) if result else ""), "info"
+    if result is None:
+        return "", "info"
+    return " ".join(words for words in (went_wrong(result), result.note) if words), "info"
 
 
 def status_words(record: TaskRunRecord) -> str:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.history import ModelRecord
+from app.remote.listing import shown_name
 from ui.qt.staged import Staged
 from ui.tasks.history import RunHistory
 from ui.tasks.results import ResultPanel
@@ -147,7 +148,7 @@ class TasksView(DropTargetPage, Staged):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for record in models:
-            self.model_combo.addItem(record.name, record)
+            self.model_combo.addItem(shown_name(record), record)
         if not models:
             self.model_combo.addItem("No models yet")
         index = next((i for i, r in enumerate(models) if r.id == wanted), 0)
@@ -160,8 +161,8 @@ class TasksView(DropTargetPage, Staged):
         for i in range(self.model_combo.count()):
             record = self.model_combo.itemData(i)
             if isinstance(record, ModelRecord):
-                self.model_combo.setItemText(i, record.name + ("  (loaded)" if loaded and record.id == loaded.id
-                                                               else ""))
+                self.model_combo.setItemText(i, shown_name(record) + ("  (loaded)" if loaded and record.id == loaded.id
+                                                                      else ""))
 
     def show_phase(self, phase: RunPhase, *, has_models: bool) -> None:
         """What can be pressed while the page is idle, loading the model, starting, running or stopping a run."""

@@ -152,16 +152,16 @@ def test_the_tokens_kept_for_the_next_turn_are_those_it_reuses(which: str, test_
 
 
 def test_trimming_keeps_the_same_start_for_several_turns(test_model_path: Path) -> None:
-    from app.engine.worker import _fit_messages, _token_estimate
+    from app.engine.fitting import fit_messages, token_estimate
 
     llm = _in_process(test_model_path, 1024)
     messages = [{"role": "system", "content": "Be kind."}]
     starts = []
     for i in range(40):
         messages += [{"role": "user", "content": f"{i}: and then?"}, {"role": "assistant", "content": "The bird sang."}]
-        fitted = _fit_messages(llm, messages, max_tokens=64)
+        fitted = fit_messages(llm, messages, max_tokens=64)
         assert fitted is not None and fitted[0]["role"] == "system" and fitted[1]["role"] == "user"
-        assert _token_estimate(llm, fitted) <= 1024 - 64
+        assert token_estimate(llm, fitted) <= 1024 - 64
         starts.append(next(j for j, m in enumerate(messages) if m is fitted[1]))
     trimmed = [start for start in starts if start > 1]
     assert len(trimmed) >= 10 and trimmed == sorted(trimmed)

@@ -28,14 +28,18 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[network.RequestRecord]:
 
 @pytest.fixture(scope="package")
 def library_server(tmp_path_factory: pytest.TempPathFactory, test_model_path: Path) -> Iterator[tuple[str, str]]:
-    """A second Hearth's API (``hearth serve``'s app, in this process), its key "right"; its URL and model name."""
+    """A second Hearth's API (``hearth serve``'s app, in this process, with its hardware and forecasts), its key
+    "right"; its URL and model name."""
     from app.engine import EngineClient
     from app.engine.load_plan import LoadPlan
+    from app.hardware.detect import detect
     from app.history import HistoryStore, open_database
     from app.library import Library
+    from app.server.hearth_api import HearthFacts
     from app.server.options import ServerOptions
     from app.server.served_engine import ServedEngine
     from app.server.serving import build_app, uvicorn_server
+    from app.settings import Settings
 
     folder = tmp_path_factory.mktemp("other-hearth")
     library = Library(HistoryStore(open_database(folder / "history.sqlite3")), folder / "models")
@@ -43,7 +47,9 @@ def library_server(tmp_path_factory: pytest.TempPathFactory, test_model_path: Pa
     engine = EngineClient()
     served = ServedEngine(engine, library.models, lambda _record: LoadPlan(context_length=1024))
     options = replace(ServerOptions(port=free_port()), api_key="right")
-    server: Any = uvicorn_server(options, build_app(options, served))
+    machine = replace(detect(), bandwidth_bytes_per_s=20e9)  # measured, as a running Hearth has it
+    facts = HearthFacts(lambda: machine, Settings(), library.store)
+    server: Any = uvicorn_server(options, build_app(options, served, facts))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -18,6 +18,7 @@ from app.outcomes import FinishReason
 from app.remote.address import RemoteAddress, is_remote, parse
 from app.remote.computers import Computers, normalized
 from app.remote.tokens import EstimatedTokens
+from app.remote.worker import RemoteWorkers
 from app.settings import Settings
 from app.tasks.orchestration import READ_LABELS_NOTE, read_labels
 from app.tasks.spec import Classify, Label, Passage, RunStatus, Summarize, TaskInput
@@ -42,7 +43,7 @@ def computers(llama_server: str) -> Iterator[Computers]:
 
 @pytest.fixture
 def engine(computers: Computers) -> Iterator[EngineClient]:
-    client = EngineClient(computers=computers)
+    client = EngineClient(elsewhere=RemoteWorkers(computers))
     yield client
     client.shutdown()
 
@@ -156,3 +157,25 @@ def test_the_estimate_gives_back_the_text_and_counts_more_than_words() -> None:
     assert estimate.detokenize(tokens) == text
     assert estimate.detokenize(tokens[:5]) + estimate.detokenize(tokens[5:]) == text
     assert len(tokens) >= 1.3 * len(text.split())
+
+
+def test_a_local_and_a_remote_model_compared_side_by_side(computers: Computers, llama_server: str,
+                                                          test_model_path: Path, tmp_path: Path) -> None:
+    from app.compare.runner import Comparer
+    from app.compare.spec import CompareInput, CompareRequest, Contender, Sampling
+    from app.hardware.detect import detect
+    from app.history import HistoryStore, open_database
+
+    machine = detect()
+    comparer = Comparer(HistoryStore(open_database(tmp_path / "history.sqlite3")), lambda: machine,
+                        computers=computers)
+    remote = _remote(llama_server, test_model_path)
+    request = CompareRequest((Contender("here", test_model_path, test_model_path.stat().st_size),
+                              Contender("on Study-PC", remote, 0)), CompareInput.prompt("Once upon a time"),
+                             Sampling(max_tokens=16, seed=7, deterministic=True), context_length=1024)
+    record = comparer.run_blocking(request)
+    here, there = record.entries
+    assert here.status is RunStatus.DONE and there.status is RunStatus.DONE, (here.error, there.error)
+    assert here.output and there.output and there.model_path == remote
+    assert there.metrics["worker_pid"] is None and here.metrics["worker_pid"]  # no worker here for the remote one
+    assert there.metrics["tokens_per_s"] and there.metrics["ttft_s"] is not None  # measured on this side

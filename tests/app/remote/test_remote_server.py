@@ -98,3 +98,48 @@ def test_a_connection_dropped_mid_answer_keeps_what_was_written() -> None:
         listening.close()
     assert answer.text == "Once there was" and answer.finish_reason is FinishReason.CANCELLED
     assert answer.error == "The connection to 127.0.0.1 was lost in the middle of the answer."
+
+
+def test_another_hearth_describes_its_computer_and_forecasts_its_models(library_server: tuple[str, str]) -> None:
+    """Before anything is loaded there: what the Models page says of a model on another Hearth."""
+    from app.remote.computers import Computer
+    from app.remote.listing import remote_record
+
+    url, name = library_server
+    remote = RemoteServer(url, api_key="right")
+    hardware = remote.hardware()
+    assert hardware is not None and hardware["memory_total_bytes"] > 0 and hardware["sentences"]
+    forecast = remote.forecast(name)
+    assert forecast is not None and forecast["verdict_words"] == "Runs well" and forecast["ram_bytes"] > 0
+    assert forecast["speed_words"].startswith("about ") and forecast["speed_words"].endswith(" words per second")
+    assert remote.forecast("gone") is None  # a model it does not have: no forecast, no error
+    record = remote_record(Computer(url, "Study-PC"), name, 2048, forecast)
+    assert record.facts["forecast"] == f"Runs well on Study-PC, {forecast['speed_words']} there."
+    assert RemoteServer(url + "/v1", api_key="right").models()[0].hearth
+
+
+def test_the_listing_asks_a_hearth_for_its_forecasts(library_server: tuple[str, str], llama_server: str) -> None:
+    import keyring
+
+    from app.remote.computers import Computers
+    from app.remote.listing import list_remote_models
+    from app.settings import Settings
+
+    from tests.helpers.memory_keyring import MemoryKeyring
+
+    url, name = library_server
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        computers = Computers(Settings())
+        computers.add(url, "Study-PC", key="right")
+        computers.add(llama_server, "Laptop")
+        computers.add(f"http://127.0.0.1:{free_port()}", "Gone")
+        listing = list_remote_models(computers)
+    finally:
+        keyring.set_keyring(previous)
+    by_computer = {str(m.facts["computer"]): m for m in listing.models}
+    assert set(by_computer) == {"Study-PC", "Laptop"} and by_computer["Study-PC"].name == name
+    assert by_computer["Study-PC"].facts["verdict"] == "Runs well"
+    assert by_computer["Laptop"].facts["forecast"] == ""  # llama.cpp's server forecasts nothing
+    assert len(listing.problems) == 1 and listing.problems[0].startswith("Gone: Could not reach 127.0.0.1")
