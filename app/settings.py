@@ -136,6 +136,7 @@ class Settings:
     processor_only: dict[str, str] = field(default_factory=dict)
     server_port: int = 8089  # the local server's port (hearth serve takes --port)
     server_network: bool = False  # other computers may use the local server, with its API key
+    server_keep_history: bool = False  # the local server's answers are kept as conversations (``served_history``)
     # The other computers' servers the person added, their base URL to the name shown (``app.remote.computers``),
     # and the context length confirmed for one whose server does not say.
     remote_computers: dict[str, str] = field(default_factory=dict)

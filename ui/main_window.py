@@ -275,6 +275,7 @@ class MainWindow(QMainWindow):
         for page in (chat, library, loader, privacy, server):
             page.settingsChanged.connect(self._save_settings)
         server.turnChanged.connect(chat.served_turn)
+        server.conversationKept.connect(chat.refresh_conversation)
         server.runningChanged.connect(self.server_label.setVisible)
         server.turnChanged.connect(lambda holding: self.server_label.setText(
             "Local server answering…" if holding else "Local server on"))

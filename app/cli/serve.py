@@ -26,6 +26,9 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--api-key-from-keyring", action="store_true",
                        help="require the API key kept in the password store (made, and printed once, if there is "
                             "none yet)")
+    serve.add_argument("--keep-history", action="store_true",
+                       help="keep each answered chat request as a conversation in the history (as the window's "
+                            "“Keep API conversations in history”; off: requests are never saved)")
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.server.hearth_api import HearthFacts
     from app.server.options import ServerOptions
     from app.server.served_engine import ServedEngine
+    from app.server.served_history import history_keeper
     from app.server.serving import build_app, check_options, uvicorn_server
     from app.settings import Settings
 
@@ -59,8 +63,9 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         return checked_plan(assess, record, machine, settings, store)
 
     engine = EngineClient(log_file=paths.log_file, registry_dir=paths.engines_dir)
+    keep = args.keep_history or settings.server_keep_history
     served = ServedEngine(engine, library.models, plan_for, max_waiting=options.max_waiting,
-                          idle_unload_s=options.idle_unload_s)
+                          idle_unload_s=options.idle_unload_s, keep=history_keeper(store, lambda: keep))
     facts = HearthFacts(lambda: with_memory_now(machine), settings, store)
     server = uvicorn_server(options, build_app(options, served, facts))
     requests = logging.getLogger("hearth.server.requests")

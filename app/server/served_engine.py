@@ -53,11 +53,15 @@ class ServedEngine:
     def __init__(self, engine: Any, models: Callable[[], list[ModelRecord]], assess: Callable[[ModelRecord], Any],
                  *, max_waiting: int = 8, idle_unload_s: float = 600.0,
                  others_busy: Callable[[], bool] = lambda: False,
-                 turns: Callable[[bool], None] = lambda _holding: None) -> None:
+                 turns: Callable[[bool], None] = lambda _holding: None,
+                 keep: Callable[[Ask, p.Finished, str], None] | None = None) -> None:
         """``others_busy``: the window uses the engine (a chat answering, a task running), so a request waits for
         it to finish; ``turns`` is told when a request takes the engine (True) and gives it back (False), so the
-        window can hold its own messages meanwhile and send them after."""
+        window can hold its own messages meanwhile and send them after. ``keep`` is given each whole answer, with
+        the model's name, off the event loop (``app.server.served_history``)."""
         self.engine, self.models, self.assess = engine, models, assess
+        self.keep = keep
+        self._serving = ""  # the name of the model the last turn made sure of
         self.max_waiting, self.idle_unload_s = max_waiting, idle_unload_s
         self.others_busy, self.turns = others_busy, turns
         self.waiting = 0
@@ -131,6 +135,7 @@ class ServedEngine:
         return await anyio.to_thread.run_sync(self.assess, record)
 
     async def ensure_loaded(self, record: ModelRecord, plan: Any = None) -> None:
+        self._serving = record.name
         loaded = self.engine.loaded
         if loaded is not None and Path(loaded.path) == Path(record.path).resolve():
             return
@@ -176,6 +181,8 @@ class ServedEngine:
                     raise ApiError(400, event.message, code="generation_failed")
                 if isinstance(event, p.Token | p.Finished):
                     finished = isinstance(event, p.Finished)
+                    if isinstance(event, p.Finished) and self.keep is not None:
+                        asyncio.get_running_loop().run_in_executor(None, self._kept, ask, event, self._serving)
                     yield event
                     if finished:
                         return
@@ -183,6 +190,13 @@ class ServedEngine:
             if not finished:
                 with anyio.CancelScope(shield=True):
                     await self._stop(request_id)
+
+    def _kept(self, ask: Ask, finished: p.Finished, model_name: str) -> None:
+        try:
+            if self.keep is not None:
+                self.keep(ask, finished, model_name)
+        except Exception:  # the answer was given; only its copy in the history is missing
+            log.exception("could not keep a served answer in the history")
 
     async def embed(self, texts: list[str]) -> p.Embedded:
         request_id = self.engine.embed(texts)

@@ -212,3 +212,31 @@ def test_a_task_started_while_the_server_answers_runs_after_it(
     task.join(120)
     assert "error" not in answered and "error" not in ended, (answered, ended)
     assert ended["answer"].record.status == "done" and len(ended["answer"].result.rows) == 2
+
+
+def test_api_conversations_are_kept_in_history_only_when_asked(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    client = _serving(qtbot, window, test_model_path)  # one request answered: not kept, by default
+    store = window.services.store
+    assert store.list_conversations() == []
+    dialog = window.server.dialog
+    assert dialog is not None and not dialog.keep.isChecked()
+    dialog.keep.setChecked(True)
+    assert window.settings.server_keep_history
+    with qtbot.waitSignal(window.server.conversationKept, timeout=TIMEOUT):
+        thread, result = _in_thread(lambda: client.chat.completions.create(
+            model="stories260K", max_tokens=6, messages=[{"role": "system", "content": "Be brief."}, *QUESTION]))
+        thread.join(60)
+    assert "error" not in result
+    (kept,) = store.list_conversations()
+    assert kept.title == "API: Once upon a time" and kept.settings["system_prompt"] == "Be brief."
+    user, answer = store.messages(kept.id)
+    assert (user.role, user.content) == ("user", "Once upon a time")
+    assert answer.content == result["answer"].choices[0].message.content and answer.completion_tokens == 6
+    assert answer.model_name == "stories260K · F32"
+    qtbot.waitUntil(lambda: window.chat.conversations.row_of(kept.id) >= 0, timeout=TIMEOUT)  # in the chat list
+    dialog.keep.setChecked(False)
+    with qtbot.waitSignal(window.server.dialog.requests.rowsInserted, timeout=TIMEOUT):
+        client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=2)
+    assert len(store.list_conversations()) == 1

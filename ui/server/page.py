@@ -74,6 +74,7 @@ class ServerPage(QObject):
     served = Signal(object)  # a request answered (Served); from the server's thread
     turnChanged = Signal(bool)  # a request holds the engine (True) or gave it back; from the server's thread
     runningChanged = Signal(bool)
+    conversationKept = Signal(int)  # an answer was kept as this conversation (Keep API conversations in history)
 
     services: Services
 
@@ -114,8 +115,10 @@ class ServerPage(QObject):
             self.dialog = ServerDialog(self._window)
             self.dialog.port.setValue(self.settings.server_port)
             self.dialog.set_network(self.settings.server_network)
+            self.dialog.keep.setChecked(self.settings.server_keep_history)
             self.dialog.switched.connect(self.switch)
             self.dialog.networkChosen.connect(self.choose_network)
+            self.dialog.keepChosen.connect(self.choose_keep)
             self.dialog.port.valueChanged.connect(self._port_chosen)
             self._show_state()
         self.dialog.show()
@@ -134,6 +137,11 @@ class ServerPage(QObject):
             self.dialog.set_network(allowed)
         self._show_state()
 
+    def choose_keep(self, keep: bool) -> None:
+        """From the next answer on, also while the server runs."""
+        self.settings.server_keep_history = keep
+        self.settingsChanged.emit()
+
     def _port_chosen(self, port: int) -> None:
         self.settings.server_port = port
         self.settingsChanged.emit()
@@ -149,6 +157,7 @@ class ServerPage(QObject):
         from app.server.hearth_api import HearthFacts
         from app.server.options import ServerOptions
         from app.server.served_engine import ServedEngine
+        from app.server.served_history import history_keeper
         from app.server.serving import build_app, uvicorn_server
 
         if self._server is not None:
@@ -173,7 +182,9 @@ class ServerPage(QObject):
             lambda record: checked_plan(assess, record, services.machine, services.settings, services.store),
             max_waiting=options.max_waiting, idle_unload_s=0,  # the window decides what stays loaded
             others_busy=lambda: services.runner.busy or services.tasks.busy or services.engine.state is loading,
-            turns=guarded_emit(self, self.turnChanged.emit))
+            turns=guarded_emit(self, self.turnChanged.emit),
+            keep=history_keeper(services.store, lambda: self.settings.server_keep_history,
+                                kept=guarded_emit(self, self.conversationKept.emit)))
         served = self._served_engine
         services.tasks.engine_taken = lambda: served.busy  # a task run waits for the request's answer
         facts = HearthFacts(lambda: with_memory_now(services.machine), services.settings, services.store)

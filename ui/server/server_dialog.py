@@ -31,6 +31,7 @@ MAX_ROWS = 500  # the newest requests; the log file keeps them all
 class ServerDialog(QDialog):
     switched = Signal(bool)  # the person turned the server on (True) or off
     networkChosen = Signal(bool)  # other computers may use it (True), or this computer only
+    keepChosen = Signal(bool)  # answers are kept as conversations (True), or never saved
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +66,9 @@ class ServerDialog(QDialog):
         self.warning.setWordWrap(True)
         self.warning.hide()
         layout.addWidget(self.warning)
+        self.keep = QCheckBox("Keep API conversations in history (each request as a chat, listed with “API:”)")
+        self.keep.toggled.connect(self.keepChosen)
+        layout.addWidget(self.keep)
         address_row = QHBoxLayout()
         self.address = QLineEdit()
         self.address.setReadOnly(True)

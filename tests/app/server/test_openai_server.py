@@ -276,7 +276,7 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
 
     assert hearth(tmp_path, "models", "import", str(test_model_path), "--in-place").returncode == 0
     port = free_port()
-    server = subprocess.Popen([*HEARTH, "serve", "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([*HEARTH, "serve", "--port", str(port), "--keep-history"], cwd=ROOT,
                               env={**os.environ, "HEARTH_HOME": str(tmp_path)}, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
     assert server.stderr is not None
@@ -286,6 +286,11 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
         answer = client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=3)
         assert answer.model == "stories260K · F32" and answer.usage and answer.usage.completion_tokens == 3
+        import json
+        import urllib.request
+
+        hardware = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/hearth/v1/hardware", timeout=60).read())
+        assert hardware["memory_total_bytes"] > 0 and hardware["sentences"]
         os.killpg(server.pid, signal.SIGINT)
         _, rest = server.communicate(timeout=60)
     finally:
@@ -295,6 +300,12 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
     assert rest.rstrip().endswith("hearth: the server has stopped")
     assert " 127.0.0.1 /v1/chat/completions stories260K · F32 " in rest and "+3 tokens" in rest
     assert "Traceback" not in rest
+    from app.history import HistoryStore, open_database
+    from app.paths import Paths
+
+    store = HistoryStore(open_database(Paths.under(tmp_path).database))
+    (kept,) = store.list_conversations()  # --keep-history
+    assert kept.title == "API: Once upon a time" and store.messages(kept.id)[-1].completion_tokens == 3
 
 
 def test_embeddings_come_one_per_text_as_floats_or_base64(serve: Callable[..., Running]) -> None:
