@@ -240,3 +240,28 @@ def test_api_conversations_are_kept_in_history_only_when_asked(
     with qtbot.waitSignal(window.server.dialog.requests.rowsInserted, timeout=TIMEOUT):
         client.chat.completions.create(model="stories260K", messages=QUESTION, max_tokens=2)
     assert len(store.list_conversations()) == 1
+
+
+def test_the_tasks_page_says_its_run_waits_for_the_server(
+        qtbot: QtBot, make_window: MakeWindow, test_model_path: Path) -> None:
+    window = make_window()
+    client = _serving(qtbot, window, test_model_path)
+    engine = window.services.engine
+    window._show_page(3)
+    view = window.tasks.view
+    view.text_input.setPlainText("Lily had a little dog. The dog liked to run in the park.")
+    qtbot.waitUntil(lambda: not view.plan_label.property("stale") and "reads it in one pass" in view.plan_label.text(),
+                    timeout=TIMEOUT)
+    assert engine.pid is not None
+    os.kill(engine.pid, signal.SIGSTOP)  # the request below holds the engine until the worker goes on
+    try:
+        served, answered = _in_thread(lambda: client.chat.completions.create(model="stories260K", messages=QUESTION,
+                                                                            max_tokens=16))
+        qtbot.waitUntil(lambda: window.server.holding, timeout=TIMEOUT)
+        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+        assert view.progress_label.text().startswith("Waiting for the local server to finish answering")
+    finally:
+        os.kill(engine.pid, signal.SIGCONT)
+    served.join(60)
+    qtbot.waitUntil(lambda: view.run_button.isVisible(), timeout=TIMEOUT)  # the run went after the request
+    assert "error" not in answered and window.services.store.task_runs()[0].status == "done"

@@ -392,7 +392,8 @@ class TasksPage(QObject, Staged):
 
     def _start(self, prepared: BuiltInput, record: ModelRecord) -> None:
         self._set_phase(RunPhase.STARTING)
-        self._progress_text("Starting…")
+        self._progress_text("Waiting for the local server to finish answering another program…"
+                            if self.session.engine_taken() else "Starting…")
 
         def started(run_id: int) -> None:
             if self._phase is RunPhase.STARTING:
