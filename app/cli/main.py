@@ -1,11 +1,11 @@
 """The `hearth` command line: the same core as the window, from a terminal (`ui/entry.py` opens the
 window when `hearth` runs without arguments).
 
-One module per command group (``models``, ``hw``, ``inspect_model``, ``chat``, ``tasks``, ``compare``, ``serve``,
-``computers``): each adds its commands to the parser and runs them, and builds the objects it needs (paths,
-settings, history, library, engine) the way ``ui/main.py`` does for the window; ``loading`` holds what several of
-them share. This module only parses and dispatches, and no group imports it. Expected failures print one plain
-sentence to stderr and exit 1; anything else is a bug and keeps its traceback (also in the log file).
+One module per command group (``models``, ``hw``, ``inspect_model``, ``chat``, ``tasks``, ``compare``, ``history``,
+``serve``, ``computers``): each adds its commands to the parser and runs them, and builds the objects it needs
+(paths, settings, history, library, engine) the way ``ui/main.py`` does for the window; ``loading`` holds what
+several of them share. This module only parses and dispatches, and no group imports it. Expected failures print one
+plain sentence to stderr and exit 1; anything else is a bug and keeps its traceback (also in the log file).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli import chat, compare, computers, hw, inspect_model, models, serve, tasks
+from app.cli import chat, compare, computers, history, hw, inspect_model, models, serve, tasks
 from app.errors import CHATML_OFFER, HearthError
 from app.paths import Paths
 
 log = logging.getLogger(__name__)
 
-GROUPS = (models, hw, inspect_model, chat, tasks, compare, serve, computers)  # in the order `hearth --help` lists them
+# in the order `hearth --help` lists them
+GROUPS = (models, hw, inspect_model, chat, tasks, compare, history, serve, computers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,15 @@ UNVERSIONED = "unversioned"
 _BEGIN_OPTION = "hearth_sqlite_begin"
 
 
+SEARCH_PREFIX = "search_"  # the full-text index's tables (migration 0013), with FTS5's own beside them
+
+
+def in_orm(name: str | None, type_: str, _parents: object) -> bool:
+    """Alembic's ``include_name`` when comparing the ORM with the database: the search index's tables are virtual
+    tables that the migrations make and the triggers fill, never ORM models."""
+    return not (type_ == "table" and name is not None and name.startswith(SEARCH_PREFIX))
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """Built in code so an installed app needs no alembic.ini and no working directory."""
     config = Config()

@@ -46,6 +46,8 @@ from app.history.records import (
     Page,
     TaskRunRecord,
 )
+from app.history.search import SearchHit, SearchQuery
+from app.history.search import search as search_history
 from app.network import Outcome, RequestRecord
 from app.outcomes import FinishReason, RunStatus
 
@@ -93,6 +95,11 @@ class HistoryStore:
             session.add(row)
             session.flush()
             return ConversationRecord.of(row)
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        """Conversations, messages, task runs and comparisons that match ``query`` (``app.history.search``)."""
+        with self._db.session(write=False) as session:
+            return search_history(session, query)
 
     def list_conversations(self) -> list[ConversationRecord]:
         """Newest activity first; soft-deleted ones are hidden while their Undo is still on offer."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from app.history.database import in_orm
 from app.history.models import Base
 
 
@@ -16,7 +17,8 @@ def run_migrations() -> None:
     if connection is None:
         raise RuntimeError("history migrations run through app.history.database.open_database")
     # SQLite cannot alter most things in place; batch mode rebuilds the table instead.
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                      include_name=in_orm)
     with context.begin_transaction():
         context.run_migrations()
 

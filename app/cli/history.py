@@ -1,0 +1,63 @@
+"""``hearth history``: the conversations, task runs and comparisons kept in the history. ``search`` for now."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.paths import Paths
+
+COMMANDS = ("history",)
+
+
+def add_commands(commands: Any) -> None:
+    history = commands.add_parser("history", help="the conversations, task runs and comparisons kept")
+    sub = history.add_subparsers(dest="history_command", required=True)
+    search = sub.add_parser("search", help="find words or \"a phrase\" in the history (a word also finds the "
+                                           "words it begins)")
+    search.add_argument("query")
+    search.add_argument("--kind", action="append", choices=["conversation", "message", "task", "comparison", "entry"],
+                        help="only this kind of match (may be given more than once)")
+    search.add_argument("--model", help="only what this model wrote, or took part in")
+    search.add_argument("--since", type=_date, help="only from this day on (YYYY-MM-DD)")
+    search.add_argument("--until", type=_date, help="only before the end of this day (YYYY-MM-DD)")
+    search.add_argument("--limit", type=int, default=20, help="at most this many of each kind (default 20)")
+    search.add_argument("--json", action="store_true", help="print one JSON object with the matches")
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"“{text}” is not a date like 2026-12-31") from error
+
+
+def run(args: argparse.Namespace, paths: Paths) -> int:
+    from app.history import HistoryStore, open_database
+    from app.history.search import MARK_END, MARK_START, HitKind, SearchQuery
+
+    store = HistoryStore(open_database(paths.database))
+    query = SearchQuery(args.query, kinds=frozenset(HitKind(k) for k in args.kind) if args.kind else frozenset(HitKind),
+                        model=args.model, since=args.since,
+                        until=args.until + timedelta(days=1) if args.until else None, limit=max(args.limit, 1))
+    hits = store.search(query)
+    if args.json:
+        print(json.dumps({"query": args.query, "matches": [
+            {"kind": h.kind.value, "id": h.item, "part": h.part, "title": h.title, "at": h.at.isoformat(),
+             "model": h.model, "snippet": h.snippet.replace(MARK_START, "").replace(MARK_END, ""),
+             "highlighted": h.snippet.replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits]},
+            indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print(f"Nothing in the history matches “{args.query}”.")
+        return 0
+    for hit in hits:
+        where = {HitKind.MESSAGE: f"conversation {hit.item}, message {hit.part}",
+                 HitKind.CONVERSATION: f"conversation {hit.item} (its title)", HitKind.TASK: f"task run {hit.item}",
+                 HitKind.COMPARISON: f"comparison {hit.item}",
+                 HitKind.ENTRY: f"comparison {hit.item}, {hit.model}"}[hit.kind]
+        snippet = " ".join(hit.snippet.replace(MARK_START, "[").replace(MARK_END, "]").split())
+        print(f"{hit.at:%Y-%m-%d %H:%M}  {hit.title} — {where}\n    {snippet}")
+    return 0
