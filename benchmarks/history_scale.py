@@ -257,7 +257,7 @@ def measure_search(folder: Path) -> None:
     from contextlib import closing
 
     from app.history import HistoryStore
-    from app.history.search import SearchQuery
+    from app.history.records import SearchQuery
 
     began = time.perf_counter()
     path = make_searchable_history(folder)

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from app import __version__, network
 from app.errors import HearthError
+from app.history.records import HitKind, SearchHit
 from app.settings import Settings
 from ui.chat.page import ChatPage
 from ui.discover.page import DiscoverPage
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
         server.turnChanged.connect(lambda holding: self.server_label.setText(
             "Local server answering…" if holding else "Local server on"))
         chat.showRequested.connect(lambda: self._show_page(0))
+        chat.foundElsewhere.connect(self._found_elsewhere)
         chat.view.model_bar.addModelRequested.connect(library.add_model)
         library.modelsListed.connect(chat.set_models)
         library.chatRequested.connect(chat.chat_with)
@@ -323,6 +325,12 @@ class MainWindow(QMainWindow):
         self._action(chat_menu, "&Regenerate the last answer", "Ctrl+R", chat.regenerate)
         self._action(chat_menu, "Conversation &settings…", "Ctrl+,", chat.edit_settings)
         chat_menu.addSeparator()
+        self._action(chat_menu, "Searc&h the history…", "Ctrl+Shift+F", self.search_history)
+        find = QAction("Find in the history", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)  # Ctrl+F, where the conversations are
+        find.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.triggered.connect(self.search_history)
+        chat.sidebar.addAction(find)
         self._action(chat_menu, "Re&name conversation…", "F2", chat.rename_current)
         self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, chat.delete_current,
                      widget_only=chat.sidebar.list)
@@ -375,6 +383,19 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             widget_only.addAction(action)
         return action
+
+    def search_history(self) -> None:
+        self._show_page(0)
+        self.chat.sidebar.search.focus()
+
+    def _found_elsewhere(self, hit: SearchHit) -> None:
+        """A task run or a comparison the history's search found, on its own page."""
+        if hit.kind is HitKind.TASK:
+            self._show_page(TASKS_PAGE)
+            self.tasks.open_run(hit.item)
+        else:
+            self._show_page(COMPARE_PAGE)
+            self.compare.open_comparison(hit.item)
 
     def _show_page(self, index: int) -> None:
         self.stack.setCurrentIndex(index)

@@ -36,7 +36,7 @@ def _date(text: str) -> datetime:
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.history import HistoryStore, open_database
-    from app.history.search import MARK_END, MARK_START, HitKind, SearchQuery
+    from app.history.records import MARK_END, MARK_START, HitKind, SearchQuery
 
     store = HistoryStore(open_database(paths.database))
     query = SearchQuery(args.query, kinds=frozenset(HitKind(k) for k in args.kind) if args.kind else frozenset(HitKind),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -291,3 +292,37 @@ class LeaderRow:
     @property
     def win_rate(self) -> float:
         return self.wins / self.voted if self.voted else 0.0
+
+
+# --- search (``app.history.search``) ---
+
+MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; the caller shows them as it likes
+
+
+class HitKind(StrEnum):
+    CONVERSATION = "conversation"  # its title
+    MESSAGE = "message"
+    TASK = "task"  # a task run's input name or output
+    COMPARISON = "comparison"  # its title or input
+    ENTRY = "entry"  # one model's output in a comparison
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: HitKind
+    item: int  # the conversation, task run or comparison to open
+    part: int | None  # the message or comparison entry within it, where the match is in one
+    title: str  # of the conversation, task run (its input's name) or comparison
+    snippet: str  # the matching text around the match, each match between MARK_START and MARK_END
+    at: datetime
+    model: str | None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    kinds: frozenset[HitKind] = frozenset(HitKind)
+    model: str | None = None  # only what this model wrote (or the conversation, run or comparison it took part in)
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50  # per kind

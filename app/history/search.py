@@ -15,49 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, TableClause, column, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 
 from app.history.models import Comparison, ComparisonEntry, Conversation, Message, TaskRun
+from app.history.records import MARK_END, MARK_START, HitKind, SearchHit, SearchQuery
 
-MARK_START, MARK_END = "\x02", "\x03"  # around each match in a snippet; the caller shows them as it likes
 SNIPPET_TOKENS = 12
 _CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
-
-
-class HitKind(StrEnum):
-    CONVERSATION = "conversation"  # its title
-    MESSAGE = "message"
-    TASK = "task"  # a task run's input name or output
-    COMPARISON = "comparison"  # its title or input
-    ENTRY = "entry"  # one model's output in a comparison
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    kind: HitKind
-    item: int  # the conversation, task run or comparison to open
-    part: int | None  # the message or comparison entry within it, where the match is in one
-    title: str  # of the conversation, task run (its input's name) or comparison
-    snippet: str  # the matching text around the match, each match between MARK_START and MARK_END
-    at: datetime
-    model: str | None
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    text: str
-    kinds: frozenset[HitKind] = frozenset(HitKind)
-    model: str | None = None  # only what this model wrote (or the conversation, run or comparison it took part in)
-    since: datetime | None = None
-    until: datetime | None = None
-    limit: int = 50  # per kind
 
 
 def fts_query(text: str) -> str | None:

@@ -44,9 +44,10 @@ from app.history.records import (
     MessageRecord,
     ModelRecord,
     Page,
+    SearchHit,
+    SearchQuery,
     TaskRunRecord,
 )
-from app.history.search import SearchHit, SearchQuery
 from app.history.search import search as search_history
 from app.network import Outcome, RequestRecord
 from app.outcomes import FinishReason, RunStatus
@@ -293,6 +294,16 @@ class HistoryStore:
             records = [MessageRecord.of(row) for row in session.scalars(query.order_by(Message.id.desc())
                                                                          .limit(limit + 1))]
         return Page(records[:limit][::-1], more=len(records) > limit)
+
+    def message_page_from(self, conversation_id: int, message_id: int) -> Page[MessageRecord]:
+        """The messages from ``message_id`` to the newest, oldest first (a search result opens its conversation
+        there); ``more`` says that older ones are left."""
+        query = select(Message).where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        with self._db.session(write=False) as session:
+            records = [MessageRecord.of(row) for row in session.scalars(
+                query.where(Message.id >= message_id).order_by(Message.id))]
+            more = session.scalar(query.where(Message.id < message_id).limit(1)) is not None
+        return Page(records, more=more)
 
     def get_message(self, message_id: int) -> MessageRecord:
         with self._db.session(write=False) as session:

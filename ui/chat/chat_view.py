@@ -117,6 +117,8 @@ class ChatView(QWidget):
         self._ids: list[int] = []  # of the views, in their order (the order messages were added)
         self._busy = False
         self._can_continue = True
+        self._reveal: int | None = None
+        self.revealed: int | None = None  # the message a search opened the conversation at
         self._to_make: deque[MessageRecord] = deque()  # messages still to be shown, the next first
         self._maker = QTimer(self, singleShot=True, interval=0)
         self._maker.timeout.connect(self._make_views)
@@ -235,18 +237,22 @@ class ChatView(QWidget):
         self.empty.setText(text)
         self.empty.show()
 
-    def show_conversation(self, conversation_id: int, messages: list[MessageRecord], older: bool = False) -> None:
+    def show_conversation(self, conversation_id: int, messages: list[MessageRecord], older: bool = False,
+                          reveal: int | None = None) -> None:
         """The conversation's last ``messages``, the newest first (they are what shows); with ``older``, the ones
-        before them are asked for (``olderWanted``) as the reader scrolls up to them."""
+        before them are asked for (``olderWanted``) as the reader scrolls up to them. ``reveal``: a message to show
+        at the top and mark (a search found it), instead of the newest at the bottom."""
         self._clear()
         self.conversation_id = conversation_id
         self.empty.setText("Ask anything. Your conversation stays on this computer.")
         self.empty.setVisible(not messages)
         self._older = older
+        self._reveal = reveal
         self._to_make.extend(reversed(messages))
         self._make_views()
-        self._at_bottom = True
-        QTimer.singleShot(0, self._scroll_to_bottom)
+        self._at_bottom = reveal is None
+        if reveal is None:
+            QTimer.singleShot(0, self._scroll_to_bottom)
 
     def add_older(self, conversation_id: int, messages: list[MessageRecord], older: bool) -> None:
         """The page before the first message shown, put above it while the reader's place stays."""
@@ -277,6 +283,20 @@ class ChatView(QWidget):
         else:
             self._update_regenerate()
             self._settle_timer.start()
+            if self._reveal is not None:
+                QTimer.singleShot(0, self._show_revealed)
+
+    def _show_revealed(self) -> None:
+        """The message a search found, at the top of the view and marked until another conversation opens."""
+        view = self._views.get(self._reveal) if self._reveal is not None else None
+        self._reveal = None
+        if view is None:
+            return
+        view.setProperty("found", True)
+        view.style().unpolish(view)
+        view.style().polish(view)
+        self.scroller.verticalScrollBar().setValue(view.y())
+        self.revealed = view.message_id
 
     def _settled(self) -> None:
         self._growing_top = False
@@ -292,6 +312,7 @@ class ChatView(QWidget):
             self.olderWanted.emit(self.conversation_id, self._ids[0])
 
     def _clear(self) -> None:
+        self.revealed = None
         for view in self._views.values():
             view.setParent(None)
             view.deleteLater()

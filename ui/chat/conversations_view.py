@@ -1,11 +1,21 @@
-"""The chat page's part of the sidebar: New chat, the list of conversations, and its right-click menu. It shows and
-asks; ``ChatPage`` decides."""
+"""The chat page's part of the sidebar: New chat, the history's search, the list of conversations, and its
+right-click menu. It shows and asks; ``ChatPage`` decides."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListView,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ui.chat.search_results import SearchBox
 from ui.qt.qt_models import ConversationListModel, RecordRole
 
 
@@ -24,6 +34,8 @@ class ConversationsView(QWidget):
         self.new_button.setObjectName("primary")
         self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
         column.addWidget(self.new_button)
+        self.search = SearchBox()
+        column.addWidget(self.search, 1)
         self.list = QListView()
         self.list.setObjectName("conversationList")
         self.list.setModel(model)
@@ -37,10 +49,18 @@ class ConversationsView(QWidget):
         self.no_chats.setObjectName("hint")
         self.no_chats.hide()  # until the history says so
         column.addWidget(self.no_chats)
+        self._searching(False)
+        self.search.searchWanted.connect(lambda text, _kinds: self._searching(bool(text)))
         self.new_button.clicked.connect(self.newRequested)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.installEventFilter(self)
+
+    def _searching(self, searching: bool) -> None:
+        """While the box holds text, its matches stand in the conversation list's place."""
+        self.list.setVisible(not searching)
+        self.search.setSizePolicy(self.search.sizePolicy().horizontalPolicy(),
+                                  QSizePolicy.Policy.Expanding if searching else QSizePolicy.Policy.Maximum)
 
     def pointer_inside(self) -> bool:
         """The pointer is over the list (its scroll bar included), where rows must not move under it."""

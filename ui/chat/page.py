@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
 from app.errors import CHATML_OFFER, HearthError
 from app.history import ConversationRecord, MessageRecord, ModelRecord, Page
+from app.history.records import HitKind, SearchHit, SearchQuery
 from app.outcomes import FinishReason
 from app.remote.address import is_remote, parse, same_model
 from app.settings import GenerationSettings, Settings, zoomed
@@ -59,6 +60,7 @@ class ChatPage(QObject):
     failed = Signal(object)  # an error, for the window to show
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
     settingsChanged = Signal()  # the default conversation settings changed
+    foundElsewhere = Signal(object)  # SearchHit: a task run or comparison the search found, for its page to open
 
     store: HistoryStore
     runner: ChatRunner
@@ -76,6 +78,7 @@ class ChatPage(QObject):
         self._starting: int | None = None  # the conversation whose answer is being started
         self._served = False  # the local server holds the engine: messages wait for it (``served_turn``)
         self._drafts: dict[int, str] = {}  # messages given back to a chat not on screen, for when it opens
+        self._searches = 0  # searches asked for: only the newest one's matches are shown
         self.conversations = ConversationListModel()
         self.sidebar = ConversationsView(self.conversations)
         self.view = ChatView()
@@ -96,6 +99,8 @@ class ChatPage(QObject):
         self.loader, self.library_model = loader, library_model
         side, view, bar = self.sidebar, self.view, self.view.model_bar
         side.newRequested.connect(self.new_conversation)
+        side.search.searchWanted.connect(self.search)
+        side.search.hitChosen.connect(self._hit_chosen)
         side.openRequested.connect(self._conversation_chosen)
         side.renameRequested.connect(self.rename)
         side.deleteRequested.connect(self.delete)
@@ -208,6 +213,53 @@ class ChatPage(QObject):
 
             prepare()  # here, off the GUI thread, rather than when the first message is shown
             return self.store.message_page(record.id, MESSAGE_PAGE)
+
+        BackgroundOp(self, read).success(show).failure(self.failed.emit).run()
+
+    def search(self, text: str, kinds: frozenset[HitKind]) -> None:
+        """Off the GUI thread; a search overtaken by more typing is not shown (each takes a few milliseconds, so
+        it is left to finish rather than interrupted)."""
+        self._searches += 1
+        asked = self._searches
+        if not text:
+            return
+
+        def show(hits: list[SearchHit]) -> None:
+            if asked == self._searches:
+                self.sidebar.search.show_hits(text, hits)
+
+        BackgroundOp(self, self.store.search, SearchQuery(text, kinds=kinds)).success(show) \
+            .failure(self.failed.emit).run()
+
+    def _hit_chosen(self, hit: SearchHit) -> None:
+        if hit.kind in (HitKind.MESSAGE, HitKind.CONVERSATION):
+            self.open_found(hit.item, hit.part)
+        else:
+            self.foundElsewhere.emit(hit)
+
+    def open_found(self, conversation_id: int, message_id: int | None) -> None:
+        """A search result: the conversation, opened at the message found (marked), or at its end for its title."""
+        self._keep_draft()
+        self.showRequested.emit()
+
+        def show(found: tuple[ConversationRecord, Page[MessageRecord]]) -> None:
+            record, page = found
+            self.current = record
+            row = self.conversations.row_of(record.id)
+            if row >= 0:  # chosen in the list too; it is open already, so the list's choice opens nothing
+                self.sidebar.list.setCurrentIndex(self.conversations.index(row))
+            self.view.show_conversation(record.id, page.items, older=page.more, reveal=message_id)
+            self._update_turns()
+            self._count()
+
+        def read() -> tuple[ConversationRecord, Page[MessageRecord]]:
+            from ui.chat.message_body import prepare
+
+            prepare()
+            record = self.store.get_conversation(conversation_id)
+            page = self.store.message_page_from(conversation_id, message_id) if message_id is not None \
+                else self.store.message_page(conversation_id, MESSAGE_PAGE)
+            return record, page
 
         BackgroundOp(self, read).success(show).failure(self.failed.emit).run()
 

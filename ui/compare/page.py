@@ -436,6 +436,10 @@ class ComparePage(QObject, Staged):
     def shown(self) -> ComparisonRecord | None:
         return self._shown
 
+    def open_comparison(self, comparison_id: int) -> None:
+        """A comparison the history's search found: read, then shown as if chosen in the page's history."""
+        BackgroundOp(self, self.store.get_comparison, comparison_id).success(self._comparison_chosen).run()
+
     def _comparison_chosen(self, record: ComparisonRecord) -> None:
         live = self._live
         if live is not None and live.id == record.id:

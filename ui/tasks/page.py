@@ -552,6 +552,10 @@ class TasksPage(QObject, Staged):
         self.output.set_chat_allowed(self._phase is RunPhase.IDLE,
                                      "Wait for the task to finish: the chat needs the model.")
 
+    def open_run(self, run_id: int) -> None:
+        """A run the history's search found: read, then shown as if chosen in the page's history."""
+        BackgroundOp(self, self.store.get_task_run, run_id).success(self._run_chosen).run()  # errors: the window's
+
     def _run_chosen(self, record: TaskRunRecord) -> None:
         if self._is_live_run(record.id):
             if not self._showing_live():

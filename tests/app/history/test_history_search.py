@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.history import HistoryStore, open_database
-from app.history.search import MARK_END, MARK_START, HitKind, SearchHit, SearchQuery, fts_query
+from app.history.records import MARK_END, MARK_START, HitKind, SearchHit, SearchQuery
+from app.history.search import fts_query
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
