@@ -1,10 +1,12 @@
-"""``hearth history``: the conversations, task runs and comparisons kept in the history. ``search`` for now."""
+"""``hearth history``: the conversations, task runs and comparisons kept in the history: ``search``, ``export``
+(Hearth's own JSON file, or the conversations as Markdown) and ``import`` (Hearth's file)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from app.paths import Paths
@@ -25,6 +27,14 @@ def add_commands(commands: Any) -> None:
     search.add_argument("--until", type=_date, help="only before the end of this day (YYYY-MM-DD)")
     search.add_argument("--limit", type=int, default=20, help="at most this many of each kind (default 20)")
     search.add_argument("--json", action="store_true", help="print one JSON object with the matches")
+    export = sub.add_parser("export", help="write the history, or some conversations, to a file")
+    export.add_argument("--conversation", type=int, action="append", metavar="ID",
+                        help="only this conversation (may be given more than once; default: everything)")
+    export.add_argument("--format", choices=["json", "md"], default="json",
+                        help="json: Hearth's history file, which `hearth history import` reads back; md: Markdown")
+    export.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
+    importing = sub.add_parser("import", help="add the records of a Hearth history file (all of them, or none)")
+    importing.add_argument("path", type=Path)
 
 
 def _date(text: str) -> datetime:
@@ -39,6 +49,11 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.history.records import MARK_END, MARK_START, HitKind, SearchQuery
 
     store = HistoryStore(open_database(paths.database))
+    if args.history_command == "export":
+        return _export(store, args)
+    if args.history_command == "import":
+        print(store.import_file(args.path).sentence())
+        return 0
     query = SearchQuery(args.query, kinds=frozenset(HitKind(k) for k in args.kind) if args.kind else frozenset(HitKind),
                         model=args.model, since=args.since,
                         until=args.until + timedelta(days=1) if args.until else None, limit=max(args.limit, 1))
@@ -60,4 +75,25 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
                  HitKind.ENTRY: f"comparison {hit.item}, {hit.model}"}[hit.kind]
         snippet = " ".join(hit.snippet.replace(MARK_START, "[").replace(MARK_END, "]").split())
         print(f"{hit.at:%Y-%m-%d %H:%M}  {hit.title} — {where}\n    {snippet}")
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    from app.errors import HearthError
+    from app.history.markdown import conversations_markdown
+
+    document = store.export(args.conversation, tasks_and_comparisons=args.conversation is None)
+    if args.conversation and len(document["conversations"]) != len(set(args.conversation)):
+        found = {c["id"] for c in document["conversations"]}
+        missing = ", ".join(str(i) for i in sorted(set(args.conversation) - found))
+        raise HearthError(f"No conversation with the id {missing} (see `hearth history search`).")
+    text = json.dumps(document, indent=2, ensure_ascii=False) if args.format == "json" \
+        else conversations_markdown(document)
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise HearthError(f"Could not write {args.output}: {error.strerror or error}.") from error
+    print(f"Wrote {len(document['conversations'])} conversation{'s' if len(document['conversations']) != 1 else ''}"
+          + (f", {len(document['task_runs'])} task runs and {len(document['comparisons'])} comparisons"
+             if args.format == "json" and args.conversation is None else "") + f" to {args.output}.")
     return 0

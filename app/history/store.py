@@ -7,6 +7,7 @@ keep what it gets back; no session or ORM object ever leaves this module.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import HistoryError
 from app.history.database import Database
+from app.history.exchange import Imported, export_history, import_history, read_history_file
 from app.history.models import (
     COMPARISON_KINDS,
     ENTRY_STATUSES,
@@ -101,6 +103,18 @@ class HistoryStore:
         """Conversations, messages, task runs and comparisons that match ``query`` (``app.history.search``)."""
         with self._db.session(write=False) as session:
             return search_history(session, query)
+
+    def export(self, conversation_ids: Sequence[int] | None = None, *,
+               tasks_and_comparisons: bool = True) -> dict[str, Any]:
+        """Hearth's history file (``app.history.exchange``): everything, or the conversations given."""
+        with self._db.session(write=False) as session:
+            return export_history(session, conversation_ids, tasks_and_comparisons=tasks_and_comparisons)
+
+    def import_file(self, path: Path) -> Imported:
+        """A Hearth history file's records, added as new ones, all or none."""
+        data = read_history_file(path)
+        with self._db.session() as session:
+            return import_history(session, data)
 
     def list_conversations(self) -> list[ConversationRecord]:
         """Newest activity first; soft-deleted ones are hidden while their Undo is still on offer."""

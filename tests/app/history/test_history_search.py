@@ -155,3 +155,32 @@ def test_hearth_history_search(tmp_path: Path) -> None:
     assert nothing.stdout == "Nothing in the history matches “bread”.\n"
     bad = hearth(home, "history", "search", "x", "--since", "yesterday")
     assert bad.returncode == 2 and "is not a date like 2026-12-31" in bad.stderr
+
+
+def test_hearth_history_export_and_import(tmp_path: Path) -> None:
+    from app.paths import Paths
+
+    from tests.helpers.command import hearth
+
+    home, other = tmp_path / "home", tmp_path / "other"
+    store = HistoryStore(open_database(Paths.under(home).ensure().database))
+    chat = store.create_conversation("Trip to Paris", {}, model_name="Qwen")
+    store.add_message(chat.id, "user", "Where is the station?")
+    store.add_message(chat.id, "assistant", "**Near** the river.", model_name="Qwen")
+    written = hearth(home, "history", "export", "-o", str(tmp_path / "all.json"))
+    assert written.returncode == 0 and written.stdout.startswith("Wrote 1 conversation, 0 task runs and 0 comparisons")
+    markdown = hearth(home, "history", "export", "--conversation", str(chat.id), "--format", "md",
+                      "-o", str(tmp_path / "chat.md"))
+    assert markdown.returncode == 0, markdown.stderr
+    text = (tmp_path / "chat.md").read_text(encoding="utf-8")
+    assert text.startswith("# Trip to Paris\n") and "## You\n\nWhere is the station?" in text
+    assert "## Qwen\n\n**Near** the river." in text
+    missing = hearth(home, "history", "export", "--conversation", "99", "-o", str(tmp_path / "x.json"))
+    assert missing.returncode == 1 and missing.stderr == "hearth: No conversation with the id 99 (see `hearth " \
+                                                         "history search`).\n"
+    imported = hearth(other, "history", "import", str(tmp_path / "all.json"))
+    assert imported.stdout == "Imported 1 conversation (2 messages), 0 task runs and 0 comparisons.\n"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}', encoding="utf-8")
+    refused = hearth(other, "history", "import", str(bad))
+    assert refused.returncode == 1 and "Nothing was imported." in refused.stderr
