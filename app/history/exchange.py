@@ -111,28 +111,28 @@ def import_history(session: Session, data: dict[str, Any]) -> Imported:
     conversations = _records(data, "conversations", Conversation, children=("messages", Message))
     task_runs = _records(data, "task_runs", TaskRun)
     comparisons = _records(data, "comparisons", Comparison, children=("entries", ComparisonEntry))
-    messages = 0
     try:
-        for fields, children in conversations:
-            conversation = Conversation(**fields)
-            session.add(conversation)
-            session.flush()
-            for message in children:
-                session.add(Message(conversation_id=conversation.id, **message))
-            messages += len(children)
-        for fields, _children in task_runs:
-            session.add(TaskRun(**fields))
-        for fields, children in comparisons:
-            comparison = Comparison(**fields)
-            session.add(comparison)
-            session.flush()
-            for entry in children:
-                session.add(ComparisonEntry(comparison_id=comparison.id, **entry))
+        _add(session, conversations, Conversation, (Message, "conversation_id"))
+        _add(session, task_runs, TaskRun, None)
+        _add(session, comparisons, Comparison, (ComparisonEntry, "comparison_id"))
         session.flush()
     except IntegrityError as error:
         raise HistoryError(f"A record in the file breaks a rule of the history ({error.orig}). Nothing was "
                            "imported.") from error
+    messages = sum(len(children) for _fields, children in conversations)
     return Imported(len(conversations), messages, len(task_runs), len(comparisons))
+
+
+def _add(session: Session, records: list[tuple[dict[str, Any], list[dict[str, Any]]]], model: Any,
+         children: tuple[Any, str] | None) -> None:
+    """Each record as a new row, then its children linked to it by ``children``' column."""
+    for fields, nested in records:
+        row = model(**fields)
+        session.add(row)
+        if children is not None and nested:
+            session.flush()
+            child_model, link = children
+            session.add_all(child_model(**{link: row.id}, **child) for child in nested)
 
 
 def _fields(row: DeclarativeBase) -> dict[str, Any]:
