@@ -68,6 +68,11 @@ class Paths:
         """A record of each engine worker running (``app/engine/watchdog.py``), to end one its app left behind."""
         return self.cache_dir / "engines"
 
+    @property
+    def backups_dir(self) -> Path:
+        """Copies of the history database (``app/history/backups.py``), beside it in the data folder."""
+        return self.database.parent / "backups"
+
     def ensure(self) -> Paths:
         for folder in (self.models_dir, self.database.parent, self.logs_dir, self.settings_file.parent,
                        self.cache_dir):

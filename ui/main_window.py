@@ -68,6 +68,8 @@ PAGES = ("Chats", "Models", "Discover", "Tasks", "Compare")
 DISCOVER_PAGE = 2
 TASKS_PAGE = 3
 COMPARE_PAGE = 4
+BACKUP_FIRST_MS = 20_000  # the first backup check, once the start has settled
+BACKUP_EVERY_MS = 6 * 3600 * 1000
 FRAME_MS = 16  # one frame at 60 Hz
 
 
@@ -145,6 +147,10 @@ class MainWindow(QMainWindow):
         self.library.refresh_models(select_id=self.settings.last_model_id)
         self.library.refresh_remote()
         QTimer.singleShot(1500, self.library.measure_bandwidth)
+        QTimer.singleShot(BACKUP_FIRST_MS, self._keep_backups)
+        self._backup_timer = QTimer(self, interval=BACKUP_EVERY_MS)  # a window open for days backs up each day
+        self._backup_timer.timeout.connect(self._keep_backups)
+        self._backup_timer.start()
         QTimer.singleShot(2000, self.discover.update_catalog)
         if self._gate is not None:
             self._gate.open()
@@ -383,6 +389,13 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             widget_only.addAction(action)
         return action
+
+    def _keep_backups(self) -> None:
+        """Today's and this week's checked copies of the history, if they are not made yet (``app.history.backups``)."""
+        from app.history.backups import keep_up
+
+        paths = self.services.paths
+        BackgroundOp(self, keep_up, paths.database, paths.backups_dir).run()  # a failure: the window says why
 
     def search_history(self) -> None:
         self._show_page(0)

@@ -35,6 +35,11 @@ def add_commands(commands: Any) -> None:
     export.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
     importing = sub.add_parser("import", help="add the records of a Hearth history file (all of them, or none)")
     importing.add_argument("path", type=Path)
+    sub.add_parser("backup", help="make a checked copy of the history database now")
+    sub.add_parser("backups", help="the copies kept (daily, weekly, made by hand, from before a restore)")
+    restore = sub.add_parser("restore", help="put a backup in the history's place (the history now is kept as "
+                                             "one more backup); close Hearth's window first")
+    restore.add_argument("backup", type=Path, help="one of `hearth history backups`")
 
 
 def _date(text: str) -> datetime:
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     from app.history import HistoryStore, open_database
     from app.history.records import MARK_END, MARK_START, HitKind, SearchQuery
 
+    if args.history_command in ("backup", "backups", "restore"):
+        return _backups(args, paths)
     store = HistoryStore(open_database(paths.database))
     if args.history_command == "export":
         return _export(store, args)
@@ -96,4 +103,25 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     print(f"Wrote {len(document['conversations'])} conversation{'s' if len(document['conversations']) != 1 else ''}"
           + (f", {len(document['task_runs'])} task runs and {len(document['comparisons'])} comparisons"
              if args.format == "json" and args.conversation is None else "") + f" to {args.output}.")
+    return 0
+
+
+def _backups(args: argparse.Namespace, paths: Paths) -> int:
+    from app.history.backups import BackupKind, back_up, backups, restore
+    from app.words import format_bytes
+
+    if args.history_command == "backup":
+        made = back_up(paths.database, paths.backups_dir, BackupKind.MANUAL)
+        print(f"Backed up the history to {made.path} ({format_bytes(made.size)}).")
+    elif args.history_command == "backups":
+        kept = backups(paths.backups_dir)
+        if not kept:
+            print("No backups yet: Hearth makes one a day while it runs, or run `hearth history backup`.")
+        for backup in kept:
+            print(f"{backup.made_at.astimezone():%Y-%m-%d %H:%M}  {backup.kind.value:<15} "
+                  f"{format_bytes(backup.size):>10}  {backup.path}")
+    else:
+        replaced = restore(args.backup, paths.database, paths.backups_dir)
+        print(f"Restored the history from {args.backup.name}."
+              + (f" The history it replaced is kept at {replaced.path}." if replaced else ""))
     return 0

@@ -99,6 +99,10 @@ class HistoryStore:
             session.flush()
             return ConversationRecord.of(row)
 
+    def close(self) -> None:
+        """Lets go of the database file (a restore puts another in its place)."""
+        self._db.close()
+
     def search(self, query: SearchQuery) -> list[SearchHit]:
         """Conversations, messages, task runs and comparisons that match ``query`` (``app.history.search``)."""
         with self._db.session(write=False) as session:
