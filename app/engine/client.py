@@ -130,38 +130,32 @@ class EngineClient:
         with self._lock:
             if self.running:
                 return
-            if self._remote:
-                self._start_remote()
-                return
-            if self._registry_dir is not None:
-                end_stale_workers(self._registry_dir)
-            context = multiprocessing.get_context("spawn")
-            parent, child = context.Pipe(duplex=True)
-            states_dir = str(self._states_dir) if self._states_dir else None
-            process = context.Process(target=run_worker, args=(child, self._log_file, states_dir),
-                                      name="hearth-engine", daemon=True)
             self._expected_exit = False
             if self.state is EngineState.STOPPED:
                 self.state = EngineState.STARTING
-            process.start()
-            child.close()
-            if self._registry_dir is not None and process.pid is not None:
-                register_worker(self._registry_dir, process.pid)
-            self._process, self._conn = process, parent
-            self._reader = threading.Thread(target=self._read_events, args=(process, parent), name="engine-events",
+            if self._remote:
+                assert self._elsewhere is not None
+                process, conn = self._elsewhere.start()
+            else:
+                process, conn = self._start_process()
+            self._process, self._conn = process, conn
+            self._reader = threading.Thread(target=self._read_events, args=(process, conn), name="engine-events",
                                             daemon=True)
             self._reader.start()
 
-    def _start_remote(self) -> None:
-        assert self._elsewhere is not None
-        self._expected_exit = False
-        if self.state is EngineState.STOPPED:
-            self.state = EngineState.STARTING
-        process, conn = self._elsewhere.start()
-        self._process, self._conn = process, conn
-        self._reader = threading.Thread(target=self._read_events, args=(process, conn), name="engine-events",
-                                        daemon=True)
-        self._reader.start()
+    def _start_process(self) -> tuple[Any, Any]:
+        if self._registry_dir is not None:
+            end_stale_workers(self._registry_dir)
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe(duplex=True)
+        states_dir = str(self._states_dir) if self._states_dir else None
+        process = context.Process(target=run_worker, args=(child, self._log_file, states_dir),
+                                  name="hearth-engine", daemon=True)
+        process.start()
+        child.close()
+        if self._registry_dir is not None and process.pid is not None:
+            register_worker(self._registry_dir, process.pid)
+        return process, parent
 
     def _use_remote(self, remote: bool) -> None:
         """The worker that answers from now on: a model on another computer or on this one. The other kind, if it

@@ -175,31 +175,10 @@ class RemoteWorker:
             self.loaded.server.close()
             self.loaded = None
 
-    def _open(self, path: str) -> tuple[address.RemoteAddress, RemoteServer, int]:
-        """The server of ``path`` and the model's context, for a computer the person added (and only then)."""
-        try:
-            where = address.parse(path)
-        except ValueError as error:
-            raise RemoteError("That model is not on a computer Hearth knows.") from error
-        computer = self.computers.find(where.base_url)
-        if computer is None:
-            raise RemoteError(f"{where.host} is no longer among the computers Hearth may use. Add it again under "
-                              "Models → Add a computer to use its models.")
-        server = RemoteServer(computer.base_url, self.computers.key(computer.base_url))
-        try:
-            listed = {model.id: model for model in server.models()}
-            if where.model not in listed:
-                raise RemoteError(f"{computer.name} has no model called “{where.model}” any more.")
-            context = server.context_length(where.model) or computer.context_length or DEFAULT_CONTEXT
-        except BaseException:
-            server.close()
-            raise
-        return where, server, context
-
     def _load(self, command: p.Load) -> None:
         started = time.perf_counter()
         self._close()
-        where, server, context = self._open(command.path)
+        where, server, context = open_model(self.computers, command.path)
         model = RemoteTaskModel(server, where.model, context)
         self.loaded = _Loaded(where, server, model)
         name = self.computers.find(where.base_url)
@@ -280,14 +259,35 @@ class RemoteWorker:
             self._send(counted)
 
 
+def open_model(computers: Computers, path: str) -> tuple[address.RemoteAddress, RemoteServer, int]:
+    """The server of ``path`` and the model's context, for a computer the person added (and only then)."""
+    try:
+        where = address.parse(path)
+    except ValueError as error:
+        raise RemoteError("That model is not on a computer Hearth knows.") from error
+    computer = computers.find(where.base_url)
+    if computer is None:
+        raise RemoteError(f"{where.host} is no longer among the computers Hearth may use. Add it again under "
+                          "Models → Other computers… to use its models.")
+    server = RemoteServer(computer.base_url, computers.key(computer.base_url))
+    try:
+        listed = {model.id: model for model in server.models()}
+        if where.model not in listed:
+            raise RemoteError(f"{computer.name} has no model called “{where.model}” any more.")
+        context = server.context_length(where.model) or computer.context_length or DEFAULT_CONTEXT
+    except BaseException:
+        server.close()
+        raise
+    return where, server, context
+
+
 def plan_remote(computers: Computers, command: p.PlanTask) -> p.Event:
     """``PlanTask`` for a model on another computer, answered beside whatever the engine runs (planning asks the
     server's tokenizer only)."""
     from app.tasks.orchestration import plan_task
 
-    worker = RemoteWorker(computers)
     try:
-        where, server, context = worker._open(command.path)
+        where, server, context = open_model(computers, command.path)
         try:
             return p.TaskPlanned(command.request_id, plan_task(RemoteTaskModel(server, where.model, context),
                                                                command.task))
