@@ -33,6 +33,7 @@ class AnswerStarted:
     user_message: MessageRecord | None  # None when regenerating or continuing
     assistant_message: MessageRecord
     continued: bool = False  # the assistant message is an earlier answer, continued from its end
+    replaced: int | None = None  # a new version of this message (and the rest after it) is being written
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class _Streaming:
     last_flush: float = field(default_factory=time.monotonic)
     dropped: int = 0
     continued: MessageRecord | None = None  # the answer being continued, as it was
+    replaces: int | None = None  # the message whose new version is being written (an edit, a regeneration)
 
     @property
     def text(self) -> str:
@@ -199,7 +201,8 @@ class ChatRunner:
         self.store.restore_message(message_id)
 
     def regenerate(self, conversation_id: int) -> None:
-        """Answer the last user message again, replacing the answer after it."""
+        """Answer the last user message again: a new version of the answer after it, the old one kept beside it
+        (``app.history.branches``)."""
         claim = self._claim(conversation_id)
         try:
             history = self.store.messages(conversation_id)
@@ -207,13 +210,42 @@ class ChatRunner:
             if last_user is None:
                 raise EngineError("There is no question to answer again yet.")
             later = [m for m in history if m.id > last_user.id]
-            if later:
-                self.store.delete_messages_from(later[0].id)
+            claim.replaces = later[0].id if later else None
             conversation = self.store.get_conversation(conversation_id)
             self._start_answer(claim, GenerationSettings.from_dict(conversation.settings), None)
         except BaseException:
             self._release(claim)
             raise
+
+    def edit(self, conversation_id: int, message_id: int, text: str) -> None:
+        """Send ``text`` as a new version of the question ``message_id`` and answer it; the old question and what
+        followed it stay as the other branch. The model reads only the branch shown: what came before the
+        question, and the new text."""
+        text = text.strip()
+        if not text:
+            raise EngineError("An edited message cannot be empty. Delete it instead.")
+        claim = self._claim(conversation_id)
+        try:
+            original = self.store.get_message(message_id)
+            if original.role != "user" or original.conversation_id != conversation_id:
+                raise EngineError("Only your own messages can be edited.")
+            conversation = self.store.get_conversation(conversation_id)
+            settings = GenerationSettings.from_dict(conversation.settings)
+            self._check_fits(settings, [m for m in self.store.messages(conversation_id) if m.id < message_id], text)
+            user = self.store.add_message(conversation_id, "user", text, version_of=message_id)
+            claim.replaces = message_id
+            self._start_answer(claim, settings, user)
+        except BaseException:
+            self._release(claim)
+            raise
+
+    def show_version(self, message_id: int, step: int) -> MessageRecord:
+        """Show the version ``step`` away from this message's (‹ and ›), with the branch that follows it."""
+        streaming = self._streaming
+        message = self.store.get_message(message_id)
+        if streaming is not None and streaming.conversation_id == message.conversation_id:
+            raise EngineError("An answer is being written in this conversation. Stop it first, or wait for it.")
+        return self.store.show_version(message_id, step)
 
     def read_ahead(self, conversation_id: int, draft: str) -> bool:
         """Give the model a head start on a message still being typed: the worker reads the conversation with
@@ -277,8 +309,11 @@ class ChatRunner:
                                                  if m.id < continued.id])
             assistant = self.store.reopen_message(continued.id)
         else:
-            messages = build_messages(settings, self.store.messages(conversation_id))
-            assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name)
+            version_of = claim.replaces if user is None else None  # an edit's new question is the new branch
+            assistant = self.store.add_message(conversation_id, "assistant", "", model_name=model_name,
+                                               version_of=version_of)
+            messages = build_messages(settings, [m for m in self.store.messages(conversation_id)
+                                                 if m.id != assistant.id])
         self.store.update_conversation(conversation_id, model_id=record.id if record else None,
                                        model_name=model_name)
         with self._lock:
@@ -294,7 +329,8 @@ class ChatRunner:
                 else:
                     self.store.update_message(assistant.id, finish_reason=FinishReason.ERROR, error=str(error))
                 raise
-        self._emit(AnswerStarted(conversation_id, user, assistant, continued=continued is not None))
+        self._emit(AnswerStarted(conversation_id, user, assistant, continued=continued is not None,
+                                 replaced=claim.replaces))
 
     # --- engine events (on the engine's reader thread) ---
 

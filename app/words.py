@@ -3,6 +3,8 @@ the terminal)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 def format_bytes(n: int | None) -> str:
     """Decimal units, as disks and download pages count them ("592.7 KB", "4.1 GB")."""
@@ -44,6 +46,12 @@ def format_count(count: int | None) -> str:
 def plural(count: int, word: str, words: str | None = None) -> str:
     """"1 part", "3 parts", "2 boxes" (``words`` where adding an s is wrong), with thousands separated."""
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def moment(at: datetime) -> str:
+    """When something happened, in this computer's time zone: "Saturday 5 December 2026, 10:00"."""
+    local = at.astimezone()
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M}"
 
 
 def duration(seconds: float) -> str:

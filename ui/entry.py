@@ -1,7 +1,7 @@
 """The `hearth` command's entry point: the window when run alone, the core's CLI with arguments.
 
-It lives in ``ui/`` because the core never imports the UI; it imports Qt only when the window is wanted,
-so `hearth models list` starts quickly and works without a display.
+It lives in ``ui/`` because the core never imports the UI; it imports Qt only when the window is wanted (or a PDF,
+whose writer is Qt's), so `hearth models list` starts quickly and works without a display.
 """
 
 from __future__ import annotations
@@ -24,10 +24,17 @@ def main() -> int:
     if len(sys.argv) > 1:
         from app.cli.main import main as cli_main
 
-        return cli_main(sys.argv[1:])
+        return cli_main(sys.argv[1:], make_pdf=make_pdf)
     from ui.main import run_app
 
     return run_app()
+
+
+def make_pdf(page: str, title: str) -> bytes:
+    """Qt's PDF writer for the command line (``app.export.files.PdfMaker``), imported when a PDF is asked for."""
+    from ui.export.pdf import make_pdf as qt_pdf
+
+    return qt_pdf(page, title)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 EXIT_AFTER_START = "HEARTH_EXIT_AFTER_START"  # for benchmarks/cold_start.py: print the start's figures, then quit
 WINDOW_SHOWN_TIMEOUT_S = 10.0
 PAGES_AFTER_MS = 300  # after the lists have filled in
+NOTE_MS = 20_000  # how long the status bar says what a restore did
+CLOSED_WINDOW_GOES_MS = 2000  # a window closed for the one reopened after a restore is deleted this much later
+
+_reopened: set[MainWindow] = set()
 
 
 def resource_path(*parts: str) -> Path:
@@ -47,24 +51,36 @@ def resource_path(*parts: str) -> Path:
 def build_services(paths: Paths, settings: Settings | None = None) -> Services:
     """Open history and settings (unless the ``settings`` already read are given), look at the hardware (bandwidth
     from the cache only: measuring takes a second and happens later, off the GUI thread) and make the engine;
-    raises HistoryError if the history cannot open. Slow (it imports most of the core): off the GUI thread."""
-    from app import network
-    from app.chat import ChatRunner
-    from app.compare.runner import Comparer
-    from app.engine import EngineClient
-    from app.forecast.load_tracker import LoadTracker
-    from app.hardware.detect import detect, with_memory_now
-    from app.history import HistoryStore, open_database
-    from app.hub import credentials
-    from app.hub.catalog import CatalogError, cached_or_builtin
-    from app.hub.downloads import DownloadManager
-    from app.library import Library
-    from app.remote.computers import Computers
-    from app.remote.worker import RemoteWorkers
-    from app.task_session import TaskSession
+    raises HistoryError if the history cannot open (``DamagedHistoryError`` when it fails its check). Slow (it
+    imports most of the core): off the GUI thread.
 
-    settings = settings if settings is not None else Settings.load(paths.settings_file)
-    store = HistoryStore(open_database(paths.database))
+    The history is checked before it is opened for writing (``app.history.backups.look_over``), on a thread of its
+    own while the core is imported: SQLite reads the file without holding the GIL, so on a large history the check
+    (about 90 ms at 100,000 messages) ends within the imports' time rather than after it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.history.backups import look_over
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-check") as checking:
+        checked = checking.submit(look_over, paths.database, paths.backups_dir)
+        from app import network
+        from app.chat import ChatRunner
+        from app.compare.runner import Comparer
+        from app.engine import EngineClient
+        from app.forecast.load_tracker import LoadTracker
+        from app.hardware.detect import detect, with_memory_now
+        from app.history import HistoryStore, open_database
+        from app.hub import credentials
+        from app.hub.catalog import CatalogError, cached_or_builtin
+        from app.hub.downloads import DownloadManager
+        from app.library import Library
+        from app.remote.computers import Computers
+        from app.remote.worker import RemoteWorkers
+        from app.task_session import TaskSession
+
+        settings = settings if settings is not None else Settings.load(paths.settings_file)
+        checked.result()
+    store = HistoryStore(open_database(paths.database, paths.backups_dir))
     network.configure(store.add_network_request)
     if settings.work_offline:
         network.set_offline(True)
@@ -103,21 +119,57 @@ def apply_style(app: QApplication, tone: Tone | None = None) -> Tone:
 
 
 def start_window(paths: Paths, settings: Settings, icon: QIcon | None = None, *,
-                 failed: Callable[[BaseException], None]) -> MainWindow:
+                 failed: Callable[[BaseException], None],
+                 said: tuple[str, BaseException | None] = ("", None)) -> MainWindow:
     """The window as a start opens it: shown at once, then, right after its first paint, the services are built off
     the GUI thread and attached as ``open_window`` attaches them (``MainWindow.ready`` says when). ``failed`` gets
     the error instead if they cannot be built: a ``HearthError`` when the history cannot open. A moment later the
-    pages left out of the first paint are built, and what the start made is set aside from garbage collection."""
+    pages left out of the first paint are built, and what the start made is set aside from garbage collection.
+
+    A history that fails its check is not opened: the window says so and offers the newest good backup, or a new
+    history (``ui.history.damaged``); once either is done the services are built again, and if the person quits
+    instead, ``failed`` gets the ``DamagedHistoryError``. After File → Restore from a backup…, a new window is
+    started this same way on the restored history (``MainWindow.reopenRequested``, ``ui.history.keeper`` says why)
+    and this one closes; ``said`` is what the new one says once ready: a sentence, or an error to show."""
     window = MainWindow(icon=icon, settings=settings)
     window.show()
+    note, problem = said
 
     def ready(services: Services) -> None:
         _fill(window, services)
+        if problem is not None:
+            window.show_error(problem)
+        elif note:
+            window.statusBar().showMessage(note, NOTE_MS)
         QTimer.singleShot(PAGES_AFTER_MS, lambda: window.build_pages(then=GuiThreadCollector.settle))
 
     def build() -> None:
-        BackgroundOp(window, build_services, paths, settings).success(ready).failure(failed).run()
+        BackgroundOp(window, build_services, paths, settings).success(ready).failure(not_built).run()
 
+    def not_built(error: BaseException) -> None:
+        from app.history.backups import DamagedHistoryError
+
+        if not isinstance(error, DamagedHistoryError):
+            failed(error)
+            return
+        from ui.history.damaged import offer_a_way_out
+
+        offer_a_way_out(window, error, paths, mended=mended, failed=failed, gave_up=lambda: failed(error))
+
+    def mended(words: str) -> None:
+        nonlocal note
+        note = words
+        build()
+
+    def reopen(words: str, error: BaseException | None) -> None:
+        again = start_window(paths, settings, icon, failed=failed, said=(words, error))  # before this one closes
+        _reopened.add(again)  # its only owner, until it is deleted in turn
+        again.destroyed.connect(functools.partial(_reopened.discard, again))
+        window.close()
+        # Not at once: results that came back as it closed may have queued work of its pages for the next turns.
+        QTimer.singleShot(CLOSED_WINDOW_GOES_MS, window, window.deleteLater)
+
+    window.reopenRequested.connect(reopen)
     after_first_paint(window, build)
     return window
 
@@ -156,7 +208,7 @@ def run_app(argv: list[str] | None = None) -> int:
     icon = QIcon(str(resource_path("icons", "hearth.svg")))
     app.setWindowIcon(icon)
     window = start_window(paths, Settings.load(paths.settings_file), icon,
-                          failed=lambda error: _cannot_start(window, error, paths))
+                          failed=lambda error: _cannot_start(error, paths))
     after_first_paint(window, note_window_shown)
     if os.environ.get(EXIT_AFTER_START):
         _exit_after_start(window)
@@ -192,12 +244,19 @@ def install_qt_message_handler() -> None:
     qInstallMessageHandler(handle)
 
 
-def _cannot_start(window: MainWindow, error: BaseException, paths: Paths) -> None:
-    if isinstance(error, HearthError):
-        QMessageBox.critical(window, "Hearth cannot open its history", str(error))
+def _cannot_start(error: BaseException, paths: Paths) -> None:
+    """The history cannot open (or something unexpected happened): said in a box, then Hearth ends. A damaged
+    history was said already, by the box that offered the way out the person declined."""
+    from app.history.backups import DamagedHistoryError
+
+    parent = QApplication.activeWindow()
+    if isinstance(error, DamagedHistoryError):
+        pass
+    elif isinstance(error, HearthError):
+        QMessageBox.critical(parent, "Hearth cannot open its history", str(error))
     else:
         log.error("the services could not be built", exc_info=error)
-        QMessageBox.critical(window, "Hearth could not start",
+        QMessageBox.critical(parent, "Hearth could not start",
                              f"Hearth hit an unexpected problem while starting: {error}\n\nDetails are in the log "
                              f"file: {paths.log_file}")
     QApplication.exit(1)

@@ -44,6 +44,8 @@ from app.history.records import HitKind, SearchHit
 from app.settings import Settings
 from ui.chat.page import ChatPage
 from ui.discover.page import DiscoverPage
+from ui.export.exporter import Choice, Exporter, comparison_choice, conversation_choice, task_run_choice
+from ui.history.keeper import HistoryKeeper
 from ui.library.page import LibraryPage
 from ui.model_loader import ModelLoader
 from ui.privacy.page import PrivacyPage
@@ -78,6 +80,7 @@ class MainWindow(QMainWindow):
     calls ``attach`` when the services are built, and until then the window takes no input (``InputGate``)."""
 
     ready = Signal()  # the services are attached: the window acts on input from now on
+    reopenRequested = Signal(str, object)  # a backup was restored: a new window, with a sentence or an error to show
 
     services: Services
     loader: ModelLoader
@@ -107,6 +110,8 @@ class MainWindow(QMainWindow):
         self.library_model = LibraryModel()  # the library, shared by every page that chooses a model
         self.privacy = PrivacyPage(self.settings, self)
         self.server = ServerPage(self.settings, self)
+        self.exporter = Exporter(self)
+        self.keeper = HistoryKeeper(self)
         self._build()
         self._build_menus()
         self._build_welcome()
@@ -135,8 +140,10 @@ class MainWindow(QMainWindow):
         self.download_bridge = DownloadBridge(services.downloads, self)
         self.discover.attach(services, self.download_bridge)
         self.welcome.attach(services)
+        self.keeper.attach(services, self._let_go_of_history)
         self.privacy.attach(services)
         self.server.attach(services)
+        self.exporter.attach(services)
         self.library.attach(services, self.bridge)
         self.loader = ModelLoader(services, self.bridge, lambda: self.library.worker_baseline, self)
         self.chat.attach(services, self.bridge, self.loader, self.library_model)
@@ -281,7 +288,17 @@ class MainWindow(QMainWindow):
             page.statusMessage.connect(self.statusBar().showMessage)
         for page in (chat, library, loader, privacy, server):
             page.settingsChanged.connect(self._save_settings)
+        self.exporter.failed.connect(self.show_error)
+        chat.exportRequested.connect(lambda record: self.exporter.show_dialog(
+            conversation_choice(record.id, record.title)))
+        chat.exportFolderRequested.connect(lambda folder, ids: self.exporter.export_conversations(
+            ids, f"The folder “{folder.name}” ({len(ids)} conversation{'s' if len(ids) != 1 else ''})", folder.name))
+        self.exporter.statusMessage.connect(self.statusBar().showMessage)
         server.turnChanged.connect(chat.served_turn)
+        self.keeper.failed.connect(self.show_error)
+        self.keeper.statusMessage.connect(self.statusBar().showMessage)
+        self.keeper.imported.connect(chat.load_conversations)
+        self.keeper.reopenRequested.connect(self.reopenRequested)
         server.conversationKept.connect(chat.refresh_conversation)
         server.runningChanged.connect(self.server_label.setVisible)
         server.turnChanged.connect(lambda holding: self.server_label.setText(
@@ -311,12 +328,20 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.chat.new_conversation)
         self._action(file_menu, "&Add a model from disk…", "Ctrl+I", self.library.add_model)
         file_menu.addSeparator()
+        self._action(file_menu, "&Export…", "Ctrl+Shift+E", self.export_shown)
+        self._action(file_menu, "&Print…", QKeySequence.StandardKey.Print, self.print_shown)
+        file_menu.addSeparator()
         self.offline_action = self._action(file_menu, "Work &offline", None, self.privacy.set_offline)
         self.offline_action.setCheckable(True)
         self.offline_action.setChecked(self.settings.work_offline)  # asking huggingface_hub waits for attach
         self._action(file_menu, "&Privacy: network requests…", None, self.privacy.show_dialog)
         self._action(file_menu, "Hugging Face &token…", None, self.privacy.edit_token)
         self._action(file_menu, "Local &server…", None, self.server.show_dialog)
+        file_menu.addSeparator()
+        import_action = self._action(file_menu, "&Import history…", None, self.keeper.import_history)
+        self.keeper.importing.connect(lambda running: import_action.setEnabled(not running))
+        self._action(file_menu, "&Back up the history now", None, self.keeper.back_up_now)
+        self._action(file_menu, "&Restore from a backup…", None, self.keeper.show_backups)
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -338,6 +363,8 @@ class MainWindow(QMainWindow):
         find.triggered.connect(self.search_history)
         chat.sidebar.addAction(find)
         self._action(chat_menu, "Re&name conversation…", "F2", chat.rename_current)
+        self._action(chat_menu, "&Pin or unpin the conversation", "Ctrl+Shift+P", chat.pin_current)
+        self._action(chat_menu, "New &folder…", None, lambda: chat.sidebar.folders.new_folder())
         self._action(chat_menu, "&Delete conversation", QKeySequence.StandardKey.Delete, chat.delete_current,
                      widget_only=chat.sidebar.list)
         tasks_menu = self.menuBar().addMenu("&Tasks")
@@ -396,6 +423,34 @@ class MainWindow(QMainWindow):
 
         paths = self.services.paths
         BackgroundOp(self, keep_up, paths.database, paths.backups_dir).run()  # a failure: the window says why
+
+    def _let_go_of_history(self) -> None:
+        """Before a restore (``HistoryKeeper``): everything that works on the history stops, as on closing, the store
+        lets go of the file, and the window takes no more input; a new window opens on the restored history
+        (``reopenRequested``), and closing this one then stops nothing twice."""
+        self._gate = InputGate(self)
+        self._backup_timer.stop()
+        self.loader.closing = True
+        self._attached = False
+        self._shut_down(self.services)
+        self.services.store.close()
+
+    def export_shown(self) -> None:
+        self.exporter.show_dialog(self._shown_choice())
+
+    def print_shown(self) -> None:
+        self.exporter.print_(self._shown_choice())
+
+    def _shown_choice(self) -> Choice | None:
+        """What Export and Print take: the run or comparison on its page, else the conversation open in the chat."""
+        page = self.stack.currentIndex()
+        if page == TASKS_PAGE and self._tasks_page.is_built() and self.tasks.shown_run is not None:
+            return task_run_choice(self.tasks.shown_run)
+        comparison = self.compare.shown() if page == COMPARE_PAGE and self._compare_page.is_built() else None
+        if comparison is not None:
+            return comparison_choice(comparison)
+        current = self.chat.current
+        return conversation_choice(current.id, current.title) if current is not None else None
 
     def search_history(self) -> None:
         self._show_page(0)

@@ -1,5 +1,6 @@
 """``hearth history``: the conversations, task runs and comparisons kept in the history: ``search``, ``export``
-(Hearth's own JSON file, or the conversations as Markdown) and ``import`` (Hearth's file)."""
+(everything, some conversations, a task run or a comparison, as Markdown, HTML, PDF, Word or Hearth's own JSON file:
+``app.export``) and ``import`` (Hearth's file, or a ChatGPT export)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.export.formats import ExportFormat
 from app.paths import Paths
 
 COMMANDS = ("history",)
@@ -23,18 +25,27 @@ def add_commands(commands: Any) -> None:
     search.add_argument("--kind", action="append", choices=["conversation", "message", "task", "comparison", "entry"],
                         help="only this kind of match (may be given more than once)")
     search.add_argument("--model", help="only what this model wrote, or took part in")
+    search.add_argument("--folder", metavar="NAME", help="only the conversations in this folder")
     search.add_argument("--since", type=_date, help="only from this day on (YYYY-MM-DD)")
     search.add_argument("--until", type=_date, help="only before the end of this day (YYYY-MM-DD)")
     search.add_argument("--limit", type=int, default=20, help="at most this many of each kind (default 20)")
     search.add_argument("--json", action="store_true", help="print one JSON object with the matches")
-    export = sub.add_parser("export", help="write the history, or some conversations, to a file")
-    export.add_argument("--conversation", type=int, action="append", metavar="ID",
-                        help="only this conversation (may be given more than once; default: everything)")
-    export.add_argument("--format", choices=["json", "md"], default="json",
-                        help="json: Hearth's history file, which `hearth history import` reads back; md: Markdown")
+    export = sub.add_parser("export", help="write the history, some conversations, a task run or a comparison to "
+                                           "a file")
+    what = export.add_mutually_exclusive_group()
+    what.add_argument("--conversation", type=int, action="append", metavar="ID",
+                      help="only this conversation (may be given more than once)")
+    what.add_argument("--folder", metavar="NAME", help="the conversations in this folder")
+    what.add_argument("--all", action="store_true", help="every conversation, task run and comparison (the default)")
+    what.add_argument("--task-run", type=int, metavar="ID", help="only this task run")
+    what.add_argument("--comparison", type=int, metavar="ID", help="only this comparison")
+    export.add_argument("--format", choices=[f.value for f in ExportFormat],
+                        help="md: Markdown; html: one web page; pdf; docx: Word; json: Hearth's history file, which "
+                             "`hearth history import` reads back (default: the output's suffix, else json)")
     export.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
-    importing = sub.add_parser("import", help="add the records of a Hearth history file (all of them, or none)")
-    importing.add_argument("path", type=Path)
+    importing = sub.add_parser("import", help="add the records of a Hearth history file, or the conversations of a "
+                                              "ChatGPT export (conversations.json or its .zip): all of them, or none")
+    importing.add_argument("path", type=Path, help="the file; which kind it is, is read from it")
     sub.add_parser("backup", help="make a checked copy of the history database now")
     sub.add_parser("backups", help="the copies kept (daily, weekly, made by hand, from before a restore)")
     restore = sub.add_parser("restore", help="put a backup in the history's place (the history now is kept as "
@@ -61,8 +72,9 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     if args.history_command == "import":
         print(store.import_file(args.path).sentence())
         return 0
+    folder = _folder(store, args.folder) if args.folder else None
     query = SearchQuery(args.query, kinds=frozenset(HitKind(k) for k in args.kind) if args.kind else frozenset(HitKind),
-                        model=args.model, since=args.since,
+                        model=args.model, since=args.since, folder_id=folder.id if folder else None,
                         until=args.until + timedelta(days=1) if args.until else None, limit=max(args.limit, 1))
     hits = store.search(query)
     if args.json:
@@ -87,23 +99,35 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
 
 def _export(store: Any, args: argparse.Namespace) -> int:
     from app.errors import HearthError
-    from app.history.markdown import conversations_markdown
+    from app.export.files import NotFound, Selection, write_export
 
-    document = store.export(args.conversation, tasks_and_comparisons=args.conversation is None)
-    if args.conversation and len(document["conversations"]) != len(set(args.conversation)):
-        found = {c["id"] for c in document["conversations"]}
-        missing = ", ".join(str(i) for i in sorted(set(args.conversation) - found))
-        raise HearthError(f"No conversation with the id {missing} (see `hearth history search`).")
-    text = json.dumps(document, indent=2, ensure_ascii=False) if args.format == "json" \
-        else conversations_markdown(document)
+    fmt = ExportFormat(args.format) if args.format else ExportFormat.of_path(args.output) or ExportFormat.JSON
+    if args.conversation:
+        selection = Selection.conversations(args.conversation)
+    elif args.folder:
+        selection = Selection.conversations(store.conversation_ids(_folder(store, args.folder).id))
+    elif args.task_run is not None:
+        selection = Selection.task_run(args.task_run)
+    elif args.comparison is not None:
+        selection = Selection.comparison(args.comparison)
+    else:
+        selection = Selection.everything()
     try:
-        args.output.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise HearthError(f"Could not write {args.output}: {error.strerror or error}.") from error
-    print(f"Wrote {len(document['conversations'])} conversation{'s' if len(document['conversations']) != 1 else ''}"
-          + (f", {len(document['task_runs'])} task runs and {len(document['comparisons'])} comparisons"
-             if args.format == "json" and args.conversation is None else "") + f" to {args.output}.")
+        exported = write_export(store, selection, fmt, args.output, make_pdf=args.make_pdf)
+    except NotFound as error:
+        raise HearthError(f"{str(error).removesuffix('.')} (see `hearth history search`).") from error
+    print(exported.sentence(str(args.output)))
     return 0
+
+
+def _folder(store: Any, name: str) -> Any:
+    from app.errors import HearthError
+
+    folder = store.find_folder(name)
+    if folder is None:
+        names = ", ".join(f"“{f.name}”" for f in store.folders()) or "none yet"
+        raise HearthError(f"There is no folder called “{name}” (the folders: {names}).")
+    return folder
 
 
 def _backups(args: argparse.Namespace, paths: Paths) -> int:
@@ -123,5 +147,5 @@ def _backups(args: argparse.Namespace, paths: Paths) -> int:
     else:
         replaced = restore(args.backup, paths.database, paths.backups_dir)
         print(f"Restored the history from {args.backup.name}."
-              + (f" The history it replaced is kept at {replaced.path}." if replaced else ""))
+              + (f" The history it replaced is kept at {replaced}." if replaced else ""))
     return 0

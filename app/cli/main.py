@@ -6,6 +6,9 @@ One module per command group (``models``, ``hw``, ``inspect_model``, ``chat``, `
 (paths, settings, history, library, engine) the way ``ui/main.py`` does for the window; ``loading`` holds what
 several of them share. This module only parses and dispatches, and no group imports it. Expected failures print one
 plain sentence to stderr and exit 1; anything else is a bug and keeps its traceback (also in the log file).
+
+The core never imports Qt, yet ``hearth history export --format pdf`` uses Qt's PDF writer: ``ui/entry.py`` hands it
+in as ``make_pdf`` (importing Qt only when it is called), and the command finds it on its arguments.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import logging
 import multiprocessing
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app.cli import chat, compare, computers, history, hw, inspect_model, models, serve, tasks
 from app.errors import CHATML_OFFER, HearthError
 from app.paths import Paths
+
+if TYPE_CHECKING:
+    from app.export.files import PdfMaker
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, make_pdf: PdfMaker | None = None) -> int:
     multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
+    args.make_pdf = make_pdf
     if args.command is None:
         build_parser().print_help()
         return 2

@@ -43,7 +43,7 @@ def _when(record: ComparisonRecord) -> str:
     return record.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _settings_line(record: ComparisonRecord) -> str:
+def settings_line(record: ComparisonRecord) -> str:
     s = record.settings
     temperature = "deterministic (temperature 0)" if s.get("deterministic") else f"temperature {s.get('temperature')}"
     parts = [temperature, f"seed {s.get('seed')}"]
@@ -88,7 +88,7 @@ def render_html(record: ComparisonRecord, chart_png: bytes | None = None) -> str
 <html lang="en"><head><meta charset="utf-8"><title>{e(title_of(record))}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{e(title_of(record))}</h1>
-<p class="meta">{e(_when(record))} · {e(_settings_line(record))} · {e(verdict_text(record))}</p>
+<p class="meta">{e(_when(record))} · {e(settings_line(record))} · {e(verdict_text(record))}</p>
 <h2>Input: {e(record.input_name)}</h2>
 <div class="input">{e(record.input_text)}</div>
 <h2>Outputs</h2>
@@ -115,7 +115,7 @@ def _cell(text: str) -> str:
 
 def render_markdown(record: ComparisonRecord, chart_png: bytes | None = None) -> str:
     entries = shown_entries(record)
-    lines = [f"# {title_of(record)}", "", f"{_when(record)} · {_settings_line(record)} · {verdict_text(record)}", "",
+    lines = [f"# {title_of(record)}", "", f"{_when(record)} · {settings_line(record)} · {verdict_text(record)}", "",
              f"## Input: {record.input_name}", "", _fence(record.input_text), "", "## Figures", "",
              "| | " + " | ".join(_cell(label(record, entry)) for entry in entries) + " |",
              "|---" * (len(entries) + 1) + "|"]

@@ -1,8 +1,8 @@
 """Opening the history database: checks, backup, migration, then a ready engine.
 
 The order matters. A file that is not a database, or one written by a newer Hearth, is refused before
-anything touches it; an existing database that needs upgrading is copied aside first, so a failed or
-regretted upgrade never costs anyone their chats.
+anything touches it; an existing database that needs upgrading is backed up first (a checked copy among the
+backups, ``app.history.backups``), so a failed or regretted upgrade never costs anyone their chats.
 
 When SQLite refuses the file, ``history_problem`` says why in words. Most refusals are about the place, not the
 file: a full disk (SQLite often reports it as a "disk I/O error" while growing its shared-memory file), a
@@ -21,7 +21,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.errors import HistoryError
+from app.history.backups import BackupKind, back_up
 from app.words import format_bytes
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,9 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(path: Path) -> Database:
-    """Open (creating or upgrading as needed) the history database at ``path``."""
+def open_database(path: Path, backups_dir: Path | None = None) -> Database:
+    """Open (creating or upgrading as needed) the history database at ``path``; the copy made before an upgrade goes
+    to ``backups_dir``, by default the ``backups`` folder beside it (where ``Paths.backups_dir`` is)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +128,9 @@ def open_database(path: Path) -> Database:
         )
     backup: Path | None = None
     if state.exists and state.revision != head:
-        backup = _backup(path, state.revision or UNVERSIONED)
-    _migrate(path, backup)
+        backup = _backup(path, backups_dir or path.parent / "backups", state.revision or UNVERSIONED)
+    if not (state.exists and state.revision == head):  # up to date: Alembic and the links' check would read it all
+        _migrate(path, backup)
 
     engine = _make_engine(path)
     return Database(engine, path)
@@ -149,25 +151,18 @@ def _inspect(path: Path) -> _FileState:
     return _FileState(exists=bool(tables), revision=revision)
 
 
-def _backup(path: Path, label: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.stem}.backup-{label}-{stamp}.sqlite3")
-    counter = 1
-    while target.exists():
-        counter += 1
-        target = path.with_name(f"{path.stem}.backup-{label}-{stamp}-{counter}.sqlite3")
-    # The backup API reads through the WAL, so the copy is consistent even if the last run left one.
+def _backup(path: Path, folder: Path, revision: str) -> Path:
+    """A checked copy among the backups (``app.history.backups``), kept until the person removes it: an upgrade
+    regretted weeks later can still be undone."""
     try:
-        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
-            source.backup(copy)
-    except (sqlite3.Error, OSError) as exc:
-        target.unlink(missing_ok=True)
-        raise HistoryError(
-            "Hearth could not back up its history before upgrading it, so it left it untouched. "
-            + history_problem(path, exc)
-        ) from exc
-    log.info("backed up history database to %s before upgrading it", target)
-    return target
+        made = back_up(path, folder, BackupKind.BEFORE_UPGRADE)
+    except HistoryError as exc:
+        cause = exc.__cause__
+        words = history_problem(path, cause) if isinstance(cause, sqlite3.Error | OSError) else str(exc)
+        raise HistoryError("Hearth could not back up its history before upgrading it, so it left it untouched. "
+                           + words) from exc
+    log.info("backed up the history (schema %s) to %s before upgrading it", revision, made.path)
+    return made.path
 
 
 def _migrate(path: Path, backup: Path | None) -> None:

@@ -2,14 +2,20 @@
 exactly (``export_history`` then ``import_history`` into an empty history gives the same records), and that people
 and other programs can read.
 
-    {"format": "hearth-history", "version": 1, "exported_at": "2026-12-05T10:00:00+00:00",
-     "conversations": [{"id": 1, "title": …, "created_at": …, …, "messages": [{"id": 1, "role": "user", …}]}],
+    {"format": "hearth-history", "version": 2, "exported_at": "2026-12-05T10:00:00+00:00",
+     "folders": [{"id": 1, "name": "Work", "system_prompt": …, …}],
+     "conversations": [{"id": 1, "title": …, "folder_id": 1, …,
+                        "messages": [{"id": 1, "role": "user", "parent_id": null, "off_branch": false, …}]}],
      "task_runs": [{"id": 1, "task": "summarize", …}],
      "comparisons": [{"id": 1, "title": …, …, "entries": [{"id": 1, "model_name": …, …}]}]}
 
 Each record has the fields of its table in ``app.history.models`` (times in ISO 8601 with their offset, settings and
 figures as JSON objects); ``id`` is the record's id where it was exported, and links nothing: an import gives new
-ids. What is deleted (or waiting for its Undo) is not exported.
+ids. What is deleted (or waiting for its Undo) is not exported. Two fields link records within the file: a
+conversation's ``folder_id`` (a folder of the file's ``folders``) and a message's ``parent_id`` (an earlier message
+of its conversation: versions of a message share one, ``app.history.branches``), with ``off_branch`` true for the
+messages not on the branch shown. Version 1 (before folders and branches) is read too: its messages follow each
+other. A folder whose name the history has already is the same folder.
 
 Reading is strict, since a file may come from anywhere: an unknown format or version, a field missing, of the wrong
 type or unknown, two records of a kind with one id, a file over ``MAX_BYTES`` or nested deeper than JSON's own
@@ -31,10 +37,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from app.errors import HistoryError
-from app.history.models import Comparison, ComparisonEntry, Conversation, Message, TaskRun
+from app.history.models import Comparison, ComparisonEntry, Conversation, Folder, Message, TaskRun
 
 FORMAT = "hearth-history"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
 MAX_BYTES = 512 * 1024 * 1024  # a history file larger than this is refused before it is read
 _LINKS = {"conversation_id", "comparison_id"}  # given by the nesting, not by the file
 _NOT_EXPORTED = {"id", "deleted_at", *_LINKS}
@@ -59,12 +66,27 @@ def export_history(session: Session, conversation_ids: Sequence[int] | None = No
     query = select(Conversation).where(Conversation.deleted_at.is_(None)).order_by(Conversation.id)
     if conversation_ids is not None:
         query = query.where(Conversation.id.in_(conversation_ids))
+    folders = {row.id: row for row in session.scalars(select(Folder).where(Folder.deleted_at.is_(None)))}
     conversations = []
     for conversation in session.scalars(query):
-        messages = session.scalars(select(Message).where(Message.conversation_id == conversation.id,
-                                                         Message.deleted_at.is_(None)).order_by(Message.id))
-        conversations.append({**_fields(conversation), "messages": [_fields(m) for m in messages]})
+        every = session.scalars(select(Message).where(Message.conversation_id == conversation.id)
+                                .order_by(Message.id)).all()
+        gone = {m.id: m.parent_id for m in every if m.deleted_at is not None}
+        messages = []
+        for message in every:
+            if message.deleted_at is None:
+                fields = _fields(message)
+                while fields["parent_id"] in gone:  # a message deleted alone: the next follows the one before
+                    fields["parent_id"] = gone[fields["parent_id"]]
+                messages.append(fields)
+        fields = _fields(conversation)
+        if fields["folder_id"] not in folders:
+            fields["folder_id"] = None
+        conversations.append({**fields, "messages": messages})
+    used = {c["folder_id"] for c in conversations}
     document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "exported_at": datetime.now(UTC).isoformat(),
+                                "folders": [_fields(folders[i]) for i in sorted(folders)
+                                            if conversation_ids is None or i in used],
                                 "conversations": conversations, "task_runs": [], "comparisons": []}
     if tasks_and_comparisons:
         document["task_runs"] = [_fields(run) for run in session.scalars(
@@ -105,12 +127,16 @@ def import_history(session: Session, data: dict[str, Any]) -> Imported:
     if data.get("format") != FORMAT:
         raise HistoryError("This is not a Hearth history file (it does not say “format”: “hearth-history”). "
                            "Nothing was imported.")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READS:
         raise HistoryError(f"This history file is version {data.get('version')!r}; this Hearth reads version "
                            f"{VERSION}. Nothing was imported.")
+    folders = _records(data, "folders", Folder)
     conversations = _records(data, "conversations", Conversation, children=("messages", Message))
     task_runs = _records(data, "task_runs", TaskRun)
     comparisons = _records(data, "comparisons", Comparison, children=("entries", ComparisonEntry))
+    folder_ids = _folders(session, folders)
+    for index, (fields, nested) in enumerate(conversations, 1):
+        _link(fields, nested, folder_ids, index)
     try:
         _add(session, conversations, Conversation, (Message, "conversation_id"))
         _add(session, task_runs, TaskRun, None)
@@ -123,16 +149,65 @@ def import_history(session: Session, data: dict[str, Any]) -> Imported:
     return Imported(len(conversations), messages, len(task_runs), len(comparisons))
 
 
+def _folders(session: Session, folders: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[Any, int]:
+    """The file's folders in the history (the one of the same name where there is one): the file's id of each to
+    the history's."""
+    existing = {row.name.casefold(): row.id for row in session.scalars(select(Folder).where(
+        Folder.deleted_at.is_(None)))}
+    out: dict[Any, int] = {}
+    for fields, _ in folders:
+        file_id = fields.pop("file_id")
+        name = " ".join(str(fields["name"]).split())
+        if not name:
+            raise HistoryError("A folder in the file has no name. Nothing was imported.")
+        if name.casefold() not in existing:
+            row = Folder(**{**fields, "name": name})
+            session.add(row)
+            session.flush()
+            existing[name.casefold()] = row.id
+        out[file_id] = existing[name.casefold()]
+    return out
+
+
+def _link(fields: dict[str, Any], messages: list[dict[str, Any]], folder_ids: dict[Any, int], index: int) -> None:
+    """A conversation's links within the file checked, and put as they will be: its folder the history's, each
+    message's parent one of the messages before it (version 1: the message before)."""
+    folder = fields.get("folder_id")
+    if folder is not None:
+        if folder not in folder_ids:
+            raise HistoryError(f"Conversation {index} is in a folder the file does not have. Nothing was imported.")
+        fields["folder_id"] = folder_ids[folder]
+    before: list[Any] = []
+    for place, message in enumerate(messages, 1):
+        file_id = message["file_id"]
+        if "parent_id" not in message:
+            message["parent_id"] = before[-1] if before else None
+        elif message["parent_id"] is not None and message["parent_id"] not in before:
+            raise HistoryError(f"Message {place} of conversation {index} follows a message that is not before it "
+                               "in the file. Nothing was imported.")
+        before.append(file_id)
+
+
 def _add(session: Session, records: list[tuple[dict[str, Any], list[dict[str, Any]]]], model: Any,
          children: tuple[Any, str] | None) -> None:
-    """Each record as a new row, then its children linked to it by ``children``' column."""
+    """Each record as a new row, then its children linked to it by ``children``' column (and, for messages, to
+    the message before them on their branch)."""
     for fields, nested in records:
         row = model(**fields)
         session.add(row)
         if children is not None and nested:
             session.flush()
             child_model, link = children
-            session.add_all(child_model(**{link: row.id}, **child) for child in nested)
+            new_ids: dict[Any, int] = {}
+            for child in nested:
+                file_id = child.pop("file_id", None)
+                if child_model is Message and child.get("parent_id") is not None:
+                    child = {**child, "parent_id": new_ids[child["parent_id"]]}
+                added = child_model(**{link: row.id}, **child)
+                session.add(added)
+                if file_id is not None:
+                    session.flush()
+                    new_ids[file_id] = added.id
 
 
 def _fields(row: DeclarativeBase) -> dict[str, Any]:
@@ -156,6 +231,8 @@ def _records(data: dict[str, Any], key: str, model: type[DeclarativeBase],
     for index, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise HistoryError(f"Item {index} of “{key}” is not a record. Nothing was imported.")
+        if not isinstance(item.get("id"), int | str) or isinstance(item.get("id"), bool):
+            raise HistoryError(f"Item {index} of “{key}” has no id (a number or a text). Nothing was imported.")
         if item.get("id") in seen:
             raise HistoryError(f"Two records of “{key}” have the id {item.get('id')!r}. Nothing was imported.")
         seen.add(item.get("id"))
@@ -163,8 +240,10 @@ def _records(data: dict[str, Any], key: str, model: type[DeclarativeBase],
         if children is not None:
             child_key, child_model = children
             nested = [fields for fields, _ in _records(item, child_key, child_model)]
-        records.append((_checked(item, model, f"{key} item {index}", skip={children[0]} if children else set()),
-                        nested))
+        fields = _checked(item, model, f"{key} item {index}", skip={children[0]} if children else set())
+        if model in (Message, Folder):  # linked to within the file by this id
+            fields["file_id"] = item["id"]
+        records.append((fields, nested))
     return records
 
 

@@ -77,6 +77,20 @@ class Base(DeclarativeBase):
     }
 
 
+class Folder(Base):
+    """A folder (project) of conversations: new chats in it start with its system prompt and model."""
+
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    model_id: Mapped[int | None]  # no foreign key, as for conversations
+    model_name: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None]
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (Index("ix_conversations_recent", "updated_at", "id"),)
@@ -91,6 +105,9 @@ class Conversation(Base):
     system_prompt: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deleted_at: Mapped[datetime | None]
+    # No foreign key (migration 0014 says why); a folder deleted for good leaves its conversations in none.
+    folder_id: Mapped[int | None] = mapped_column(index=True)
+    pinned_at: Mapped[datetime | None]
 
 
 class Message(Base):
@@ -120,6 +137,9 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     context_dropped: Mapped[int] = mapped_column(default=0, server_default="0")
     deleted_at: Mapped[datetime | None]
+    # The message before this one on its branch (versions of a message share it); no foreign key, as above.
+    parent_id: Mapped[int | None] = mapped_column(index=True)
+    off_branch: Mapped[bool] = mapped_column(default=False, server_default=false())  # not on the branch shown
 
 
 class LibraryModel(Base):

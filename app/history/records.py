@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the rows are only read here; importing the ORM would cost e
         Comparison,
         ComparisonEntry,
         Conversation,
+        Folder,
         LibraryModel,
         LoadRecord,
         Message,
@@ -48,6 +49,8 @@ class ConversationRecord:
     model_name: str | None
     system_prompt: str
     settings: dict[str, Any]
+    folder_id: int | None = None
+    pinned_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Conversation) -> ConversationRecord:
@@ -60,7 +63,30 @@ class ConversationRecord:
             model_name=row.model_name,
             system_prompt=row.system_prompt,
             settings=dict(row.settings),
+            folder_id=row.folder_id,
+            pinned_at=row.pinned_at,
         )
+
+    @property
+    def pinned(self) -> bool:
+        return self.pinned_at is not None
+
+
+@dataclass(frozen=True)
+class FolderRecord:
+    """A folder of conversations; ``system_prompt`` and ``model_name`` are what a new chat in it starts with."""
+
+    id: int
+    name: str
+    created_at: datetime
+    system_prompt: str
+    model_id: int | None
+    model_name: str | None
+
+    @classmethod
+    def of(cls, row: Folder) -> FolderRecord:
+        return cls(id=row.id, name=row.name, created_at=row.created_at, system_prompt=row.system_prompt,
+                   model_id=row.model_id, model_name=row.model_name)
 
 
 @dataclass(frozen=True)
@@ -78,9 +104,12 @@ class MessageRecord:
     finish_reason: FinishReason | None
     error: str | None
     context_dropped: int
+    parent_id: int | None = None
+    version: int = 1  # this message's place among its versions (an edit, a regeneration), from 1
+    versions: int = 1
 
     @classmethod
-    def of(cls, row: Message) -> MessageRecord:
+    def of(cls, row: Message, version: int = 1, versions: int = 1) -> MessageRecord:
         return cls(
             id=row.id,
             conversation_id=row.conversation_id,
@@ -95,6 +124,9 @@ class MessageRecord:
             finish_reason=FinishReason(row.finish_reason) if row.finish_reason else None,
             error=row.error,
             context_dropped=row.context_dropped,
+            parent_id=row.parent_id,
+            version=version,
+            versions=versions,
         )
 
 
@@ -326,3 +358,4 @@ class SearchQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 50  # per kind
+    folder_id: int | None = None  # only the conversations in this folder (and their messages); not runs, comparisons

@@ -61,6 +61,9 @@ TABLES = {HitKind.CONVERSATION: "conversations", HitKind.MESSAGE: "messages", Hi
           HitKind.COMPARISON: "comparisons", HitKind.ENTRY: "comparison_entries"}
 
 
+FOLDERED = (HitKind.CONVERSATION, HitKind.MESSAGE)  # what a folder holds
+
+
 def search(session: Session, query: SearchQuery) -> list[SearchHit]:
     """The matches of ``query``, newest first within each kind, at most ``query.limit`` of each; what is deleted
     (or waiting for its Undo) is left out."""
@@ -70,7 +73,7 @@ def search(session: Session, query: SearchQuery) -> list[SearchHit]:
         return []
     hits: list[SearchHit] = []
     for kind in HitKind:
-        if kind not in query.kinds:
+        if kind not in query.kinds or (query.folder_id is not None and kind not in FOLDERED):
             continue
         name = f"search_cjk_{TABLES[kind]}" if cjk else f"search_{TABLES[kind]}"
         index = table(name, column("rowid"), *(column(text) for text in COLUMNS[kind]))
@@ -104,12 +107,12 @@ def _for_kind(kind: HitKind, index: TableClause, source_id: ColumnElement[Any], 
                            Message.model_name).select_from(index) \
             .join(Message, Message.id == source_id).join(Conversation, Conversation.id == Message.conversation_id) \
             .where(Message.deleted_at.is_(None), Conversation.deleted_at.is_(None))
-        return _filtered(statement, Message.created_at, Message.model_name, query)
+        return _in_folder(_filtered(statement, Message.created_at, Message.model_name, query), query)
     if kind is HitKind.CONVERSATION:
         statement = select(Conversation.id, literal_column("NULL"), Conversation.title, snippet,
                            Conversation.updated_at, Conversation.model_name).select_from(index) \
             .join(Conversation, Conversation.id == source_id).where(Conversation.deleted_at.is_(None))
-        return _filtered(statement, Conversation.updated_at, Conversation.model_name, query)
+        return _in_folder(_filtered(statement, Conversation.updated_at, Conversation.model_name, query), query)
     if kind is HitKind.TASK:
         statement = select(TaskRun.id, literal_column("NULL"), TaskRun.input_name, snippet, TaskRun.created_at,
                            TaskRun.model_name).select_from(index) \
@@ -138,3 +141,7 @@ def _filtered(statement: Any, at: Any, model: Any, query: SearchQuery) -> Any:
     if query.model and model is not None:
         statement = statement.where(model == query.model)
     return statement
+
+
+def _in_folder(statement: Any, query: SearchQuery) -> Any:
+    return statement if query.folder_id is None else statement.where(Conversation.folder_id == query.folder_id)

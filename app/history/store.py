@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import HistoryError
+from app.history import branches, chatgpt
 from app.history.database import Database
 from app.history.exchange import Imported, export_history, import_history, read_history_file
 from app.history.models import (
@@ -31,6 +32,7 @@ from app.history.models import (
     Comparison,
     ComparisonEntry,
     Conversation,
+    Folder,
     LibraryModel,
     LoadRecord,
     Message,
@@ -41,6 +43,7 @@ from app.history.models import (
 from app.history.records import (
     ComparisonRecord,
     ConversationRecord,
+    FolderRecord,
     LeaderRow,
     LoadRecordData,
     MessageRecord,
@@ -82,10 +85,21 @@ class HistoryStore:
     # conversations
 
     def create_conversation(
-        self, title: str, settings: dict[str, Any], model_id: int | None = None, model_name: str | None = None
+        self, title: str, settings: dict[str, Any], model_id: int | None = None, model_name: str | None = None,
+        folder_id: int | None = None,
     ) -> ConversationRecord:
+        """A new conversation; one made in a folder starts with the folder's system prompt and model, where it has
+        them."""
         now = _stamp()
         with self._db.session() as session:
+            folder = session.get(Folder, folder_id) if folder_id is not None else None
+            if folder is not None and folder.deleted_at is None:
+                if folder.system_prompt.strip():
+                    settings = {**settings, "system_prompt": folder.system_prompt}
+                if folder.model_name and model_name is None:
+                    model_id, model_name = folder.model_id, folder.model_name
+            else:
+                folder_id = None
             row = Conversation(
                 title=title,
                 created_at=now,
@@ -94,6 +108,7 @@ class HistoryStore:
                 model_name=model_name,
                 system_prompt=str(settings.get("system_prompt") or ""),
                 settings=dict(settings),
+                folder_id=folder_id,
             )
             session.add(row)
             session.flush()
@@ -115,7 +130,12 @@ class HistoryStore:
             return export_history(session, conversation_ids, tasks_and_comparisons=tasks_and_comparisons)
 
     def import_file(self, path: Path) -> Imported:
-        """A Hearth history file's records, added as new ones, all or none."""
+        """A Hearth history file's records, or a ChatGPT export's conversations (``app.history.chatgpt``), added as
+        new ones, all or none."""
+        if chatgpt.looks_like_export(path):
+            chats = chatgpt.read_export(path)
+            with self._db.session() as session:
+                return chatgpt.import_export(session, chats)
         data = read_history_file(path)
         with self._db.session() as session:
             return import_history(session, data)
@@ -130,18 +150,26 @@ class HistoryStore:
             )
             return [ConversationRecord.of(row) for row in rows]
 
-    def conversation_page(self, limit: int, after: ConversationRecord | None = None) -> Page[ConversationRecord]:
+    def conversation_page(self, limit: int, after: ConversationRecord | None = None,
+                          folder_id: int | None = None) -> Page[ConversationRecord]:
         """``limit`` conversations in the order of ``list_conversations``, those after ``after`` (the last of the
         page before, as it was then: a conversation touched since has moved to the top, and the next page still
-        starts where the last one ended)."""
-        query = select(Conversation).where(Conversation.deleted_at.is_(None))
+        starts where the last one ended). The first page starts with every pinned conversation (people pin a
+        few), newest first, and the pages after it hold the others; ``folder_id``: only those in that folder."""
+        base = select(Conversation).where(Conversation.deleted_at.is_(None))
+        if folder_id is not None:
+            base = base.where(Conversation.folder_id == folder_id)
+        order = (Conversation.updated_at.desc(), Conversation.id.desc())
+        query = base.where(Conversation.pinned_at.is_(None))
         if after is not None:
             query = query.where(or_(Conversation.updated_at < after.updated_at,
                                     and_(Conversation.updated_at == after.updated_at, Conversation.id < after.id)))
-        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
         with self._db.session(write=False) as session:
-            records = [ConversationRecord.of(row) for row in session.scalars(query)]
-        return Page(records[:limit], more=len(records) > limit)
+            pinned = [] if after is not None else \
+                [ConversationRecord.of(row) for row in session.scalars(base.where(Conversation.pinned_at.is_not(None))
+                                                                       .order_by(*order))]
+            records = [ConversationRecord.of(row) for row in session.scalars(query.order_by(*order).limit(limit + 1))]
+        return Page(pinned + records[:limit], more=len(records) > limit)
 
     def has_conversations(self) -> bool:
         with self._db.session(write=False) as session:
@@ -213,11 +241,89 @@ class HistoryStore:
                 select(Comparison.id).where(Comparison.deleted_at.is_not(None), Comparison.deleted_at <= cutoff)))
             if comparison_ids:
                 session.execute(delete(Comparison).where(Comparison.id.in_(comparison_ids)))
-            message_ids = list(session.scalars(
-                select(Message.id).where(Message.deleted_at.is_not(None), Message.deleted_at <= cutoff)))
+            purged = session.execute(select(Message.id, Message.parent_id).where(
+                Message.deleted_at.is_not(None), Message.deleted_at <= cutoff)).all()
+            message_ids = [row.id for row in purged]
             if message_ids:
+                branches.reattach_children(session, [(row.id, row.parent_id) for row in purged])
                 session.execute(delete(Message).where(Message.id.in_(message_ids)))
+            folder_ids = list(session.scalars(
+                select(Folder.id).where(Folder.deleted_at.is_not(None), Folder.deleted_at <= cutoff)))
+            if folder_ids:
+                session.execute(update(Conversation).where(Conversation.folder_id.in_(folder_ids))
+                                .values(folder_id=None))
+                session.execute(delete(Folder).where(Folder.id.in_(folder_ids)))
             return len(ids) + len(run_ids) + len(comparison_ids) + len(message_ids)
+
+    # folders
+
+    def folders(self) -> list[FolderRecord]:
+        """By name, as people sort them; one deleted is left out while its Undo is on offer."""
+        with self._db.session(write=False) as session:
+            rows = session.scalars(select(Folder).where(Folder.deleted_at.is_(None)))
+            return sorted((FolderRecord.of(row) for row in rows), key=lambda f: (f.name.casefold(), f.id))
+
+    def get_folder(self, folder_id: int) -> FolderRecord:
+        with self._db.session(write=False) as session:
+            return FolderRecord.of(_folder(session, folder_id))
+
+    def find_folder(self, name: str) -> FolderRecord | None:
+        """The folder of that name, in any letter case."""
+        wanted = " ".join(name.split()).casefold()
+        return next((f for f in self.folders() if f.name.casefold() == wanted), None)
+
+    def create_folder(self, name: str, system_prompt: str = "", model_id: int | None = None,
+                      model_name: str | None = None) -> FolderRecord:
+        with self._db.session() as session:
+            row = Folder(name=_folder_name(session, name), created_at=_stamp(), system_prompt=system_prompt,
+                         model_id=model_id, model_name=model_name)
+            session.add(row)
+            session.flush()
+            return FolderRecord.of(row)
+
+    def update_folder(self, folder_id: int, *, name: str | None = None, system_prompt: str | None = None,
+                      model_id: int | None = None, model_name: str | None = None, clear_model: bool = False) -> None:
+        with self._db.session() as session:
+            row = _folder(session, folder_id)
+            if name is not None:
+                row.name = _folder_name(session, name, folder_id)
+            if system_prompt is not None:
+                row.system_prompt = system_prompt
+            if clear_model:
+                row.model_id, row.model_name = None, None
+            elif model_name is not None:
+                row.model_id, row.model_name = model_id, model_name
+
+    def delete_folder(self, folder_id: int) -> None:
+        """Soft delete, so the UI can offer Undo; its conversations stay (in no folder once it is purged)."""
+        with self._db.session() as session:
+            row = _folder(session, folder_id)
+            if row.deleted_at is None:
+                row.deleted_at = _stamp()
+
+    def restore_folder(self, folder_id: int) -> None:
+        with self._db.session() as session:
+            _get(session, Folder, folder_id, "That folder no longer exists.").deleted_at = None
+
+    def conversation_ids(self, folder_id: int) -> list[int]:
+        """The conversations in a folder, oldest first (what exporting the folder writes)."""
+        with self._db.session(write=False) as session:
+            return list(session.scalars(select(Conversation.id).where(
+                Conversation.folder_id == folder_id, Conversation.deleted_at.is_(None)).order_by(Conversation.id)))
+
+    def move_conversation(self, conversation_id: int, folder_id: int | None) -> None:
+        """Into a folder, or out of any (``None``)."""
+        with self._db.session() as session:
+            if folder_id is not None:
+                _folder(session, folder_id)
+            _conversation(session, conversation_id).folder_id = folder_id
+
+    def pin_conversation(self, conversation_id: int, pinned: bool) -> None:
+        """A pinned conversation stays at the top of the list."""
+        with self._db.session() as session:
+            row = _conversation(session, conversation_id)
+            if pinned != (row.pinned_at is not None):
+                row.pinned_at = _stamp() if pinned else None
 
     # messages
 
@@ -235,7 +341,10 @@ class HistoryStore:
         tokens_per_s: float | None = None,
         error: str | None = None,
         context_dropped: int = 0,
+        version_of: int | None = None,
     ) -> MessageRecord:
+        """A message at the end of the branch shown; with ``version_of``, a new version of that message instead
+        (an edited question, an answer regenerated), which becomes the branch shown, the old one kept beside it."""
         if role not in ROLES:
             raise ValueError(f"unknown message role {role!r}")
         _check_finish_reason(finish_reason)
@@ -243,6 +352,10 @@ class HistoryStore:
         with self._db.session() as session:
             conversation = _conversation(session, conversation_id)
             conversation.updated_at = now
+            if version_of is not None:
+                parent_id = _get(session, Message, version_of, "That message no longer exists.").parent_id
+            else:
+                parent_id = branches.last_shown(session, conversation_id)
             row = Message(
                 conversation_id=conversation_id,
                 role=role,
@@ -256,10 +369,13 @@ class HistoryStore:
                 tokens_per_s=tokens_per_s,
                 error=error,
                 context_dropped=context_dropped,
+                parent_id=parent_id,
             )
             session.add(row)
             session.flush()
-            return MessageRecord.of(row)
+            if version_of is not None:
+                branches.show(session, conversation_id, row.id)
+            return branches.records(session, [row])[0]
 
     def update_message(
         self,
@@ -293,51 +409,81 @@ class HistoryStore:
                     setattr(row, name, value)
 
     def messages(self, conversation_id: int) -> list[MessageRecord]:
-        """Oldest first, in the order they were added; a deleted message is left out while its Undo is on offer."""
+        """The branch shown (``app.history.branches``), oldest first, in the order they were added; a deleted
+        message is left out while its Undo is on offer. What the model reads is built from these."""
         with self._db.session(write=False) as session:
-            rows = session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
-                .order_by(Message.id)
-            )
-            return [MessageRecord.of(row) for row in rows]
+            rows = session.scalars(_shown(conversation_id).order_by(Message.id)).all()
+            return branches.records(session, rows)
 
     def message_page(self, conversation_id: int, limit: int, before_id: int | None = None) -> Page[MessageRecord]:
         """The last ``limit`` messages before ``before_id`` (of all, without it), oldest first as in ``messages``;
         ``more`` says that older ones are left."""
-        query = select(Message).where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
+        query = _shown(conversation_id)
         if before_id is not None:
             query = query.where(Message.id < before_id)
         with self._db.session(write=False) as session:
-            records = [MessageRecord.of(row) for row in session.scalars(query.order_by(Message.id.desc())
-                                                                         .limit(limit + 1))]
-        return Page(records[:limit][::-1], more=len(records) > limit)
+            rows = session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+            records = branches.records(session, rows[:limit][::-1])
+        return Page(records, more=len(rows) > limit)
 
     def message_page_from(self, conversation_id: int, message_id: int) -> Page[MessageRecord]:
         """The messages from ``message_id`` to the newest, oldest first (a search result opens its conversation
-        there); ``more`` says that older ones are left."""
-        query = select(Message).where(Message.conversation_id == conversation_id, Message.deleted_at.is_(None))
-        with self._db.session(write=False) as session:
-            records = [MessageRecord.of(row) for row in session.scalars(
-                query.where(Message.id >= message_id).order_by(Message.id))]
+        there; a version not shown is shown first); ``more`` says that older ones are left."""
+        query = _shown(conversation_id)
+        with self._db.session() as session:
+            if session.scalar(select(Message.off_branch).where(Message.id == message_id)):
+                branches.show(session, conversation_id, message_id)
+            rows = session.scalars(query.where(Message.id >= message_id).order_by(Message.id)).all()
+            records = branches.records(session, rows)
             more = session.scalar(query.where(Message.id < message_id).limit(1)) is not None
         return Page(records, more=more)
+
+    def show_version(self, message_id: int, step: int) -> MessageRecord:
+        """The version ``step`` places after (before, below 0) this message's, shown with the newest branch below
+        it; returns that version. At either end it stays where it is."""
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            versions = branches.versions_of(session, row.conversation_id, row.parent_id)
+            place = versions.index(row.id) if row.id in versions else 0
+            chosen = versions[max(0, min(len(versions) - 1, place + step))] if versions else row.id
+            branches.show(session, row.conversation_id, chosen)
+            return branches.records(session, [_get(session, Message, chosen, "That message no longer exists.")])[0]
 
     def get_message(self, message_id: int) -> MessageRecord:
         with self._db.session(write=False) as session:
             return MessageRecord.of(_get(session, Message, message_id, "That message no longer exists."))
 
     def delete_message(self, message_id: int) -> None:
-        """Soft delete of one message, so the UI can offer Undo; ``purge_deleted`` removes it for good later."""
+        """Soft delete, so the UI can offer Undo; ``purge_deleted`` removes it for good later. A message with other
+        versions goes with the branch below it, and a version beside it is shown; one without goes alone."""
         with self._db.session() as session:
             row = _get(session, Message, message_id, "That message no longer exists.")
-            if row.deleted_at is None:
-                row.deleted_at = _stamp()
+            if row.deleted_at is not None:
+                return
+            stamp = _stamp()
+            versions = branches.versions_of(session, row.conversation_id, row.parent_id)
+            if len(versions) < 2:
+                row.deleted_at = stamp
+                return
+            doomed = branches.subtree(session, row.conversation_id, row.id)
+            session.execute(update(Message).where(Message.id.in_(doomed), Message.deleted_at.is_(None))
+                            .values(deleted_at=stamp))
+            others = [v for v in versions if v != row.id]
+            branches.show(session, row.conversation_id, max((v for v in others if v < row.id), default=others[0]))
 
     def restore_message(self, message_id: int) -> None:
-        """Undo ``delete_message``: the message is back in its place (messages keep the order they were added)."""
+        """Undo ``delete_message``: the message is back in its place (messages keep the order they were added),
+        with the branch deleted with it, shown again."""
         with self._db.session() as session:
-            _get(session, Message, message_id, "That message no longer exists.").deleted_at = None
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            stamp, row.deleted_at = row.deleted_at, None
+            if stamp is None:
+                return
+            below = branches.subtree(session, row.conversation_id, row.id)
+            session.execute(update(Message).where(Message.id.in_(below), Message.deleted_at == stamp)
+                            .values(deleted_at=None))
+            if len(branches.versions_of(session, row.conversation_id, row.parent_id)) > 1:
+                branches.show(session, row.conversation_id, row.id)
 
     def reopen_message(self, message_id: int) -> MessageRecord:
         """An answer is being continued: it is unfinished again (no finish reason, no error) until the
@@ -348,20 +494,6 @@ class HistoryStore:
             row.error = None
             session.flush()
             return MessageRecord.of(row)
-
-    def delete_messages_from(self, message_id: int) -> int:
-        """Drop a message and everything after it in its conversation (what Regenerate replaces)."""
-        with self._db.session() as session:
-            row = _get(session, Message, message_id, "That message no longer exists.")
-            ids = list(
-                session.scalars(
-                    select(Message.id).where(
-                        Message.conversation_id == row.conversation_id, Message.id >= message_id
-                    )
-                )
-            )
-            session.execute(delete(Message).where(Message.id.in_(ids)))
-            return len(ids)
 
     def mark_unfinished_as_interrupted(self) -> int:
         """Close off replies that were still streaming when the app last stopped; returns how many."""
@@ -809,6 +941,31 @@ def _get(session: Session, kind: type[RowT], row_id: int, missing: str) -> RowT:
 
 def _conversation(session: Session, conversation_id: int) -> Conversation:
     return _get(session, Conversation, conversation_id, "That conversation no longer exists.")
+
+
+def _folder(session: Session, folder_id: int) -> Folder:
+    row = _get(session, Folder, folder_id, "That folder no longer exists.")
+    if row.deleted_at is not None:
+        raise HistoryError("That folder was deleted.")
+    return row
+
+
+def _folder_name(session: Session, name: str, folder_id: int | None = None) -> str:
+    """``name`` tidied, and checked to be one no other folder has (in any letter case): the command line names
+    folders by name."""
+    name = " ".join(name.split())
+    if not name:
+        raise HistoryError("A folder needs a name.")
+    taken = session.scalars(select(Folder.name).where(Folder.deleted_at.is_(None), Folder.id != (folder_id or -1)))
+    if any(other.casefold() == name.casefold() for other in taken):
+        raise HistoryError(f"There is already a folder called “{name}”.")
+    return name
+
+
+def _shown(conversation_id: int) -> Any:
+    """The messages of a conversation that show: on the branch shown, not deleted."""
+    return select(Message).where(Message.conversation_id == conversation_id, Message.off_branch.is_(False),
+                                 Message.deleted_at.is_(None))
 
 
 def _task_run(session: Session, run_id: int) -> TaskRun:

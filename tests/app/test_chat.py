@@ -159,7 +159,43 @@ def test_regenerate_replaces_the_last_answer(store: HistoryStore, engine: Engine
     second = recorder.wait()
     history = store.messages(conversation)
     assert [m.role for m in history] == ["user", "assistant"]
-    assert history[-1] == second and second.content != first.content
+    assert history[-1].id == second.id and second.content != first.content
+    assert (history[-1].version, history[-1].versions) == (2, 2)
+    started = [e for e in recorder.events if isinstance(e, AnswerStarted)][-1]
+    assert started.replaced == first.id
+    assert runner.show_version(second.id, -1).content == first.content  # the first answer is kept
+    assert [m.content for m in store.messages(conversation)][-1] == first.content
+
+
+def test_an_edited_question_is_answered_from_its_branch_only(store: HistoryStore, engine: EngineClient) -> None:
+    """The answer to an edited question is the one a conversation that only ever had the edited question gets: the
+    model reads the branch shown, not the old question or what followed it."""
+    runner = ChatRunner(store, engine)
+    recorder = Recorder(runner)
+    settings = {"max_tokens": 16, "temperature": 0.0}
+    edited, never = _conversation(store, **settings), _conversation(store, **settings)
+    runner.send(edited, "The cat sat on the mat.")
+    recorder.wait()
+    runner.send(edited, "The dog barked at the moon all night long.")
+    recorder.wait()
+    question, = (m for m in store.messages(edited) if m.content.startswith("The dog"))
+    runner.edit(edited, question.id, "What happened next?")
+    after_edit = recorder.wait()
+    started = [e for e in recorder.events if isinstance(e, AnswerStarted)][-1]
+    assert started.replaced == question.id and started.user_message is not None
+    assert (started.user_message.version, started.user_message.versions) == (2, 2)
+
+    runner.send(never, "The cat sat on the mat.")
+    recorder.wait()
+    runner.send(never, "What happened next?")
+    reference = recorder.wait()
+    assert after_edit.content == reference.content and after_edit.prompt_tokens == reference.prompt_tokens
+    shown = [m.content for m in store.messages(edited)]
+    assert shown[2] == "What happened next?" and len(shown) == 4
+    runner.show_version(started.user_message.id, -1)
+    assert [m.content for m in store.messages(edited)][2] == question.content
+    with pytest.raises(EngineError, match="cannot be empty"):
+        runner.edit(edited, question.id, "  ")
 
 
 def test_an_answer_cut_short_is_continued_in_the_same_message(store: HistoryStore, engine: EngineClient) -> None:

@@ -122,15 +122,23 @@ def test_closing_before_the_services_come_starts_nothing(qtbot: QtBot, tmp_path:
     assert window.stack.currentIndex() == 0  # no welcome page offered on a closed window
 
 
-def test_a_history_that_cannot_open_says_so_in_plain_words(qtbot: QtBot, tmp_path: Path) -> None:
+def test_a_history_that_cannot_open_says_so_in_plain_words(qtbot: QtBot, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.history.damaged import DamagedHistoryBox
+
     paths = Paths.under(tmp_path / "home").ensure()
     paths.database.parent.mkdir(parents=True, exist_ok=True)
     paths.database.write_bytes(b"these are not the bytes of a database" * 100)
+    shown: list[str] = []
+    monkeypatch.setattr(DamagedHistoryBox, "exec", lambda box: shown.append(box.text()) or 0)  # closed: Quit
     failures: list[BaseException] = []
     window = start_window(paths, Settings(), failed=failures.append)
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: bool(failures), timeout=TIMEOUT)
     assert "damaged or is not a database" in str(failures[0]) and str(paths.database) in str(failures[0])
+    assert shown == ["Hearth's history file is damaged or is not a database, so Hearth did not open it, to keep the "
+                     "damage from spreading."]
+    assert paths.database.read_bytes().startswith(b"these are not")  # untouched
     window.close()
 
 
@@ -171,7 +179,9 @@ def test_run_app_shows_a_history_it_cannot_open_in_a_message_box_and_exits(tmp_p
     result = _run_app(tmp_path / "home")
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "critical: Hearth cannot open its history | Hearth's history file is damaged" in result.stdout
+    assert "box: Hearth's history file is damaged or is not a database" in result.stdout
+    assert "SQLite's check found: file is not a database" in result.stdout
+    assert "critical:" not in result.stdout  # said once, in the box that offered the way out
 
 
 def test_run_app_shows_last_times_crash_and_reports_its_start(tmp_path: Path) -> None:

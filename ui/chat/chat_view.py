@@ -106,6 +106,8 @@ class ChatView(QWidget):
     zoomRequested = Signal(int)  # steps larger (or smaller, below 0): Ctrl+wheel over the messages
     continueRequested = Signal()
     deleteMessageRequested = Signal(int)  # message id
+    versionRequested = Signal(int, int)  # message id, -1 or 1: show the version before or after it
+    editRequested = Signal(int, str)  # message id, the new text: send it as a new version
     stopOtherRequested = Signal()  # stop the answer another chat is waiting for
     unqueueRequested = Signal()  # the messages waiting to be sent come back into the box
     olderWanted = Signal(int, int)  # conversation id, the first message shown: the page of messages before it
@@ -118,6 +120,7 @@ class ChatView(QWidget):
         self._busy = False
         self._can_continue = True
         self._reveal: int | None = None
+        self._mark = True  # the message revealed is marked (a search found it)
         self.revealed: int | None = None  # the message a search opened the conversation at
         self._to_make: deque[MessageRecord] = deque()  # messages still to be shown, the next first
         self._maker = QTimer(self, singleShot=True, interval=0)
@@ -238,16 +241,17 @@ class ChatView(QWidget):
         self.empty.show()
 
     def show_conversation(self, conversation_id: int, messages: list[MessageRecord], older: bool = False,
-                          reveal: int | None = None) -> None:
+                          reveal: int | None = None, mark: bool = True) -> None:
         """The conversation's last ``messages``, the newest first (they are what shows); with ``older``, the ones
         before them are asked for (``olderWanted``) as the reader scrolls up to them. ``reveal``: a message to show
-        at the top and mark (a search found it), instead of the newest at the bottom."""
+        at the top and, with ``mark``, mark (a search found it), instead of the newest at the bottom."""
         self._clear()
         self.conversation_id = conversation_id
         self.empty.setText("Ask anything. Your conversation stays on this computer.")
         self.empty.setVisible(not messages)
         self._older = older
         self._reveal = reveal
+        self._mark = mark
         self._to_make.extend(reversed(messages))
         self._make_views()
         self._at_bottom = reveal is None
@@ -292,9 +296,10 @@ class ChatView(QWidget):
         self._reveal = None
         if view is None:
             return
-        view.setProperty("found", True)
-        view.style().unpolish(view)
-        view.style().polish(view)
+        if self._mark:
+            view.setProperty("found", True)
+            view.style().unpolish(view)
+            view.style().polish(view)
         self.scroller.verticalScrollBar().setValue(view.y())
         self.revealed = view.message_id
 
@@ -330,6 +335,9 @@ class ChatView(QWidget):
         view.regenerateRequested.connect(self.regenerateRequested)
         view.continueRequested.connect(self.continueRequested)
         view.deleteRequested.connect(self.deleteMessageRequested)
+        view.versionRequested.connect(self.versionRequested)
+        view.editRequested.connect(self.editRequested)
+        view.set_editable(not self._busy)
         place = bisect.bisect_left(self._ids, message.id)
         self.messages_layout.insertWidget(self.messages_layout.indexOf(self.empty) + 1 + place, view)
         self._ids.insert(place, message.id)
@@ -360,18 +368,20 @@ class ChatView(QWidget):
     def message_ids(self) -> list[int]:
         return list(self._ids)
 
-    def answer_started(self, user: MessageRecord | None, assistant: MessageRecord, continued: bool = False) -> None:
+    def answer_started(self, user: MessageRecord | None, assistant: MessageRecord, continued: bool = False,
+                       replaced: int | None = None) -> None:
+        """An answer began. With ``replaced``, it (and ``user``, an edited question) is a new version of that
+        message: the old one goes from the view with everything after it, which stays a click on ‹ away."""
         if continued and assistant.id in self._views:  # the answer goes on in its own message
             self._views[assistant.id].update_from(assistant)
             self._at_bottom = True
             self._update_regenerate()
             return
+        if replaced is not None:
+            for message_id in [i for i in self._ids if i >= replaced]:
+                self._drop(message_id)
         if user is not None:
             self._add(user)
-        else:  # regenerating: drop the old answer after the last question
-            last_user = max((i for i, v in self._views.items() if v.role == "user"), default=-1)
-            for message_id in [i for i in self._ids if i > last_user]:
-                self._drop(message_id)
         self._add(assistant)
         self._at_bottom = True
         self._update_regenerate()
@@ -403,6 +413,7 @@ class ChatView(QWidget):
         for view in views:
             view.set_regenerate_visible(False)
             view.set_continue_visible(False)
+            view.set_editable(not self._busy)
         if views and views[-1].role == "assistant" and not self._busy:
             views[-1].set_regenerate_visible(True)
             views[-1].set_continue_visible(views[-1].finish_reason in CONTINUABLE and bool(views[-1].text)

@@ -1,7 +1,9 @@
-"""The chat page's part of the sidebar: New chat, the history's search, the list of conversations, and its
-right-click menu. It shows and asks; ``ChatPage`` decides."""
+"""The chat page's part of the sidebar: New chat, the history's search, the folders, the list of conversations
+(dragged on to a folder to move them), and its right-click menu. It shows and asks; ``ChatPage`` decides."""
 
 from __future__ import annotations
+
+import functools
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
 from PySide6.QtWidgets import (
@@ -15,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.history import ConversationRecord
+from ui.chat.folders_panel import FoldersPanel
 from ui.chat.search_results import SearchBox
 from ui.qt.qt_models import ConversationListModel, RecordRole
 
@@ -24,6 +28,8 @@ class ConversationsView(QWidget):
     openRequested = Signal(object)  # ConversationRecord: chosen in the list
     renameRequested = Signal(object)  # ConversationRecord
     deleteRequested = Signal(object)  # ConversationRecord
+    pinRequested = Signal(object, bool)  # ConversationRecord, pinned or not
+    exportRequested = Signal(object)  # ConversationRecord
     pointerLeft = Signal()  # the pointer left the list: its rows may move again
 
     def __init__(self, model: ConversationListModel) -> None:
@@ -36,6 +42,8 @@ class ConversationsView(QWidget):
         column.addWidget(self.new_button)
         self.search = SearchBox()
         column.addWidget(self.search, 1)
+        self.folders = FoldersPanel()
+        column.addWidget(self.folders)
         self.list = QListView()
         self.list.setObjectName("conversationList")
         self.list.setModel(model)
@@ -44,13 +52,17 @@ class ConversationsView(QWidget):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setUniformItemSizes(True)  # one line each: the list does not measure thousands of rows
+        self.list.setDragEnabled(True)  # on to a folder
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
         column.addWidget(self.list, 1)
         self.no_chats = QLabel("No conversations yet.")
         self.no_chats.setObjectName("hint")
         self.no_chats.hide()  # until the history says so
         column.addWidget(self.no_chats)
         self._searching(False)
-        self.search.searchWanted.connect(lambda text, _kinds: self._searching(bool(text)))
+        self.search.searchWanted.connect(lambda text, _kinds, _folder: self._searching(bool(text)))
+        self.folders.foldersChanged.connect(lambda: self.search.set_folders(self.folders.folders))
         self.new_button.clicked.connect(self.newRequested)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         self.list.customContextMenuRequested.connect(self._menu)
@@ -59,6 +71,7 @@ class ConversationsView(QWidget):
     def _searching(self, searching: bool) -> None:
         """While the box holds text, its matches stand in the conversation list's place."""
         self.list.setVisible(not searching)
+        self.folders.setVisible(not searching)
         self.search.setSizePolicy(self.search.sizePolicy().horizontalPolicy(),
                                   QSizePolicy.Policy.Expanding if searching else QSizePolicy.Policy.Maximum)
 
@@ -79,9 +92,25 @@ class ConversationsView(QWidget):
     def _menu(self, point: QPoint) -> None:
         index = self.list.indexAt(point)
         record = index.data(RecordRole) if index.isValid() else None
-        if record is None:
-            return
+        if record is not None:
+            self.menu_for(record).exec(self.list.viewport().mapToGlobal(point))
+
+    def menu_for(self, record: ConversationRecord) -> QMenu:
+        """The right-click menu of a conversation in the list."""
         menu = QMenu(self.window())
+        menu.addAction("Unpin" if record.pinned else "Pin to the top",
+                       lambda: self.pinRequested.emit(record, not record.pinned))
+        move = menu.addMenu("Move to")
+        if record.folder_id is not None:
+            move.addAction("No folder", lambda: self.folders.moveRequested.emit([record.id], None))
+        for folder in self.folders.folders:
+            if folder.id != record.folder_id:
+                move.addAction(folder.name, functools.partial(self.folders.moveRequested.emit, [record.id], folder.id))
+        if move.actions():
+            move.addSeparator()
+        move.addAction("New folder…", lambda: self.folders.new_folder(then_move=[record.id]))
         menu.addAction("Rename…", lambda: self.renameRequested.emit(record))
+        menu.addAction("Export…", lambda: self.exportRequested.emit(record))
+        menu.addSeparator()
         menu.addAction("Delete", lambda: self.deleteRequested.emit(record))
-        menu.exec(self.list.viewport().mapToGlobal(point))
+        return menu

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QInputDialog, QPushButton, QWidget
 
 from app.errors import CHATML_OFFER, HearthError
-from app.history import ConversationRecord, MessageRecord, ModelRecord, Page
+from app.history import ConversationRecord, FolderRecord, MessageRecord, ModelRecord, Page
 from app.history.records import HitKind, SearchHit, SearchQuery
 from app.outcomes import FinishReason
 from app.remote.address import is_remote, parse, same_model
@@ -61,6 +61,8 @@ class ChatPage(QObject):
     statusMessage = Signal(str, int)  # text, milliseconds: for the window's status bar
     settingsChanged = Signal()  # the default conversation settings changed
     foundElsewhere = Signal(object)  # SearchHit: a task run or comparison the search found, for its page to open
+    exportRequested = Signal(object)  # ConversationRecord: the window's export dialog, for it
+    exportFolderRequested = Signal(object, object)  # FolderRecord, its conversations' ids
 
     store: HistoryStore
     runner: ChatRunner
@@ -104,6 +106,13 @@ class ChatPage(QObject):
         side.openRequested.connect(self._conversation_chosen)
         side.renameRequested.connect(self.rename)
         side.deleteRequested.connect(self.delete)
+        side.pinRequested.connect(self.pin)
+        side.exportRequested.connect(self.exportRequested)
+        side.folders.chosen.connect(self._folder_chosen)
+        side.folders.moveRequested.connect(self.move_conversations)
+        side.folders.failed.connect(self.failed.emit)
+        side.folders.exportRequested.connect(self._export_folder)
+        side.folders.attach(self.store, self.library_model.items)
         side.pointerLeft.connect(self.conversations.settle_order)
         self.conversations.moreWanted.connect(self._more_conversations)
         view.sendRequested.connect(self.send)
@@ -113,6 +122,8 @@ class ChatPage(QObject):
         view.regenerateRequested.connect(self.regenerate)
         view.continueRequested.connect(self.continue_answer)
         view.deleteMessageRequested.connect(self.delete_message)
+        view.versionRequested.connect(self.show_version)
+        view.editRequested.connect(self.edit_message)
         view.stopOtherRequested.connect(self.stop_other)
         view.unqueueRequested.connect(self._unqueue)
         view.olderWanted.connect(self._older_messages)
@@ -153,15 +164,15 @@ class ChatPage(QObject):
             self.conversations.set_page(page)
             self._list_filled(select_first)
 
-        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE).success(show) \
-            .failure(self.failed.emit).run()
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, None, self.conversations.folder_id) \
+            .success(show).failure(self.failed.emit).run()
 
     def _more_conversations(self, after: ConversationRecord) -> None:
         def failed(error: BaseException) -> None:
             self.conversations.page_failed()
             self.failed.emit(error)
 
-        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, after) \
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, after, self.conversations.folder_id) \
             .success(self.conversations.add_page).failure(failed).run()
 
     def _list_filled(self, select_first: bool) -> None:
@@ -216,7 +227,47 @@ class ChatPage(QObject):
 
         BackgroundOp(self, read).success(show).failure(self.failed.emit).run()
 
-    def search(self, text: str, kinds: frozenset[HitKind]) -> None:
+    # --- folders and pins ---
+
+    def _folder_chosen(self, folder: FolderRecord | None) -> None:
+        """The list shows that folder's conversations (all of them for None); the one open stays open."""
+        folder_id = folder.id if folder is not None else None
+        if folder_id != self.conversations.folder_id:
+            self.conversations.folder_id = folder_id
+            self.load_conversations()
+
+    def move_conversations(self, conversation_ids: list[int], folder_id: int | None) -> None:
+        def move() -> None:
+            for conversation_id in conversation_ids:
+                self.store.move_conversation(conversation_id, folder_id)
+
+        def moved(_: object) -> None:
+            for conversation_id in conversation_ids:
+                self.refresh_conversation(conversation_id)
+            folder = next((f.name for f in self.sidebar.folders.folders if f.id == folder_id), None)
+            count = f"{len(conversation_ids)} conversations" if len(conversation_ids) > 1 else "The conversation"
+            self.statusMessage.emit(f"{count} moved to “{folder}”." if folder else f"{count} left its folder.", 4000)
+
+        BackgroundOp(self, move).success(moved).failure(self.failed.emit).run()
+
+    def _export_folder(self, folder: FolderRecord) -> None:
+        def ready(ids: list[int]) -> None:
+            if ids:
+                self.exportFolderRequested.emit(folder, ids)
+            else:
+                self.statusMessage.emit(f"The folder “{folder.name}” has no conversations to export yet.", 5000)
+
+        BackgroundOp(self, self.store.conversation_ids, folder.id).success(ready).failure(self.failed.emit).run()
+
+    def pin(self, record: ConversationRecord, pinned: bool) -> None:
+        BackgroundOp(self, self.store.pin_conversation, record.id, pinned) \
+            .success(lambda _: self.refresh_conversation(record.id)).failure(self.failed.emit).run()
+
+    def pin_current(self) -> None:
+        if self.current is not None:
+            self.pin(self.current, not self.current.pinned)
+
+    def search(self, text: str, kinds: frozenset[HitKind], folder_id: int | None = None) -> None:
         """Off the GUI thread; a search overtaken by more typing is not shown (each takes a few milliseconds, so
         it is left to finish rather than interrupted)."""
         self._searches += 1
@@ -228,7 +279,7 @@ class ChatPage(QObject):
             if asked == self._searches:
                 self.sidebar.search.show_hits(text, hits)
 
-        BackgroundOp(self, self.store.search, SearchQuery(text, kinds=kinds)).success(show) \
+        BackgroundOp(self, self.store.search, SearchQuery(text, kinds=kinds, folder_id=folder_id)).success(show) \
             .failure(self.failed.emit).run()
 
     def _hit_chosen(self, hit: SearchHit) -> None:
@@ -279,6 +330,8 @@ class ChatPage(QObject):
         defaults = self.settings.generation.to_dict()
 
         def created(record: ConversationRecord) -> None:
+            if record.model_id is not None and self.engine.loaded is None:
+                self.view.model_bar.select(record.model_id)  # the folder's model
             self._keep_draft()
             self.current = record
             self.view.show_conversation(record.id, [])
@@ -289,8 +342,8 @@ class ChatPage(QObject):
             self._update_turns()
             self._count()
 
-        BackgroundOp(self, self.store.create_conversation, "New chat", defaults).success(created) \
-            .failure(self.failed.emit).run()
+        BackgroundOp(self, self.store.create_conversation, "New chat", defaults, None, None,
+                     self.conversations.folder_id).success(created).failure(self.failed.emit).run()
 
     def _keep_draft(self) -> None:
         """Each chat keeps what is being written in it: the box is emptied for the next one, and filled again
@@ -593,9 +646,10 @@ class ChatPage(QObject):
     def _start_send(self, conversation_id: int, text: str) -> None:
         self._start(conversation_id, self.runner.send, text)
 
-    def _start(self, conversation_id: int, work: Callable[..., None], text: str | None = None) -> None:
+    def _start(self, conversation_id: int, work: Callable[..., None], text: str | None = None,
+               undone: Callable[[], None] | None = None) -> None:
         """Have the runner start an answer off the GUI thread; until the answer starts, the chat counts as
-        answered (``_starting``), so that nothing else starts meanwhile."""
+        answered (``_starting``), so that nothing else starts meanwhile. ``undone``: called if it cannot start."""
         self._starting = conversation_id
         self._update_turns()
 
@@ -607,6 +661,8 @@ class ChatPage(QObject):
             self._starting = None
             if text is not None:
                 self._give_back(PendingSend(conversation_id, text))
+            if undone is not None:
+                undone()
             self.failed.emit(error)
             self._next()
 
@@ -620,24 +676,64 @@ class ChatPage(QObject):
         """Go on with the last answer, cut short by Stop, by its length limit or by the app or engine stopping."""
         self._answer_again(self.runner.continue_answer, "Load a model first, then continue the answer.")
 
-    def _answer_again(self, work: Callable[[int], None], no_model: str) -> None:
+    def _answer_again(self, work: Callable[[int], None], no_model: str,
+                      undone: Callable[[], None] | None = None) -> bool:
+        """Starts ``work`` on the conversation shown; False (and the window says why) when it cannot start now."""
         if self.current is None:
-            return
+            return False
         if self._engaged():
             if self._answering() != self.current.id:
                 self.view.show_banner(f"The model is writing an answer in “{self._title(self._answering())}”: it "
                                       "writes one at a time. Wait for it, or stop it there.")
-            return
+            return False
         if self.engine.loaded is None:
             self.failed.emit(HearthError(no_model))
-            return
+            return False
         self.view.show_banner("")
-        self._start(self.current.id, work)
+        self._start(self.current.id, work, undone=undone)
+        return True
+
+    # --- versions: an edited question, a regenerated answer ---
+
+    def edit_message(self, message_id: int, text: str) -> None:
+        """An edited question, sent as a new version of it; the old one and what followed stay a click away."""
+        def edit(conversation_id: int) -> None:
+            self.runner.edit(conversation_id, message_id, text)
+
+        def undone() -> None:
+            view = self.view.message_view(message_id)
+            if view is not None:
+                view.edit_failed()
+
+        if not self._answer_again(edit, "Load a model first, then send the edited message.", undone):
+            undone()
+
+    def show_version(self, message_id: int, step: int) -> None:
+        """‹ or ›: the version before or after, with the branch that follows it, opened where it is."""
+        if self.current is None:
+            return
+        conversation_id = self.current.id
+        if self._answering() == conversation_id:
+            self.view.show_banner("An answer is being written here. Stop it, or wait for it, to switch versions.")
+            return
+
+        def read() -> Page[MessageRecord]:
+            chosen = self.runner.show_version(message_id, step)
+            return self.store.message_page_from(conversation_id, chosen.id)
+
+        def show(page: Page[MessageRecord]) -> None:
+            if self.current is not None and self.current.id == conversation_id and page.items:
+                self.view.show_conversation(conversation_id, page.items, older=page.more, reveal=page.items[0].id,
+                                            mark=False)
+                self._update_turns()
+                self._count()
+
+        BackgroundOp(self, read).success(show).failure(self.failed.emit).run()
 
     def _answer_started(self, event: AnswerStarted) -> None:
         self._starting = None
         if self.view.conversation_id == event.conversation_id:
-            self.view.answer_started(event.user_message, event.assistant_message, event.continued)
+            self.view.answer_started(event.user_message, event.assistant_message, event.continued, event.replaced)
         self._update_turns()
         self.refresh_conversation(event.conversation_id)
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.history.records import MARK_END, MARK_START, HitKind, SearchHit
+from app.history.records import MARK_END, MARK_START, FolderRecord, HitKind, SearchHit
 from ui.qt import theme
 
 TYPING_PAUSE_MS = 150  # a search starts when typing pauses this long
@@ -27,12 +27,14 @@ KIND_CHOICES = (("Everything", frozenset(HitKind)),
                 ("Chats", frozenset({HitKind.CONVERSATION, HitKind.MESSAGE})),
                 ("Tasks", frozenset({HitKind.TASK})),
                 ("Comparisons", frozenset({HitKind.COMPARISON, HitKind.ENTRY})))
+CHATS = KIND_CHOICES[1][1]
 KIND_WORDS = {HitKind.CONVERSATION: "Chat title", HitKind.MESSAGE: "Chat", HitKind.TASK: "Task",
               HitKind.COMPARISON: "Comparison", HitKind.ENTRY: "Comparison"}
 
 
 class SearchBox(QWidget):
-    searchWanted = Signal(str, object)  # the text, and the kinds (frozenset[HitKind]) to look among; "" ends it
+    # the text, the kinds (frozenset[HitKind]) to look among, and the folder's id (or None); "" ends it
+    searchWanted = Signal(str, object, object)
     hitChosen = Signal(object)  # SearchHit
 
     def __init__(self) -> None:
@@ -48,8 +50,10 @@ class SearchBox(QWidget):
         row.addWidget(self.field, 1)
         self.kinds = QComboBox()
         self.kinds.setAccessibleName("Search among")
-        for words, _kinds in KIND_CHOICES:
-            self.kinds.addItem(words)
+        self._choices: dict[str, tuple[frozenset[HitKind], int | None]] = {}  # a choice's key: where to look
+        for words, kinds in KIND_CHOICES:
+            self._choices[words] = (kinds, None)
+            self.kinds.addItem(words, words)
         row.addWidget(self.kinds)
         column.addLayout(row)
         self.results = QListWidget()
@@ -104,7 +108,25 @@ class SearchBox(QWidget):
         self.summary.setVisible(bool(text))
         if not text:
             self.results.clear()
-        self.searchWanted.emit(text, KIND_CHOICES[self.kinds.currentIndex()][1])
+        kinds, folder_id = self._choices[self.kinds.currentData()]
+        self.searchWanted.emit(text, kinds, folder_id)
+
+    def set_folders(self, folders: list[FolderRecord]) -> None:
+        """Each folder's chats are one more choice of where to look."""
+        chosen = self.kinds.currentData()
+        self.kinds.blockSignals(True)
+        while self.kinds.count() > len(KIND_CHOICES):
+            self.kinds.removeItem(self.kinds.count() - 1)
+        if folders:
+            self.kinds.insertSeparator(self.kinds.count())
+        for folder in folders:
+            self._choices[f"folder:{folder.id}"] = (CHATS, folder.id)
+            self.kinds.addItem(f"In “{folder.name}”", f"folder:{folder.id}")
+        found = self.kinds.findData(chosen)
+        self.kinds.setCurrentIndex(max(found, 0))
+        self.kinds.blockSignals(False)
+        if found < 0 and self.searching:
+            self._wanted()
 
     def show_hits(self, text: str, hits: list[SearchHit]) -> None:
         """The matches for ``text``, grouped by kind, newest first in each."""

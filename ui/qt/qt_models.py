@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 from PySide6.QtCore import (
     QAbstractListModel,
     QAbstractTableModel,
+    QMimeData,
     QModelIndex,
     QPersistentModelIndex,
     QRectF,
@@ -36,9 +37,9 @@ def verdict_label(verdict: Verdict) -> str:
 RecordRole = Qt.ItemDataRole.UserRole + 1
 
 
-def _recency(record: ConversationRecord) -> tuple[datetime, int]:
-    """The conversation list's order, newest first, as the history orders it."""
-    return record.updated_at, record.id
+def _recency(record: ConversationRecord) -> tuple[bool, datetime, int]:
+    """The conversation list's order, as the history orders it: pinned ones first, then newest first."""
+    return record.pinned, record.updated_at, record.id
 
 
 RecordT = TypeVar("RecordT", ConversationRecord, TaskRunRecord, ComparisonRecord)
@@ -89,6 +90,7 @@ class ChatMark(StrEnum):
 
     ANSWERING = "Answering now"
     WAITING = "A message waits to be sent"
+    PINNED = "Pinned"
 
 
 class ConversationListModel(RecordListModel[ConversationRecord]):
@@ -101,16 +103,36 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
     that is answered would move up under the pointer, and a click meant for one chat would open another."""
 
     moreWanted = Signal(object)  # ConversationRecord: the oldest row; the next page starts after it
+    MIME = "application/x-hearth-conversations"  # dragged conversations' ids, "1,2" (ui.chat.folders_panel)
 
     def __init__(self) -> None:
         super().__init__()
+        self.folder_id: int | None = None  # only the conversations of this folder are rows
         self._marks: dict[int, ChatMark] = {}
         self._icons: dict[ChatMark, QIcon] = {}
         self._more = False  # the history has conversations older than the oldest row
         self._fetching = False
 
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else flags
+
+    def mimeTypes(self) -> list[str]:
+        return [self.MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        """The conversations dragged, for a folder to take."""
+        mime = QMimeData()
+        ids = [str(record.id) for index in indexes if (record := self.record(index.row())) is not None]
+        mime.setData(self.MIME, ",".join(ids).encode("ascii"))
+        mime.setText("\n".join(self._items[index.row()].title for index in indexes if self.record(index.row())))
+        return mime
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
     def item_data(self, item: ConversationRecord, role: int) -> Any:
-        mark = self._marks.get(item.id)
+        mark = self._marks.get(item.id) or (ChatMark.PINNED if item.pinned else None)
         if role == Qt.ItemDataRole.DisplayRole:
             return item.title or "New chat"
         if role == Qt.ItemDataRole.DecorationRole and mark is not None:
@@ -161,8 +183,12 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
 
     def put(self, record: ConversationRecord, keep_order: bool = False) -> None:
         """A conversation as it is now: changed in place and moved to its place in the order (with ``keep_order``
-        not moved yet), or added there if it is new. One older than every row waits for its page."""
+        not moved yet), or added there if it is new. One older than every row waits for its page; one not in
+        the folder shown is not a row."""
         row = self.row_of(record.id)
+        if self.folder_id is not None and record.folder_id != self.folder_id:
+            self.remove(record.id)
+            return
         if row >= 0:
             self._items[row] = record
             self.dataChanged.emit(self.index(row), self.index(row))
@@ -224,6 +250,13 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
             painter = QPainter(pixmap)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(QPen(QColor("#1d140d"), 1.5))
+            if mark is ChatMark.PINNED:  # a pin's head and point
+                painter.setBrush(QColor("#e8893a"))
+                painter.drawEllipse(QRectF(3.5, 1.5, 7, 7))
+                painter.drawLine(7, 8, 7, 13)
+                painter.end()
+                self._icons[mark] = QIcon(pixmap)
+                return self._icons[mark]
             painter.setBrush(QColor("#7ee07e" if mark is ChatMark.ANSWERING else "#f4e9dc"))
             painter.drawEllipse(QRectF(1.5, 1.5, 11, 11))
             if mark is ChatMark.WAITING:

@@ -24,9 +24,10 @@ from app.errors import HearthError
 from app.history import HistoryStore, TaskRunRecord
 from app.outcomes import RunStatus
 from app.settings import Settings
+from app.tasks.result_words import run_title
 from ui.qt.background import BackgroundOp
 from ui.qt.qt_models import RecordRole
-from ui.tasks.run_models import TaskRunListModel, run_title
+from ui.tasks.run_models import TaskRunListModel
 from ui.widgets.undo_bar import UndoBar
 
 log = logging.getLogger(__name__)

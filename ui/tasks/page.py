@@ -30,7 +30,7 @@ from app.settings import Settings
 from app.task_session import RunEnded, TaskSession
 from app.tasks import export
 from app.tasks.input_form import BuiltInput, build
-from app.tasks.result_words import metrics_line, step_words
+from app.tasks.result_words import input_words, metrics_line, result_from_dict, run_options, run_title, step_words
 from app.tasks.spec import (
     ClassifiedText,
     Classify,
@@ -45,16 +45,7 @@ from ui.qt.bridge import EngineBridge, TaskBridge
 from ui.qt.qt_models import LibraryModel
 from ui.qt.staged import Staged
 from ui.tasks.history import RunHistory
-from ui.tasks.run_models import (
-    input_words,
-    options_words,
-    plan_words,
-    result_from_dict,
-    run_options,
-    run_title,
-    status_notice,
-    verb_of,
-)
+from ui.tasks.run_models import options_words, plan_words, status_notice, verb_of
 from ui.tasks.tasks_view import EMPTY_OUTPUT, TASK_BUTTONS, TasksView
 from ui.widgets.run_phase import RunPhase
 
@@ -574,6 +565,11 @@ class TasksPage(QObject, Staged):
             self.output.show_empty(EMPTY_OUTPUT)
 
     # --- what to do with a result ---
+
+    @property
+    def shown_run(self) -> TaskRunRecord | None:
+        """The saved run on show, with a result or not: File → Export… and Print… offer it."""
+        return self._shown
 
     def shown_result(self) -> tuple[TaskRunRecord, TaskResult] | None:
         record, result = self._shown, self.output.result

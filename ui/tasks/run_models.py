@@ -8,18 +8,14 @@ from typing import Any, TypeAlias
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from app.documents.document import PASTED_NAME
 from app.forecast.task_time import duration_words
 from app.history import TaskRunRecord
 from app.outcomes import RunStatus
-from app.tasks.input_form import TYPED_NAME
-from app.tasks.result_words import went_wrong
+from app.tasks.result_words import run_options, run_title, went_wrong
 from app.tasks.spec import (
     LENGTH_WORDS,
     ClassifiedText,
     Classify,
-    KeyPoint,
-    Part,
     Plan,
     TaskInput,
     TaskResult,
@@ -31,57 +27,8 @@ from ui.qt.qt_models import RecordListModel
 
 Index: TypeAlias = QModelIndex | QPersistentModelIndex
 
-TASK_WORDS = {"summarize": "Summary", "translate": "Translation", "classify": "Labels"}
 STATUS_WORDS = {RunStatus.RUNNING: "running", RunStatus.DONE: "done", RunStatus.CANCELLED: "stopped",
                 RunStatus.FAILED: "failed", RunStatus.INTERRUPTED: "interrupted"}
-
-
-def result_from_dict(data: dict[str, Any], task: str) -> TaskResult | None:
-    """A saved result (``TaskResult.to_dict()``) back as a ``TaskResult``; None when nothing was saved (a run
-    cut off by a crash of the app)."""
-    if not data:
-        return None
-    parts = tuple(Part(int(p["index"]), str(p["location"]), int(p["first_passage"]), int(p["last_passage"]),
-                       int(p.get("tokens", 0)), str(p.get("output", "")), str(p.get("degeneration") or ""))
-                  for p in data.get("parts", ()))
-    points = tuple(KeyPoint(str(k["text"]), int(k["part"]), str(k["location"])) for k in data.get("points", ()))
-    rows = tuple(ClassifiedText(str(r["input"]), tuple(r.get("labels", ())), dict(r.get("confidence", {})),
-                                bool(r.get("truncated", False))) for r in data.get("rows", ()))
-    return TaskResult(task=str(data.get("task", task)), text=str(data.get("text", "")),
-                      finish_reason=RunStatus(data.get("finish_reason", RunStatus.CANCELLED)), parts=parts,
-                      points=points,
-                      rows=rows, document_tokens=int(data.get("document_tokens", 0)),
-                      covered_tokens=int(data.get("covered_tokens", 0)), chunks=int(data.get("chunks", 0)),
-                      levels=int(data.get("levels", 0)),
-                      model_tokens_processed=int(data.get("model_tokens_processed", 0)),
-                      generated_tokens=int(data.get("generated_tokens", 0)),
-                      source_language=data.get("source_language"), degeneration=str(data.get("degeneration") or ""),
-                      note=str(data.get("note") or ""))
-
-
-def input_words(name: str) -> str:
-    """A file by its name in quotes; text the person typed or pasted as what it is."""
-    return {PASTED_NAME: "the pasted text", TYPED_NAME: "the texts typed in"}.get(name, f"“{name}”")
-
-
-def run_title(record: TaskRunRecord) -> str:
-    """"Summary of “report.pdf”": what the run made, of what."""
-    made = TASK_WORDS.get(record.task, record.task.capitalize())
-    return f"{made} {'for' if record.task == 'classify' else 'of'} {input_words(record.input_name)}"
-
-
-def run_options(record: TaskRunRecord) -> str:
-    """The run's settings in words: "Key points · focus: the tenant's duties", "French to English"."""
-    parameters = record.parameters
-    if record.task == "summarize":
-        focus = str(parameters.get("focus") or "").strip()
-        words = LENGTH_WORDS.get(str(parameters.get("length")), "")
-        return words + (f" · focus: {focus}" if focus else "")
-    if record.task == "translate":
-        source = parameters.get("source") or record.result.get("source_language")
-        return f"{source} to {parameters.get('target')}" if source else f"into {parameters.get('target')}"
-    labels = [label.get("name", "") for label in parameters.get("labels", ()) if isinstance(label, dict)]
-    return ("Several labels each: " if parameters.get("multi") else "One label each: ") + ", ".join(labels)
 
 
 def verb_of(task: str) -> str:

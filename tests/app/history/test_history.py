@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import HistoryError
 from app.history import Database, HistoryStore, TaskRunRecord, open_database
 from app.history import database as database_module
+from app.history.backups import BackupKind, check, keep_up
+from app.history.backups import backups as list_backups
 from app.history.database import head_revision, in_orm
 from app.history.models import Base, TaskRun
 from app.settings import GenerationSettings
@@ -50,7 +52,10 @@ def sql(path: Path, query: str) -> list[tuple[object, ...]]:
 
 
 def backups(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(f"{path.stem}.backup-*.sqlite3"))
+    """The copies kept before upgrades, among the backups beside the database (``app.history.backups``)."""
+    found = [b.path for b in list_backups(path.parent / "backups") if b.kind is BackupKind.BEFORE_UPGRADE]
+    assert all(check(copy) == "" for copy in found), "a backup is kept only once it passes the integrity check"
+    return found
 
 
 def add_model(store: HistoryStore, name: str, path: str) -> int:
@@ -136,7 +141,7 @@ def test_unversioned_database_is_backed_up_then_upgraded(db_path: Path) -> None:
     open_database(db_path).close()
 
     [backup] = backups(db_path)
-    assert backup.name.startswith("history.backup-unversioned-")
+    assert backup.name.startswith("history-before-upgrade-")
     assert sql(backup, "SELECT body FROM notes") == [("old",)]
     assert "alembic_version" not in {r[0] for r in sql(backup, "SELECT name FROM sqlite_master")}
     assert sql(db_path, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
@@ -167,7 +172,7 @@ def test_older_revision_is_backed_up_and_batch_upgrade_keeps_messages(
     open_database(db_path).close()
 
     [backup] = backups(db_path)
-    assert backup.name.startswith(f"history.backup-{head}-")
+    assert backup.name.startswith("history-before-upgrade-")
     assert sql(backup, "SELECT version_num FROM alembic_version") == [(head,)]
     assert sql(db_path, "SELECT version_num FROM alembic_version") == [("9999",)]
     assert sql(db_path, "SELECT title, pinned FROM conversations") == [("Before", None)]
@@ -233,6 +238,23 @@ def test_every_shipped_schema_opens_and_works(shipped: Path, tmp_path: Path) -> 
         assert sql(copy, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     finally:
         db.close()
+
+
+def test_an_old_history_is_backed_up_among_the_backups_before_it_is_upgraded_and_kept(tmp_path: Path) -> None:
+    from app.paths import Paths
+
+    paths = Paths.under(tmp_path / "home").ensure()
+    shutil.copyfile(DATA / "history-0005.sqlite3", paths.database)
+    open_database(paths.database, paths.backups_dir).close()
+    [made] = list_backups(paths.backups_dir)
+    assert made.kind is BackupKind.BEFORE_UPGRADE and made.path.parent == paths.backups_dir
+    assert check(made.path) == ""
+    assert sql(made.path, "SELECT version_num FROM alembic_version") == [("0005",)]
+    assert sql(paths.database, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    start = made.made_at
+    for day in range(1, 40):  # weeks of daily and weekly copies, each kept to its number
+        keep_up(paths.database, paths.backups_dir, start + timedelta(days=day))
+    assert made.path in [b.path for b in list_backups(paths.backups_dir)]
 
 
 def test_a_schema_database_is_checked_in_for_the_head_revision() -> None:
@@ -371,18 +393,6 @@ def test_update_message_changes_only_given_fields(store: HistoryStore) -> None:
     assert store.messages(conversation.id)[0].error == "The model stopped responding."
     with pytest.raises(HistoryError):
         store.update_message(10_000, content="x")
-
-
-def test_delete_messages_from_drops_that_message_and_later_ones(store: HistoryStore) -> None:
-    conversation = store.create_conversation("C", {})
-    other = store.create_conversation("Other", {})
-    roles = ["user", "assistant", "user", "assistant"]
-    ids = [store.add_message(conversation.id, role, str(i)).id for i, role in enumerate(roles)]
-    other_message = store.add_message(other.id, "user", "untouched")
-
-    assert store.delete_messages_from(ids[1]) == 3
-    assert [m.id for m in store.messages(conversation.id)] == ids[:1]
-    assert store.messages(other.id) == [other_message]
 
 
 def test_mark_unfinished_as_interrupted(store: HistoryStore) -> None:

@@ -10,7 +10,20 @@ import pytest
 
 from app.errors import HistoryError
 from app.history import HistoryStore, open_database
-from app.history.backups import KEEP_DAILY, KEEP_WEEKLY, BackupKind, back_up, backups, check, keep_up, restore
+from app.history.backups import (
+    KEEP_DAILY,
+    KEEP_WEEKLY,
+    BackupKind,
+    DamagedHistoryError,
+    back_up,
+    backups,
+    check,
+    keep_up,
+    look_over,
+    restore,
+    set_aside,
+)
+from app.words import moment
 
 
 @pytest.fixture
@@ -55,9 +68,10 @@ def test_restore_keeps_the_history_it_replaces(database: Path, tmp_path: Path) -
     store.create_conversation("Written after the backup", {})
     store.close()
     replaced = restore(before.path, database, folder)
-    assert replaced is not None and replaced.kind is BackupKind.BEFORE_RESTORE
+    assert replaced is not None and [b.kind for b in backups(folder) if b.path == replaced] == \
+        [BackupKind.BEFORE_RESTORE]
     assert [c.title for c in HistoryStore(open_database(database)).list_conversations()] == ["Garden"]
-    assert {c.title for c in HistoryStore(open_database(replaced.path)).list_conversations()} == \
+    assert {c.title for c in HistoryStore(open_database(replaced)).list_conversations()} == \
         {"Garden", "Written after the backup"}
 
 
@@ -94,3 +108,72 @@ def test_hearth_history_backup_backups_and_restore(tmp_path: Path) -> None:
     assert restored.returncode == 0 and restored.stdout.startswith("Restored the history from history-manual-")
     missing = hearth(home, "history", "restore", str(tmp_path / "nothing.sqlite3"))
     assert missing.returncode == 1 and "There is no backup at" in missing.stderr
+
+
+def test_a_start_finds_a_damaged_history_and_the_newest_good_backup(database: Path, tmp_path: Path) -> None:
+    from tests.helpers.damage import damage_pages
+
+    folder = tmp_path / "backups"
+    look_over(database, folder)  # a sound history: nothing to say
+    look_over(tmp_path / "not-made-yet.sqlite3", folder)
+    older = back_up(database, folder, BackupKind.DAILY, datetime(2026, 3, 1, 9, tzinfo=UTC))
+    newer = back_up(database, folder, BackupKind.MANUAL, datetime(2026, 3, 2, 9, tzinfo=UTC))
+    damage_pages(newer.path)  # damaged on disk after it was made: not offered
+    damage_pages(database)
+    with pytest.raises(DamagedHistoryError) as raised:
+        look_over(database, folder)
+    assert raised.value.newest_good is not None and raised.value.newest_good.path == older.path
+    assert "damaged or is not a database" in str(raised.value) and str(database) in str(raised.value)
+    assert f"The newest good backup is from {moment(older.made_at)}:" in str(raised.value)
+
+    older.path.unlink()
+    with pytest.raises(DamagedHistoryError, match="There is no good backup to restore") as raised:
+        look_over(database, folder)
+    assert raised.value.newest_good is None
+
+
+def test_restoring_over_a_damaged_history_sets_it_aside(database: Path, tmp_path: Path) -> None:
+    from tests.helpers.damage import damage_pages
+
+    folder = tmp_path / "backups"
+    good = back_up(database, folder, BackupKind.DAILY)
+    damage_pages(database)
+    damaged_bytes = database.read_bytes()
+    kept = restore(good.path, database, folder)
+    assert kept is not None and kept.name.startswith("history-damaged-") and kept.read_bytes() == damaged_bytes
+    assert kept not in [b.path for b in backups(folder)]  # set aside, never offered as a backup
+    assert [c.title for c in HistoryStore(open_database(database)).list_conversations()] == ["Garden"]
+
+
+def test_a_history_that_is_not_a_database_is_set_aside_for_a_new_one(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "history.sqlite3"
+    database.parent.mkdir()
+    database.write_bytes(b"not a database at all " * 500)
+    database.with_name("history.sqlite3-wal").write_bytes(b"its log")
+    with pytest.raises(DamagedHistoryError, match="file is not a database"):
+        look_over(database, tmp_path / "backups")
+    moved = set_aside(database, tmp_path / "backups")
+    assert not database.exists() and moved.read_bytes().startswith(b"not a database")
+    assert moved.with_name(moved.name + "-wal").read_bytes() == b"its log"
+    assert HistoryStore(open_database(database)).list_conversations() == []
+
+
+def test_a_locked_history_is_not_called_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only SQLite's findings of damage count: a lock held by another program says nothing of the file."""
+    import sqlite3
+
+    from app.history import backups as backups_module
+
+    monkeypatch.setattr(backups_module, "BUSY_TIMEOUT_S", 0.05)
+    database = tmp_path / "history.sqlite3"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("CREATE TABLE chats (title TEXT)")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO chats VALUES ('held')")
+    try:
+        look_over(database, tmp_path / "backups")  # nothing raised: the opening says why it cannot open
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            check(database, quick=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -20,13 +20,19 @@ def store(tmp_path: Path) -> HistoryStore:
 
 
 def _filled(store: HistoryStore) -> None:
+    travel = store.create_folder("Travel", system_prompt="Answer as a guide.", model_name="Qwen")
     chat = store.create_conversation("Trip to Paris", {"system_prompt": "Be brief.", "temperature": 0.3},
-                                     model_name="Qwen")
-    store.add_message(chat.id, "user", "Où est le café?")
-    store.add_message(chat.id, "assistant", "Near the station.", model_name="Qwen", finish_reason="stop",
-                      prompt_tokens=12, completion_tokens=5, ttft_s=0.25, tokens_per_s=31.5)
+                                     model_name="Qwen", folder_id=travel.id)
+    store.pin_conversation(chat.id, True)
+    question = store.add_message(chat.id, "user", "Où est le café?")
+    first = store.add_message(chat.id, "assistant", "Near the station.", model_name="Qwen", finish_reason="stop",
+                              prompt_tokens=12, completion_tokens=5, ttft_s=0.25, tokens_per_s=31.5)
+    store.add_message(chat.id, "assistant", "By the river.", model_name="Qwen", finish_reason="stop",
+                      version_of=first.id)
+    store.show_version(first.id, 0)  # the first answer shown again, the second kept beside it
     gone = store.add_message(chat.id, "user", "deleted, with its Undo on offer")
     store.delete_message(gone.id)
+    assert question.parent_id is None
     store.create_conversation("Empty", {})
     run = store.start_task_run("summarize", parameters={"length": "short"}, input_name="lease.pdf", input_kind="pdf",
                                input_bytes=10, input_sha256="ab", input_text="The text", model_name="Gemma",
@@ -36,7 +42,15 @@ def _filled(store: HistoryStore) -> None:
 
 
 def _without_ids(document: dict[str, Any]) -> dict[str, Any]:
-    """The document as records compare: ids are where they were exported, and the export's own time."""
+    """The document as records compare: ids are where they were exported, and the export's own time; the links
+    within it (a message's parent, a conversation's folder) as places and names."""
+    folders = {f["id"]: f["name"] for f in document.get("folders", [])}
+    for conversation in document["conversations"]:
+        conversation["folder_id"] = folders.get(conversation["folder_id"])
+        places = {m["id"]: i for i, m in enumerate(conversation["messages"])}
+        for message in conversation["messages"]:
+            message["parent_id"] = places.get(message["parent_id"])
+
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("id", "exported_at")}
@@ -51,20 +65,51 @@ def test_export_then_import_into_an_empty_history_gives_the_same_records(store: 
                                                                          tmp_path: Path) -> None:
     _filled(store)
     exported = store.export()
-    assert exported["format"] == FORMAT and exported["version"] == 1
-    assert [len(c["messages"]) for c in exported["conversations"]] == [2, 0]  # the deleted message stays out
+    assert exported["format"] == FORMAT and exported["version"] == 2
+    assert [len(c["messages"]) for c in exported["conversations"]] == [3, 0]  # the deleted message stays out
+    assert [m["off_branch"] for m in exported["conversations"][0]["messages"]] == [False, False, True]
     path = tmp_path / "history.json"
     path.write_text(json.dumps(exported), encoding="utf-8")
     other = HistoryStore(open_database(tmp_path / "other.sqlite3"))
     imported = other.import_file(path)
-    assert imported.sentence() == "Imported 2 conversations (2 messages), 1 task run and 0 comparisons."
-    assert _without_ids(other.export()) == _without_ids(exported)
-    assert other.messages(other.list_conversations()[-1].id)[1].tokens_per_s == 31.5
+    assert imported.sentence() == "Imported 2 conversations (3 messages), 1 task run and 0 comparisons."
+    again = other.export()
+    assert _without_ids(again) == _without_ids(exported)
+    trip = next(c for c in other.list_conversations() if c.title == "Trip to Paris")
+    shown = other.messages(trip.id)
+    assert [m.content for m in shown] == ["Où est le café?", "Near the station."]
+    assert (shown[1].tokens_per_s, shown[1].version, shown[1].versions) == (31.5, 1, 2)
+    assert trip.pinned and other.get_folder(trip.folder_id or -1).system_prompt == "Answer as a guide."
+
+
+def test_a_version_1_file_reads_as_one_branch_and_a_folder_of_the_same_name_is_shared(
+        store: HistoryStore, tmp_path: Path) -> None:
+    _filled(store)
+    old = store.export()
+    old["version"] = 1
+    del old["folders"]
+    for conversation in old["conversations"]:
+        del conversation["folder_id"], conversation["pinned_at"]
+        for message in conversation["messages"]:
+            del message["parent_id"], message["off_branch"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    store.import_file(path)
+    imported = max((c for c in store.list_conversations() if c.title == "Trip to Paris"), key=lambda c: c.id)
+    assert imported.folder_id is None
+    assert [m.content for m in store.messages(imported.id)] == ["Où est le café?", "Near the station.", "By the river."]
+    document = store.export()
+    path.write_text(json.dumps(document), encoding="utf-8")
+    store.import_file(path)
+    assert [f.name for f in store.folders()] == ["Travel"]
 
 
 @pytest.mark.parametrize(("change", "said"), [
     (lambda d: d.update(format="chatgpt"), "This is not a Hearth history file"),
-    (lambda d: d.update(version=99), "this Hearth reads version 1"),
+    (lambda d: d.update(version=99), "this Hearth reads version 2"),
+    (lambda d: d["conversations"][0]["messages"][0].update(parent_id=12345), "follows a message that is not before"),
+    (lambda d: d["conversations"][0].update(folder_id=999), "in a folder the file does not have"),
+    (lambda d: d["conversations"][0]["messages"][1].update(id=[1]), "has no id"),
     (lambda d: d["conversations"][0].update(title=7), "“title” of conversations item 1 is not text"),
     (lambda d: d["conversations"][0]["messages"][0].update(role="hacker"), "breaks a rule of the history"),
     (lambda d: d["conversations"][0]["messages"][0].pop("content"), "has no “content”"),

@@ -134,6 +134,14 @@ def test_regenerate_and_rename(qtbot: QtBot, make_window: MakeWindow, test_model
     views = [window.chat.view.message_view(i) for i in window.chat.view.message_ids()]
     assert [v.role for v in views if v] == ["user", "assistant"]
     assert views[1] is not None and views[1].text == new.content
+    assert views[1].versions.isVisible() and views[1].versions.text() == "2/2"
+    assert views[1].previous_button.isEnabled() and not views[1].next_button.isEnabled()
+
+    qtbot.mouseClick(views[1].previous_button, Qt.MouseButton.LeftButton)  # the first answer, kept
+    qtbot.waitUntil(lambda: window.chat.view.message_view(old.id) is not None, timeout=TIMEOUT)
+    shown = window.chat.view.message_view(old.id)
+    assert shown is not None and shown.text == old.content and shown.versions.text() == "1/2"
+    assert window.chat.view.message_view(new.id) is None
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  My chat  ", True))
     window.chat.rename_current()
@@ -243,3 +251,42 @@ def test_a_follow_up_is_read_ahead_as_it_is_typed(qtbot: QtBot, make_window: Mak
         unsubscribe()
     message: MessageRecord = answered.args[0].message
     assert message.finish_reason in ("length", "stop") and message.prompt_tokens == done[-1].prompt_tokens
+
+
+def test_edit_a_question_then_switch_between_its_versions(qtbot: QtBot, make_window: MakeWindow,
+                                                          test_model_path: Path) -> None:
+    window = make_window()
+    window.settings.generation.max_tokens = 16
+    import_model(qtbot, window, test_model_path)
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT):
+        _type_and_send(qtbot, window, "The first question")
+    view = window.chat.view
+    question_id = view.message_ids()[0]
+    question = view.message_view(question_id)
+    assert question is not None and question.edit_button.isVisible() and not question.versions.isVisible()
+
+    qtbot.mouseClick(question.edit_button, Qt.MouseButton.LeftButton)
+    assert question.is_editing() and question.editor is not None
+    assert question.editor.text.toPlainText() == "The first question"
+    qtbot.keyClick(question.editor.text, Qt.Key.Key_Escape)  # Esc gives the edit up
+    assert not question.is_editing() and question.body.isVisible()
+
+    qtbot.mouseClick(question.edit_button, Qt.MouseButton.LeftButton)
+    assert question.editor is not None
+    question.editor.text.setPlainText("The second question")
+    with qtbot.waitSignal(window.bridge.answerFinished, timeout=TIMEOUT) as finished:
+        qtbot.keyClick(question.editor.text, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    answer: MessageRecord = finished.args[0].message
+    ids = view.message_ids()
+    assert len(ids) == 2 and ids[1] == answer.id and question_id not in ids
+    edited = view.message_view(ids[0])
+    assert edited is not None and edited.text == "The second question" and edited.versions.text() == "2/2"
+    window.grab().save(str(Path(os.environ.get("HEARTH_SHOTS", "/tmp")) / "chat-versions.png"))
+
+    qtbot.mouseClick(edited.previous_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.message_view(question_id) is not None, timeout=TIMEOUT)
+    back = view.message_view(question_id)
+    assert back is not None and back.text == "The first question" and back.versions.text() == "1/2"
+    assert len(view.message_ids()) == 2
+    assert window.chat.current is not None
+    assert window.services.store.messages(window.chat.current.id)[0].content == "The first question"

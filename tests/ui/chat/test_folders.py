@@ -1,0 +1,103 @@
+"""Folders and pins in the chat's sidebar: a folder made from its dialog, a conversation dropped on it (a real drag's
+data) or moved with "Move to", the list showing one folder's chats, a new chat there starting with the folder's
+system prompt, the search looking in one folder, a pinned chat on top, and a folder deleted then brought back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
+from pytestqt.qtbot import QtBot
+
+from app.history import ConversationRecord
+from ui.chat.folder_dialog import FolderDialog
+from ui.chat.folders_panel import ALL_CHATS, conversation_ids
+from ui.main_window import Services
+
+from tests.helpers.windows import TIMEOUT, MakeWindow
+
+pytestmark = pytest.mark.gui
+
+
+def _history(services: Services) -> None:
+    store = services.store
+    for title in ("Tax return", "Birthday cake", "Quarterly report"):
+        chat = store.create_conversation(title, {})
+        store.add_message(chat.id, "user", f"Notes about the {title.lower()}")
+
+
+def _titles(window: object) -> list[str]:
+    model = window.chat.conversations  # type: ignore[attr-defined]
+    return [model.record(row).title for row in range(model.rowCount())]
+
+
+def test_folders_hold_chats_by_drag_and_menu_and_new_chats_start_with_their_prompt(
+        qtbot: QtBot, make_window: MakeWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    window = make_window(_history)
+    chat, panel = window.chat, window.chat.sidebar.folders
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 3, timeout=TIMEOUT)
+    assert panel.list.count() == 1 and panel.list.item(0).text() == ALL_CHATS
+
+    def fill(dialog: FolderDialog) -> int:
+        assert dialog.buttons.button(dialog.buttons.StandardButton.Save).isEnabled() is False  # no name yet
+        dialog.name.setText("Work")
+        dialog.system_prompt.setPlainText("Answer formally.")
+        return QDialog.DialogCode.Accepted.value
+
+    monkeypatch.setattr(FolderDialog, "exec", fill)
+    qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=TIMEOUT)
+    work = panel.folders[0]
+    assert panel.current() == work  # a new folder is chosen: its list is empty
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 0, timeout=TIMEOUT)
+
+    panel.choose(None)
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 3, timeout=TIMEOUT)
+    report = chat.conversations.record(0)
+    assert report is not None and report.title == "Quarterly report"
+    dragged = chat.conversations.mimeData([chat.conversations.index(0)])  # what a drag from the list carries
+    assert conversation_ids(dragged) == [report.id]
+    panel.list.dropped.emit(conversation_ids(dragged), work.id)  # as its drop on the "Work" row says
+    qtbot.waitUntil(lambda: window.services.store.get_conversation(report.id).folder_id == work.id, timeout=TIMEOUT)
+
+    cake_row = _titles(window).index("Birthday cake")
+    menu = chat.sidebar.menu_for(chat.conversations.record(cake_row))  # type: ignore[arg-type]
+    move = next(a.menu() for a in menu.actions() if a.text() == "Move to")
+    assert [a.text() for a in move.actions() if a.text()] == ["Work", "New folder…"]
+    next(a for a in move.actions() if a.text() == "Work").trigger()
+    qtbot.waitUntil(lambda: chat.conversations.record(cake_row).folder_id == work.id, timeout=TIMEOUT)  # type: ignore[union-attr]
+
+    panel.choose(work.id)
+    qtbot.waitUntil(lambda: sorted(_titles(window)) == ["Birthday cake", "Quarterly report"], timeout=TIMEOUT)
+    chat.new_conversation()
+    qtbot.waitUntil(lambda: chat.current is not None and chat.current.title == "New chat", timeout=TIMEOUT)
+    current: ConversationRecord = chat.current  # type: ignore[assignment]
+    assert current.folder_id == work.id and current.system_prompt == "Answer formally."
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 3, timeout=TIMEOUT)
+
+    search = chat.sidebar.search
+    assert search.kinds.findText("In “Work”") > 0
+    search.kinds.setCurrentIndex(search.kinds.findText("In “Work”"))
+    qtbot.keyClicks(search.field, "notes")
+    qtbot.waitUntil(lambda: search.results.count() == 2, timeout=TIMEOUT)  # the tax return is not in Work
+    search.field.clear()
+
+    panel.choose(None)  # the pin, from All chats
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 4, timeout=TIMEOUT)
+    tax_row = _titles(window).index("Tax return")
+    menu = chat.sidebar.menu_for(chat.conversations.record(tax_row))  # type: ignore[arg-type]
+    next(a for a in menu.actions() if a.text() == "Pin to the top").trigger()
+    qtbot.waitUntil(lambda: _titles(window)[0] == "Tax return", timeout=TIMEOUT)
+    assert chat.conversations.record(0).pinned  # type: ignore[union-attr]
+    window.grab().save(str(Path(os.environ.get("HEARTH_SHOTS", "/tmp")) / "chat-folders.png"))
+
+    panel.delete(work)  # its chats stay, in All chats; Undo brings the folder back with them in it
+    qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=TIMEOUT)
+    assert chat.conversations.rowCount() == 4
+    qtbot.mouseClick(panel.undo.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=TIMEOUT)
+    panel.choose(work.id)
+    qtbot.waitUntil(lambda: chat.conversations.rowCount() == 3, timeout=TIMEOUT)
