@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
         server.turnChanged.connect(chat.served_turn)
         self.keeper.failed.connect(self.show_error)
         self.keeper.statusMessage.connect(self.statusBar().showMessage)
-        self.keeper.imported.connect(chat.load_conversations)
+        self.keeper.imported.connect(self._history_imported)
         self.keeper.reopenRequested.connect(self.reopenRequested)
         server.conversationKept.connect(chat.refresh_conversation)
         server.runningChanged.connect(self.server_label.setVisible)
@@ -434,6 +434,14 @@ class MainWindow(QMainWindow):
         self._attached = False
         self._shut_down(self.services)
         self.services.store.close()
+
+    def _history_imported(self) -> None:
+        """Records were added: each list of them that is built reads the history again."""
+        self.chat.load_conversations()
+        if self._tasks_page.is_built():
+            self.tasks.history.refresh()
+        if self._compare_page.is_built():
+            self.compare.history.refresh()
 
     def export_shown(self) -> None:
         self.exporter.show_dialog(self._shown_choice())

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,9 @@ class Conversation(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
+        # A start looks for answers left unfinished and for messages deleted: these few, not every message.
+        Index("ix_messages_unfinished", "id", sqlite_where=text("finish_reason IS NULL")),
+        Index("ix_messages_deleted", "deleted_at", sqlite_where=text("deleted_at IS NOT NULL")),
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
         CheckConstraint(
             "finish_reason IS NULL"

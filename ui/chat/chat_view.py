@@ -256,7 +256,7 @@ class ChatView(QWidget):
         self._make_views()
         self._at_bottom = reveal is None
         if reveal is None:
-            QTimer.singleShot(0, self._scroll_to_bottom)
+            QTimer.singleShot(0, self, self._scroll_to_bottom)
 
     def add_older(self, conversation_id: int, messages: list[MessageRecord], older: bool) -> None:
         """The page before the first message shown, put above it while the reader's place stays."""
@@ -288,7 +288,7 @@ class ChatView(QWidget):
             self._update_regenerate()
             self._settle_timer.start()
             if self._reveal is not None:
-                QTimer.singleShot(0, self._show_revealed)
+                QTimer.singleShot(0, self, self._show_revealed)
 
     def _show_revealed(self) -> None:
         """The message a search found, at the top of the view and marked until another conversation opens."""

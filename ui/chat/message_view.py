@@ -182,7 +182,8 @@ class MessageView(QFrame):
             self.editor.cancelled.connect(self.stop_editing)
         self.editor.start(self._text)
         self.body.hide()
-        self.edit_button.hide()
+        for button in (self.edit_button, self.copy_button, self.delete_button):
+            button.hide()
 
     def stop_editing(self) -> None:
         """The edit is given up (Cancel, Esc): the message as it was."""
@@ -190,6 +191,8 @@ class MessageView(QFrame):
             self.editor.hide()
         self.body.show()
         self.edit_button.setVisible(self.role == "user" and self._editable)
+        self.copy_button.setVisible(bool(self._text))
+        self.delete_button.show()
 
     def edit_failed(self) -> None:
         """The edited message could not be sent: the editor is back, with the text as it was written."""
@@ -253,7 +256,15 @@ class _Editor(QWidget):
         row.addWidget(self.send_button)
         column.addLayout(row)
         self.text.installEventFilter(self)
-        self.text.textChanged.connect(lambda: self.send_button.setEnabled(bool(self.text.toPlainText().strip())))
+        self.text.textChanged.connect(self._changed)
+
+    def _changed(self) -> None:
+        """Send only with something to send; the box as tall as its text, from 3 to 12 lines."""
+        self.send_button.setEnabled(bool(self.text.toPlainText().strip()) and not self.text.isReadOnly())
+        lines = max(3, min(12, self.text.document().size().toSize().height()))
+        margins = self.text.contentsMargins()
+        self.text.setFixedHeight(self.text.fontMetrics().lineSpacing() * lines + 2 * round(
+            self.text.document().documentMargin()) + margins.top() + margins.bottom())
 
     def start(self, text: str) -> None:
         self.text.setPlainText(text)

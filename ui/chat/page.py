@@ -206,8 +206,10 @@ class ChatPage(QObject):
         if self.current is None or record.id != self.current.id:
             self._open(record)
 
-    def _open(self, record: ConversationRecord) -> None:
-        self._keep_draft()
+    def _open(self, record: ConversationRecord, again: bool = False) -> None:
+        """``again``: the conversation shown, read anew (its draft stays in the box)."""
+        if not again:
+            self._keep_draft()
         self.current = record
         self.showRequested.emit()
 
@@ -288,9 +290,10 @@ class ChatPage(QObject):
         else:
             self.foundElsewhere.emit(hit)
 
-    def open_found(self, conversation_id: int, message_id: int | None) -> None:
+    def open_found(self, conversation_id: int, message_id: int | None, mark: bool = True) -> None:
         """A search result: the conversation, opened at the message found (marked), or at its end for its title."""
-        self._keep_draft()
+        if self.current is None or self.current.id != conversation_id:
+            self._keep_draft()
         self.showRequested.emit()
 
         def show(found: tuple[ConversationRecord, Page[MessageRecord]]) -> None:
@@ -299,7 +302,7 @@ class ChatPage(QObject):
             row = self.conversations.row_of(record.id)
             if row >= 0:  # chosen in the list too; it is open already, so the list's choice opens nothing
                 self.sidebar.list.setCurrentIndex(self.conversations.index(row))
-            self.view.show_conversation(record.id, page.items, older=page.more, reveal=message_id)
+            self.view.show_conversation(record.id, page.items, older=page.more, reveal=message_id, mark=mark)
             self._update_turns()
             self._count()
 
@@ -765,20 +768,33 @@ class ChatPage(QObject):
     # --- deleting one message ---
 
     def delete_message(self, message_id: int) -> None:
+        """One message deleted, with Undo. A message with other versions goes with what followed it, and a version
+        beside it is shown (``HistoryStore.delete_message``)."""
         view = self.view.message_view(message_id)
         if view is None:
             return
         from app.chat import title_from  # here: the first paint does not wait for the engine's modules
 
         words = title_from(view.text) or ("an empty answer" if view.role == "assistant" else "an empty message")
-        self.message_undo.delete(message_id, message_id, words)
+        branched = view.version_count > 1
+        if branched:
+            words = f"version {view.version} of {view.version_count}: {words}"
+        self.message_undo.delete((message_id, branched), message_id, words)
 
-    def _message_deleted(self, message_id: int) -> None:
+    def _message_deleted(self, deleted: tuple[int, bool]) -> None:
+        message_id, branched = deleted
+        if branched and self.current is not None:
+            self._open(self.current, again=True)  # another version, and what followed it, in its place
+            return
         self.view.remove_message(message_id)
         self._count()
 
-    def _message_restored(self, message_id: int) -> None:
+    def _message_restored(self, restored: tuple[int, bool]) -> None:
+        message_id, branched = restored
         shown = self.current.id if self.current else None
+        if branched and shown is not None:
+            self.open_found(shown, message_id, mark=False)
+            return
 
         def show(message: MessageRecord) -> None:
             if self.view.conversation_id == shown == message.conversation_id:

@@ -290,3 +290,12 @@ def test_edit_a_question_then_switch_between_its_versions(qtbot: QtBot, make_win
     assert len(view.message_ids()) == 2
     assert window.chat.current is not None
     assert window.services.store.messages(window.chat.current.id)[0].content == "The first question"
+
+    window.chat.delete_message(question_id)  # a version goes with its answers; the other one is shown
+    qtbot.waitUntil(lambda: view.message_view(question_id) is None and len(view.message_ids()) == 2, timeout=TIMEOUT)
+    left = view.message_view(view.message_ids()[0])
+    assert left is not None and left.text == "The second question" and not left.versions.isVisible()
+    assert "version 1 of 2" in window.chat.message_undo.label.text()
+    qtbot.mouseClick(window.chat.message_undo.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.message_view(question_id) is not None, timeout=TIMEOUT)
+    assert view.message_view(question_id).versions.text() == "1/2"  # type: ignore[union-attr]
