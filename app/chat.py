@@ -195,6 +195,11 @@ class ChatRunner:
         streaming = self._streaming
         if streaming is not None and streaming.message_id == message_id:
             raise EngineError("This answer is still being written. Stop it first.")
+        message = self.store.get_message(message_id) if streaming is not None else None
+        if streaming is not None and message is not None and message.versions > 1 \
+                and streaming.conversation_id == message.conversation_id:
+            # Deleting a version takes what follows it, which may be the answer being written.
+            raise EngineError("An answer is being written in this conversation. Stop it first, or wait for it.")
         self.store.delete_message(message_id)
 
     def restore_message(self, message_id: int) -> None:
@@ -234,7 +239,11 @@ class ChatRunner:
             self._check_fits(settings, [m for m in self.store.messages(conversation_id) if m.id < message_id], text)
             user = self.store.add_message(conversation_id, "user", text, version_of=message_id)
             claim.replaces = message_id
-            self._start_answer(claim, settings, user)
+            try:
+                self._start_answer(claim, settings, user)
+            except BaseException:
+                self.store.discard_version(user.id, instead=message_id)  # the question stays as it was
+                raise
         except BaseException:
             self._release(claim)
             raise
@@ -385,5 +394,5 @@ class ChatRunner:
 
     def _finish(self, streaming: _Streaming, error: str = "") -> ChatEvent:
         self._streaming = None
-        final = next(m for m in self.store.messages(streaming.conversation_id) if m.id == streaming.message_id)
+        final = self.store.get_message(streaming.message_id)
         return AnswerFinished(streaming.conversation_id, final, error)

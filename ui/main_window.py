@@ -341,7 +341,8 @@ class MainWindow(QMainWindow):
         import_action = self._action(file_menu, "&Import history…", None, self.keeper.import_history)
         self.keeper.importing.connect(lambda running: import_action.setEnabled(not running))
         self._action(file_menu, "&Back up the history now", None, self.keeper.back_up_now)
-        self._action(file_menu, "&Restore from a backup…", None, self.keeper.show_backups)
+        restore = self._action(file_menu, "&Restore from a backup…", None, self.keeper.show_backups)
+        self.keeper.importing.connect(lambda running: restore.setEnabled(not running))  # not under an import
         file_menu.addSeparator()
         self._action(file_menu, "Open the &data folder", None, lambda: self._open_folder(
             self.services.paths.database.parent))
@@ -438,6 +439,7 @@ class MainWindow(QMainWindow):
     def _history_imported(self) -> None:
         """Records were added: each list of them that is built reads the history again."""
         self.chat.load_conversations()
+        self.chat.sidebar.folders.reload()
         if self._tasks_page.is_built():
             self.tasks.history.refresh()
         if self._compare_page.is_built():

@@ -47,11 +47,10 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
-    from app.cli.loading import remote_model
+    from app.cli.loading import open_history, remote_model
     from app.compare.runner import CompareEnded, Comparer, CompareStarted, EntryChanged, EntryEnded
     from app.compare.spec import MAX_MODELS, MIN_MODELS, CompareRequest, Contender, Sampling
     from app.hardware.detect import detect, with_memory_now
-    from app.history import HistoryStore, open_database
     from app.library import Library
     from app.remote.computers import Computers
     from app.settings import Settings
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     if not MIN_MODELS <= len(args.models) <= MAX_MODELS:
         raise InputError(f"Give {MIN_MODELS} to {MAX_MODELS} models to compare (you gave {len(args.models)}).")
     settings = Settings.load(paths.settings_file)
-    store = HistoryStore(open_database(paths.database))
+    store = open_history(paths)
     library = Library(store, paths.models_dir)
     contenders = []
     for ref in args.models:

@@ -61,12 +61,12 @@ def _date(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
-    from app.history import HistoryStore, open_database
+    from app.cli.loading import open_history
     from app.history.records import MARK_END, MARK_START, HitKind, SearchQuery
 
     if args.history_command in ("backup", "backups", "restore"):
         return _backups(args, paths)
-    store = HistoryStore(open_database(paths.database))
+    store = open_history(paths)
     if args.history_command == "export":
         return _export(store, args)
     if args.history_command == "import":

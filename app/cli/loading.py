@@ -15,19 +15,32 @@ from typing import Any
 from app.paths import Paths
 
 
-def open_library(paths: Paths) -> Any:
+def open_history(paths: Paths) -> Any:
+    """The history, checked first as the window checks it (``app.history.backups.look_over``): a damaged one is not
+    opened for writing, and the error says how to restore a backup from here."""
     from app.history import HistoryStore, open_database
+    from app.history.backups import DamagedHistoryError, look_over
+
+    try:
+        look_over(paths.database, paths.backups_dir)
+    except DamagedHistoryError as error:
+        way_out = ("`hearth history backups` lists the backups, and `hearth history restore BACKUP` puts one in its "
+                   "place (or open Hearth's window, which offers the newest good one).")
+        raise DamagedHistoryError(error.path, error.finding, error.newest_good, way_out) from None
+    return HistoryStore(open_database(paths.database, paths.backups_dir))
+
+
+def open_library(paths: Paths) -> Any:
     from app.library import Library
 
-    return Library(HistoryStore(open_database(paths.database)), paths.models_dir)
+    return Library(open_history(paths), paths.models_dir)
 
 
 def record_network(paths: Paths, settings: Any) -> None:
     """Requests from here go in the Privacy log, as the window's do, and Work offline (a setting) blocks them."""
     from app import network
-    from app.history import HistoryStore, open_database
 
-    network.configure(HistoryStore(open_database(paths.database)).add_network_request)
+    network.configure(open_history(paths).add_network_request)
     if settings.work_offline:
         network.set_offline(True)
 
@@ -72,7 +85,6 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
     from app.forecast.load_tracker import LoadTracker
     from app.gguf.facts import read_facts
     from app.hardware.detect import detect
-    from app.history import HistoryStore, open_database
     from app.library import Library
 
     remote = remote_model(args.model, paths, settings) if args.model else None
@@ -89,7 +101,7 @@ def load_model(args: argparse.Namespace, paths: Paths, settings: Any, store: Any
             engine.shutdown()
             raise
         return engine, remote
-    store = store or HistoryStore(open_database(paths.database))
+    store = store or open_history(paths)
     library = Library(store, paths.models_dir)
     model = library.resolve(args.model) if args.model else library.default(settings.last_model_id)
     facts, machine = read_facts(Path(model.path)), detect(cache_dir=paths.cache_dir)

@@ -32,10 +32,11 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, paths: Paths) -> int:
+    from app.cli.loading import open_history
     from app.engine import EngineClient
     from app.forecast.model_check import assess
     from app.hardware.detect import detect, with_memory_now
-    from app.history import HistoryStore, ModelRecord, open_database
+    from app.history import ModelRecord
     from app.library import Library
     from app.server.api_key import new_key, stored_key
     from app.server.hearth_api import HearthFacts
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
     options = ServerOptions(host=args.host, port=args.port, api_key=key, idle_unload_s=max(args.ttl, 0) * 60)
     check_options(options)
     settings = Settings.load(paths.settings_file)
-    store = HistoryStore(open_database(paths.database))
+    store = open_history(paths)
     library = Library(store, paths.models_dir)
     machine = detect(cache_dir=paths.cache_dir)
 

@@ -104,14 +104,14 @@ def language(name: str) -> str:
 
 
 def _execute(args: argparse.Namespace, paths: Paths, task: Any, source: Any) -> int:
-    from app.history import HistoryStore, open_database
+    from app.cli.loading import open_history
     from app.settings import Settings
     from app.task_session import RunEnded, RunProgress, TaskSession
     from app.tasks.result_words import metrics_line, went_wrong
     from app.tasks.spec import Classify
 
     settings = Settings.load(paths.settings_file)
-    store = HistoryStore(open_database(paths.database))
+    store = open_history(paths)
     engine, model = load_model(args, paths, settings, store)
     progress = _Progress()  # on stderr, so --json's standard output stays one JSON object
     try:

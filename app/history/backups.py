@@ -108,7 +108,8 @@ class DamagedHistoryError(HistoryError):
     """The history failed SQLite's check at start, so it was not opened; ``newest_good`` is the newest backup that
     passes the full check (None when there is none), what the window offers to restore."""
 
-    def __init__(self, path: Path, finding: str, newest_good: Backup | None) -> None:
+    def __init__(self, path: Path, finding: str, newest_good: Backup | None, way_out: str = "") -> None:
+        """``way_out``: what to do, where the window's offer is not at hand (the command line)."""
         if newest_good is not None:
             advice = (f"The newest good backup is from {moment(newest_good.made_at)}: restoring it brings back the "
                       "history as it was then, and the damaged file is kept beside the backups.")
@@ -117,7 +118,8 @@ class DamagedHistoryError(HistoryError):
                       "sets it aside beside the backups): much of it may still be recoverable.")
         self.summary = ("Hearth's history file is damaged or is not a database, so Hearth did not open it, to keep the "
                         "damage from spreading.")
-        super().__init__(f"{self.summary[:-1]}: {path}. SQLite's check found: {finding.rstrip('.')}. {advice}")
+        super().__init__(f"{self.summary[:-1]}: {path}. SQLite's check found: {finding.rstrip('.')}. {advice}"
+                         + (f" {way_out}" if way_out else ""))
         self.path, self.finding, self.newest_good, self.advice = path, finding, newest_good, advice
 
 

@@ -258,7 +258,7 @@ def _check_node(key: str, node: Any, mapping: dict[str, Any], where: str) -> Non
         raise HistoryError(f"Node “{key}” of {where.lower()} says its id is “{node.get('id')}”. Nothing was "
                            "imported.")
     parent = node.get("parent")
-    if parent is not None and parent not in mapping:
+    if parent is not None and (not isinstance(parent, str) or parent not in mapping):
         raise HistoryError(f"Message “{key}” of {where.lower()} follows a message that is not in the export. "
                            "Nothing was imported.")
     children = node.get("children", [])
@@ -316,11 +316,11 @@ def _message(message: Any, where: str, fallback: datetime | None) -> _Message | 
     if not isinstance(author, dict) or not isinstance(content, dict) or not isinstance(metadata, dict):
         raise HistoryError(f"{where.capitalize()} has no author or content. Nothing was imported.")
     role = author.get("role")
-    if role not in _ROLES or metadata.get("is_visually_hidden_from_conversation") is True:
+    if not isinstance(role, str) or role not in _ROLES or metadata.get("is_visually_hidden_from_conversation") is True:
         return None
     if message.get("recipient", "all") != "all":  # the assistant calling a tool
         return None
-    if content.get("content_type") not in _TEXT:
+    if not isinstance(content.get("content_type"), str) or content.get("content_type") not in _TEXT:
         return None
     parts = content.get("parts")
     if not isinstance(parts, list):

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from app.errors import HistoryError
+from app.history import branches
 from app.history.models import Comparison, ComparisonEntry, Conversation, Folder, Message, TaskRun
 
 FORMAT = "hearth-history"
@@ -128,8 +129,8 @@ def import_history(session: Session, data: dict[str, Any]) -> Imported:
         raise HistoryError("This is not a Hearth history file (it does not say “format”: “hearth-history”). "
                            "Nothing was imported.")
     if data.get("version") not in READS:
-        raise HistoryError(f"This history file is version {data.get('version')!r}; this Hearth reads version "
-                           f"{VERSION}. Nothing was imported.")
+        raise HistoryError(f"This history file is version {data.get('version')!r}; this Hearth reads versions "
+                           f"{' and '.join(str(v) for v in READS)}. Nothing was imported.")
     folders = _records(data, "folders", Folder)
     conversations = _records(data, "conversations", Conversation, children=("messages", Message))
     task_runs = _records(data, "task_runs", TaskRun)
@@ -191,23 +192,27 @@ def _link(fields: dict[str, Any], messages: list[dict[str, Any]], folder_ids: di
 def _add(session: Session, records: list[tuple[dict[str, Any], list[dict[str, Any]]]], model: Any,
          children: tuple[Any, str] | None) -> None:
     """Each record as a new row, then its children linked to it by ``children``' column (and, for messages, to
-    the message before them on their branch)."""
+    the message before them on their branch: the ids are known once a conversation's messages are written, in one
+    batch, in the file's order, so each parent's is lower than its children's)."""
     for fields, nested in records:
         row = model(**fields)
         session.add(row)
         if children is not None and nested:
             session.flush()
             child_model, link = children
-            new_ids: dict[Any, int] = {}
-            for child in nested:
-                file_id = child.pop("file_id", None)
-                if child_model is Message and child.get("parent_id") is not None:
-                    child = {**child, "parent_id": new_ids[child["parent_id"]]}
-                added = child_model(**{link: row.id}, **child)
-                session.add(added)
-                if file_id is not None:
-                    session.flush()
-                    new_ids[file_id] = added.id
+            file_ids = [child.pop("file_id", None) for child in nested]
+            parents = [child.pop("parent_id", None) if child_model is Message else None for child in nested]
+            added = [child_model(**{link: row.id}, **child) for child in nested]
+            session.add_all(added)
+            session.flush()
+            new_ids = {file_id: item.id for file_id, item in zip(file_ids, added, strict=True)}
+            for item, parent in zip(added, parents, strict=True):
+                if parent is not None:
+                    item.parent_id = new_ids[parent]
+            if child_model is Message:  # one branch shown, whatever the file says: the model reads only that
+                session.flush()
+                shown = [item.id for item in added if not item.off_branch] or [added[-1].id]
+                branches.show(session, row.id, max(shown))
 
 
 def _fields(row: DeclarativeBase) -> dict[str, Any]:

@@ -140,6 +140,15 @@ class HistoryStore:
         with self._db.session() as session:
             return import_history(session, data)
 
+    def model_names(self) -> list[str]:
+        """Every model the history names (what wrote a message, ran a task or took part in a comparison), by name:
+        the search's choice of model."""
+        with self._db.session(write=False) as session:
+            names: set[str] = set()
+            for column in (Message.model_name, TaskRun.model_name, ComparisonEntry.model_name):
+                names.update(n for n in session.scalars(select(column).distinct()) if n)
+            return sorted(names, key=str.casefold)
+
     def list_conversations(self) -> list[ConversationRecord]:
         """Newest activity first; soft-deleted ones are hidden while their Undo is still on offer."""
         with self._db.session(write=False) as session:
@@ -263,10 +272,6 @@ class HistoryStore:
             rows = session.scalars(select(Folder).where(Folder.deleted_at.is_(None)))
             return sorted((FolderRecord.of(row) for row in rows), key=lambda f: (f.name.casefold(), f.id))
 
-    def get_folder(self, folder_id: int) -> FolderRecord:
-        with self._db.session(write=False) as session:
-            return FolderRecord.of(_folder(session, folder_id))
-
     def find_folder(self, name: str) -> FolderRecord | None:
         """The folder of that name, in any letter case."""
         wanted = " ".join(name.split()).casefold()
@@ -302,8 +307,17 @@ class HistoryStore:
                 row.deleted_at = _stamp()
 
     def restore_folder(self, folder_id: int) -> None:
+        """Undo ``delete_folder``; its name given a number if another folder took it meanwhile."""
         with self._db.session() as session:
-            _get(session, Folder, folder_id, "That folder no longer exists.").deleted_at = None
+            row = _get(session, Folder, folder_id, "That folder no longer exists.")
+            name, number = row.name, 1
+            while True:
+                try:
+                    row.name = _folder_name(session, name if number == 1 else f"{name} ({number})", folder_id)
+                    break
+                except HistoryError:
+                    number += 1
+            row.deleted_at = None
 
     def conversation_ids(self, folder_id: int) -> list[int]:
         """The conversations in a folder, oldest first (what exporting the folder writes)."""
@@ -431,7 +445,8 @@ class HistoryStore:
         there; a version not shown is shown first); ``more`` says that older ones are left."""
         query = _shown(conversation_id)
         with self._db.session() as session:
-            if session.scalar(select(Message.off_branch).where(Message.id == message_id)):
+            if session.scalar(select(Message.off_branch).where(Message.id == message_id,
+                                                               Message.conversation_id == conversation_id)):
                 branches.show(session, conversation_id, message_id)
             rows = session.scalars(query.where(Message.id >= message_id).order_by(Message.id)).all()
             records = branches.records(session, rows)
@@ -451,7 +466,7 @@ class HistoryStore:
 
     def get_message(self, message_id: int) -> MessageRecord:
         with self._db.session(write=False) as session:
-            return MessageRecord.of(_get(session, Message, message_id, "That message no longer exists."))
+            return branches.records(session, [_get(session, Message, message_id, "That message no longer exists.")])[0]
 
     def delete_message(self, message_id: int) -> None:
         """Soft delete, so the UI can offer Undo; ``purge_deleted`` removes it for good later. A message with other
@@ -470,6 +485,15 @@ class HistoryStore:
                             .values(deleted_at=stamp))
             others = [v for v in versions if v != row.id]
             branches.show(session, row.conversation_id, max((v for v in others if v < row.id), default=others[0]))
+
+    def discard_version(self, message_id: int, instead: int) -> None:
+        """A version that never came to be (its answer could not start) gone for good, with what follows it, and
+        the version ``instead`` shown again."""
+        with self._db.session() as session:
+            row = _get(session, Message, message_id, "That message no longer exists.")
+            session.execute(delete(Message).where(Message.id.in_(branches.subtree(session, row.conversation_id,
+                                                                                   row.id))))
+            branches.show(session, row.conversation_id, instead)
 
     def restore_message(self, message_id: int) -> None:
         """Undo ``delete_message``: the message is back in its place (messages keep the order they were added),

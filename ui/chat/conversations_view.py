@@ -61,7 +61,7 @@ class ConversationsView(QWidget):
         self.no_chats.hide()  # until the history says so
         column.addWidget(self.no_chats)
         self._searching(False)
-        self.search.searchWanted.connect(lambda text, _kinds, _folder: self._searching(bool(text)))
+        self.search.searchWanted.connect(lambda text, _query: self._searching(bool(text)))
         self.folders.foldersChanged.connect(lambda: self.search.set_folders(self.folders.folders))
         self.new_button.clicked.connect(self.newRequested)
         self.list.selectionModel().currentChanged.connect(self._current_changed)

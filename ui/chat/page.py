@@ -102,6 +102,8 @@ class ChatPage(QObject):
         side, view, bar = self.sidebar, self.view, self.view.model_bar
         side.newRequested.connect(self.new_conversation)
         side.search.searchWanted.connect(self.search)
+        side.search.modelsWanted.connect(lambda: BackgroundOp(self, self.store.model_names)
+                                         .success(side.search.set_models).failure(self.failed.emit).run())
         side.search.hitChosen.connect(self._hit_chosen)
         side.openRequested.connect(self._conversation_chosen)
         side.renameRequested.connect(self.rename)
@@ -160,20 +162,29 @@ class ChatPage(QObject):
 
     def load_conversations(self, select_first: bool = False) -> None:
         """The newest conversations in the list; older ones come a page at a time as it is scrolled."""
-        def show(page: Page[ConversationRecord]) -> None:
-            self.conversations.set_page(page)
-            self._list_filled(select_first)
+        folder_id = self.conversations.folder_id
 
-        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, None, self.conversations.folder_id) \
+        def show(page: Page[ConversationRecord]) -> None:
+            if folder_id == self.conversations.folder_id:  # else another folder was chosen meanwhile
+                self.conversations.set_page(page)
+                self._list_filled(select_first)
+
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, None, folder_id) \
             .success(show).failure(self.failed.emit).run()
 
     def _more_conversations(self, after: ConversationRecord) -> None:
+        folder_id = self.conversations.folder_id
+
         def failed(error: BaseException) -> None:
             self.conversations.page_failed()
             self.failed.emit(error)
 
-        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, after, self.conversations.folder_id) \
-            .success(self.conversations.add_page).failure(failed).run()
+        def show(page: Page[ConversationRecord]) -> None:
+            if folder_id == self.conversations.folder_id:
+                self.conversations.add_page(page)
+
+        BackgroundOp(self, self.store.conversation_page, CONVERSATION_PAGE, after, folder_id) \
+            .success(show).failure(failed).run()
 
     def _list_filled(self, select_first: bool) -> None:
         """After the list changed as a whole: the newest chat opened if asked, the empty state if none is left."""
@@ -252,6 +263,25 @@ class ChatPage(QObject):
 
         BackgroundOp(self, move).success(moved).failure(self.failed.emit).run()
 
+    def _start_with_folder_model(self, record: ConversationRecord) -> None:
+        """A chat made in a folder with a model starts with it: chosen, and loaded in place of another model (unless
+        an answer is being written: then it waits, chosen). Found by id and name, else by name: a folder from an
+        imported file names a model another library numbers differently."""
+        if record.model_name is None:
+            return
+        models = self.library_model.items()
+        model = next((m for m in models if m.id == record.model_id and m.name == record.model_name), None) \
+            or next((m for m in models if m.name == record.model_name), None)
+        if model is None:
+            self.statusMessage.emit(f"This folder's model, “{record.model_name}”, is no longer in the library.", 6000)
+            return
+        loaded = self._loaded_record()
+        if loaded is not None and loaded.id == model.id:
+            return
+        self.view.model_bar.select(model.id)
+        if self.engine.loaded is not None and not self.runner.busy and self.loader.loading is None:
+            self.load_model(model)
+
     def _export_folder(self, folder: FolderRecord) -> None:
         def ready(ids: list[int]) -> None:
             if ids:
@@ -269,7 +299,7 @@ class ChatPage(QObject):
         if self.current is not None:
             self.pin(self.current, not self.current.pinned)
 
-    def search(self, text: str, kinds: frozenset[HitKind], folder_id: int | None = None) -> None:
+    def search(self, text: str, query: SearchQuery) -> None:
         """Off the GUI thread; a search overtaken by more typing is not shown (each takes a few milliseconds, so
         it is left to finish rather than interrupted)."""
         self._searches += 1
@@ -281,8 +311,7 @@ class ChatPage(QObject):
             if asked == self._searches:
                 self.sidebar.search.show_hits(text, hits)
 
-        BackgroundOp(self, self.store.search, SearchQuery(text, kinds=kinds, folder_id=folder_id)).success(show) \
-            .failure(self.failed.emit).run()
+        BackgroundOp(self, self.store.search, query).success(show).failure(self.failed.emit).run()
 
     def _hit_chosen(self, hit: SearchHit) -> None:
         if hit.kind in (HitKind.MESSAGE, HitKind.CONVERSATION):
@@ -333,8 +362,7 @@ class ChatPage(QObject):
         defaults = self.settings.generation.to_dict()
 
         def created(record: ConversationRecord) -> None:
-            if record.model_id is not None and self.engine.loaded is None:
-                self.view.model_bar.select(record.model_id)  # the folder's model
+            self._start_with_folder_model(record)
             self._keep_draft()
             self.current = record
             self.view.show_conversation(record.id, [])
@@ -779,20 +807,20 @@ class ChatPage(QObject):
         branched = view.version_count > 1
         if branched:
             words = f"version {view.version} of {view.version_count}: {words}"
-        self.message_undo.delete((message_id, branched), message_id, words)
+        self.message_undo.delete((message_id, branched, self.view.conversation_id), message_id, words)
 
-    def _message_deleted(self, deleted: tuple[int, bool]) -> None:
-        message_id, branched = deleted
-        if branched and self.current is not None:
+    def _message_deleted(self, deleted: tuple[int, bool, int | None]) -> None:
+        message_id, branched, conversation_id = deleted
+        if branched and self.current is not None and self.current.id == conversation_id:
             self._open(self.current, again=True)  # another version, and what followed it, in its place
             return
         self.view.remove_message(message_id)
         self._count()
 
-    def _message_restored(self, restored: tuple[int, bool]) -> None:
-        message_id, branched = restored
+    def _message_restored(self, restored: tuple[int, bool, int | None]) -> None:
+        message_id, branched, conversation_id = restored
         shown = self.current.id if self.current else None
-        if branched and shown is not None:
+        if branched and shown is not None and shown == conversation_id:
             self.open_found(shown, message_id, mark=False)
             return
 

@@ -4,6 +4,7 @@ with the match marked. The page runs the search (``ChatPage.search``); this only
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.history.records import MARK_END, MARK_START, FolderRecord, HitKind, SearchHit
+from app.history.records import MARK_END, MARK_START, FolderRecord, HitKind, SearchHit, SearchQuery
 from ui.qt import theme
 
 TYPING_PAUSE_MS = 150  # a search starts when typing pauses this long
@@ -28,13 +29,16 @@ KIND_CHOICES = (("Everything", frozenset(HitKind)),
                 ("Tasks", frozenset({HitKind.TASK})),
                 ("Comparisons", frozenset({HitKind.COMPARISON, HitKind.ENTRY})))
 CHATS = KIND_CHOICES[1][1]
+ANY_MODEL = "Any model"
+TIMES = (("Any time", None), ("Today", timedelta(days=1)), ("Last 7 days", timedelta(days=7)),
+         ("Last 30 days", timedelta(days=30)), ("Last 12 months", timedelta(days=365)))
 KIND_WORDS = {HitKind.CONVERSATION: "Chat title", HitKind.MESSAGE: "Chat", HitKind.TASK: "Task",
               HitKind.COMPARISON: "Comparison", HitKind.ENTRY: "Comparison"}
 
 
 class SearchBox(QWidget):
-    # the text, the kinds (frozenset[HitKind]) to look among, and the folder's id (or None); "" ends it
-    searchWanted = Signal(str, object, object)
+    searchWanted = Signal(str, object)  # the text ("" ends the search), and the SearchQuery to run
+    modelsWanted = Signal()  # the box is in use: the models the history names, for its choice (``set_models``)
     hitChosen = Signal(object)  # SearchHit
 
     def __init__(self) -> None:
@@ -56,6 +60,23 @@ class SearchBox(QWidget):
             self.kinds.addItem(words, words)
         row.addWidget(self.kinds)
         column.addLayout(row)
+        filters = QHBoxLayout()
+        self.model = QComboBox()
+        self.model.setAccessibleName("Only what this model wrote")
+        self.model.addItem(ANY_MODEL, None)
+        self.model.setMinimumContentsLength(8)
+        self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.when = QComboBox()
+        self.when.setAccessibleName("Only from this time")
+        for words, _ago in TIMES:
+            self.when.addItem(words)
+        filters.addWidget(self.model, 1)
+        filters.addWidget(self.when)
+        self.filters = QWidget()
+        self.filters.setLayout(filters)
+        filters.setContentsMargins(0, 0, 0, 0)
+        self.filters.hide()  # while searching
+        column.addWidget(self.filters)
         self.results = QListWidget()
         self.results.setObjectName("searchResults")
         self.results.setWordWrap(True)
@@ -73,6 +94,9 @@ class SearchBox(QWidget):
         self.field.textChanged.connect(self._typed)
         self.field.returnPressed.connect(self._choose_first)
         self.kinds.currentIndexChanged.connect(lambda _index: self._wanted())
+        self.model.currentIndexChanged.connect(lambda _index: self._wanted())
+        self.when.currentIndexChanged.connect(lambda _index: self._wanted())
+        self._models_asked = False
         self.results.itemActivated.connect(self._chosen)
         self.results.itemClicked.connect(self._chosen)
 
@@ -104,12 +128,33 @@ class SearchBox(QWidget):
 
     def _wanted(self) -> None:
         text = self.field.text().strip()
-        self.results.setVisible(bool(text))
-        self.summary.setVisible(bool(text))
+        for widget in (self.results, self.summary, self.filters):
+            widget.setVisible(bool(text))
         if not text:
             self.results.clear()
+        elif not self._models_asked:
+            self._models_asked = True
+            self.modelsWanted.emit()
+        self.searchWanted.emit(text, self.query(text))
+
+    def query(self, text: str) -> SearchQuery:
+        """What the box's choices ask for: the kinds (or one folder's chats), the model, how far back."""
         kinds, folder_id = self._choices[self.kinds.currentData()]
-        self.searchWanted.emit(text, kinds, folder_id)
+        ago = TIMES[self.when.currentIndex()][1]
+        return SearchQuery(text, kinds=kinds, folder_id=folder_id, model=self.model.currentData(),
+                           since=datetime.now(UTC) - ago if ago is not None else None)
+
+    def set_models(self, names: list[str]) -> None:
+        """The models to choose among, the one chosen kept."""
+        chosen = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItem(ANY_MODEL, None)
+        for name in names:
+            self.model.addItem(name, name)
+        self.model.setCurrentIndex(max(self.model.findData(chosen), 0) if chosen else 0)
+        self.model.blockSignals(False)
+        self._models_asked = False  # asked again at the next search: a model may have written since
 
     def set_folders(self, folders: list[FolderRecord]) -> None:
         """Each folder's chats are one more choice of where to look."""

@@ -208,8 +208,14 @@ class ConversationListModel(RecordListModel[ConversationRecord]):
         return next((row for row, item in enumerate(items) if _recency(item) < key), len(items))
 
     def _move_into_place(self, row: int) -> None:
+        """One older than every other row (unpinned, say) leaves while pages are still to come: the next page
+        starts after the oldest row, and would skip those between."""
         record = self._items[row]
-        target = self._place_of(record, self._items[:row] + self._items[row + 1:])
+        others = self._items[:row] + self._items[row + 1:]
+        target = self._place_of(record, others)
+        if target == len(others) and self._more:
+            self.remove(record.id)
+            return
         if target == row:
             return
         self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), target if target < row else target + 1)

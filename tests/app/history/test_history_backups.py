@@ -177,3 +177,24 @@ def test_a_locked_history_is_not_called_damaged(tmp_path: Path, monkeypatch: pyt
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_the_command_line_does_not_open_a_damaged_history_and_says_how_to_restore(tmp_path: Path) -> None:
+    from app.history import HistoryStore, open_database
+    from app.paths import Paths
+
+    from tests.helpers.command import hearth
+    from tests.helpers.damage import damage_pages
+
+    home = tmp_path / "home"
+    paths = Paths.under(home).ensure()
+    store = HistoryStore(open_database(paths.database))
+    for n in range(300):
+        store.create_conversation(f"Chat {n}", {"note": "x" * 200})
+    store.close()
+    damage_pages(paths.database)
+    before = paths.database.read_bytes()
+    result = hearth(home, "history", "search", "chat")
+    assert result.returncode != 0
+    assert "damaged" in result.stderr and "`hearth history restore BACKUP`" in result.stderr, result.stderr
+    assert paths.database.read_bytes() == before  # not opened for writing

@@ -142,12 +142,13 @@ def test_folders_hold_conversations_start_new_ones_with_their_defaults_and_filte
     assert len(store.conversation_page(10, folder_id=work.id).items) == 2
     store.move_conversation(outside.id, None)
     store.update_folder(work.id, name="Office", clear_model=True)
-    assert (store.get_folder(work.id).name, store.get_folder(work.id).model_name) == ("Office", None)
+    assert [(f.name, f.model_name) for f in store.folders()] == [("Office", None)]
 
     store.delete_folder(work.id)
     assert store.folders() == [] and store.get_conversation(inside.id).folder_id == work.id
+    store.create_folder("office")  # the name taken meanwhile: Undo brings the folder back beside it
     store.restore_folder(work.id)
-    assert [f.name for f in store.folders()] == ["Office"]
+    assert [f.name for f in store.folders()] == ["office", "Office (2)"]
     store.delete_folder(work.id)
     store.purge_deleted(older_than=timedelta(0))
     assert store.get_conversation(inside.id).folder_id is None  # the chat stays, in no folder
@@ -164,3 +165,13 @@ def test_pinned_conversations_come_first_on_the_first_page_only(store: HistorySt
     assert [c.id for c in rest.items] == [ids[2], ids[1]] and not rest.more
     store.pin_conversation(ids[0], False)
     assert [c.id for c in store.conversation_page(10).items] == ids[::-1]
+
+
+def test_a_version_whose_answer_never_started_is_discarded_and_the_old_one_shown(store: HistoryStore) -> None:
+    chat = store.create_conversation("C", {}).id
+    question = store.add_message(chat, "user", "Q")
+    store.add_message(chat, "assistant", "A")
+    edited = store.add_message(chat, "user", "Q edited", version_of=question.id)
+    store.add_message(chat, "assistant", "", finish_reason="error", error="no model")
+    store.discard_version(edited.id, instead=question.id)
+    assert _contents(store, chat) == ["Q", "A"] and store.messages(chat)[0].versions == 1

@@ -156,6 +156,8 @@ HOSTILE: dict[str, tuple[Any, str]] = {
     "no current node": ([conversation("x", [node("r", None, [])], current="gone")], "“current_node”"),
     "a parent not in it": ([conversation("x", [node("u", "nowhere", [], "user", "hi")], current="u")],
                            "follows a message that is not in the export"),
+    "a parent that is a list": ([conversation("x", [node("u", None, [], "user", "hi") | {"parent": []}],
+                                              current="u")], "follows a message that is not in the export"),
     "a loop": (looped(), "follow each other in a circle"),
     "a loop off the branch": (off_branch_loop(), "follow each other in a circle"),
     "a time that is not one": ([conversation("x", [node("r", None, [])], current="r", create_time="yesterday")],
@@ -236,3 +238,14 @@ def test_a_zip_that_unpacks_to_more_than_the_limit_is_refused_unread(store: Hist
     with pytest.raises(HistoryError, match=re.escape("“conversations.json” in “export.zip” is 0.0 GB, more than")):
         store.import_file(path)
     assert titles(store) == ["Already here"]
+
+
+def test_a_role_or_kind_of_content_that_is_not_a_word_is_left_out(store: HistoryStore, tmp_path: Path) -> None:
+    odd = conversation("Odd", [node("r", None, ["u"]), node("u", "r", ["a"], "user", "hi") | {"message": {
+        "author": {"role": ["user"]}, "content": {"content_type": "text", "parts": ["hi"]}}},
+        node("a", "u", [], "assistant", "hello") | {"message": {
+            "author": {"role": "assistant"}, "content": {"content_type": {"t": 1}, "parts": ["hello"]}}}],
+        current="a")
+    said = store.import_file(write(tmp_path / "conversations.json", [odd, bread()]))
+    assert "Imported 1 conversation" in said.sentence()
+    assert sorted(titles(store)) == ["Already here", "Bread 🍞"]

@@ -79,7 +79,8 @@ def test_export_then_import_into_an_empty_history_gives_the_same_records(store: 
     shown = other.messages(trip.id)
     assert [m.content for m in shown] == ["Où est le café?", "Near the station."]
     assert (shown[1].tokens_per_s, shown[1].version, shown[1].versions) == (31.5, 1, 2)
-    assert trip.pinned and other.get_folder(trip.folder_id or -1).system_prompt == "Answer as a guide."
+    assert trip.pinned and [(f.id, f.system_prompt) for f in other.folders()] == [(trip.folder_id,
+                                                                                  "Answer as a guide.")]
 
 
 def test_a_version_1_file_reads_as_one_branch_and_a_folder_of_the_same_name_is_shared(
@@ -106,7 +107,7 @@ def test_a_version_1_file_reads_as_one_branch_and_a_folder_of_the_same_name_is_s
 
 @pytest.mark.parametrize(("change", "said"), [
     (lambda d: d.update(format="chatgpt"), "This is not a Hearth history file"),
-    (lambda d: d.update(version=99), "this Hearth reads version 2"),
+    (lambda d: d.update(version=99), "this Hearth reads versions 1 and 2"),
     (lambda d: d["conversations"][0]["messages"][0].update(parent_id=12345), "follows a message that is not before"),
     (lambda d: d["conversations"][0].update(folder_id=999), "in a folder the file does not have"),
     (lambda d: d["conversations"][0]["messages"][1].update(id=[1]), "has no id"),
@@ -147,3 +148,17 @@ def test_a_huge_deep_or_broken_file_is_refused_before_it_is_read(store: HistoryS
     with pytest.raises(HistoryError, match="is not a JSON file Hearth can read"):
         store.import_file(broken)
     assert store.list_conversations() == []
+
+
+def test_a_file_showing_two_versions_at_once_imports_with_one_branch_shown(store: HistoryStore,
+                                                                          tmp_path: Path) -> None:
+    _filled(store)
+    document = store.export()
+    for message in document["conversations"][0]["messages"]:
+        message["off_branch"] = False  # hand-edited: both answers "shown"
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    other = HistoryStore(open_database(tmp_path / "other.sqlite3"))
+    other.import_file(path)
+    trip = next(c for c in other.list_conversations() if c.title == "Trip to Paris")
+    assert [m.content for m in other.messages(trip.id)] == ["Où est le café?", "By the river."]

@@ -101,3 +101,52 @@ def test_folders_hold_chats_by_drag_and_menu_and_new_chats_start_with_their_prom
     qtbot.waitUntil(lambda: panel.list.count() == 2, timeout=TIMEOUT)
     panel.choose(work.id)
     qtbot.waitUntil(lambda: chat.conversations.rowCount() == 3, timeout=TIMEOUT)
+
+
+def test_a_chat_unpinned_while_pages_are_to_come_waits_for_its_page(qapp: object) -> None:
+    """Put at the end, it would be the oldest row, and the next page would start after it, skipping those between."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from app.history import Page
+    from ui.qt.qt_models import ConversationListModel
+
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+
+    def record(i: int, pinned: bool = False) -> ConversationRecord:
+        return ConversationRecord(id=i, title=f"C{i}", created_at=now, updated_at=now - timedelta(hours=i),
+                                  model_id=None, model_name=None, system_prompt="", settings={},
+                                  pinned_at=now if pinned else None)
+
+    model = ConversationListModel()
+    old = record(50, pinned=True)
+    model.set_page(Page([old, record(1), record(2), record(3)], more=True))
+    asked: list[ConversationRecord] = []
+    model.moreWanted.connect(asked.append)
+    model.put(replace(old, pinned_at=None))
+    assert model.row_of(50) == -1 and model.rowCount() == 3
+    model.fetchMore(model.index(0).parent())
+    assert [r.id for r in asked] == [3]
+    model.put(record(1, pinned=True))
+    assert model.record(0).id == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.engine
+def test_a_new_chat_in_a_folder_starts_with_its_model(qtbot: QtBot, make_window: MakeWindow,
+                                                      test_model_path: Path) -> None:
+    from tests.helpers.windows import import_model
+
+    window = make_window()
+    import_model(qtbot, window, test_model_path)
+    model = window.library_model.items()[0]
+    window.chat.view.model_bar.combo.setCurrentIndex(-1)
+    assert window.chat.view.model_bar.selected() is None
+    store, panel = window.services.store, window.chat.sidebar.folders
+    stories = store.create_folder("Stories", model_id=model.id, model_name=model.name)
+    panel.reload(then_choose=stories.id)
+    qtbot.waitUntil(lambda: panel.current() is not None, timeout=TIMEOUT)
+    window.chat.new_conversation()
+    qtbot.waitUntil(lambda: window.chat.current is not None, timeout=TIMEOUT)
+    assert window.chat.current is not None and window.chat.current.model_name == model.name
+    selected = window.chat.view.model_bar.selected()
+    assert selected is not None and selected.id == model.id

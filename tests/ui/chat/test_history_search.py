@@ -81,3 +81,37 @@ def test_nothing_found_says_so(qtbot: QtBot, make_window: MakeWindow) -> None:
     window.search_history()
     _search(qtbot, window, "zebra")
     assert window.chat.sidebar.search.summary.text() == "Nothing matches “zebra”."
+
+
+def test_the_search_looks_at_one_model_and_a_recent_time_when_asked(qtbot: QtBot, make_window: MakeWindow) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    def history(services: Services) -> None:
+        store = services.store
+        for model in ("Qwen", "Gemma"):
+            chat = store.create_conversation(f"Garden with {model}", {})
+            store.add_message(chat.id, "assistant", f"Tomatoes like sun, says {model}.", model_name=model)
+        run = store.start_task_run("summarize", parameters={}, input_name="tomatoes.txt", input_kind="txt",
+                                   input_bytes=1, input_sha256="", input_text=None, model_name="Qwen",
+                                   model_path=None)
+        store.finish_task_run(run, status="done", output="Old notes on tomatoes.", result={}, metrics={})
+
+    window = make_window(history)
+    box = window.chat.sidebar.search
+    qtbot.waitUntil(lambda: window.chat.conversations.rowCount() == 2, timeout=TIMEOUT)
+    _search(qtbot, window, "tomatoes")
+    assert box.filters.isVisible() and box.results.count() == 3
+    qtbot.waitUntil(lambda: box.model.count() == 3, timeout=TIMEOUT)  # the models the history names
+    assert [box.model.itemText(i) for i in range(3)] == ["Any model", "Gemma", "Qwen"]
+    box.model.setCurrentIndex(box.model.findText("Gemma"))
+    qtbot.waitUntil(lambda: box.results.count() == 1, timeout=TIMEOUT)
+    hit = box.results.item(0).data(Qt.ItemDataRole.UserRole)
+    assert hit.model == "Gemma" and hit.kind is HitKind.MESSAGE
+    box.model.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: box.results.count() == 3, timeout=TIMEOUT)
+    query = box.query("tomatoes")
+    assert query.since is None
+    box.when.setCurrentIndex(box.when.findText("Last 7 days"))
+    since = box.query("tomatoes").since
+    assert since is not None and abs(since - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=1)
+    qtbot.waitUntil(lambda: box.results.count() == 3, timeout=TIMEOUT)  # all written just now
