@@ -167,9 +167,9 @@ def test_regenerate_replaces_the_last_answer(store: HistoryStore, engine: Engine
     assert [m.content for m in store.messages(conversation)][-1] == first.content
 
 
-def test_an_edited_question_is_answered_from_its_branch_only(store: HistoryStore, engine: EngineClient) -> None:
-    """The answer to an edited question is the one a conversation that only ever had the edited question gets: the
-    model reads the branch shown, not the old question or what followed it."""
+def _two_turns(store: HistoryStore, engine: EngineClient) -> tuple[ChatRunner, Recorder, int, int]:
+    """A conversation of two turns (about a cat, then a dog), and an empty one with the same settings, answered at
+    temperature 0: what a chat that never had the second turn answers is the reference."""
     runner = ChatRunner(store, engine)
     recorder = Recorder(runner)
     settings = {"max_tokens": 16, "temperature": 0.0}
@@ -178,6 +178,13 @@ def test_an_edited_question_is_answered_from_its_branch_only(store: HistoryStore
     recorder.wait()
     runner.send(edited, "The dog barked at the moon all night long.")
     recorder.wait()
+    return runner, recorder, edited, never
+
+
+def test_an_edited_question_is_answered_from_its_branch_only(store: HistoryStore, engine: EngineClient) -> None:
+    """The answer to an edited question is the one a conversation that only ever had the edited question gets: the
+    model reads the branch shown, not the old question or what followed it."""
+    runner, recorder, edited, never = _two_turns(store, engine)
     question, = (m for m in store.messages(edited) if m.content.startswith("The dog"))
     runner.edit(edited, question.id, "What happened next?")
     after_edit = recorder.wait()
@@ -241,14 +248,8 @@ def test_a_deleted_message_is_out_of_the_next_answer_and_of_the_cache(
         store: HistoryStore, engine: EngineClient) -> None:
     """After a turn is deleted, the next answer is the one a conversation that never had it gets, though the
     engine's cache of the conversation still held it; Undo brings the turn back."""
-    runner = ChatRunner(store, engine)
-    recorder = Recorder(runner)
-    settings = {"max_tokens": 16, "temperature": 0.0}
-    edited, never = _conversation(store, **settings), _conversation(store, **settings)
-    runner.send(edited, "The cat sat on the mat.")
-    recorder.wait()
-    runner.send(edited, "The dog barked at the moon all night long.")
-    barked = recorder.wait()
+    runner, recorder, edited, never = _two_turns(store, engine)
+    barked = store.messages(edited)[-1]
     question, = (m for m in store.messages(edited) if m.content.startswith("The dog"))
     runner.delete_message(question.id)
     runner.delete_message(barked.id)
