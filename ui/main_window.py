@@ -44,7 +44,14 @@ from app.history.records import HitKind, SearchHit
 from app.settings import Settings
 from ui.chat.page import ChatPage
 from ui.discover.page import DiscoverPage
-from ui.export.exporter import Choice, Exporter, comparison_choice, conversation_choice, task_run_choice
+from ui.export.exporter import (
+    Choice,
+    Exporter,
+    comparison_choice,
+    conversation_choice,
+    folder_choice,
+    task_run_choice,
+)
 from ui.history.keeper import HistoryKeeper
 from ui.library.page import LibraryPage
 from ui.model_loader import ModelLoader
@@ -289,10 +296,9 @@ class MainWindow(QMainWindow):
         for page in (chat, library, loader, privacy, server):
             page.settingsChanged.connect(self._save_settings)
         self.exporter.failed.connect(self.show_error)
-        chat.exportRequested.connect(lambda record: self.exporter.show_dialog(
-            conversation_choice(record.id, record.title)))
-        chat.exportFolderRequested.connect(lambda folder, ids: self.exporter.export_conversations(
-            ids, f"The folder “{folder.name}” ({len(ids)} conversation{'s' if len(ids) != 1 else ''})", folder.name))
+        chat.exportRequested.connect(lambda record: self.exporter.show_choices(
+            [conversation_choice(record.id, record.title)]))
+        chat.sidebar.folders.exportRequested.connect(lambda folder: self.exporter.show_choices([folder_choice(folder)]))
         self.exporter.statusMessage.connect(self.statusBar().showMessage)
         server.turnChanged.connect(chat.served_turn)
         self.keeper.failed.connect(self.show_error)
@@ -446,7 +452,9 @@ class MainWindow(QMainWindow):
             self.compare.history.refresh()
 
     def export_shown(self) -> None:
-        self.exporter.show_dialog(self._shown_choice())
+        """File → Export…: what is shown, then the folder chosen in the sidebar, if one is."""
+        shown, folder = self._shown_choice(), self.chat.sidebar.folders.current()
+        self.exporter.show_choices([*([shown] if shown else []), *([folder_choice(folder)] if folder else [])])
 
     def print_shown(self) -> None:
         self.exporter.print_(self._shown_choice())

@@ -105,7 +105,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     if args.conversation:
         selection = Selection.conversations(args.conversation)
     elif args.folder:
-        selection = Selection.conversations(store.conversation_ids(_folder(store, args.folder).id))
+        selection = Selection.folder(_folder(store, args.folder).id)
     elif args.task_run is not None:
         selection = Selection.task_run(args.task_run)
     elif args.comparison is not None:

@@ -33,6 +33,7 @@ NO_PDF = ("Hearth cannot write a PDF here: that needs Qt, the window's toolkit, 
 
 class Scope(StrEnum):
     CONVERSATIONS = "conversations"
+    FOLDER = "folder"  # its conversations when the export is written
     EVERYTHING = "everything"  # every conversation, task run and comparison
     TASK_RUN = "task_run"
     COMPARISON = "comparison"
@@ -44,7 +45,7 @@ class NotFound(HistoryError):
 
 @dataclass(frozen=True)
 class Selection:
-    """What to export. A folder is the conversations in it, chosen by their ids."""
+    """What to export. A folder is the conversations in it when the export is written (its id in ``ids``)."""
 
     scope: Scope
     ids: tuple[int, ...] = ()
@@ -52,6 +53,10 @@ class Selection:
     @classmethod
     def conversations(cls, ids: Iterable[int]) -> Selection:
         return cls(Scope.CONVERSATIONS, tuple(dict.fromkeys(ids)))
+
+    @classmethod
+    def folder(cls, folder_id: int) -> Selection:
+        return cls(Scope.FOLDER, (folder_id,))
 
     @classmethod
     def everything(cls) -> Selection:
@@ -108,6 +113,11 @@ def document_of(store: HistoryStore, selection: Selection) -> dict[str, Any]:
     """Hearth's history file holding exactly what ``selection`` names."""
     if selection.scope is Scope.EVERYTHING:
         return store.export(None, tasks_and_comparisons=True)
+    if selection.scope is Scope.FOLDER:
+        ids = store.conversation_ids(selection.ids[0])
+        if not ids:
+            raise NotFound("That folder has no conversations to export.")
+        selection = Selection.conversations(ids)
     document = store.export(list(selection.ids) if selection.scope is Scope.CONVERSATIONS else [],
                             tasks_and_comparisons=False)
     if selection.scope is Scope.CONVERSATIONS:

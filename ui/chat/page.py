@@ -62,7 +62,6 @@ class ChatPage(QObject):
     settingsChanged = Signal()  # the default conversation settings changed
     foundElsewhere = Signal(object)  # SearchHit: a task run or comparison the search found, for its page to open
     exportRequested = Signal(object)  # ConversationRecord: the window's export dialog, for it
-    exportFolderRequested = Signal(object, object)  # FolderRecord, its conversations' ids
 
     store: HistoryStore
     runner: ChatRunner
@@ -113,7 +112,6 @@ class ChatPage(QObject):
         side.folders.chosen.connect(self._folder_chosen)
         side.folders.moveRequested.connect(self.move_conversations)
         side.folders.failed.connect(self.failed.emit)
-        side.folders.exportRequested.connect(self._export_folder)
         side.folders.attach(self.store, self.library_model.items)
         side.pointerLeft.connect(self.conversations.settle_order)
         self.conversations.moreWanted.connect(self._more_conversations)
@@ -281,15 +279,6 @@ class ChatPage(QObject):
         self.view.model_bar.select(model.id)
         if self.engine.loaded is not None and not self.runner.busy and self.loader.loading is None:
             self.load_model(model)
-
-    def _export_folder(self, folder: FolderRecord) -> None:
-        def ready(ids: list[int]) -> None:
-            if ids:
-                self.exportFolderRequested.emit(folder, ids)
-            else:
-                self.statusMessage.emit(f"The folder “{folder.name}” has no conversations to export yet.", 5000)
-
-        BackgroundOp(self, self.store.conversation_ids, folder.id).success(ready).failure(self.failed.emit).run()
 
     def pin(self, record: ConversationRecord, pinned: bool) -> None:
         BackgroundOp(self, self.store.pin_conversation, record.id, pinned) \

@@ -1,5 +1,5 @@
 """Export and print from the window: File → Export… (Ctrl+Shift+E) and File → Print… (Ctrl+P) for what is on show
-(the conversation, the task run or the comparison) or everything, and ``export_conversations`` for a menu that has
+(the conversation, the task run or the comparison) or everything, and ``show_choices`` for a menu that has
 conversations in hand (a folder, a conversation of the list).
 
 The flow: the dialog asks what and how; a save dialog asks where, with the format's suffix; the file is written off
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +29,7 @@ from ui.export.export_dialog import ExportDialog
 from ui.qt.background import BackgroundOp
 
 if TYPE_CHECKING:
-    from app.history import ComparisonRecord, TaskRunRecord
+    from app.history import ComparisonRecord, FolderRecord, TaskRunRecord
     from ui.services import Services
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,10 @@ def task_run_choice(record: TaskRunRecord) -> Choice:
     return Choice(f"The task run shown: {title}", Selection.task_run(record.id), title)
 
 
+def folder_choice(folder: FolderRecord) -> Choice:
+    return Choice(f"The folder “{folder.name}”", Selection.folder(folder.id), folder.name)
+
+
 def comparison_choice(record: ComparisonRecord) -> Choice:
     return Choice(f"The comparison “{record.title}”", Selection.comparison(record.id), f"Comparison – {record.title}")
 
@@ -77,14 +80,9 @@ class Exporter(QObject):
     def attach(self, services: Services) -> None:
         self.services = services
 
-    def show_dialog(self, shown: Choice | None = None) -> ExportDialog:
-        """File → Export…: what is on show, when something is, or everything."""
-        return self._open([shown] if shown is not None else [])
-
-    def export_conversations(self, ids: Sequence[int], words: str, name: str) -> ExportDialog:
-        """The dialog for conversations a menu has in hand: ``words`` says which in the dialog ("The folder “Work”
-        (12 conversations)"), ``name`` is the file's name suggested ("Work")."""
-        return self._open([Choice(words, Selection.conversations(ids), name)])
+    def show_choices(self, choices: list[Choice]) -> ExportDialog:
+        """The dialog with these offered first (what is shown, a folder), then everything."""
+        return self._open(choices)
 
     def _open(self, choices: list[Choice]) -> ExportDialog:
         everything = Choice(EVERYTHING, Selection.everything(), "Hearth history")

@@ -88,7 +88,10 @@ def test_a_folder_is_exported_and_searched_by_its_name(saved: Saved, tmp_path: P
     store = HistoryStore(open_database(Paths.from_environment().database))
     work = store.create_folder("Work")
     store.move_conversation(saved.chat, work.id)
+    store.create_folder("Empty")
     store.close()
+    assert main(["history", "export", "--folder", "empty", "-o", str(tmp_path / "empty.md")]) != 0
+    assert "That folder has no conversations to export" in capsys.readouterr().err
     assert main(["history", "export", "--folder", "work", "--format", "md", "-o", str(tmp_path / "work.md")]) == 0
     assert ANSWER in (tmp_path / "work.md").read_text(encoding="utf-8")
     assert capsys.readouterr().out.strip() == f"Wrote the conversation “Reading files” to {tmp_path / 'work.md'}."
@@ -96,5 +99,5 @@ def test_a_folder_is_exported_and_searched_by_its_name(saved: Saved, tmp_path: P
     matches = json.loads(capsys.readouterr().out)["matches"]
     assert matches and {m["id"] for m in matches} == {saved.chat}
     assert main(["history", "export", "--folder", "Home", "-o", str(tmp_path / "home.md")]) != 0
-    assert "There is no folder called “Home” (the folders: “Travel”, “Work”)." in capsys.readouterr().err
+    assert "There is no folder called “Home” (the folders: “Empty”, “Travel”, “Work”)." in capsys.readouterr().err
     assert not (tmp_path / "home.md").exists()

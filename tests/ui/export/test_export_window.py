@@ -164,19 +164,30 @@ def test_a_file_that_cannot_be_written_is_said_in_the_dialog_which_stays(
     assert (tmp_path / "chat.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_conversations_a_menu_has_in_hand(qtbot: QtBot, make_window: MakeWindow, saved: Saved, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_folder_chosen_is_offered_and_exports_its_chats(qtbot: QtBot, make_window: MakeWindow, saved: Saved,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = opened(qtbot, make_window)
-    dialog = window.exporter.export_conversations([saved.chat, saved.other_chat], "The folder “Travel”", "Travel")
-    assert dialog.what.checkedButton().text() == "The folder “Travel”"
+    panel = window.chat.sidebar.folders
+    qtbot.waitUntil(lambda: len(panel.folders) == 1, timeout=TIMEOUT)
+    panel.choose(panel.folders[0].id)
+    window.export_shown()  # File → Export… with the folder "Travel" chosen in the sidebar
+    dialog = dialog_of(qtbot, window)
+    offered = [button.text() for button in dialog.what.buttons()]
+    assert offered[1:] == ["The folder “Travel”", "Everything: every conversation, task run and comparison"]
+    next(b for b in dialog.what.buttons() if b.text() == "The folder “Travel”").click()
     choose_format(dialog, ExportFormat.MARKDOWN)
     asked = save_as(monkeypatch, tmp_path / "Travel.md")
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil((tmp_path / "Travel.md").exists, timeout=TIMEOUT)
     text = (tmp_path / "Travel.md").read_text(encoding="utf-8")
-    assert Path(asked[0][0]).name == "Travel.md" and ANSWER in text and "# Trip to Paris" in text
-    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == "Wrote 2 conversations to “Travel.md”.",
-                    timeout=TIMEOUT)
+    assert Path(asked[0][0]).name == "Travel.md" and "# Trip to Paris" in text and ANSWER not in text
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == "Wrote the conversation “Trip to Paris” to "
+                    "“Travel.md”.", timeout=TIMEOUT)
+    closed(qtbot, window)
+
+    window.chat.sidebar.folders.exportRequested.emit(panel.folders[0])  # its right-click menu
+    dialog = dialog_of(qtbot, window)
+    assert dialog.what.checkedButton().text() == "The folder “Travel”"
 
 
 def test_the_task_run_and_the_comparison_on_show_are_offered(qtbot: QtBot, make_window: MakeWindow, saved: Saved,
