@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -102,7 +102,7 @@ class FoldersPanel(QWidget):
         header.addWidget(title, 1)
         self.new_button = QToolButton()
         self.new_button.setText("+")
-        self.new_button.setToolTip("New folder…")
+        self.new_button.setToolTip("New folder… (F2 on a folder: its settings; Delete: delete it)")
         self.new_button.setAccessibleName("New folder")
         header.addWidget(self.new_button)
         column.addLayout(header)
@@ -120,6 +120,12 @@ class FoldersPanel(QWidget):
         self.undo.deleted.connect(lambda _folder: self.reload())
         self.undo.restored.connect(lambda _folder: self.reload())
         self.undo.failed.connect(self.failed.emit)
+        for keys, act in ((QKeySequence.StandardKey.Delete, self.delete), (QKeySequence("F2"), self.edit)):
+            action = QAction(self.list)
+            action.setShortcut(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # on the folder list only
+            action.triggered.connect(lambda _checked=False, act=act: self._on_current(act))
+            self.list.addAction(action)
 
     store: HistoryStore
 
@@ -178,6 +184,12 @@ class FoldersPanel(QWidget):
     def _current_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if current is not None:
             self.chosen.emit(self.current())
+
+    def _on_current(self, act: Callable[[FolderRecord], None]) -> None:
+        """Delete and F2 on the folder chosen (not on All chats)."""
+        folder = self.current()
+        if folder is not None:
+            act(folder)
 
     def _menu(self, point: QPoint) -> None:
         item = self.list.itemAt(point)

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QDialog
 from pytestqt.qtbot import QtBot
 
 from app.history import ConversationRecord
@@ -60,7 +61,13 @@ def test_folders_hold_chats_by_drag_and_menu_and_new_chats_start_with_their_prom
     assert report is not None and report.title == "Quarterly report"
     dragged = chat.conversations.mimeData([chat.conversations.index(0)])  # what a drag from the list carries
     assert conversation_ids(dragged) == [report.id]
-    panel.list.dropped.emit(conversation_ids(dragged), work.id)  # as its drop on the "Work" row says
+    row = panel.list.visualItemRect(panel.list.item(1)).center()  # the "Work" row
+    for kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):  # as Qt delivers a drop there
+        event = (QDragEnterEvent if kind is QEvent.Type.DragEnter else QDragMoveEvent if kind is QEvent.Type.DragMove
+                 else QDropEvent)(QPointF(row) if kind is QEvent.Type.Drop else row, Qt.DropAction.MoveAction,
+                                  dragged, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(panel.list.viewport(), event)
+        assert event.isAccepted()
     qtbot.waitUntil(lambda: window.services.store.get_conversation(report.id).folder_id == work.id, timeout=TIMEOUT)
 
     cake_row = _titles(window).index("Birthday cake")
@@ -94,7 +101,9 @@ def test_folders_hold_chats_by_drag_and_menu_and_new_chats_start_with_their_prom
     assert chat.conversations.record(0).pinned  # type: ignore[union-attr]
     window.grab().save(str(Path(os.environ.get("HEARTH_SHOTS", "/tmp")) / "chat-folders.png"))
 
-    panel.delete(work)  # its chats stay, in All chats; Undo brings the folder back with them in it
+    panel.choose(work.id)
+    panel.list.setFocus()
+    qtbot.keyClick(panel.list, Qt.Key.Key_Delete)  # its chats stay, in All chats; Undo brings the folder back
     qtbot.waitUntil(lambda: panel.list.count() == 1, timeout=TIMEOUT)
     assert chat.conversations.rowCount() == 4
     qtbot.mouseClick(panel.undo.button, Qt.MouseButton.LeftButton)
