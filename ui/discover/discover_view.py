@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtCore import QSignalBlocker, Qt, Signal, SignalInstance
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -97,7 +97,9 @@ class DiscoverView(QWidget):
         self.results.setObjectName("discoverResults")
         self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # its lines wrap
         self.results.setWordWrap(True)
-        self.results.currentItemChanged.connect(self._chosen)
+        # The selection, not the current item: Qt moves the current item by itself when the list is cleared or
+        # takes the focus (as when the Retry button hides), and each move would ask the Hub for a model's files.
+        self.results.itemSelectionChanged.connect(self._chosen)
         results_panel = QWidget()
         results_layout = QVBoxLayout(results_panel)
         results_layout.setContentsMargins(0, 0, 0, 0)
@@ -225,7 +227,7 @@ class DiscoverView(QWidget):
     def show_catalog(self) -> None:
         """The catalog, filtered by what is typed in the search box (every word must match)."""
         self.more_button.hide()
-        self.results.clear()
+        self._clear_results()
         self._showing_catalog = True
         query = self.query.text().strip()
         shown = [entry for entry in self._catalog if entry.matches(query)]
@@ -275,7 +277,7 @@ class DiscoverView(QWidget):
     def show_search(self, found: list[HubModel], *, more: bool = False, append: bool = False) -> None:
         self._showing_catalog = False
         if not append:
-            self.results.clear()
+            self._clear_results()
         for model in found:
             facts = ", ".join(x for x in (format_count(model.parameters) if model.parameters else "",
                                           model.architecture or "") if x)
@@ -286,6 +288,11 @@ class DiscoverView(QWidget):
         shown = self.results.count()
         self.show_status(f"{shown} models shown." if shown else "Nothing found. Try other words.")
         self.more_button.setVisible(more)
+
+    def _clear_results(self) -> None:
+        """Empty the list without choosing a model: Qt selects the next row as each selected one goes."""
+        with QSignalBlocker(self.results):
+            self.results.clear()
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
@@ -351,9 +358,10 @@ class DiscoverView(QWidget):
         self.searchRequested.emit(self.query.text().strip(), self.sort.currentData())
         self.show_status("Searching…")
 
-    def _chosen(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
-        if item is not None:
-            self._open_repo(item.data(ENTRY_ROLE))
+    def _chosen(self) -> None:
+        chosen = self.results.selectedItems()
+        if chosen:
+            self._open_repo(chosen[0].data(ENTRY_ROLE))
 
     def _open_repo(self, repo: str) -> None:
         self.current_repo = repo

@@ -132,8 +132,9 @@ class DiscoverPage(QObject):
         report = self._hub_failed(lambda: self.show_repo_files(repo_id))
 
         def failed(error: BaseException) -> None:
-            report(error)
-            self.view.files_failed(repo_id)
+            if repo_id == self.view.current_repo:  # not a model the person has since moved on from
+                report(error)
+                self.view.files_failed(repo_id)
 
         from app.forecast.model_check import model_card
 

@@ -85,6 +85,7 @@ def test_without_a_network_discover_says_so_with_retry_and_work_offline(
     qtbot.waitUntil(lambda: view.results.count() == 1 and "owner/llama-GGUF" in view.results.item(0).text(),
                     timeout=TIMEOUT)
     assert not view.notice.isVisible()
+    assert view.current_repo is None  # neither the Retry button's focus nor the new list opened a model by itself
 
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # gone again
     view._search()
