@@ -48,12 +48,17 @@ _QUIET: list[object] = []  # llama.cpp keeps the log callback: it must outlive t
 
 
 def _load_reference(model: Path) -> object:
+    """The model loaded through the C API as the worker loads it: without llama.cpp's extra weight layouts
+    where AMX would crash them (``LoadPlan.extra_buffers``)."""
     import llama_cpp
+
+    from app.engine.tuning import cpu_has_amx
 
     _QUIET.append(llama_cpp.llama_log_callback(lambda *_: None))
     llama_cpp.llama_log_set(_QUIET[-1], None)
     llama_cpp.llama_backend_init()
     params = llama_cpp.llama_model_default_params()
+    params.use_extra_bufts = not cpu_has_amx()
     loaded = llama_cpp.llama_model_load_from_file(str(model).encode(), params)
     if not loaded:
         raise SystemExit(f"llama.cpp could not load {model}")

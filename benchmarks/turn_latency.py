@@ -24,7 +24,10 @@ other count. The tokens the model really read are printed beside each figure.
 Targets: follow-up <= 1.3 x empty, after a switch <= 1.5 x empty.
 
     .venv/bin/python benchmarks/turn_latency.py [--model smollm2|gemma3|PATH ...] [--runs 4] [--tokens 3000]
-                                                [--context 8192] [--flash-attention on|off]
+                                                [--context 8192] [--flash-attention auto|on|off]
+
+``auto`` (the default) is the app's way: a first load measures the fastest settings (``engine/tuning.py``)
+and the conversation runs on a load with them, as the app's next load of the model does.
 """
 
 from __future__ import annotations
@@ -215,6 +218,22 @@ def resolve(name: str) -> Path | None:
     return Path(name)
 
 
+def tuned_plan(model: Path, context: int) -> LoadPlan:
+    """The plan the app's second load of ``model`` uses: its first load measures the fastest settings."""
+    plan = LoadPlan(context_length=context, tune=True)
+    with tempfile.TemporaryDirectory() as states:
+        engine = EngineClient(states_dir=Path(states))
+        engine.start()
+        try:
+            tuning = engine.load_blocking(model, plan=plan).tuning
+        finally:
+            engine.shutdown()
+    if tuning is None:
+        raise SystemExit("the speed probe failed")
+    print(f"{model.name}: measured {tuning.measured}{' (busy)' if tuning.busy else ''}", flush=True)
+    return tuning.applied_to(plan)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="smollm2, gemma3 or a GGUF path (repeatable); "
@@ -222,8 +241,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--context", type=int, default=8192,
                         help="room for the conversation to grow by five turns a round without being trimmed")
-    parser.add_argument("--flash-attention", choices=("on", "off"), default="on",
-                        help="on is the app's default; off shows what attention over the long context costs with it")
+    parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
+                        help="auto: as the app measured it for this model (the default); on or off: forced")
     parser.add_argument("--reloads", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=3000, help="the conversation's length before the follow-ups")
     args = parser.parse_args()
@@ -236,14 +255,17 @@ def main() -> int:
             return 1
         before = _sample()
         load_before = os.getloadavg()[0]
-        plan = LoadPlan(context_length=args.context, flash_attention=args.flash_attention == "on")
+        plan = (tuned_plan(model, args.context) if args.flash_attention == "auto"
+                else LoadPlan(context_length=args.context, flash_attention=args.flash_attention == "on"))
         results, context = measure(model, args.runs, args.tokens, args.reloads, plan)
         others = other_load(before, _sample())
         base = median(results.empty)
         follow_up, switched = median(results.follow_up) / base, median(results.switched) / base
         worst_follow_up, worst_switch = max(worst_follow_up, follow_up), max(worst_switch, switched)
         lengths = [t.prompt for t in results.switched + results.follow_up + results.reloaded]
-        print(f"{model.name}: context {context}, flash attention {args.flash_attention}, conversation of "
+        chosen = "on" if plan.flash_attention else "off"
+        how = f" (measured: {chosen})" if args.flash_attention == "auto" else ""
+        print(f"{model.name}: context {context}, flash attention {args.flash_attention}{how}, conversation of "
               f"{min(lengths):,} to {max(lengths):,} tokens, {args.runs} rounds, time to first token (median):")
         print(line("empty conversation", results.empty, base, None))
         print(line("follow-up", results.follow_up, base, FOLLOW_UP_TARGET))

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.degenerate import Watch, Watcher
 from app.engine.llama_kv import ReuseGuard, common_prefix, truncate, window_holds
+from app.engine.sampling import sampler_maker
 from app.outcomes import FinishReason
 from app.settings import Samplers
 from app.tasks.model import Completion, TokenCounts
@@ -178,12 +179,11 @@ class LlamaModel:
         finish_reason, written, stopped = FinishReason.LENGTH, 0, False
         started = time.perf_counter()
         s = samplers or Samplers()
-        if written_before:
-            _penalize_as_written(llm, written_before)
+        held = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
+        llm._init_sampler = sampler_maker(llm, written_before)  # for this answer only
         tokens = llm.generate(prompt, top_k=s.top_k, top_p=top_p, min_p=s.min_p, typical_p=1.0, temp=temperature,
                               repeat_penalty=s.repeat_penalty, presence_penalty=s.presence_penalty,
-                              frequency_penalty=s.frequency_penalty,
-                              grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None)
+                              frequency_penalty=s.frequency_penalty, grammar=held)
         try:
             for token in tokens:
                 reads.prompt_done = True
@@ -218,8 +218,7 @@ class LlamaModel:
             tokens.close()
             guard.detach()
             reads.detach()
-            if written_before:
-                del llm._init_sampler
+            del llm._init_sampler
         ended = time.perf_counter()
         tail = "" if stopped or finish_reason == FinishReason.DEGENERATE else \
             stop_text.add(decoder.decode(b"", final=True))[0] + stop_text.rest()
@@ -341,21 +340,6 @@ class LlamaModel:
             scores.append(total)
         llm.n_tokens = len(prompt)
         return scores
-
-
-def _penalize_as_written(llm: Any, written: list[int]) -> None:
-    """The samplers of the next ``generate`` start as if they had sampled ``written`` themselves: a continued
-    answer's repeat penalties cover the text it continues, so it goes on as the answer would have (llama.cpp's
-    penalty samplers remember the tokens they accepted, never the prompt's)."""
-    make = llm._init_sampler
-
-    def with_history(**arguments: Any) -> Any:
-        sampler = make(**arguments)
-        for token in written[-int(llm.last_n_tokens_size):]:
-            sampler.accept(token)
-        return sampler
-
-    llm._init_sampler = with_history
 
 
 class VocabModel:

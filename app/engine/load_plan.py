@@ -11,6 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+# The speed probe's way of measuring (``engine/tuning.py``). Settings measured by an older probe are measured
+# again: version 2 also reads each setting with the context nearly full.
+PROBE_VERSION = 2
 KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # name -> ggml type id
 KV_BYTES_PER_ELEMENT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 
@@ -69,9 +72,10 @@ class LoadPlan:
         }
 
     def tuning_key(self) -> dict[str, Any]:
-        """What a measured ``Tuning`` depends on: another context, cache type or placement measures again."""
-        return {"context_length": self.context_length, "kv_type": self.kv_type, "gpu_layers": self.gpu_layers,
-                "use_mmap": self.use_mmap, "extra_buffers": self.extra_buffers}
+        """What a measured ``Tuning`` depends on: another context, cache type, placement or probe measures
+        again."""
+        return {"probe": PROBE_VERSION, "context_length": self.context_length, "kv_type": self.kv_type,
+                "gpu_layers": self.gpu_layers, "use_mmap": self.use_mmap, "extra_buffers": self.extra_buffers}
 
 
 @dataclass(frozen=True)

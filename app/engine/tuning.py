@@ -4,10 +4,13 @@ Two parts:
 
 - ``probe``: the first time a model loads with a plan, a few tokens are decoded with each candidate setting
   (flash attention on and off, one thread and every physical core) on small contexts of the loaded model,
-  the way llama.cpp's own C API runs them: one decode call and one greedy sampler call per token. The best
+  the way llama.cpp's own C API runs them: one decode call and one greedy sampler call per token, once just
+  after a short prompt and once with the context nearly full. The best over a whole conversation (``choose``)
   is reported (``Tuning``) and remembered in the load records, so later loads use it without probing.
   Flash attention was faster for one small model here and 20-25% slower for another; more threads than
-  physical cores never helps.
+  physical cores never helps. Its cost also grows differently with the conversation: with one llama.cpp
+  build, SmolLM2-135M decoded as fast with it as without it after 50 tokens, and 2.4 times slower after
+  3,500, so a choice made at a short context alone made long chats slow.
 - ``ThreadGovernor``: llama.cpp's OpenMP threads spin while they wait for each other, so when another program
   (or a second model, in a comparison) uses a core, a generation on every core collapses (3.4 tokens/s on
   two threads against 14.5 on one, measured on a 2-core machine). The governor watches how much of the
@@ -34,12 +37,21 @@ PROBE_TOKENS = 16
 PROBE_BUDGET_S = 1.5  # per setting and round: a large model decodes fewer tokens rather than take longer
 PROBE_ROUNDS = 2  # the settings alternate, and each keeps its best round, so a busy moment counts once
 FLASH_MARGIN = 1.03  # flash attention off must be this much faster to be chosen: runs differ by about that much
+LONG_FILL_BUDGET_S = 2.0  # filling a probe context for the long reading, per flash-attention setting
+LONG_TOKENS = 8
+LONG_BUDGET_S = 0.75
+# Without flash attention, llama.cpp computes attention over the cache rounded up to this many cells: measured
+# here, a decode costs the same from 40 to 250 tokens and steps up past 256 (with it, the cost follows the
+# tokens). So the long reading is taken past the first step, and each reading counts the cells really read.
+NO_FLASH_PADDING = 256
+LONG_MIN_CELLS = NO_FLASH_PADDING + 16  # a model too slow to fill this many is judged after a short prompt only
 
 
 @dataclass(frozen=True)
 class DecodeSpeed:
     generation: float  # tokens per second, one token per decode
     prompt: float  # tokens per second over the prompt
+    at: float = 0.0  # how many tokens the context held, on average, while the generation was timed
 
 
 def thread_choices(physical_cores: int) -> list[int]:
@@ -82,11 +94,87 @@ def decode_speed(model: Any, prompt: Sequence[int], *, flash_attention: bool, th
                 break
         elapsed = time.perf_counter() - first_at
         return DecodeSpeed(generation=(decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0,
-                     prompt=len(prompt) / prompt_s if prompt_s > 0 else 0.0)
+                           prompt=len(prompt) / prompt_s if prompt_s > 0 else 0.0, at=len(prompt) + decoded / 2)
     finally:
         llama_cpp.llama_sampler_free(sampler)
         if own:
             llama_cpp.llama_free(ctx)
+
+
+def fill(context: Any, prompt: Sequence[int], cells: int) -> None:
+    """Clear ``context`` and read ``cells`` tokens into it (``prompt`` over and over): what attention reads in
+    the long reading. The tokens' meaning does not change the time."""
+    import llama_cpp
+
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(context), True)
+    tokens = [prompt[i % len(prompt)] for i in range(cells)]
+    ids = (llama_cpp.llama_token * cells)(*tokens)
+    if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(ids, cells)) != 0:
+        raise RuntimeError("llama.cpp could not fill the speed probe's context")
+
+
+def decode_speed_at(context: Any, cells: int, token: int, *, threads: int, tokens: int = LONG_TOKENS,
+                    budget_s: float = LONG_BUDGET_S) -> DecodeSpeed:
+    """Up to ``tokens`` decodes after the ``cells`` tokens ``fill`` read (what an earlier reading added is
+    removed first), timed as ``decode_speed`` times them, a greedy sample included; ``token`` is read each
+    time, whatever was sampled, so that every reading reads the same."""
+    import llama_cpp
+
+    llama_cpp.llama_set_n_threads(context, threads, threads)
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(context), 0, cells, -1)
+    sampler = llama_cpp.llama_sampler_init_greedy()
+    one = (llama_cpp.llama_token * 1)(token)
+    decoded, first_at = 0, 0.0
+    try:
+        deadline = time.perf_counter() + budget_s
+        while decoded < tokens + 1:
+            if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(one, 1)) != 0:
+                break
+            llama_cpp.llama_sampler_sample(sampler, context, -1)
+            decoded += 1
+            if decoded == 1:
+                first_at = time.perf_counter()
+            elif time.perf_counter() > deadline and decoded >= 3:
+                break
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+    elapsed = time.perf_counter() - first_at
+    return DecodeSpeed(generation=(decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0, prompt=0.0,
+                       at=cells + decoded / 2)
+
+
+def mean_token_s(short: DecodeSpeed, long: DecodeSpeed | None, context_length: int, *,
+                 flash_attention: bool = True) -> float:
+    """Seconds per generated token over a conversation that fills ``context_length`` evenly. Attention's cost
+    grows in step with the cells it reads, so a line through the short and the long reading gives the time
+    at any length, and its mean is the time at half the context."""
+    if short.generation <= 0:
+        return math.inf
+    per_token = 1 / short.generation
+    step = 1 if flash_attention else NO_FLASH_PADDING
+    short_cells, long_cells = (_read_cells(speed.at, step) for speed in (short, long or short))
+    if long is None or long.generation <= 0 or long_cells <= short_cells:
+        return per_token
+    growth = max(1 / long.generation - per_token, 0.0) / (long_cells - short_cells)
+    return per_token + growth * max(context_length / 2 - short_cells, 0.0)
+
+
+def _read_cells(tokens: float, step: int) -> float:
+    return math.ceil(tokens / step) * step
+
+
+def choose(short: dict[tuple[bool, int], DecodeSpeed], long: dict[tuple[bool, int], DecodeSpeed],
+           context_length: int) -> tuple[bool, int]:
+    """The (flash attention, threads) fastest over a whole conversation; flash attention stays on unless
+    going without it is clearly faster, as it keeps the compute buffer small."""
+    def cost(key: tuple[bool, int]) -> float:
+        return mean_token_s(short[key], long.get(key), context_length, flash_attention=key[0])
+
+    best = min(short, key=cost)
+    with_attention = min((key for key in short if key[0]), key=cost, default=None)
+    if not best[0] and with_attention is not None and cost(with_attention) <= cost(best) * FLASH_MARGIN:
+        return with_attention
+    return best
 
 
 def probe_context(model: Any, *, flash_attention: bool, threads: int, n_ctx: int = PROBE_CONTEXT) -> Any:
@@ -105,11 +193,13 @@ def probe_context(model: Any, *, flash_attention: bool, threads: int, n_ctx: int
     return llama_cpp.llama_init_from_model(model, params)
 
 
-def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, flash_attention_allowed: bool = True,
-          fixed_threads: int | None = None, cancelled: Callable[[], bool] = lambda: False) -> Tuning:
-    """The fastest setting for ``model`` here. ``fixed_threads``: the person chose a thread count, so only
-    flash attention is probed. ``flash_attention_allowed=False`` keeps it on (without it the compute buffer
-    grows with the context, and the forecast said only the plan with it fits)."""
+def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, context_length: int = PROBE_CONTEXT,
+          flash_attention_allowed: bool = True, fixed_threads: int | None = None,
+          cancelled: Callable[[], bool] = lambda: False) -> Tuning:
+    """The fastest setting for ``model`` here over a conversation that fills ``context_length``.
+    ``fixed_threads``: the person chose a thread count, so only flash attention is probed.
+    ``flash_attention_allowed=False`` keeps it on (without it the compute buffer grows with the context, and the
+    forecast said only the plan with it fits)."""
     import llama_cpp
 
     threads = [fixed_threads] if fixed_threads else thread_choices(physical_cores)
@@ -117,17 +207,30 @@ def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, flash_atten
     prompt = list(prompt)[:PROBE_PROMPT_TOKENS] or [0]
     contexts = {fa: probe_context(model, flash_attention=fa, threads=max(threads)) for fa in attention}
     speeds: dict[tuple[bool, int], DecodeSpeed] = {}
+    long: dict[tuple[bool, int], DecodeSpeed] = {}
     watch = OtherPrograms()
+
+    def keep_best(found: dict[tuple[bool, int], DecodeSpeed], key: tuple[bool, int], speed: DecodeSpeed) -> None:
+        if key not in found or speed.generation > found[key].generation:
+            found[key] = speed
+
     try:
         for _round in range(PROBE_ROUNDS):
             for fa, ctx in contexts.items():
                 for n in threads:
-                    if cancelled() or not ctx:
-                        continue
-                    speed = decode_speed(model, prompt, flash_attention=fa, threads=n, context=ctx)
-                    best = speeds.get((fa, n))
-                    if best is None or speed.generation > best.generation:
-                        speeds[(fa, n)] = speed
+                    if not cancelled() and ctx:
+                        keep_best(speeds, (fa, n), decode_speed(model, prompt, flash_attention=fa, threads=n,
+                                                                context=ctx))
+        cells, fill_threads = _long_cells(speeds, context_length)
+        if cells and len(contexts) > 1 and not cancelled():
+            for ctx in contexts.values():
+                llama_cpp.llama_set_n_threads(ctx, fill_threads, fill_threads)
+                fill(ctx, prompt, cells)
+            for _round in range(PROBE_ROUNDS):
+                for fa, ctx in contexts.items():
+                    for n in threads:
+                        if not cancelled():
+                            keep_best(long, (fa, n), decode_speed_at(ctx, cells, prompt[-1], threads=n))
     finally:
         for ctx in contexts.values():
             if ctx:
@@ -138,16 +241,28 @@ def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, flash_atten
     if not speeds:
         return Tuning(threads=max(threads), flash_attention=True, tokens_per_s=0.0, prompt_tokens_per_s=0.0,
                       busy=busy)
-    (fa, n), speed = max(speeds.items(), key=lambda item: item[1].generation)
-    with_attention = max(((key, s) for key, s in speeds.items() if key[0]), key=lambda item: item[1].generation,
-                         default=None)
-    if not fa and with_attention is not None and with_attention[1].generation >= speed.generation / FLASH_MARGIN:
-        (fa, n), speed = with_attention  # within the noise: flash attention keeps the compute buffer small
+    fa, n = choose(speeds, long, context_length)
     prompt_threads = max((s.prompt, t) for (f, t), s in speeds.items() if f == fa)[1]
-    return Tuning(threads=n, flash_attention=fa, tokens_per_s=speed.generation,
+    measured = {f"{'fa' if f else 'no-fa'}/{t}": round(s.generation, 2) for (f, t), s in speeds.items()}
+    measured |= {f"{'fa' if f else 'no-fa'}/{t}@{round(s.at)}": round(s.generation, 2) for (f, t), s in long.items()}
+    return Tuning(threads=n, flash_attention=fa, tokens_per_s=speeds[(fa, n)].generation,
                   prompt_tokens_per_s=speeds[(fa, prompt_threads)].prompt, batch_threads=prompt_threads,
-                  measured={f"{'fa' if f else 'no-fa'}/{t}": round(s.generation, 2) for (f, t), s in speeds.items()},
-                  busy=busy)
+                  measured=measured, busy=busy)
+
+
+def _long_cells(speeds: dict[tuple[bool, int], DecodeSpeed], context_length: int) -> tuple[int, int]:
+    """How many tokens the long reading fills the probe contexts with, and on how many threads: nearly all of
+    them, fewer where filling would take longer than ``LONG_FILL_BUDGET_S`` with the slower flash-attention
+    setting on its fastest thread count for prompts, and none for a model too slow for ``LONG_MIN_CELLS`` or a
+    context that never holds more than the short reading."""
+    fastest: dict[bool, tuple[float, int]] = {}
+    for (fa, threads), speed in speeds.items():
+        fastest[fa] = max(fastest.get(fa, (0.0, threads)), (speed.prompt, threads))
+    if not fastest:
+        return 0, 1
+    prompt_speed, threads = min(fastest.values())
+    cells = min(PROBE_CONTEXT - LONG_TOKENS - 2, int(prompt_speed * LONG_FILL_BUDGET_S), context_length)
+    return (cells if cells >= LONG_MIN_CELLS else 0), threads
 
 
 # Other programs' use of the processor, in cores, below which llama.cpp keeps every core. Low on purpose: with

@@ -299,6 +299,7 @@ class _Worker:
         try:
             with capture_llama_log():
                 return probe(llm.model, llm.tokenize(PROBE_TEXT.encode("utf-8"), add_bos=True), _physical_cores(),
+                             context_length=plan.context_length,
                              flash_attention_allowed=plan.context_length <= FLASH_ATTENTION_OPTIONAL_UP_TO,
                              fixed_threads=plan.threads, cancelled=self.parent_gone.is_set)
         except RuntimeError:

@@ -23,6 +23,7 @@ LLAMA_CPP_OWNERS = {
     "app.engine.worker": "the engine worker process, the only place where a model runs",
     "app.engine.completion": "the worker's Model over llama_cpp.Llama",
     "app.engine.llama_kv": "the worker's copies of conversations' KV caches",
+    "app.engine.sampling": "the worker's sampler chains",
     "app.engine.tuning": "the worker's speed probe, and whether the worker's CPU backend uses AMX",
     "app.engine.llama_log": "llama.cpp's log, captured in the worker and in the dry run's child",
     "app.engine.backends": "loads the backends of a build that carries them as modules, in each llama.cpp process",

@@ -166,12 +166,13 @@ def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path, test_model
     import time
 
     from tests.helpers import ROOT
-    from tests.helpers.command import HEARTH
+    from tests.helpers.command import HEARTH, ctrl_c_reaches_children
 
     env = {**os.environ, "HEARTH_HOME": str(tmp_path)}
-    chat = subprocess.Popen([*HEARTH, "chat", str(test_model_path), "--max-tokens", "4000", "--ctx", "4096"],
-                            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    with ctrl_c_reaches_children():
+        chat = subprocess.Popen([*HEARTH, "chat", str(test_model_path), "--max-tokens", "4000", "--ctx", "4096"],
+                                cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert chat.stdin is not None and chat.stdout is not None
     try:
         chat.stdin.write("Tell me a very long story\n")

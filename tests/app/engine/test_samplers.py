@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +56,51 @@ def test_an_answer_that_loops_is_stopped_and_says_why(engine: EngineClient) -> N
     fine = engine.chat_blocking([{"role": "user", "content": "What is the capital of France?"}], max_tokens=60,
                                 temperature=0.0, seed=1)
     assert fine.finish_reason in (FinishReason.STOP, FinishReason.LENGTH) and fine.degeneration is None
+
+
+def _tokens_with(llm: Any, make: Any, prompt: list[int], count: int, **arguments: Any) -> list[int]:
+    llm.set_seed(7)
+    llm.reset()
+    llm._init_sampler = make
+    written: list[int] = []
+    try:
+        for token in llm.generate(prompt, **arguments):
+            written.append(token)
+            if len(written) == count:
+                break
+    finally:
+        del llm._init_sampler
+    return written
+
+
+@pytest.mark.parametrize("arguments", [
+    {"temp": 0.0, "top_k": 40, "repeat_penalty": 1.3, "frequency_penalty": 0.2, "presence_penalty": 0.3},
+    {"temp": 0.9, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.3},
+], ids=["greedy", "sampled"])
+def test_the_narrowed_chain_writes_what_llama_cpp_pythons_own_writes(real_model_path: Path,
+                                                                      arguments: dict[str, Any]) -> None:
+    """Penalties over a real 49,152-token vocabulary, strong enough to change the answer: the chain that keeps
+    only the tokens that can win (``engine/sampling.py``) writes the same tokens, greedy and sampled."""
+    from app.engine.sampling import narrowable, sampler_maker
+    from app.engine.worker import llama_here
+
+    llm = llama_here(str(real_model_path), n_ctx=512, verbose=False)
+    prompt = llm.tokenize(b"List the numbers from one to fifty in words, separated by commas:", add_bos=True)
+    assert narrowable(arguments)
+    own = _tokens_with(llm, functools.partial(type(llm)._init_sampler, llm), prompt, 96, **arguments)
+    narrowed = _tokens_with(llm, sampler_maker(llm), prompt, 96, **arguments)
+    unpenalized = _tokens_with(llm, sampler_maker(llm), prompt, 96, **{
+        **arguments, "repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0})
+    assert len(own) == 96 and narrowed == own
+    assert unpenalized != own  # the penalties were at work
+
+
+def test_the_chain_is_llama_cpp_pythons_own_where_narrowing_would_change_it() -> None:
+    from app.engine.sampling import narrowable
+
+    assert narrowable({"temp": 0.7, "top_k": 40, "repeat_penalty": 1.1})
+    assert not narrowable({"temp": 0.7, "top_k": 40, "repeat_penalty": 0.9})  # raises the repeated tokens
+    assert not narrowable({"temp": 0.7, "top_k": 40, "presence_penalty": -0.5})
+    assert not narrowable({"temp": 0.7, "top_k": 0})  # samples from the whole vocabulary
+    assert not narrowable({"temp": -1.0, "top_k": 40})
+    assert not narrowable({"temp": 0.0, "grammar": object()})  # a grammar may refuse every token kept

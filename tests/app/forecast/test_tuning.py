@@ -14,7 +14,16 @@ import pytest
 
 from app.engine import EngineClient
 from app.engine.load_plan import LoadPlan, Tuning
-from app.engine.tuning import ThreadGovernor, between, thread_choices
+from app.engine.tuning import (
+    FLASH_MARGIN,
+    NO_FLASH_PADDING,
+    DecodeSpeed,
+    ThreadGovernor,
+    between,
+    choose,
+    mean_token_s,
+    thread_choices,
+)
 from app.forecast.estimate import decide_plan, remembered_tuning
 from app.forecast.load_tracker import LoadTracker
 from app.gguf.facts import read_facts
@@ -100,6 +109,9 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
         assert tuning is not None and tuning.tokens_per_s > 0
         assert tuning.threads in thread_choices(machine.physical_cores)
         assert {"fa/1", "no-fa/1"} <= set(tuning.measured), tuning.measured
+        read_long = [key for key in tuning.measured if "@" in key]  # each setting, read with the context nearly full
+        assert {key.split("@")[0] for key in read_long} == {key for key in tuning.measured if "@" not in key}
+        assert all(int(key.split("@")[1]) > NO_FLASH_PADDING for key in read_long)
         assert not loaded.plan.tune
         # Measured while other programs were busy, a thread count is not trusted: every core, governed.
         assert loaded.plan.threads == (machine.physical_cores if tuning.busy else tuning.threads)
@@ -119,6 +131,42 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
     assert remembered_tuning(store.load_records(), str(test_model_path.resolve()), other_context) is None
     chosen = decide_plan(facts, machine, context_length=1024, tuning=remembered, threads=1)
     assert chosen.threads == 1, "a thread count the person chose is kept"
+
+
+def _speed(tokens_per_s: float, at: float) -> DecodeSpeed:
+    return DecodeSpeed(generation=tokens_per_s, prompt=0.0, at=at)
+
+
+def test_flash_attention_is_judged_over_the_whole_conversation() -> None:
+    """Readings like SmolLM2-135M's here: flash attention a little faster after a short prompt, much slower
+    once the context fills."""
+    short = {(True, 2): _speed(114, 38.5), (False, 2): _speed(98, 38.5)}
+    long = {(True, 2): _speed(74, 338.5), (False, 2): _speed(100, 338.5)}
+    assert choose(short, {}, 4096) == (True, 2)  # a model too slow for the long reading: the short one decides
+    assert choose(short, long, 4096) == (False, 2)
+    assert choose(short, long, 256) == (True, 2)  # a conversation that never gets long
+    # 1 / 74 s per token at 339 tokens against 1 / 114 at 39: the line through them, at half of 4,096.
+    growth = (1 / 74 - 1 / 114) / (339 - 39)
+    assert mean_token_s(short[(True, 2)], long[(True, 2)], 4096) == pytest.approx(1 / 114 + growth * (2048 - 39))
+
+
+def test_without_flash_attention_the_cells_read_are_counted_in_whole_steps() -> None:
+    """Without flash attention, llama.cpp reads the cache in steps of 256 cells: a reading at 39 tokens costs
+    what one at 256 does, so the growth is measured between 256 and 512, not 39 and 339."""
+    short, long = _speed(100, 39), _speed(50, 339)
+    growth = (1 / 50 - 1 / 100) / (2 * NO_FLASH_PADDING - NO_FLASH_PADDING)
+    assert mean_token_s(short, long, 8192, flash_attention=False) == pytest.approx(
+        1 / 100 + growth * (4096 - NO_FLASH_PADDING))
+    same_step = _speed(99, 200)  # no step passed: nothing known of the growth, so none is assumed
+    assert mean_token_s(short, same_step, 8192, flash_attention=False) == pytest.approx(1 / 100)
+
+
+def test_flash_attention_stays_on_unless_going_without_is_clearly_faster() -> None:
+    short = {(True, 1): _speed(100, 39), (False, 1): _speed(100 * FLASH_MARGIN * 0.99, 39)}
+    assert choose(short, {}, 4096) == (True, 1)
+    short[(False, 1)] = _speed(100 * FLASH_MARGIN * 1.01, 39)
+    assert choose(short, {}, 4096) == (False, 1)
+    assert choose({(True, 1): _speed(100, 39), (True, 2): _speed(150, 39)}, {}, 4096) == (True, 2)
 
 
 def test_tuning_survives_its_round_trip_and_rejects_damage() -> None:

@@ -272,13 +272,14 @@ def test_hearth_serve_answers_logs_a_line_per_request_and_stops_on_ctrl_c(
     import subprocess
 
     from tests.helpers import ROOT
-    from tests.helpers.command import HEARTH, hearth
+    from tests.helpers.command import HEARTH, ctrl_c_reaches_children, hearth
 
     assert hearth(tmp_path, "models", "import", str(test_model_path), "--in-place").returncode == 0
     port = free_port()
-    server = subprocess.Popen([*HEARTH, "serve", "--port", str(port), "--keep-history"], cwd=ROOT,
-                              env={**os.environ, "HEARTH_HOME": str(tmp_path)}, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    with ctrl_c_reaches_children():
+        server = subprocess.Popen([*HEARTH, "serve", "--port", str(port), "--keep-history"], cwd=ROOT,
+                                  env={**os.environ, "HEARTH_HOME": str(tmp_path)}, stderr=subprocess.PIPE,
+                                  text=True, start_new_session=True)
     assert server.stderr is not None
     try:
         first = server.stderr.readline()
