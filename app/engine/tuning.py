@@ -80,21 +80,9 @@ def decode_speed(model: Any, prompt: Sequence[int], *, flash_attention: bool, th
         if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(ids, len(prompt))) != 0:
             raise RuntimeError("llama.cpp could not decode the speed probe's prompt")
         prompt_s = time.perf_counter() - started
-        token = (llama_cpp.llama_token * 1)()
-        decoded, first_at = 0, 0.0
-        deadline = time.perf_counter() + budget_s
-        while decoded < tokens + 1:
-            token[0] = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
-            if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(token, 1)) != 0:
-                break
-            decoded += 1
-            if decoded == 1:
-                first_at = time.perf_counter()  # the first token warms caches; it is not timed
-            elif time.perf_counter() > deadline and decoded >= 3:
-                break
-        elapsed = time.perf_counter() - first_at
-        return DecodeSpeed(generation=(decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0,
-                           prompt=len(prompt) / prompt_s if prompt_s > 0 else 0.0, at=len(prompt) + decoded / 2)
+        decoded, generation = _timed_decodes(ctx, sampler, None, tokens, budget_s)
+        return DecodeSpeed(generation=generation, prompt=len(prompt) / prompt_s if prompt_s > 0 else 0.0,
+                           at=len(prompt) + decoded / 2)
     finally:
         llama_cpp.llama_sampler_free(sampler)
         if own:
@@ -123,24 +111,34 @@ def decode_speed_at(context: Any, cells: int, token: int, *, threads: int, token
     llama_cpp.llama_set_n_threads(context, threads, threads)
     llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(context), 0, cells, -1)
     sampler = llama_cpp.llama_sampler_init_greedy()
-    one = (llama_cpp.llama_token * 1)(token)
-    decoded, first_at = 0, 0.0
     try:
-        deadline = time.perf_counter() + budget_s
-        while decoded < tokens + 1:
-            if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(one, 1)) != 0:
-                break
-            llama_cpp.llama_sampler_sample(sampler, context, -1)
-            decoded += 1
-            if decoded == 1:
-                first_at = time.perf_counter()
-            elif time.perf_counter() > deadline and decoded >= 3:
-                break
+        decoded, generation = _timed_decodes(context, sampler, token, tokens, budget_s)
     finally:
         llama_cpp.llama_sampler_free(sampler)
+    return DecodeSpeed(generation=generation, prompt=0.0, at=cells + decoded / 2)
+
+
+def _timed_decodes(context: Any, sampler: Any, fixed: int | None, tokens: int, budget_s: float) -> tuple[int, float]:
+    """Sample and decode one token at a time, up to ``tokens`` after a first one that warms caches and is not
+    timed, stopping early past ``budget_s``; the token decoded is the one sampled, or ``fixed``. Returns how
+    many were decoded and the tokens per second."""
+    import llama_cpp
+
+    one = (llama_cpp.llama_token * 1)()
+    decoded, first_at = 0, 0.0
+    deadline = time.perf_counter() + budget_s
+    while decoded < tokens + 1:
+        sampled = llama_cpp.llama_sampler_sample(sampler, context, -1)
+        one[0] = sampled if fixed is None else fixed
+        if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(one, 1)) != 0:
+            break
+        decoded += 1
+        if decoded == 1:
+            first_at = time.perf_counter()
+        elif time.perf_counter() > deadline and decoded >= 3:
+            break
     elapsed = time.perf_counter() - first_at
-    return DecodeSpeed(generation=(decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0, prompt=0.0,
-                       at=cells + decoded / 2)
+    return decoded, (decoded - 1) / elapsed if decoded > 1 and elapsed > 0 else 0.0
 
 
 def mean_token_s(short: DecodeSpeed, long: DecodeSpeed | None, context_length: int, *,
