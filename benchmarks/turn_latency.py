@@ -2,7 +2,9 @@
 
 - **Empty**: a ~20-token message as the first turn of a new conversation.
 - **Follow-up**: the same message as the next turn of a 3,000-token conversation (a long first message, then
-  real turns through the worker until the prompt passes ``--tokens``), straight after its previous turn.
+  real turns through the worker until the prompt passes ``--tokens``), pasted and sent a second after its
+  previous answer ended (``--reading``: nobody sends sooner), in which the worker reads the next turn's
+  opening (``TurnOpened``). **Sent the instant the answer ends** (no target): the same with no pause.
 - **After a switch**: the same, after another conversation was answered in between (the long one is set
   aside and restored from memory).
 - **After a reload** (no target): the model was unloaded and loaded again, so the state comes from disk.
@@ -14,8 +16,9 @@ read the draft ahead (``ChatRunner.read_ahead``; each read-ahead is waited for, 
 reading). **Enter after a pause**: the whole message was read ahead before it was sent. **Enter straight
 after the last word**: the last word was not (a follow-up, against an empty conversation typed the same way).
 
+Every message is sent ``--reading`` seconds after the previous answer, or its typing starts then.
 Each round measures all of them one after another with the same message, so a busy moment of the machine
-touches all; medians over ``--runs`` rounds. Every round adds five turns to the long conversation, so it is
+touches all; medians over ``--runs`` rounds. Every round adds six turns to the long conversation, so it is
 measured between ``--tokens`` and several hundred more (printed), and must stay
 within ``--context`` (a trimmed conversation would be read again). Times are taken on the app's side of
 the pipe, from sending the request to the first streamed text, so setting one cache aside and restoring the
@@ -23,8 +26,14 @@ other count. The tokens the model really read are printed beside each figure.
 
 Targets: follow-up <= 1.3 x empty, after a switch <= 1.5 x empty.
 
-    .venv/bin/python benchmarks/turn_latency.py [--model smollm2|gemma3|PATH ...] [--runs 4] [--tokens 3000]
-                                                [--context 8192] [--flash-attention auto|on|off]
+    .venv/bin/python benchmarks/turn_latency.py [--model smollm2|gemma3|llama-1b|PATH ...] [--runs 4]
+                                                [--tokens 3000] [--context 8192] [--flash-attention auto|on|off]
+
+``llama-1b`` is Llama 3.2 1B's shape (16 layers of 2,048, 32 query and 8 KV heads, a feed-forward of 8,192,
+tied output), Q4_0, with SmolLM2's real tokenizer and chat template and random weights, built on first use
+(about 20 s) into ``tests/.cache/shaped``: no 1B-class model is on the package index, and the time to a first
+token depends on the shape and the weight type, not on what the weights say. At that size the weights, not
+attention over the conversation, are most of a turn's work, as they are for the models most people run.
 
 ``auto`` (the default) is the app's way: a first load measures the fastest settings (``engine/tuning.py``)
 and the conversation runs on a load with them, as the app's next load of the model does.
@@ -54,6 +63,7 @@ from app.engine.load_plan import LoadPlan  # noqa: E402
 from tests.helpers.fetch_test_model import REAL_MODELS, locate, locate_real  # noqa: E402
 
 ANSWER_TOKENS = 8  # only the first token is timed; short answers keep the conversation's length steady
+READING_S = 1.0  # from an answer's end to the next message: reading it, at the least
 FOLLOW_UP_TARGET = 1.3
 SWITCH_TARGET = 1.5
 QUESTIONS = [
@@ -81,6 +91,7 @@ class Timed:
 class Results:
     empty: list[Timed] = field(default_factory=list)
     follow_up: list[Timed] = field(default_factory=list)
+    instant_follow_up: list[Timed] = field(default_factory=list)
     switched: list[Timed] = field(default_factory=list)
     reloaded: list[Timed] = field(default_factory=list)
     uncached: list[Timed] = field(default_factory=list)
@@ -92,8 +103,10 @@ class Results:
 
 
 def timed_turn(engine: EngineClient, conversation: str | None, messages: list[dict[str, str]], text: str,
-               max_tokens: int = ANSWER_TOKENS) -> Timed:
-    """One turn, appended to ``messages`` with its answer; timed from the request to the first text."""
+               max_tokens: int = ANSWER_TOKENS, reading_s: float | None = None) -> Timed:
+    """One turn, appended to ``messages`` with its answer, sent ``reading_s`` (default ``--reading``) after the
+    previous one ended; timed from the request to the first text."""
+    time.sleep(READING_S if reading_s is None else reading_s)
     messages.append({"role": "user", "content": text})
     with EventWaiter(engine) as waiter:
         started = time.perf_counter()
@@ -119,13 +132,14 @@ def typed_turn(engine: EngineClient, conversation: str, messages: list[dict[str,
     """``timed_turn`` after the message was typed a word at a time, read ahead after each word (all of them
     with ``pause_before_enter``, else all but the last)."""
     words = text.split(" ")
+    time.sleep(READING_S)
     for n in range(1, len(words) + (1 if pause_before_enter else 0)):
         draft = [*messages, {"role": "user", "content": " ".join(words[:n])}]
         with EventWaiter(engine) as waiter:
             if not engine.read_ahead(draft, conversation=conversation, max_tokens=ANSWER_TOKENS):
                 raise SystemExit("the engine refused to read ahead")
             waiter.wait_for((p.ReadAheadDone,), 600)
-    return timed_turn(engine, conversation, messages, text)
+    return timed_turn(engine, conversation, messages, text, reading_s=0.0)
 
 
 def build_conversation(engine: EngineClient, tokens: int) -> list[dict[str, str]]:
@@ -160,6 +174,7 @@ def measure(model: Path, runs: int, tokens: int, reloads: int, plan: LoadPlan) -
                 question = QUESTIONS[run % len(QUESTIONS)]
                 results.switched.append(timed_turn(engine, "long", long, question))
                 results.follow_up.append(timed_turn(engine, "long", long, question))
+                results.instant_follow_up.append(timed_turn(engine, "long", long, question, reading_s=0.0))
                 results.quick_follow_up.append(typed_turn(engine, "long", long, question, pause_before_enter=False))
                 results.empty.append(timed_turn(engine, f"empty-{run}", [], question))
                 results.typed_empty.append(typed_turn(engine, f"typed-{run}", [], question, pause_before_enter=True))
@@ -173,7 +188,7 @@ def measure(model: Path, runs: int, tokens: int, reloads: int, plan: LoadPlan) -
                 engine.load_blocking(model, plan=plan)
                 timed_turn(engine, None, [], "Hello.")
                 results.reloaded.append(timed_turn(engine, "long", long, QUESTIONS[run % len(QUESTIONS)]))
-            assert len(long) == length + 2 * (5 * runs + reloads)
+            assert len(long) == length + 2 * (6 * runs + reloads)
         finally:
             engine.shutdown()
     return results, context
@@ -215,7 +230,26 @@ def _sample() -> tuple[float, float]:
 def resolve(name: str) -> Path | None:
     if name in REAL_MODELS:
         return locate_real(name)
+    if name == "llama-1b":
+        return llama_1b_shaped()
     return Path(name)
+
+
+def llama_1b_shaped() -> Path | None:
+    from tests.helpers.model_builders import llama_gqa
+
+    tokenizer = locate_real("smollm2")
+    if tokenizer is None:
+        return None
+    folder = ROOT / "tests" / ".cache" / "shaped"
+    folder.mkdir(parents=True, exist_ok=True)
+    built = folder / "llama-1b-shape-q4_0.gguf"
+    if not built.is_file():
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            written = llama_gqa(Path(scratch), n_embd=2048, n_layer=16, n_head=32, n_head_kv=8, n_ff=8192,
+                                ctx=32768, dtype="Q4_0", tied=True, vocabulary=tokenizer)
+            written.replace(built)
+    return built
 
 
 def tuned_plan(model: Path, context: int) -> LoadPlan:
@@ -235,23 +269,28 @@ def tuned_plan(model: Path, context: int) -> LoadPlan:
 
 
 def main() -> int:
+    global READING_S
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="smollm2, gemma3 or a GGUF path (repeatable); "
+    parser.add_argument("--model", action="append", help="smollm2, gemma3, llama-1b or a GGUF path (repeatable); "
                                                          "default SmolLM2, else the tiny test model")
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--context", type=int, default=8192,
-                        help="room for the conversation to grow by five turns a round without being trimmed")
+                        help="room for the conversation to grow by six turns a round without being trimmed")
     parser.add_argument("--flash-attention", choices=("auto", "on", "off"), default="auto",
                         help="auto: as the app measured it for this model (the default); on or off: forced")
     parser.add_argument("--reloads", type=int, default=3)
+    parser.add_argument("--reading", type=float, default=READING_S,
+                        help="seconds from an answer's end to the next message (default %(default)s)")
     parser.add_argument("--tokens", type=int, default=3000, help="the conversation's length before the follow-ups")
     args = parser.parse_args()
+    READING_S = args.reading
     models = [resolve(name) for name in args.model] if args.model else [locate_real("smollm2") or locate()]
     worst_follow_up = worst_switch = 0.0
     worst_typed = [0.0, 0.0, 0.0]
     for model in models:
         if model is None or not model.is_file():
-            print(f"model not found: {model} (tests/helpers/fetch_test_model.py smollm2 gemma3 fetches the real ones)")
+            print(f"model not found: {model} (tests/helpers/fetch_test_model.py smollm2 gemma3 fetches the real "
+                  "ones; llama-1b needs smollm2's tokenizer)")
             return 1
         before = _sample()
         load_before = os.getloadavg()[0]
@@ -270,6 +309,7 @@ def main() -> int:
         print(line("empty conversation", results.empty, base, None))
         print(line("follow-up", results.follow_up, base, FOLLOW_UP_TARGET))
         print(line("after a switch", results.switched, base, SWITCH_TARGET))
+        print(line("follow-up, sent instantly", results.instant_follow_up, base, None))
         if results.reloaded:
             print(line("after a reload (disk)", results.reloaded, base, None))
         print(line("without a saved state", results.uncached, base, None))

@@ -22,6 +22,8 @@ from app.tasks.model import Completion, TokenCounts
 
 TOKEN_FLUSH_S = 0.03
 READ_AHEAD_CHUNK = 16  # tokens read between checks for a newer command
+# Two next messages that share nothing: what their prompts share is what any next prompt starts with.
+NEXT_MESSAGES = ("A", "B")
 
 
 class PromptReads:
@@ -263,6 +265,14 @@ class LlamaModel:
             llm.eval(chunk)
             read += len(chunk)
         return read, keep + read, len(prompt)
+
+    def next_turn_opening(self, messages: list[dict[str, str]], answer: str) -> list[int]:
+        """The tokens the prompt after ``answer`` to ``messages`` starts with, whatever the next message says:
+        the template's own closing of the answer and header of the next turn, and anything else it writes
+        between turns, found as what the prompts of two different next messages share rather than assumed."""
+        turn = [*messages, {"role": "assistant", "content": answer}]
+        first, second = (self.formatted([*turn, {"role": "user", "content": text}])[0] for text in NEXT_MESSAGES)
+        return first[:common_prefix(first, second)]
 
     def formatted(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """The prompt's tokens and the stop strings, exactly as ``create_chat_completion`` makes them (the

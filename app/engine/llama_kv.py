@@ -76,12 +76,12 @@ def state_size(llm: Any) -> int:
     return int(llama_cpp.llama_state_seq_get_size(llm.ctx, SEQUENCE))
 
 
-def capture(llm: Any, size: int) -> Any | None:
-    """A copy of the cache's state (``size`` from ``state_size``), or ``None`` if llama.cpp wrote another
-    amount."""
+def capture(llm: Any, size: int, into: Any = None) -> Any | None:
+    """A copy of the cache's state (``size`` from ``state_size``), in ``into`` (a ctypes buffer of ``size``
+    bytes) or new memory, or ``None`` if llama.cpp wrote another amount."""
     import llama_cpp
 
-    data = (ctypes.c_uint8 * size)()
+    data = (ctypes.c_uint8 * size)() if into is None else into
     written = llama_cpp.llama_state_seq_get_data(llm.ctx, data, size, SEQUENCE)
     return data if written == size else None
 

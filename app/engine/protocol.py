@@ -309,6 +309,18 @@ class ReadAheadDone:
 
 
 @dataclass(frozen=True)
+class TurnOpened:
+    """After an answer in ``conversation``, while the person reads it, the worker read ``read`` tokens of what
+    its next prompt starts with whatever they write (the answer's end as the template closes it, the next
+    turn's header); the cache holds ``cached`` of them. Nothing to wait for: it only tells the tests and the
+    benchmark."""
+
+    conversation: str
+    read: int
+    cached: int
+
+
+@dataclass(frozen=True)
 class TokensCounted:
     """The prompt takes ``tokens`` of ``context_length`` (0: no model was loaded, nothing was counted); ``room``
     of them may hold it, the rest is kept for the answer. Beyond ``room`` the oldest turns are left out, down to
@@ -353,5 +365,6 @@ class Embedded:
 
 Event = (
     Ready | LoadStarted | LoadProgress | Loaded | Token | ContextTrimmed | Finished | Failed | Unloaded | WorkerExited
-    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone | TokensCounted | Embedded
+    | TaskProgress | TaskPartDone | TaskFinished | TaskPlanned | ReadAheadDone | TurnOpened | TokensCounted
+    | Embedded
 )

@@ -36,8 +36,10 @@ PROBE_PROMPT_TOKENS = 32
 PROBE_TOKENS = 16
 PROBE_BUDGET_S = 1.5  # per setting and round: a large model decodes fewer tokens rather than take longer
 PROBE_ROUNDS = 2  # the settings alternate, and each keeps its best round, so a busy moment counts once
+AGAIN_WITHIN = 0.7  # a setting slower than this share of the best after a round is not read again
 FLASH_MARGIN = 1.03  # flash attention off must be this much faster to be chosen: runs differ by about that much
 LONG_FILL_BUDGET_S = 2.0  # filling a probe context for the long reading, per flash-attention setting
+LONG_FILL_MOST_S = 5.0  # ... and the longest a slower model may take to fill the fewest cells worth reading
 LONG_TOKENS = 8
 LONG_BUDGET_S = 0.75
 # Without flash attention, llama.cpp computes attention over the cache rounded up to this many cells: measured
@@ -90,14 +92,19 @@ def decode_speed(model: Any, prompt: Sequence[int], *, flash_attention: bool, th
 
 
 def fill(context: Any, prompt: Sequence[int], cells: int) -> None:
-    """Clear ``context`` and read ``cells`` tokens into it (``prompt`` over and over): what attention reads in
-    the long reading. The tokens' meaning does not change the time."""
+    """Make ``context`` hold ``cells`` tokens: what attention reads in the long reading. What a short reading
+    left is kept and ``prompt`` is read after it, over and over (the tokens' meaning does not change the
+    time), which spares a slow model re-reading them."""
     import llama_cpp
 
-    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(context), True)
-    tokens = [prompt[i % len(prompt)] for i in range(cells)]
-    ids = (llama_cpp.llama_token * cells)(*tokens)
-    if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(ids, cells)) != 0:
+    memory = llama_cpp.llama_get_memory(context)
+    held = max(llama_cpp.llama_memory_seq_pos_max(memory, 0) + 1, 0)
+    if held >= cells:
+        llama_cpp.llama_memory_seq_rm(memory, 0, cells, -1)
+        return
+    tokens = [prompt[i % len(prompt)] for i in range(cells - held)]
+    ids = (llama_cpp.llama_token * len(tokens))(*tokens)
+    if llama_cpp.llama_decode(context, llama_cpp.llama_batch_get_one(ids, len(tokens))) != 0:
         raise RuntimeError("llama.cpp could not fill the speed probe's context")
 
 
@@ -164,12 +171,14 @@ def _read_cells(tokens: float, step: int) -> float:
 def choose(short: dict[tuple[bool, int], DecodeSpeed], long: dict[tuple[bool, int], DecodeSpeed],
            context_length: int) -> tuple[bool, int]:
     """The (flash attention, threads) fastest over a whole conversation; flash attention stays on unless
-    going without it is clearly faster, as it keeps the compute buffer small."""
+    going without it is clearly faster, as it keeps the compute buffer small. Where settings were read long,
+    only those are weighed: one read short only would look as if attention cost nothing."""
     def cost(key: tuple[bool, int]) -> float:
         return mean_token_s(short[key], long.get(key), context_length, flash_attention=key[0])
 
-    best = min(short, key=cost)
-    with_attention = min((key for key in short if key[0]), key=cost, default=None)
+    candidates = [key for key in short if key in long] or list(short)
+    best = min(candidates, key=cost)
+    with_attention = min((key for key in candidates if key[0]), key=cost, default=None)
     if not best[0] and with_attention is not None and cost(with_attention) <= cost(best) * FLASH_MARGIN:
         return with_attention
     return best
@@ -213,22 +222,25 @@ def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, context_len
             found[key] = speed
 
     try:
-        for _round in range(PROBE_ROUNDS):
+        for round_ in range(PROBE_ROUNDS):
             for fa, ctx in contexts.items():
                 for n in threads:
-                    if not cancelled() and ctx:
+                    if not cancelled() and ctx and (round_ == 0 or read_again(speeds, (fa, n))):
                         keep_best(speeds, (fa, n), decode_speed(model, prompt, flash_attention=fa, threads=n,
                                                                 context=ctx))
-        cells, fill_threads = _long_cells(speeds, context_length)
+        cells, fill_threads = long_fill(speeds, context_length)
         if cells and len(contexts) > 1 and not cancelled():
             for ctx in contexts.values():
                 llama_cpp.llama_set_n_threads(ctx, fill_threads, fill_threads)
                 fill(ctx, prompt, cells)
+            # Each setting is read long on its best thread count only: the context's length changes which
+            # attention is faster, not how the threads compare, and a slow model's probe stays short.
+            fastest = {fa: max((s.generation, n) for (f, n), s in speeds.items() if f == fa)[1] for fa in contexts
+                       if any(f == fa for f, _ in speeds)}
             for _round in range(PROBE_ROUNDS):
-                for fa, ctx in contexts.items():
-                    for n in threads:
-                        if not cancelled():
-                            keep_best(long, (fa, n), decode_speed_at(ctx, cells, prompt[-1], threads=n))
+                for fa, n in fastest.items():
+                    if not cancelled():
+                        keep_best(long, (fa, n), decode_speed_at(contexts[fa], cells, prompt[-1], threads=n))
     finally:
         for ctx in contexts.values():
             if ctx:
@@ -248,18 +260,29 @@ def probe(model: Any, prompt: Sequence[int], physical_cores: int, *, context_len
                   measured=measured, busy=busy)
 
 
-def _long_cells(speeds: dict[tuple[bool, int], DecodeSpeed], context_length: int) -> tuple[int, int]:
+def read_again(speeds: dict[tuple[bool, int], DecodeSpeed], key: tuple[bool, int]) -> bool:
+    """Whether a setting is read again in a later round: not one far behind the best, as a busy moment does
+    not halve a reading (it is the settings on every core that collapse, and the best is then on fewer)."""
+    best = max((speed.generation for speed in speeds.values()), default=0.0)
+    return key not in speeds or speeds[key].generation >= best * AGAIN_WITHIN
+
+
+def long_fill(speeds: dict[tuple[bool, int], DecodeSpeed], context_length: int) -> tuple[int, int]:
     """How many tokens the long reading fills the probe contexts with, and on how many threads: nearly all of
     them, fewer where filling would take longer than ``LONG_FILL_BUDGET_S`` with the slower flash-attention
-    setting on its fastest thread count for prompts, and none for a model too slow for ``LONG_MIN_CELLS`` or a
-    context that never holds more than the short reading."""
+    setting on its fastest thread count for prompts, but at least ``LONG_MIN_CELLS`` for a model that fills
+    them within ``LONG_FILL_MOST_S`` (a 1B-class model on two cores: its long chats are where the choice
+    matters most), and none for a slower one or a context that never holds more than the short reading."""
     fastest: dict[bool, tuple[float, int]] = {}
     for (fa, threads), speed in speeds.items():
         fastest[fa] = max(fastest.get(fa, (0.0, threads)), (speed.prompt, threads))
     if not fastest:
         return 0, 1
     prompt_speed, threads = min(fastest.values())
-    cells = min(PROBE_CONTEXT - LONG_TOKENS - 2, int(prompt_speed * LONG_FILL_BUDGET_S), context_length)
+    if prompt_speed * LONG_FILL_MOST_S < LONG_MIN_CELLS:
+        return 0, threads
+    cells = min(PROBE_CONTEXT - LONG_TOKENS - 2, max(int(prompt_speed * LONG_FILL_BUDGET_S), LONG_MIN_CELLS),
+                context_length)
     return (cells if cells >= LONG_MIN_CELLS else 0), threads
 
 

@@ -40,6 +40,7 @@ from app.engine.saved_states import StateStore, memory_budget_for
 from app.engine.tuning import cpu_has_amx
 from app.engine.watchdog import watch_parent
 from app.errors import ChatTemplateError, HearthError, InvalidModelError
+from app.outcomes import FinishReason
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ OUT_OF_MEMORY = ("The model engine ran out of the memory Hearth allows it and st
 # Without flash attention the compute buffer grows with the context: beyond this, only the plan with it is
 # forecast to fit, so the probe does not offer the other.
 FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
+OPENING_MOST_TOKENS = 48  # more than this to read after an answer: the template rewrote the conversation
 
 
 def run_worker(conn: Connection, log_file: str | None = None, states_dir: str | None = None) -> None:
@@ -518,6 +520,41 @@ class _Worker:
             log.info("answer %d stopped: %s", request_id, done.degeneration.sentence)
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
                              metrics=metrics, degeneration=done.degeneration, stop_sequence=done.stop_sequence))
+        if command.conversation is not None and not command.prefill and command.raw_prompt is None and \
+                done.finish_reason in (FinishReason.STOP, FinishReason.LENGTH):
+            self._open_next_turn(model, command.conversation, messages, done.text, command.max_tokens)
+        if command.conversation is not None and self.llm is not None and self.commands.empty():
+            self.states.prepare_spare(llama_kv.state_size(self.llm))  # to set it aside in, should the person switch
+
+    def _open_next_turn(self, model: LlamaModel, conversation: str, messages: list[dict[str, str]],
+                        answer: str, max_tokens: int) -> None:
+        """While the person reads the answer, read what the conversation's next prompt starts with whatever
+        they write (``LlamaModel.next_turn_opening``): a follow-up pasted and sent at once then reads only
+        itself, as the same message does in a new conversation.
+
+        Read whole even when a command waits: it is a few tokens that a follow-up reads anyway, and
+        llama.cpp's results depend on how a conversation is split into batches, so the split must not depend
+        on when the next command came. An opening the template writes differently from the cache (a reasoning
+        model's earlier thinking left out, say), or whose next answer would not fit without leaving out the
+        oldest turns (``max_tokens``: this answer's room), is left for the next prompt."""
+        llm = self.llm
+        if llm is None:
+            return
+        try:
+            opening = model.next_turn_opening(messages, answer)
+        except ChatTemplateError:
+            return
+        shared = llama_kv.common_prefix(llm.input_ids[:llm.n_tokens], opening) if llm.n_tokens else 0
+        keep = min(shared, len(opening) - 1)
+        if len(opening) - shared > OPENING_MOST_TOKENS or len(opening) + max_tokens >= int(llm.n_ctx()) or \
+                keep <= 0 or not llama_kv.window_holds(llm, keep):
+            return
+        reusable = self.kv_reusable
+        self.kv_reusable = 0  # while the cache changes: an error half-way must not keep a mix
+        read, cached, _total = model.read_ahead(opening, interrupted=lambda: False)
+        self.kv_reusable = cached if read else min(reusable, cached)
+        log.info("conversation %s: read the next turn's opening, %d tokens, %d cached", conversation, read, cached)
+        self.send(p.TurnOpened(conversation=conversation, read=read, cached=cached))
 
     def _read_ahead(self, command: p.ReadAhead) -> None:
         """Read a draft into its conversation's cache while the person types (``protocol.ReadAhead``). What the
@@ -592,9 +629,11 @@ class _Worker:
             # llama-cpp-python finds what the next prompt shares.
             llama_kv.truncate(llm, min(self.kv_reusable, llm.n_tokens))
         size = llama_kv.state_size(llm)
-        data = llama_kv.capture(llm, size) if not to_disk and self.states.reserve(size) else None
+        spare = self.states.spare_for(size) if not to_disk else None
+        into, headroom = spare if spare is not None else (None, 0)
+        data = llama_kv.capture(llm, size, into) if not to_disk and self.states.reserve(size + headroom) else None
         if data is not None:
-            self.states.keep(owner, llama_kv.cached_tokens(llm), data)
+            self.states.keep(owner, llama_kv.cached_tokens(llm), data, headroom=headroom if into is data else 0)
         else:
             self.states.write(owner, lambda path: llama_kv.save_file(llm, path), size)
         log.info("conversation %s: set aside its cache (%d tokens, %.1f MB) %s in %.0f ms", owner, llm.n_tokens,

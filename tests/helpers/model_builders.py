@@ -11,6 +11,8 @@ Real models have vocabularies of 32k to 262k tokens, and the vocabulary drives a
 gives a model a generated vocabulary of any size instead, in either of the two tokenizer families real small
 models use: SentencePiece with scores and byte tokens (Llama 2, Gemma) or byte-level BPE with merges
 (Llama 3, Qwen, SmolLM). Its pieces are made up, but llama.cpp loads, tokenizes and samples with it.
+``vocabulary=Path(...)`` copies a real model's tokenizer and chat template instead, so a model of a shape
+no small real model has (a 1B-class one, for timings) reads and formats text as that real model does.
 
 Each builder takes the folder to write into plus keyword shape options, and returns the written path (the
 list of shard paths for :func:`sharded`). File names carry the builder and the weight type, so several
@@ -186,15 +188,15 @@ class _Model:
     """A GGUFWriter with random weights of one type and the shared vocabulary."""
 
     def __init__(self, path: Path, arch: str, dtype: str, seed: int, split_max_tensors: int = 0,
-                 vocabulary: Vocabulary | None = None) -> None:
+                 vocabulary: Vocabulary | Path | None = None) -> None:
         self.qtype = _weight_type(dtype)
         self.rng = np.random.default_rng(seed)
         self.writer = GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
         self.arch = arch
         self.writer.add_name(f"hearth-test {path.stem}")
         self.writer.add_file_type(_file_type(self.qtype))
-        if vocabulary is None:
-            source = _vocabulary_source()
+        if vocabulary is None or isinstance(vocabulary, Path):
+            source = _vocabulary_source() if vocabulary is None else vocabulary
             self.n_vocab = _vocab_size(source)
             fields = _tokenizer_fields(source)
         else:
@@ -278,7 +280,9 @@ def _embeddings(model: _Model, n_embd: int, *, tied: bool) -> None:
         model.matrix("output.weight", n_embd, model.n_vocab)
 
 
-def _suffix(vocabulary: Vocabulary | None) -> str:
+def _suffix(vocabulary: Vocabulary | Path | None) -> str:
+    if isinstance(vocabulary, Path):
+        return f"-vocab-{vocabulary.stem.lower()}"
     return f"-{vocabulary.label}" if vocabulary else ""
 
 
@@ -308,7 +312,7 @@ def _write_llama(model: _Model, *, n_embd: int, n_layer: int, n_head: int, n_hea
 
 def llama_gqa(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 8, n_head_kv: int = 2,
               n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", tied: bool = False, seed: int = 1,
-              vocabulary: Vocabulary | None = None) -> Path:
+              vocabulary: Vocabulary | Path | None = None) -> Path:
     """``llama`` with grouped-query attention (n_head / n_head_kv query heads share each KV head).
     ``tied`` leaves out ``output.weight``, so llama.cpp reuses the token embedding as the output matrix."""
     path = dest / f"llama-gqa-{dtype.lower()}{'-tied' if tied else ''}{_suffix(vocabulary)}.gguf"
@@ -321,7 +325,7 @@ def llama_gqa(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 
 
 def sliding_window(dest: Path, *, n_embd: int = 128, n_layer: int = 6, n_head: int = 4, n_head_kv: int = 1,
                    head_dim: int = 64, n_ff: int = 256, ctx: int = 8192, window: int = 256, swa_period: int = 3,
-                   dtype: str = "F16", seed: int = 2, vocabulary: Vocabulary | None = None) -> Path:
+                   dtype: str = "F16", seed: int = 2, vocabulary: Vocabulary | Path | None = None) -> Path:
     """``gemma3``: in every ``swa_period`` layers the last one attends globally and the others to the last
     ``window`` tokens only (``gemma3.attention.sliding_window`` / ``sliding_window_pattern``). Heads are
     ``head_dim`` wide independently of ``n_embd`` (``key_length`` / ``value_length``), as in Gemma; the
@@ -351,7 +355,7 @@ def sliding_window(dest: Path, *, n_embd: int = 128, n_layer: int = 6, n_head: i
 def mixture_of_experts(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 4, n_head_kv: int = 2,
                        head_dim: int = 32, n_expert: int = 4, n_expert_used: int = 2, n_ff_exp: int = 64,
                        ctx: int = 4096, dtype: str = "F16", seed: int = 3,
-                       vocabulary: Vocabulary | None = None) -> Path:
+                       vocabulary: Vocabulary | Path | None = None) -> Path:
     """``qwen3moe``: every layer's feed-forward is ``n_expert`` experts (``ffn_{gate,up,down}_exps``, one
     3-D tensor each), of which a router (``ffn_gate_inp``, F32) picks ``n_expert_used`` per token."""
     _check_divides(n_head, n_head_kv)
@@ -382,7 +386,7 @@ def mixture_of_experts(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_hea
 
 def odd_heads(dest: Path, *, n_embd: int = 128, n_layer: int = 4, n_head: int = 6, n_head_kv: int = 2,
               head_dim: int = 48, n_ff: int = 256, ctx: int = 4096, dtype: str = "F16", seed: int = 4,
-              vocabulary: Vocabulary | None = None) -> Path:
+              vocabulary: Vocabulary | Path | None = None) -> Path:
     """``qwen3`` whose heads are ``head_dim`` wide (48, not n_embd / n_head = 21.3) and whose head count (6)
     is not a power of two, so ``n_head * head_dim`` (288) differs from ``n_embd``."""
     _check_divides(n_head, n_head_kv)

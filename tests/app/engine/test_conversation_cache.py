@@ -86,6 +86,31 @@ def test_states_beyond_the_memory_budget_spill_to_disk_and_come_back_whole(tmp_p
     assert not store.reserve(2_001)  # bigger than the budget: straight to disk, never a copy in memory
 
 
+def test_a_spare_is_mapped_only_from_the_budget_left_and_holds_the_next_state(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, memory_budget=4 << 20)
+    store.use_identity("model-a")
+    assert store.reserve(1_000)
+    store.keep("other", [1], bytearray(1_000))
+    store.prepare_spare(1 << 20)
+    assert store.memory_bytes > 1_000 + (1 << 20)  # the spare counts, headroom included
+    assert store.spare_for(4 << 20) is None, "a state bigger than the spare gets memory of its own"
+    taken = store.spare_for((1 << 20) + 100)  # the conversation grew a little since: it still fits
+    assert taken is not None
+    buffer, headroom = taken
+    assert len(buffer) == (1 << 20) + 100 and headroom > 0 and store.memory_bytes == 1_000
+    buffer[:3] = bytes((7, 8, 9))
+    assert store.reserve(len(buffer) + headroom)
+    store.keep("live", [1, 2], buffer, headroom=headroom)
+    assert store.memory_bytes == 1_000 + len(buffer) + headroom
+    assert bytes(store.take("live").data[:3]) == bytes((7, 8, 9))  # type: ignore[union-attr]
+    # No state is spilled for a spare, and a state that needs the room drops it.
+    store.prepare_spare(3 << 20)
+    assert store.in_memory() == ["other"] and store.memory_bytes == 1_000
+    store.prepare_spare(2 << 20)
+    assert store.memory_bytes > 2 << 20
+    assert store.reserve(3 << 20) and store.in_memory() == ["other"] and store.memory_bytes == 1_000
+
+
 def test_disk_keeps_the_last_few_and_forget_removes_a_conversation(tmp_path: Path) -> None:
     store = StateStore(tmp_path, memory_budget=0, disk_keep=3)
     store.use_identity("model-a")

@@ -134,3 +134,34 @@ def test_the_composer_reports_its_draft_once_typing_pauses(qtbot: QtBot) -> None
     view.set_busy(True)
     with qtbot.assertNotEmitted(view.draftChanged, wait=300):
         qtbot.keyClicks(view.composer, "!")
+
+
+def test_after_an_answer_the_next_turn_opens_so_a_pasted_follow_up_reads_only_itself(engine: EngineClient) -> None:
+    """The answer's end as the template closes it and the next turn's header are read after the answer, before
+    any follow-up exists; a follow-up then reads its own text and the template's header for the answer only,
+    and is answered as it would be without."""
+    messages = [*HISTORY, {"role": "user", "content": QUESTION}]
+    with EventWaiter(engine) as waiter:
+        first = _answer(engine, "opened", messages)
+        opened = waiter.wait_for((p.TurnOpened,), 120)
+    assert isinstance(opened, p.TurnOpened) and opened.conversation == "opened"
+    assert opened.read > 0 and opened.cached > first.metrics.prompt_tokens + first.metrics.completion_tokens - 2
+
+    follow_up = "How old is she?"
+    asked = [*messages, {"role": "assistant", "content": first.text}, {"role": "user", "content": follow_up}]
+    answered = _answer(engine, "opened", asked)
+    assert answered.metrics.cached_prompt_tokens == opened.cached
+    # What is left is the follow-up and the header of its answer: what the same message reads as the first one
+    # of a conversation whose system prompt is cached.
+    _answer(engine, "fresh", [{"role": "user", "content": "Hello."}])
+    alone = _answer(engine, "alone", [{"role": "user", "content": follow_up}])
+    assert _read(answered) == _read(alone)
+    assert answered.text == _answer(engine, None, asked).text
+
+
+def test_no_opening_is_read_after_an_answer_outside_a_conversation(engine: EngineClient) -> None:
+    with EventWaiter(engine) as waiter:
+        _answer(engine, None, [{"role": "user", "content": QUESTION}])
+        _answer(engine, "after", [{"role": "user", "content": "Hello."}])  # its own opening comes after its answer
+        opened = waiter.wait_for((p.TurnOpened,), 120)
+    assert isinstance(opened, p.TurnOpened) and opened.conversation == "after"

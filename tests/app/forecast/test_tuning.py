@@ -15,13 +15,19 @@ import pytest
 from app.engine import EngineClient
 from app.engine.load_plan import LoadPlan, Tuning
 from app.engine.tuning import (
+    AGAIN_WITHIN,
     FLASH_MARGIN,
+    LONG_FILL_MOST_S,
+    LONG_MIN_CELLS,
     NO_FLASH_PADDING,
+    PROBE_CONTEXT,
     DecodeSpeed,
     ThreadGovernor,
     between,
     choose,
+    long_fill,
     mean_token_s,
+    read_again,
     thread_choices,
 )
 from app.forecast.estimate import decide_plan, remembered_tuning
@@ -109,9 +115,14 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
         assert tuning is not None and tuning.tokens_per_s > 0
         assert tuning.threads in thread_choices(machine.physical_cores)
         assert {"fa/1", "no-fa/1"} <= set(tuning.measured), tuning.measured
-        read_long = [key for key in tuning.measured if "@" in key]  # each setting, read with the context nearly full
-        assert {key.split("@")[0] for key in read_long} == {key for key in tuning.measured if "@" not in key}
-        assert all(int(key.split("@")[1]) > NO_FLASH_PADDING for key in read_long)
+        # Flash attention on and off, each read again with the context nearly full on its fastest thread count.
+        read_long = [key.split("@") for key in tuning.measured if "@" in key]
+        assert sorted(setting.split("/")[0] for setting, _ in read_long) == ["fa", "no-fa"], tuning.measured
+        for setting, cells in read_long:
+            same_attention = {k: v for k, v in tuning.measured.items() if "@" not in k
+                              and k.split("/")[0] == setting.split("/")[0]}
+            assert tuning.measured[setting] == max(same_attention.values())
+            assert int(cells) > NO_FLASH_PADDING
         assert not loaded.plan.tune
         # Measured while other programs were busy, a thread count is not trusted: every core, governed.
         assert loaded.plan.threads == (machine.physical_cores if tuning.busy else tuning.threads)
@@ -167,6 +178,40 @@ def test_flash_attention_stays_on_unless_going_without_is_clearly_faster() -> No
     short[(False, 1)] = _speed(100 * FLASH_MARGIN * 1.01, 39)
     assert choose(short, {}, 4096) == (False, 1)
     assert choose({(True, 1): _speed(100, 39), (True, 2): _speed(150, 39)}, {}, 4096) == (True, 2)
+
+
+def test_only_settings_read_long_are_weighed_once_any_is() -> None:
+    """One thread read short only would look as if attention cost it nothing against two threads read long."""
+    short = {(True, 1): _speed(90, 39), (True, 2): _speed(114, 39), (False, 1): _speed(92, 39),
+             (False, 2): _speed(110, 39)}
+    long = {(True, 2): _speed(60, 339), (False, 2): _speed(105, 339)}
+    assert choose(short, long, 8192) == (False, 2)
+    assert choose(short, {}, 8192) == (True, 2)
+
+
+def _prompt_speeds(per_s: float) -> dict[tuple[bool, int], DecodeSpeed]:
+    return {(fa, n): DecodeSpeed(generation=10.0, prompt=per_s * (1.5 if fa else 1.0) * n / 2)
+            for fa in (True, False) for n in (1, 2)}
+
+
+def test_the_long_reading_fills_what_a_slower_model_can_within_its_limit() -> None:
+    # Fast: nearly the whole probe context, filled on the slower setting's fastest thread count for prompts.
+    assert long_fill(_prompt_speeds(1000.0), 8192) == (PROBE_CONTEXT - 10, 2)
+    # A 1B-class model on two cores (about 70 tokens/s): more than its two seconds, the fewest worth reading.
+    assert long_fill(_prompt_speeds(70.0), 8192) == (LONG_MIN_CELLS, 2)
+    # Too slow to fill them within the limit: judged after a short prompt only.
+    assert long_fill(_prompt_speeds(LONG_MIN_CELLS / LONG_FILL_MOST_S * 0.9), 8192)[0] == 0
+    assert long_fill(_prompt_speeds(1000.0), 256)[0] == 0  # a context that never gets long
+    assert long_fill({}, 8192) == (0, 1)
+
+
+def test_a_setting_far_behind_after_a_round_is_not_read_again() -> None:
+    speeds = {(True, 1): _speed(60, 39), (True, 2): _speed(100, 39)}
+    assert not read_again(speeds, (True, 1))
+    assert read_again(speeds, (True, 2))
+    assert read_again(speeds, (False, 2)), "a setting not read yet is read"
+    speeds[(True, 1)] = _speed(100 * AGAIN_WITHIN, 39)
+    assert read_again(speeds, (True, 1))
 
 
 def test_tuning_survives_its_round_trip_and_rejects_damage() -> None:
