@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # The speed probe's way of measuring (``engine/tuning.py``). Settings measured by an older probe are measured
-# again: version 2 also reads each setting with the context nearly full.
-PROBE_VERSION = 2
+# again: version 2 also reads each setting with the context nearly full; version 3 does so for a model as slow
+# as a 1B-class one on two cores too, which version 2 judged after a short prompt only.
+PROBE_VERSION = 3
 KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # name -> ggml type id
 KV_BYTES_PER_ELEMENT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 
