@@ -520,11 +520,16 @@ class _Worker:
             log.info("answer %d stopped: %s", request_id, done.degeneration.sentence)
         self.send(p.Finished(request_id=request_id, finish_reason=done.finish_reason, text=done.text,
                              metrics=metrics, degeneration=done.degeneration, stop_sequence=done.stop_sequence))
-        if command.conversation is not None and not command.prefill and command.raw_prompt is None and \
-                done.finish_reason in (FinishReason.STOP, FinishReason.LENGTH):
-            self._open_next_turn(model, command.conversation, messages, done.text, command.max_tokens)
-        if command.conversation is not None and self.llm is not None and self.commands.empty():
-            self.states.prepare_spare(llama_kv.state_size(self.llm))  # to set it aside in, should the person switch
+        if command.conversation is None:
+            return
+        try:  # the cost of a failure here is speed later, never this answer
+            if not command.prefill and command.raw_prompt is None and \
+                    done.finish_reason in (FinishReason.STOP, FinishReason.LENGTH):
+                self._open_next_turn(model, command.conversation, messages, done.text, command.max_tokens)
+            if self.llm is not None and self.commands.empty():
+                self.states.prepare_spare(llama_kv.state_size(self.llm))  # to set it aside in, should one switch
+        except Exception:
+            log.exception("could not prepare conversation %s's next turn", command.conversation)
 
     def _open_next_turn(self, model: LlamaModel, conversation: str, messages: list[dict[str, str]],
                         answer: str, max_tokens: int) -> None:
@@ -633,7 +638,7 @@ class _Worker:
         into, headroom = spare if spare is not None else (None, 0)
         data = llama_kv.capture(llm, size, into) if not to_disk and self.states.reserve(size + headroom) else None
         if data is not None:
-            self.states.keep(owner, llama_kv.cached_tokens(llm), data, headroom=headroom if into is data else 0)
+            self.states.keep(owner, llama_kv.cached_tokens(llm), data, headroom=headroom)
         else:
             self.states.write(owner, lambda path: llama_kv.save_file(llm, path), size)
         log.info("conversation %s: set aside its cache (%d tokens, %.1f MB) %s in %.0f ms", owner, llm.n_tokens,
