@@ -27,7 +27,7 @@ from app.paths import Paths, resources_dir
 from app.settings import Settings
 from ui.main_window import MainWindow
 from ui.qt import theme
-from ui.qt.background import BackgroundOp, present_failures_with
+from ui.qt.background import BackgroundOp, present_failures_with, wait_for_background
 from ui.qt.collector import GuiThreadCollector
 from ui.qt.first_paint import after_first_paint, seconds_until_shown
 from ui.qt.theme import Tone
@@ -40,6 +40,7 @@ WINDOW_SHOWN_TIMEOUT_S = 10.0
 PAGES_AFTER_MS = 300  # after the lists have filled in
 NOTE_MS = 20_000  # how long the status bar says what a restore did
 CLOSED_WINDOW_GOES_MS = 2000  # a window closed for the one reopened after a restore is deleted this much later
+AFTER_LAST_WINDOW_MS = 30_000  # how long the end of a run waits for background work the closing window started
 
 _reopened: set[MainWindow] = set()
 
@@ -215,7 +216,12 @@ def run_app(argv: list[str] | None = None) -> int:
     if crash:
         after_first_paint(window, lambda: _show_crash(window, crash))
     log.info("Hearth started; data in %s", paths.database.parent)
-    return app.exec()
+    code = app.exec()
+    # Results that came back while the window closed may have started more work (a page's next list); Qt and
+    # Python must not be torn down under it, or the run ends in a crash that the next start reports.
+    if not wait_for_background(AFTER_LAST_WINDOW_MS):
+        log.warning("background work was still running %d ms after the window closed", AFTER_LAST_WINDOW_MS)
+    return code
 
 
 _QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,

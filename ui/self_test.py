@@ -86,6 +86,7 @@ def check_window(home: Path, say: Say) -> None:
         from app.paths import Paths
         from app.settings import Settings
         from ui.main import apply_style, resource_path, start_window
+        from ui.qt.background import wait_for_background
         from ui.qt.first_paint import seconds_until_shown
 
         app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -129,4 +130,5 @@ def check_window(home: Path, say: Say) -> None:
             window.close()
             window.deleteLater()
             app.processEvents()
+            wait_for_background()  # what the closing window's last results started, before Qt is torn down
         ok(say, f"window shown in {shown_after:.2f} s after launch ({app.platformName()})")

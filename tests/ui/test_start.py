@@ -237,3 +237,41 @@ def test_a_start_that_ends_normally_leaves_no_crash_to_report(tmp_path: Path) ->
     second = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
     assert first.returncode == second.returncode == 0, second.stdout + second.stderr
     assert "box:" not in first.stdout + second.stdout
+
+
+
+SLOW_BACKGROUND = """
+import time
+
+from PySide6.QtCore import QThreadPool
+
+from ui.qt.background import BackgroundOp
+
+_work = BackgroundOp._work
+
+
+def slow_work(self):
+    time.sleep(0.5)
+    _work(self)
+
+
+BackgroundOp._work = slow_work
+"""
+
+
+def test_work_still_running_when_the_window_closes_ends_before_the_run_does(tmp_path: Path) -> None:
+    """Results that come back as the window closes start more work (the library's forecasts after its list).
+    With every job slower, that work outlives the window; the run waits for it rather than tearing Qt and Python
+    down under it (which crashed now and then, and the next start reported the crash)."""
+    script = (RUN_APP.replace("from ui.main import run_app", SLOW_BACKGROUND + "\nfrom ui.main import run_app")
+              .replace("sys.exit(run_app([sys.argv[0]]))",
+                       "code = run_app([sys.argv[0]])\n"
+                       "print('still running:', QThreadPool.globalInstance().activeThreadCount(), flush=True)\n"
+                       "sys.exit(code)"))
+    env = {**_env(tmp_path / "home"), "HEARTH_EXIT_AFTER_START": "1"}
+    first = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "still running: 0" in first.stdout, first.stdout
+    second = _run_app(tmp_path / "home", HEARTH_EXIT_AFTER_START="1")
+    assert second.returncode == 0 and "box:" not in second.stdout, second.stdout + second.stderr
