@@ -253,7 +253,8 @@ def llama_1b_shaped() -> Path | None:
 
 
 def tuned_plan(model: Path, context: int) -> LoadPlan:
-    """The plan the app's second load of ``model`` uses: its first load measures the fastest settings."""
+    """The plan a first load of ``model`` ends with (it measures the fastest settings and applies them, flash
+    attention too), which every later load starts with."""
     plan = LoadPlan(context_length=context, tune=True)
     with tempfile.TemporaryDirectory() as states:
         engine = EngineClient(states_dir=Path(states))

@@ -25,8 +25,10 @@ _BUFFER = re.compile(
 _KV_SIZE = re.compile(
     r"llama_kv_cache\w*: size =\s*(?P<mib>[\d.]+) MiB\s*\(\s*(?P<cells>\d+) cells,\s*(?P<layers>\d+) layers")
 _RS_SIZE = re.compile(r"llama_memory_recurrent\w*: size =\s*(?P<mib>[\d.]+) MiB")
-_FLASH = re.compile(r"Flash Attention (?:was auto, set to )?(?P<state>enabled|disabled)")
+_FLASH = re.compile(r"(?:Flash Attention (?:was auto, set to )?|llama_context: flash_attn\s*=\s*)"
+                    r"(?P<state>enabled|disabled)")
 _N_CTX = re.compile(r"llama_context: n_ctx\s*=\s*(?P<n>\d+)")
+_CONTEXT_START = "llama_context: constructing"
 _ERROR = re.compile(r"(error loading model|unknown model architecture|failed to load model)[^\n]*", re.IGNORECASE)
 _SETTINGS_ERROR = re.compile(r"llama_init_from_model: (?P<text>.*(does not|not supported|requires|failed|invalid).*)")
 
@@ -87,6 +89,12 @@ class BufferReport:
             "flash_attention": self.flash_attention, "context_length": self.context_length,
             "errors": list(self.errors), "settings_errors": list(self.settings_errors),
         }
+
+
+def model_lines(text: str) -> str:
+    """A load's log up to where its context is made: what stays true when only the context is made again."""
+    start = text.find(_CONTEXT_START)
+    return text if start < 0 else text[:start]
 
 
 def parse_log(text: str) -> BufferReport:

@@ -13,10 +13,14 @@ from typing import Any
 
 # The speed probe's way of measuring (``engine/tuning.py``). Settings measured by an older probe are measured
 # again: version 2 also reads each setting with the context nearly full; version 3 does so for a model as slow
-# as a 1B-class one on two cores too, which version 2 judged after a short prompt only.
-PROBE_VERSION = 3
+# as a 1B-class one on two cores too, which version 2 judged after a short prompt only; version 4 runs a model
+# still too slow for that without flash attention when every layer attends to the whole conversation.
+PROBE_VERSION = 4
 KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # name -> ggml type id
 KV_BYTES_PER_ELEMENT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+# Without flash attention the compute buffer grows with the context: beyond this, only the plan with it is
+# forecast to fit, so the probe does not offer the other.
+FLASH_ATTENTION_OPTIONAL_UP_TO = 8192
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class LoadPlan:
     # (``forecast.estimate.allocated_bytes``); the worker's memory cap is this plus a margin (``engine/memory.py``).
     # 0: no forecast, no cap (plans made by hand, as in tests and benchmarks).
     memory_forecast: int = 0
+    # The probe keeps flash attention on: without it, the compute buffer would not fit the memory free.
+    keep_flash_attention: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:
@@ -71,6 +77,12 @@ class LoadPlan:
             "use_mmap": self.use_mmap, "type_k": kv, "type_v": kv, "n_threads": self.threads,
             "n_threads_batch": self.batch_threads or self.threads,
         }
+
+    @property
+    def flash_attention_optional(self) -> bool:
+        """Whether the speed probe may turn flash attention off: not past ``FLASH_ATTENTION_OPTIONAL_UP_TO``, nor
+        where the forecast found the plan without it too large for the memory free (``keep_flash_attention``)."""
+        return self.context_length <= FLASH_ATTENTION_OPTIONAL_UP_TO and not self.keep_flash_attention
 
     def tuning_key(self) -> dict[str, Any]:
         """What a measured ``Tuning`` depends on: another context, cache type, placement or probe measures

@@ -442,13 +442,29 @@ def decide_plan(facts: ModelFacts, machine: Machine, *, context_length: int | No
         plan = replace(tuned, threads=threads, batch_threads=threads) if threads else tuned
     elif tune:
         plan = replace(plan, threads=threads, batch_threads=threads, tune=True)
+        if plan.flash_attention_optional and not _fits_now(facts, machine, replace(plan, flash_attention=False)):
+            plan = replace(plan, keep_flash_attention=True)
     return with_memory_forecast(facts, machine, plan)
+
+
+def _fits_now(facts: ModelFacts, machine: Machine, plan: LoadPlan, baseline: int | None = None) -> bool:
+    """Whether ``plan`` fits the memory free now without being tight."""
+    memory = memory_for(facts, plan, machine, baseline=baseline)
+    return memory.ram_with_saved_states <= ram_budget(machine)[0] and (
+        memory.vram_bytes == 0 or memory.vram_bytes <= vram_budget(machine))
 
 
 def with_memory_forecast(facts: ModelFacts, machine: Machine, plan: LoadPlan) -> LoadPlan:
     """``plan`` carrying the memory its load is forecast to allocate (``LoadPlan.memory_forecast``): made again
-    whenever a plan changes after ``decide_plan`` (a shorter context that fits, fewer layers on the card)."""
-    return replace(plan, memory_forecast=allocated_bytes(facts, memory_for(facts, plan, machine), plan))
+    whenever a plan changes after ``decide_plan`` (a shorter context that fits, fewer layers on the card).
+
+    A load that measures its settings may remake its context without flash attention when the probe finds that
+    faster (``LoadPlan.tune``), so its cap is the larger of the two plans'."""
+    allocated = allocated_bytes(facts, memory_for(facts, plan, machine), plan)
+    if plan.tune and plan.flash_attention and plan.flash_attention_optional:
+        without = replace(plan, flash_attention=False)
+        allocated = max(allocated, allocated_bytes(facts, memory_for(facts, without, machine), without))
+    return replace(plan, memory_forecast=allocated)
 
 
 def allocated_bytes(facts: ModelFacts, memory: Memory, plan: LoadPlan) -> int:
@@ -500,12 +516,9 @@ def fitting_gpu_layers(facts: ModelFacts, machine: Machine, plan: LoadPlan) -> i
 def largest_context(facts: ModelFacts, machine: Machine, plan: LoadPlan, baseline: int | None = None) -> int:
     """The longest context, in steps of 256 up to the trained length, that fits without being tight."""
     trained = facts.context_length or plan.context_length
-    now, _ = ram_budget(machine)
-    vram = vram_budget(machine)
 
     def fits(context: int) -> bool:
-        memory = memory_for(facts, replace(plan, context_length=context), machine, baseline=baseline)
-        return memory.ram_with_saved_states <= now and (memory.vram_bytes == 0 or memory.vram_bytes <= vram)
+        return _fits_now(facts, machine, replace(plan, context_length=context), baseline)
 
     low, high = 0, max(trained // CELL_PADDING, 1)
     while low < high:

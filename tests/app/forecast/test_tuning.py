@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from app.engine import EngineClient
-from app.engine.load_plan import LoadPlan, Tuning
+from app.engine.llama_log import capture_llama_log, parse_log
+from app.engine.load_plan import FLASH_ATTENTION_OPTIONAL_UP_TO, LoadPlan, Tuning
 from app.engine.tuning import (
     AGAIN_WITHIN,
     FLASH_MARGIN,
@@ -30,7 +31,7 @@ from app.engine.tuning import (
     read_again,
     thread_choices,
 )
-from app.forecast.estimate import decide_plan, remembered_tuning
+from app.forecast.estimate import GIB, decide_plan, memory_for, remembered_tuning, with_memory_forecast
 from app.forecast.load_tracker import LoadTracker
 from app.gguf.facts import read_facts
 from app.hardware.detect import detect
@@ -124,6 +125,9 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
             assert tuning.measured[setting] == max(same_attention.values())
             assert int(cells) > NO_FLASH_PADDING
         assert not loaded.plan.tune
+        # The setting measured faster is the one this load runs with, as llama.cpp's own log says.
+        assert loaded.plan.flash_attention == tuning.flash_attention
+        assert loaded.buffers["flash_attention"] == tuning.flash_attention
         # Measured while other programs were busy, a thread count is not trusted: every core, governed.
         assert loaded.plan.threads == (machine.physical_cores if tuning.busy else tuning.threads)
         finished = engine.chat_blocking([{"role": "user", "content": "Once upon a time"}], max_tokens=16)
@@ -144,6 +148,56 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
     assert chosen.threads == 1, "a thread count the person chose is kept"
 
 
+def test_a_context_made_again_without_flash_attention_is_one_made_so(real_model_path: Path) -> None:
+    from app.engine.llama_kv import identity
+    from app.engine.worker import llama_here, remake_context
+
+    prompt = "The capital of France is"
+    llm = llama_here(str(real_model_path), n_ctx=1024, flash_attn=True, verbose=False)
+    before = identity(llm, str(real_model_path))
+    with capture_llama_log() as lines:
+        assert remake_context(llm, flash_attention=False)
+    made = parse_log("".join(lines))
+    assert made.flash_attention is False and made.context_length == 1024 and made.kv_total > 0
+    assert identity(llm, str(real_model_path)) != before  # states saved with the old layout are not loaded
+    answer = llm.create_completion(prompt, max_tokens=24, temperature=0.0)["choices"][0]["text"]
+    fresh = llama_here(str(real_model_path), n_ctx=1024, flash_attn=False, verbose=False)
+    assert answer and answer == fresh.create_completion(prompt, max_tokens=24, temperature=0.0)["choices"][0]["text"]
+
+
+def test_a_load_that_may_turn_flash_attention_off_is_allowed_the_memory_for_it(real_model_path: Path) -> None:
+    facts, machine = read_facts(real_model_path), detect()
+    tuned = decide_plan(facts, machine, context_length=4096, tune=True)
+    assert tuned.flash_attention and tuned.flash_attention_optional
+    on = with_memory_forecast(facts, machine, replace(tuned, tune=False))
+    off = with_memory_forecast(facts, machine, replace(tuned, tune=False, flash_attention=False))
+    assert off.memory_forecast > on.memory_forecast  # without it, the compute buffer grows with the context
+    assert tuned.memory_forecast == off.memory_forecast
+    # Where only the plan with it fits the memory free, the probe keeps it on, and the cap is that plan's.
+    need = {fa: memory_for(facts, replace(tuned, flash_attention=fa), machine).ram_with_saved_states
+            for fa in (True, False)}
+    reserve = max(GIB, machine.memory_total // 10)
+    short = replace(machine, memory_available=reserve + (need[True] + need[False]) // 2)
+    kept = decide_plan(facts, short, context_length=4096, tune=True)
+    assert kept.keep_flash_attention and not kept.flash_attention_optional
+    assert kept.memory_forecast == with_memory_forecast(facts, short, replace(kept, tune=False)).memory_forecast
+    beyond = replace(tuned, context_length=FLASH_ATTENTION_OPTIONAL_UP_TO * 2)  # the probe keeps it on there
+    assert with_memory_forecast(facts, machine, beyond).memory_forecast \
+        == with_memory_forecast(facts, machine, replace(beyond, tune=False)).memory_forecast
+
+
+def test_only_a_model_whose_every_layer_sees_the_whole_conversation_counts_as_full_attention(
+        real_model_path: Path, tmp_path: Path) -> None:
+    from app.engine.tuning import full_attention
+    from app.engine.worker import llama_here
+
+    from tests.helpers.model_builders import sliding_window
+
+    for path, expected in ((real_model_path, True), (sliding_window(tmp_path), False)):
+        llm = llama_here(str(path), n_ctx=256, verbose=False)
+        assert full_attention(llm.model) is expected, path.name
+
+
 def _speed(tokens_per_s: float, at: float) -> DecodeSpeed:
     return DecodeSpeed(generation=tokens_per_s, prompt=0.0, at=at)
 
@@ -156,6 +210,12 @@ def test_flash_attention_is_judged_over_the_whole_conversation() -> None:
     assert choose(short, {}, 4096) == (True, 2)  # a model too slow for the long reading: the short one decides
     assert choose(short, long, 4096) == (False, 2)
     assert choose(short, long, 256) == (True, 2)  # a conversation that never gets long
+    # Too slow to read long, a model whose every layer attends to the whole conversation goes without it on
+    # the processor; readings long, a short conversation, or nothing read without it still decide as above.
+    assert choose(short, {}, 4096, unread_without=True) == (False, 2)
+    assert choose(short, long, 256, unread_without=True) == (True, 2)
+    assert choose(short, {}, 512, unread_without=True) == (True, 2)
+    assert choose({(True, 2): _speed(114, 38.5)}, {}, 4096, unread_without=True) == (True, 2)
     # 1 / 74 s per token at 339 tokens against 1 / 114 at 39: the line through them, at half of 4,096.
     growth = (1 / 74 - 1 / 114) / (339 - 39)
     assert mean_token_s(short[(True, 2)], long[(True, 2)], 4096) == pytest.approx(1 / 114 + growth * (2048 - 39))
