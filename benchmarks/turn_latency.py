@@ -36,7 +36,7 @@ token depends on the shape and the weight type, not on what the weights say. At 
 attention over the conversation, are most of a turn's work, as they are for the models most people run.
 
 ``auto`` (the default) is the app's way: a first load measures the fastest settings (``engine/tuning.py``)
-and the conversation runs on a load with them, as the app's next load of the model does.
+and goes on with them, and the conversation runs on a load with those settings.
 """
 
 from __future__ import annotations
