@@ -714,7 +714,7 @@ def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> A
 
 def remake_context(llm: Any, *, flash_attention: bool) -> bool:
     """Replace ``llm``'s llama.cpp context with one like it but for flash attention, the weights staying loaded
-    (a context takes tens of milliseconds to make, a load seconds). The old one is freed first, so two caches are
+    (a context takes a fraction of a second to make, a load seconds). The old one is freed first, so two caches are
     never held at once; if the new one cannot be made, one as before is made again and ``False`` returned.
     llama-cpp-python has no call for this: it makes its context once, in ``Llama.__init__``, from
     ``context_params``, so those and ``_ctx`` are set here as it sets them."""
