@@ -269,9 +269,9 @@ class _Worker:
         log_text = "".join(lines)
         tuning = self._tune(llm, plan) if plan.tune else None
         if tuning is not None:
-            if tuning.flash_attention != plan.flash_attention and (
-                    remade := self._remake_context(llm, tuning.flash_attention, log_text)) is not None:
-                log_text, plan = remade, dataclasses.replace(plan, flash_attention=tuning.flash_attention)
+            chosen = plan.with_flash_attention(tuning.flash_attention)
+            if chosen != plan and (remade := self._remake_context(llm, chosen, log_text)) is not None:
+                log_text, plan = remade, chosen
             plan = dataclasses.replace(plan, tune=False) if tuning.busy else dataclasses.replace(
                 plan, threads=plan.threads or tuning.threads, batch_threads=plan.batch_threads or tuning.batch_threads,
                 tune=False)
@@ -308,7 +308,7 @@ class _Worker:
             log.warning("the speed probe failed; keeping the planned settings", exc_info=True)
             return None
 
-    def _remake_context(self, llm: Any, flash_attention: bool, load_log: str) -> str | None:
+    def _remake_context(self, llm: Any, plan: LoadPlan, load_log: str) -> str | None:
         """The probe found the other flash-attention setting faster, and llama.cpp fixes it when a context is
         made: the context is made again now, so the first session with a model runs as fast as the next ones
         (a 1B-class model on two cores read a follow-up in a long chat 4x slower with it on). Returns the load's
@@ -316,10 +316,10 @@ class _Worker:
         (the memory cap, the forecast's for either setting, should prevent that): the load goes on as planned."""
         self.send(p.LoadProgress(fraction=1.0, stage="Applying the fastest settings…"))
         with capture_llama_log() as lines:
-            made = remake_context(llm, flash_attention=flash_attention)
+            made = remake_context(llm, flash_attention=plan.flash_attention, ubatch=plan.ubatch)
         if not made:
             log.warning("could not make the context again with flash attention %s:\n%s",
-                        "on" if flash_attention else "off", "".join(lines)[-2000:])
+                        "on" if plan.flash_attention else "off", "".join(lines)[-2000:])
             return None
         return model_lines(load_log) + "".join(lines)
 
@@ -712,8 +712,9 @@ def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> A
     return llm
 
 
-def remake_context(llm: Any, *, flash_attention: bool) -> bool:
-    """Replace ``llm``'s llama.cpp context with one like it but for flash attention, the weights staying loaded
+def remake_context(llm: Any, *, flash_attention: bool, ubatch: int | None = None) -> bool:
+    """Replace ``llm``'s llama.cpp context with one like it but for flash attention (and the micro-batch, which
+    goes with it: ``LoadPlan.with_flash_attention``), the weights staying loaded
     (a context takes a fraction of a second to make, a load seconds). The old one is freed first, so two caches are
     never held at once; if the new one cannot be made, one as before is made again and ``False`` returned.
     llama-cpp-python has no call for this: it makes its context once, in ``Llama.__init__``, from
@@ -722,16 +723,17 @@ def remake_context(llm: Any, *, flash_attention: bool) -> bool:
     from llama_cpp import _internals
 
     params = llm.context_params
-    before = params.flash_attn_type
+    before = params.flash_attn_type, params.n_ubatch
     llm._ctx.close()
     llm.n_tokens = 0
     params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
                               else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    params.n_ubatch = min(ubatch or params.n_ubatch, params.n_batch)
     try:
         context = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
         made = True
     except ValueError:
-        params.flash_attn_type = before
+        params.flash_attn_type, params.n_ubatch = before
         context = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
         made = False
     llm._ctx = context

@@ -442,7 +442,7 @@ def decide_plan(facts: ModelFacts, machine: Machine, *, context_length: int | No
         plan = replace(tuned, threads=threads, batch_threads=threads) if threads else tuned
     elif tune:
         plan = replace(plan, threads=threads, batch_threads=threads, tune=True)
-        if plan.flash_attention_optional and not _fits_now(facts, machine, replace(plan, flash_attention=False)):
+        if plan.flash_attention_optional and not _fits_now(facts, machine, plan.with_flash_attention(False)):
             plan = replace(plan, keep_flash_attention=True)
     return with_memory_forecast(facts, machine, plan)
 
@@ -462,7 +462,7 @@ def with_memory_forecast(facts: ModelFacts, machine: Machine, plan: LoadPlan) ->
     faster (``LoadPlan.tune``), so its cap is the larger of the two plans'."""
     allocated = allocated_bytes(facts, memory_for(facts, plan, machine), plan)
     if plan.tune and plan.flash_attention and plan.flash_attention_optional:
-        without = replace(plan, flash_attention=False)
+        without = plan.with_flash_attention(False)
         allocated = max(allocated, allocated_bytes(facts, memory_for(facts, without, machine), without))
     return replace(plan, memory_forecast=allocated)
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.engine import EngineClient
 from app.engine.llama_log import capture_llama_log, parse_log
-from app.engine.load_plan import FLASH_ATTENTION_OPTIONAL_UP_TO, LoadPlan, Tuning
+from app.engine.load_plan import FLASH_ATTENTION_OPTIONAL_UP_TO, NO_FLASH_UBATCH, LoadPlan, Tuning
 from app.engine.tuning import (
     AGAIN_WITHIN,
     FLASH_MARGIN,
@@ -127,6 +127,7 @@ def test_a_first_load_measures_its_settings_and_the_next_one_uses_them(
         assert not loaded.plan.tune
         # The setting measured faster is the one this load runs with, as llama.cpp's own log says.
         assert loaded.plan.flash_attention == tuning.flash_attention
+        assert loaded.plan.ubatch == (512 if tuning.flash_attention else NO_FLASH_UBATCH)
         assert loaded.buffers["flash_attention"] == tuning.flash_attention
         # Measured while other programs were busy, a thread count is not trusted: every core, governed.
         assert loaded.plan.threads == (machine.physical_cores if tuning.busy else tuning.threads)
@@ -156,9 +157,10 @@ def test_a_context_made_again_without_flash_attention_is_one_made_so(real_model_
     llm = llama_here(str(real_model_path), n_ctx=1024, flash_attn=True, verbose=False)
     before = identity(llm, str(real_model_path))
     with capture_llama_log() as lines:
-        assert remake_context(llm, flash_attention=False)
+        assert remake_context(llm, flash_attention=False, ubatch=NO_FLASH_UBATCH)
     made = parse_log("".join(lines))
     assert made.flash_attention is False and made.context_length == 1024 and made.kv_total > 0
+    assert llm.context_params.n_ubatch == NO_FLASH_UBATCH
     assert identity(llm, str(real_model_path)) != before  # states saved with the old layout are not loaded
     answer = llm.create_completion(prompt, max_tokens=24, temperature=0.0)["choices"][0]["text"]
     fresh = llama_here(str(real_model_path), n_ctx=1024, flash_attn=False, verbose=False)
@@ -170,11 +172,11 @@ def test_a_load_that_may_turn_flash_attention_off_is_allowed_the_memory_for_it(r
     tuned = decide_plan(facts, machine, context_length=4096, tune=True)
     assert tuned.flash_attention and tuned.flash_attention_optional
     on = with_memory_forecast(facts, machine, replace(tuned, tune=False))
-    off = with_memory_forecast(facts, machine, replace(tuned, tune=False, flash_attention=False))
+    off = with_memory_forecast(facts, machine, replace(tuned, tune=False).with_flash_attention(False))
     assert off.memory_forecast > on.memory_forecast  # without it, the compute buffer grows with the context
     assert tuned.memory_forecast == off.memory_forecast
     # Where only the plan with it fits the memory free, the probe keeps it on, and the cap is that plan's.
-    need = {fa: memory_for(facts, replace(tuned, flash_attention=fa), machine).ram_with_saved_states
+    need = {fa: memory_for(facts, tuned.with_flash_attention(fa), machine).ram_with_saved_states
             for fa in (True, False)}
     reserve = max(GIB, machine.memory_total // 10)
     short = replace(machine, memory_available=reserve + (need[True] + need[False]) // 2)
@@ -279,9 +281,13 @@ def test_tuning_survives_its_round_trip_and_rejects_damage() -> None:
                     batch_threads=2, measured={"fa/2": 29.0, "no-fa/2": 31.5})
     assert Tuning.from_dict(tuning.to_dict()) == tuning
     assert Tuning.from_dict({"threads": "two"}) is None
-    assert tuning.applied_to(LoadPlan(tune=True)) == LoadPlan(threads=2, batch_threads=2, flash_attention=False)
+    assert tuning.applied_to(LoadPlan(tune=True)) == LoadPlan(threads=2, batch_threads=2, flash_attention=False,
+                                                              ubatch=NO_FLASH_UBATCH)
     busy = replace(tuning, busy=True)
-    assert busy.applied_to(LoadPlan(threads=4, tune=True)) == LoadPlan(threads=4, flash_attention=False)
+    assert busy.applied_to(LoadPlan(threads=4, tune=True)) == LoadPlan(threads=4, flash_attention=False,
+                                                                       ubatch=NO_FLASH_UBATCH)
+    on_card = LoadPlan(gpu_layers=8, tune=True)  # a card reads prompts faster in larger micro-batches
+    assert tuning.applied_to(on_card).ubatch == on_card.ubatch
 
 
 @pytest.fixture
