@@ -712,7 +712,7 @@ def _load_llama(path: str, plan: LoadPlan, report: Callable[[float], None]) -> A
     return llm
 
 
-def remake_context(llm: Any, *, flash_attention: bool, ubatch: int | None = None) -> bool:
+def remake_context(llm: Any, *, flash_attention: bool, ubatch: int) -> bool:
     """Replace ``llm``'s llama.cpp context with one like it but for flash attention (and the micro-batch, which
     goes with it: ``LoadPlan.with_flash_attention``), the weights staying loaded
     (a context takes a fraction of a second to make, a load seconds). The old one is freed first, so two caches are
@@ -728,7 +728,7 @@ def remake_context(llm: Any, *, flash_attention: bool, ubatch: int | None = None
     llm.n_tokens = 0
     params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
                               else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-    params.n_ubatch = min(ubatch or params.n_ubatch, params.n_batch)
+    params.n_ubatch = min(ubatch, params.n_batch)
     try:
         context = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
         made = True
